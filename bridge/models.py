@@ -1,0 +1,99 @@
+"""Typed models at the connector edge.
+
+Connectors turn each vendor's JSON into these and nothing else leaves them: the engine, the
+planner and the policy code never see a raw payload. All datetimes are timezone-aware.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Comment:
+    """One entry of a ticket's conversation, or a comment on a JIRA issue."""
+
+    id: str
+    body: str
+    public: bool
+    author: str
+    author_email: str | None = None
+    created: datetime | None = None
+    #: True when the author is the requester (customer) rather than an agent / developer.
+    by_customer: bool = False
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """A helpdesk ticket with its conversation, normalised across helpdesks."""
+
+    id: str
+    helpdesk: str  # "zendesk", "freshdesk", "django-helpdesk"
+    subject: str
+    description: str
+    status: str  # normalised: new, open, pending, hold, solved, closed
+    priority: str | None
+    requester: str | None
+    requester_email: str | None
+    organization: str | None
+    tags: tuple[str, ...] = ()
+    custom_fields: dict[str, object] = field(default_factory=dict)
+    comments: tuple[Comment, ...] = ()
+    url: str | None = None
+    locale: str | None = None
+    created: datetime | None = None
+    updated: datetime | None = None
+    #: Opaque value the helpdesk uses for optimistic concurrency (Zendesk updated_stamp).
+    version: str | None = None
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status in ("solved", "closed")
+
+
+@dataclass(frozen=True)
+class Issue:
+    """A JIRA issue, identified by its immutable id (keys change when issues move)."""
+
+    id: str
+    key: str
+    summary: str
+    issue_type: str
+    status: str
+    status_category: str  # "new", "indeterminate", "done"
+    priority: str | None
+    labels: tuple[str, ...] = ()
+    resolution: str | None = None
+    fix_versions: tuple["Version", ...] = ()
+    updated: datetime | None = None
+    url: str | None = None
+    properties: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Version:
+    """A JIRA project version (a release)."""
+
+    id: str
+    name: str
+    released: bool = False
+    release_date: str | None = None  # yyyy-MM-dd as JIRA gives it
+
+
+@dataclass(frozen=True)
+class SentryIssue:
+    """A Sentry issue (a group of events), as the org-scoped API describes it."""
+
+    id: str
+    short_id: str
+    title: str
+    culprit: str | None
+    level: str | None
+    status: str
+    permalink: str
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    count: int = 0
+    user_count: int = 0
+    project: str | None = None
