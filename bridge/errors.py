@@ -91,7 +91,18 @@ class ServiceError(BridgeError):
 
 
 class ServiceUnreachable(ServiceError):
-    """Connection refused, timed out, or 5xx / 429 still answered after the retries."""
+    """Connection refused, timed out, or 5xx / 429 still answered after the retries.
+
+    ``maybe_applied`` is True when a write may have reached the service before the failure
+    (a time-out or a connection dropped after sending): the caller must read back before
+    trying the write again.
+    """
+
+    def __init__(self, service: str, message: str, *, hint: str | None = None,
+                 maybe_applied: bool = False, retry_after: float | None = None) -> None:
+        super().__init__(service, message, hint=hint)
+        self.maybe_applied = maybe_applied
+        self.retry_after = retry_after
 
 
 class CredentialsRefused(ServiceError):

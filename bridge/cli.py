@@ -1,0 +1,267 @@
+"""The command line: parse, load the configuration once, call the library, render.
+
+Every command is a thin wrapper. Library errors (:mod:`bridge.errors`) become one line on
+stderr — the message and what to do — and the exit code they carry:
+0 ok · 1 finished, some items failed · 2 usage/config/mapping error · 3 a service
+unreachable or refused our credentials.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bridge import __version__
+from bridge.errors import EXIT_SERVICE, BridgeError, UsageError
+
+
+class _Failure(click.ClickException):
+    """A BridgeError rendered by click with the bridge's exit code."""
+
+    def __init__(self, error: BridgeError) -> None:
+        super().__init__(str(error))
+        self.exit_code = error.exit_code
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+class BridgeGroup(click.Group):
+    """Turns every BridgeError raised by a command into a clean message and exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BridgeError as error:
+            raise _Failure(error) from None
+
+
+class State:
+    """Per-invocation state: the configuration path, loaded lazily and once."""
+
+    def __init__(self, config_path: str | None) -> None:
+        self.config_path = config_path
+        self._services = None
+
+    @property
+    def services(self):
+        if self._services is None:
+            from bridge.services import Services
+
+            self._services = Services.from_config_path(self.config_path)
+        return self._services
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+def _emit(data: dict | list, as_json: bool, human: str) -> None:
+    if as_json:
+        click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+    else:
+        click.echo(human)
+
+
+@click.group(cls=BridgeGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="bridge.toml to use (default: $BRIDGE_CONFIG, else ./bridge.toml, else embedded defaults).")
+@click.version_option(__version__, prog_name="bridge")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None) -> None:
+    """Escalate helpdesk tickets into JIRA and keep customers informed until the fix ships."""
+    ctx.obj = State(config_path)
+
+
+# ------------------------------------------------------------------------- init --
+@main.command()
+@click.option("--force", is_flag=True, help="Overwrite existing files.")
+def init(force: bool) -> None:
+    """Write a starter bridge.toml and mappings/ into the current directory."""
+    from bridge.starter import write_starter
+
+    written = write_starter(Path.cwd(), force=force)
+    for path in written:
+        click.echo(f"wrote {path}")
+    click.echo("Next: set the secrets in the environment (see bridge.toml), then run `bridge doctor`.")
+
+
+# ----------------------------------------------------------------------- doctor --
+@main.command()
+@pass_state
+def doctor(state: State) -> None:
+    """Check configuration, mappings and every service; exit 1 on problems."""
+    from bridge.doctor import run_checks
+
+    problems = 0
+    for check in run_checks(state.services):
+        mark = "ok  " if check.ok else "FAIL"
+        click.echo(f"{mark} {check.name}: {check.detail}")
+        problems += not check.ok
+    if problems:
+        click.echo(f"{problems} problem(s) found.", err=True)
+        sys.exit(1)
+
+
+# ---------------------------------------------------------------------- sandbox --
+@main.command()
+@click.option("--port", type=int, default=None,
+              help="JIRA's port; Zendesk and Sentry take the next two (default 8765; 0 = free ports).")
+@click.option("--jira-mode", type=click.Choice(["cloud", "server"]), default="cloud", show_default=True,
+              help="Emulate JIRA Cloud or Data Center.")
+def sandbox(port: int | None, jira_mode: str) -> None:
+    """Run emulated JIRA, Zendesk and Sentry on 127.0.0.1 until interrupted.
+
+    When ready, prints one `export BRIDGE_...=...` line per setting.
+    """
+    from bridge.sandbox.world import DEFAULT_PORT, start_sandbox
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        world = start_sandbox(DEFAULT_PORT if port is None else port, jira_mode=jira_mode)
+    except OSError as exc:
+        raise _Failure(UsageError(f"cannot listen on port {port or DEFAULT_PORT}: {exc.strerror}",
+                                  hint="pick another with --port")) from None
+    with world:
+        for line in world.export_lines():
+            click.echo(line)
+        sys.stdout.flush()
+        stop.wait()
+
+
+# ------------------------------------------------------------------------- demo --
+@main.command()
+def demo() -> None:
+    """Tell the escalation story on a throw-away sandbox and store; print what happened."""
+    from bridge.demo import run_demo
+
+    run_demo(click.echo)
+
+
+# --------------------------------------------------------------------- escalate --
+@main.command()
+@click.argument("ticket")
+@click.option("--severity", help="Severity name from the policy profile (e.g. high, p2, severity-1).")
+@click.option("--urgency", help="Urgency for the profile's urgency x impact matrix.")
+@click.option("--impact", help="Impact for the profile's urgency x impact matrix.")
+@click.option("--emergency", is_flag=True, help="The highest severity.")
+@click.option("--into", "into", metavar="KEY", help="Attach the ticket to this existing JIRA issue.")
+@click.option("--force", is_flag=True, help="Escalate a solved or closed ticket too.")
+@click.option("--dry-run", is_flag=True, help="Print the plan; write nothing anywhere.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_state
+def escalate(state: State, ticket: str, severity, urgency, impact, emergency, into, force, dry_run, as_json) -> None:
+    """Escalate TICKET into a JIRA Bug (or --into an existing one)."""
+    from bridge.escalation import EscalationRequest
+
+    if severity and (urgency or impact or emergency):
+        raise UsageError("give either --severity, or --urgency with --impact, or --emergency")
+    if bool(urgency) != bool(impact):
+        raise UsageError("--urgency and --impact go together")
+    services = state.services
+    result = services.escalator().escalate(EscalationRequest(
+        ticket=ticket, actor=services.actor, severity=severity, urgency=urgency, impact=impact,
+        emergency=emergency, into=into, force=force, dry_run=dry_run,
+    ))
+    if dry_run:
+        human = [f"dry run: ticket {result.ticket} would be escalated ({result.severity} → {result.priority}, tier {result.tier})"]
+        human += [f"  - {step}" for step in result.plan.get("writes", [])]
+        human.append(f"  label: {result.plan.get('label')}" if result.plan.get("label") else "")
+    else:
+        verb = "created" if result.created else "linked to"
+        human = [f"ticket {result.ticket}: {verb} {result.jira_key} {result.jira_url}"]
+        human += [f"  - {step}" for step in result.steps]
+    _emit(result.as_json(), as_json, "\n".join(line for line in human if line))
+
+
+# ----------------------------------------------------------------------- status --
+@main.command()
+@click.argument("target", required=False, metavar="[TICKET | KEY]")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_state
+def status(state: State, target: str | None, as_json: bool) -> None:
+    """Show escalations: tickets, JIRA key and state, last customer update."""
+    rows = state.services.status_rows(target)
+    if not rows and target:
+        raise UsageError(f"no escalation for {target!r}", hint="give a ticket id or a JIRA key the bridge escalated")
+    lines = [
+        f"{r['jira_key'] or '(pending)':<10} {r['state']:<9} {r['severity']:<12} "
+        f"tickets: {', '.join(t['ticket'] for t in r['tickets'])}"
+        for r in rows
+    ] or ["no escalations yet"]
+    _emit(rows, as_json, "\n".join(lines))
+
+
+# -------------------------------------------------------------------------- sla --
+@main.group(cls=BridgeGroup, invoke_without_command=True)
+@click.option("--at", "at", help="Evaluate the clocks at this ISO 8601 time (default: now).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def sla(ctx: click.Context, at: str | None, as_json: bool) -> None:
+    """SLA clocks of open escalations (at-risk and breached first)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    state: State = ctx.obj
+    when = _parse_iso(at, "--at") if at else None
+    rows = state.services.sla_rows(when)
+    lines = [
+        f"{r['jira_key'] or '(pending)':<10} {r['state']:<9} {r['severity']:<12} next update due {r['next_update_due']}"
+        for r in rows
+    ] or ["no open escalations"]
+    _emit(rows, as_json, "\n".join(lines))
+
+
+@sla.command("due")
+@click.option("--profile", required=True, help="Policy profile name.")
+@click.option("--severity", required=True, help="Severity name of that profile.")
+@click.option("--tier", default=None, help="Support tier (default: the profile's default tier).")
+@click.option("--opened", required=True, help="When the ticket was opened, ISO 8601 with an offset.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def sla_due(profile: str, severity: str, tier: str | None, opened: str, as_json: bool) -> None:
+    """When the first response and the next status update are due for a ticket."""
+    from bridge.policy.sla import due_report
+
+    report = due_report(profile, severity, tier, opened)
+    human = "\n".join(f"{k}: {v}" for k, v in report.items())
+    _emit(report, as_json, human)
+
+
+# --------------------------------------------------------------------------- db --
+@main.group(cls=BridgeGroup)
+def db() -> None:
+    """The state store."""
+
+
+@db.command("upgrade")
+@pass_state
+def db_upgrade(state: State) -> None:
+    """Create or migrate the store's tables to the current version."""
+    from bridge.store.db import upgrade
+
+    url = state.services.config.store.url
+    upgrade(url)
+    from bridge.store.urls import mask_url
+
+    click.echo(f"store {mask_url(url)} is at the current version")
+
+
+def _parse_iso(value: str, option: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"{option} {value!r} is not an ISO 8601 time", hint="e.g. 2026-11-23T09:00:00+01:00") from None
+    if parsed.tzinfo is None:
+        raise UsageError(f"{option} {value!r} has no offset", hint="add one, e.g. +00:00")
+    return parsed
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,283 @@
+"""JIRA Cloud and Data Center as a tracker, over the `jira` library.
+
+Why the library is wrapped rather than used directly:
+
+* Its own retry loop (``ResilientSession``) re-sends POSTs after a dropped connection and
+  sleeps 20 s and more; a re-sent create is a duplicate Bug. It is switched off
+  (``max_retries=0``) and retries happen here: reads are retried, writes only when the
+  failure proves they were not applied (refused connection, 429).
+* ``str(JIRAError)`` prints the request headers, Authorization included. Every JIRAError is
+  turned into a bridge error at this boundary from the status code and JIRA's own error
+  text, and the original is dropped (``from None``) so no traceback carries it.
+* Raw resources never leave: callers get :class:`~bridge.models.Issue` and friends.
+
+JQL values are always quoted by :func:`jql_string`, so no value (a label derived from a
+ticket id, a version name) can change a query's meaning.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime
+from typing import Any, Callable, TypeVar
+
+import requests
+from jira import JIRA, JIRAError
+from tenacity import Retrying, retry_if_exception, stop_after_attempt
+
+from bridge.connectors.http import MAX_RETRY_AFTER_S
+from bridge.errors import CredentialsRefused, InvalidValue, ServiceRejected, ServiceUnreachable
+from bridge.models import Comment, Issue, Version
+
+SERVICE = "JIRA"
+T = TypeVar("T")
+
+ISSUE_FIELDS = "summary,issuetype,status,priority,labels,resolution,fixVersions,updated"
+
+# The library logs every recoverable error at WARNING with the URL; with its retries off
+# those lines only repeat what our own errors say.
+logging.getLogger("jira").setLevel(logging.ERROR)
+
+
+def jql_string(value: str) -> str:
+    """Quote a value for JQL: inside double quotes, backslash and quote escaped.
+
+    Control characters cannot be expressed safely and are refused.
+    """
+    if any(ord(ch) < 32 for ch in value):
+        raise InvalidValue(f"{value!r} cannot be used in a JIRA query (control characters)")
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,254}$")
+
+
+def check_label(label: str) -> str:
+    """JIRA labels cannot hold spaces; ours are also restricted to a safe alphabet."""
+    if not _LABEL.match(label):
+        raise InvalidValue(f"{label!r} is not a valid JIRA label", hint="letters, digits, '_', '-', '.', ':' only")
+    return label
+
+
+def parse_jira_time(value: str | None) -> datetime | None:
+    """JIRA's ``2021-01-17T12:34:00.000+0000``."""
+    if not value:
+        return None
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
+
+
+def _translate(exc: Exception, what: str, *, write: bool) -> Exception:
+    """A bridge error for a JIRAError or a requests failure, carrying no headers or bodies."""
+    if isinstance(exc, JIRAError):
+        status = exc.status_code or 0
+        text = _jira_error_text(exc)
+        if status in (401, 403):
+            return CredentialsRefused(SERVICE, f"{what} was refused ({status}): {text}",
+                                      hint="check BRIDGE_JIRA_USER / BRIDGE_JIRA_TOKEN and the user's project permissions")
+        if status == 429:
+            retry_after = None
+            if exc.response is not None:
+                try:
+                    retry_after = float(exc.response.headers.get("Retry-After", ""))
+                except ValueError:
+                    retry_after = None
+            return ServiceUnreachable(SERVICE, f"{what}: rate limited (429)", retry_after=retry_after)
+        if status >= 500 or status == 0:
+            return ServiceUnreachable(SERVICE, f"{what} failed with {status}: {text}", maybe_applied=write)
+        return ServiceRejected(SERVICE, status, f"{what}: {text}")
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return ServiceUnreachable(SERVICE, f"{what}: timed out connecting", hint="is BRIDGE_JIRA_URL right?")
+    if isinstance(exc, requests.exceptions.Timeout):
+        return ServiceUnreachable(SERVICE, f"{what}: timed out", maybe_applied=write)
+    refused = "NewConnectionError" in repr(getattr(exc, "args", ())) or "Connection refused" in str(exc)
+    return ServiceUnreachable(SERVICE, f"{what}: {'cannot connect' if refused else 'connection dropped'}",
+                              hint="is BRIDGE_JIRA_URL right and JIRA up?", maybe_applied=write and not refused)
+
+
+def _jira_error_text(exc: JIRAError) -> str:
+    response = exc.response
+    if response is not None:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            parts = [str(m) for m in body.get("errorMessages") or []]
+            parts += [f"{k}: {v}" for k, v in (body.get("errors") or {}).items()]
+            if parts:
+                return "; ".join(parts)[:500]
+    return (exc.text or "no error text")[:300]
+
+
+class JiraTracker:
+    """The JIRA side of the bridge: Bugs, Tasks, links, comments, versions."""
+
+    service = SERVICE
+
+    def __init__(self, url: str, *, user: str | None, token: str, auth: str = "basic",
+                 timeout: float = 30.0, retries: int = 3,
+                 sleep: Callable[[float], None] | None = None) -> None:
+        self.url = url.rstrip("/")
+        self.retries = retries
+        self._sleep = sleep
+        kwargs: dict[str, Any] = {}
+        if auth == "pat":
+            kwargs["token_auth"] = token
+        else:
+            if not user:
+                raise InvalidValue("JIRA basic / API-token auth needs a user", hint="set BRIDGE_JIRA_USER")
+            kwargs["basic_auth"] = (user, token)
+        self._connect_args = dict(server=self.url, options={"rest_api_version": "2"},
+                                  max_retries=0, timeout=timeout, **kwargs)
+        self._client: JIRA | None = None
+
+    @property
+    def _jira(self) -> JIRA:
+        """The library client, connected on first use (the library reads serverInfo then),
+        so building a tracker costs nothing when a command fails before needing JIRA."""
+        if self._client is None:
+            self._client = self._call("connecting", lambda: JIRA(**self._connect_args))
+        return self._client
+
+    @property
+    def deployment(self) -> str:
+        """``Cloud`` or ``Server`` (Data Center), as JIRA's serverInfo says."""
+        return self._jira.deploymentType or "Server"
+
+    @property
+    def is_cloud(self) -> bool:
+        return self.deployment == "Cloud"
+
+    # -- plumbing --------------------------------------------------------------------
+    def _call(self, what: str, fn: Callable[[], T], *, write: bool = False) -> T:
+        """Run one library call with our retry policy and error translation."""
+
+        def retryable(exc: BaseException) -> bool:
+            return isinstance(exc, ServiceUnreachable) and not exc.maybe_applied
+
+        def wait(state) -> float:
+            exc = state.outcome.exception()
+            if isinstance(exc, ServiceUnreachable) and exc.retry_after:
+                return min(exc.retry_after, MAX_RETRY_AFTER_S)
+            return min(0.25 * 2 ** (state.attempt_number - 1), 8.0)
+
+        kwargs: dict[str, Any] = {}
+        if self._sleep is not None:
+            kwargs["sleep"] = self._sleep
+        for attempt in Retrying(stop=stop_after_attempt(self.retries + 1), wait=wait,
+                                retry=retry_if_exception(retryable), reraise=True, **kwargs):
+            with attempt:
+                try:
+                    return fn()
+                except (JIRAError, requests.exceptions.RequestException) as exc:
+                    raise _translate(exc, what, write=write) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _to_issue(self, raw) -> Issue:
+        f = raw.fields
+        status = getattr(f, "status", None)
+        category = getattr(getattr(status, "statusCategory", None), "key", None) or "new"
+        return Issue(
+            id=str(raw.id),
+            key=raw.key,
+            summary=getattr(f, "summary", "") or "",
+            issue_type=getattr(getattr(f, "issuetype", None), "name", "") or "",
+            status=getattr(status, "name", "") or "",
+            status_category=category,
+            priority=getattr(getattr(f, "priority", None), "name", None),
+            labels=tuple(getattr(f, "labels", None) or ()),
+            resolution=getattr(getattr(f, "resolution", None), "name", None),
+            fix_versions=tuple(
+                Version(id=str(v.id), name=v.name, released=bool(getattr(v, "released", False)),
+                        release_date=getattr(v, "releaseDate", None))
+                for v in getattr(f, "fixVersions", None) or ()
+            ),
+            updated=parse_jira_time(getattr(f, "updated", None)),
+            url=self.browse_url(raw.key),
+        )
+
+    def browse_url(self, key: str) -> str:
+        return f"{self.url}/browse/{key}"
+
+    # -- reading ---------------------------------------------------------------------
+    def check(self) -> str:
+        """Verify the credentials; return the user's display name."""
+        me = self._call("checking credentials", lambda: self._jira.myself())
+        return me.get("emailAddress") or me.get("name") or me.get("displayName") or "?"
+
+    def issue(self, key_or_id: str) -> Issue | None:
+        """The issue, or None when JIRA has no such issue (or we may not see it)."""
+        try:
+            raw = self._call(f"reading {key_or_id}", lambda: self._jira.issue(key_or_id, fields=ISSUE_FIELDS))
+        except ServiceRejected as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return self._to_issue(raw)
+
+    def find_by_label(self, label: str) -> list[Issue]:
+        """Issues carrying exactly this label, oldest first."""
+        jql = f"labels = {jql_string(check_label(label))} ORDER BY created ASC"
+        raws = self._call(f"searching for label {label}",
+                          lambda: self._jira.search_issues(jql, fields=ISSUE_FIELDS, maxResults=10))
+        return [self._to_issue(r) for r in raws]
+
+    def comments(self, key: str) -> list[Comment]:
+        raws = self._call(f"reading comments of {key}", lambda: self._jira.comments(key))
+        return [
+            Comment(id=str(c.id), body=c.body or "", public=getattr(c, "visibility", None) is None,
+                    author=getattr(getattr(c, "author", None), "displayName", "") or "",
+                    created=parse_jira_time(getattr(c, "created", None)))
+            for c in raws
+        ]
+
+    def remote_link_ids(self, key: str) -> set[str]:
+        links = self._call(f"reading remote links of {key}", lambda: self._jira.remote_links(key))
+        return {getattr(link, "globalId", None) for link in links} - {None}
+
+    def field_names(self) -> dict[str, str]:
+        """Field id -> name of every field JIRA knows."""
+        return {f["id"]: f["name"] for f in self._call("reading fields", lambda: self._jira.fields())}
+
+    def priorities(self) -> list[str]:
+        return [p.name for p in self._call("reading priorities", lambda: self._jira.priorities())]
+
+    def link_type_names(self) -> list[str]:
+        return [t.name for t in self._call("reading link types", lambda: self._jira.issue_link_types())]
+
+    def project_issue_types(self, project: str) -> list[str]:
+        raw = self._call(f"reading project {project}", lambda: self._jira.project(project))
+        return [t.name for t in getattr(raw, "issueTypes", []) or []]
+
+    def statuses(self) -> list[str]:
+        return [s.name for s in self._call("reading statuses", lambda: self._jira.statuses())]
+
+    # -- writing ---------------------------------------------------------------------
+    def create_issue(self, fields: dict[str, Any]) -> Issue:
+        """Create an issue. Not idempotent: a ServiceUnreachable with ``maybe_applied`` means
+        JIRA may have created it; the caller searches by its label before trying again."""
+        raw = self._call("creating the issue", lambda: self._jira.create_issue(fields=fields), write=True)
+        return self._to_issue(raw)
+
+    def update_fields(self, key: str, fields: dict[str, Any]) -> None:
+        """Set fields (idempotent: setting the same values twice is harmless)."""
+        self._call(f"updating {key}", lambda: self._jira.issue(key, fields="summary").update(fields=fields, notify=False))
+
+    def add_remote_link(self, key: str, *, global_id: str, url: str, title: str, summary: str | None = None) -> None:
+        """Create or update (JIRA upserts by ``globalId``) a remote link on the issue."""
+        destination = {"url": url, "title": title}
+        if summary:
+            destination["summary"] = summary
+        self._call(f"linking {key} to {url}",
+                   lambda: self._jira.add_remote_link(key, destination, globalId=global_id))
+
+    def add_comment(self, key: str, body: str, *, internal: bool = True) -> str:
+        """Add a comment; ``internal`` marks it internal (``sd.public.comment``). Not idempotent."""
+        comment = self._call(f"commenting on {key}",
+                             lambda: self._jira.add_comment(key, body, is_internal=internal), write=True)
+        return str(comment.id)
+
+    def link_issues(self, link_type: str, inward: str, outward: str) -> None:
+        self._call(f"linking {inward} to {outward}",
+                   lambda: self._jira.create_issue_link(link_type, inward, outward), write=True)

@@ -1,0 +1,242 @@
+"""Customer message templates: plain-text Jinja2, sandboxed, per locale with a fallback.
+
+Templates live in ``mappings/templates/<locale>/<name>.txt.j2``. A ticket in ``de-CH`` gets
+``de-CH`` if the team wrote one, else ``de``, else the default locale (``en``). A team's own
+``mappings/templates`` is searched before the packaged one, so overriding one message is one
+file.
+
+What a template may see is deliberately small (:data:`SAFE_CONTEXT`): the ticket's own id and
+subject, customer-safe words, a release name and date, when the customer hears next. Nothing
+from JIRA comments or Sentry is accepted — :meth:`Messages.render` refuses other names and
+non-scalar values, so a caller cannot hand a template an object to dig through. The Jinja
+environment is a ``SandboxedEnvironment`` (no ``__class__`` walks) with ``StrictUndefined``
+(a typo in a template is an error, not an empty string); autoescape is off because the
+bodies are plain text, not HTML.
+
+Every problem with a template — missing, syntax error, undefined name, sandbox violation —
+raises :class:`bridge.errors.MappingError` naming the template file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from pathlib import Path
+
+from jinja2 import (
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateError,
+    TemplateNotFound,
+    TemplateSyntaxError,
+)
+from jinja2.sandbox import SandboxedEnvironment
+
+from bridge.errors import MappingError
+
+TEMPLATE_SUFFIX = ".txt.j2"
+
+#: Names a template may use, with what each holds. Anything else passed to render() is refused.
+SAFE_CONTEXT: dict[str, str] = {
+    "ticket_id": "the customer's own ticket id",
+    "subject": "the ticket's subject as the customer wrote it",
+    "customer_name": "the requester's name, to greet them",
+    "status": "the announced state, a status_map row name (in_progress, in_qa, fix_ready...)",
+    "severity": "the severity wording (e.g. 'Emergency')",
+    "version": "the release that carries the fix",
+    "release_date": "when that release ships or shipped (date)",
+    "next_update": "when the customer hears from us next (datetime or words)",
+    "first_response_due": "when the policy promises the first response (datetime or words)",
+    "jira_key": "the JIRA key; shown as `reference` only if show_jira_key_to_customer",
+}
+
+#: Values a template may receive: no objects, so nothing to walk through.
+_SCALARS = (str, int, float, date, datetime)
+
+
+def _format_value(value: object) -> object:
+    """Dates as ISO dates, times as ``2024-05-03 14:00 UTC+02:00`` (unambiguous in any locale)."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            return value.strftime("%Y-%m-%d %H:%M")
+        offset = value.strftime("%z")
+        zone = "UTC" if offset in ("+0000", "-0000") else f"UTC{offset[:3]}:{offset[3:]}"
+        return f"{value.strftime('%Y-%m-%d %H:%M')} {zone}"
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def locale_candidates(locale: str | None, default: str = "en") -> list[str]:
+    """Locales to try, most specific first: ``de-CH`` -> ``de-ch``, ``de``, then ``default``.
+
+    Case and ``_`` vs ``-`` are normalised (helpdesks send ``de-CH``, ``pt_BR``, ``EN``).
+    """
+    out: list[str] = []
+    if locale:
+        parts = locale.strip().replace("_", "-").lower().split("-")
+        for n in range(len(parts), 0, -1):
+            tag = "-".join(parts[:n])
+            if tag and tag not in out:
+                out.append(tag)
+    default_tag = default.replace("_", "-").lower()
+    if default_tag not in out:
+        out.append(default_tag)
+    return out
+
+
+class Messages:
+    """The customer message templates under one or more roots (first wins).
+
+    ``roots`` are directories holding ``<locale>/<name>.txt.j2``. ``show_jira_key`` decides
+    whether a template's ``reference`` is the JIRA key or None.
+    """
+
+    def __init__(
+        self,
+        roots: Sequence[Path],
+        *,
+        default_locale: str = "en",
+        show_jira_key: bool = False,
+    ) -> None:
+        self.roots = [Path(r) for r in roots]
+        self.default_locale = default_locale
+        self.show_jira_key = show_jira_key
+        self._env = SandboxedEnvironment(
+            loader=FileSystemLoader([str(r) for r in self.roots]),
+            undefined=StrictUndefined,
+            autoescape=False,
+            keep_trailing_newline=False,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+
+    # -- locating templates ------------------------------------------------------------
+    def _locale_dirs(self) -> dict[str, str]:
+        """Lower-cased locale -> directory name as written on disk (``de-CH``)."""
+        found: dict[str, str] = {}
+        for root in self.roots:
+            if root.is_dir():
+                for entry in root.iterdir():
+                    if entry.is_dir():
+                        found.setdefault(entry.name.lower(), entry.name)
+        return found
+
+    def locales(self) -> list[str]:
+        """Locale directories available, as written on disk."""
+        return sorted(set(self._locale_dirs().values()))
+
+    def template_name(self, name: str, locale: str | None) -> str:
+        """The loader name (``de/in_qa.txt.j2``) used for ``name`` in ``locale``.
+
+        Raises :class:`MappingError` when no candidate locale has the template.
+        """
+        dirs = self._locale_dirs()
+        candidates = locale_candidates(locale, self.default_locale)
+        for tag in candidates:
+            directory = dirs.get(tag)
+            if directory is None:
+                continue
+            relative = f"{directory}/{name}{TEMPLATE_SUFFIX}"
+            if any((root / relative).is_file() for root in self.roots):
+                return relative
+        wanted = f"templates/{candidates[-1]}/{name}{TEMPLATE_SUFFIX}"
+        raise MappingError(wanted, "", f"template not found (looked for locales {', '.join(candidates)})")
+
+    def exists(self, name: str, locale: str | None = None) -> bool:
+        """Whether ``name`` resolves for ``locale`` (default locale when None)."""
+        try:
+            self.template_name(name, locale)
+        except MappingError:
+            return False
+        return True
+
+    def template_file(self, name: str, locale: str | None) -> Path:
+        """The file that renders ``name`` for ``locale``."""
+        relative = self.template_name(name, locale)
+        for root in self.roots:
+            if (root / relative).is_file():
+                return root / relative
+        raise MappingError(relative, "", "template not found")  # pragma: no cover - raced away
+
+    def _file_of(self, relative: str) -> str:
+        for root in self.roots:
+            if (root / relative).is_file():
+                return str(root / relative)
+        return relative
+
+    # -- rendering ---------------------------------------------------------------------
+    def render(self, name: str, locale: str | None, **context: object) -> str:
+        """Render template ``name`` for ``locale`` with only :data:`SAFE_CONTEXT` values.
+
+        Missing names are passed as None so templates can say ``{% if version %}``. Raises
+        TypeError for a context name or value type outside the safe set (a programming
+        error), :class:`MappingError` naming the template file for any template problem.
+        """
+        unknown = set(context) - set(SAFE_CONTEXT)
+        if unknown:
+            raise TypeError(
+                f"not a customer-safe template value: {', '.join(sorted(unknown))} "
+                f"(allowed: {', '.join(SAFE_CONTEXT)})"
+            )
+        values: dict[str, object] = dict.fromkeys(SAFE_CONTEXT)
+        for key, value in context.items():
+            if value is not None and not isinstance(value, _SCALARS):
+                raise TypeError(f"template value {key} must be text, a number or a date")
+            values[key] = _format_value(value)
+        values["reference"] = values["jira_key"] if self.show_jira_key else None
+        del values["jira_key"]
+
+        relative = self.template_name(name, locale)
+        try:
+            template = self._env.get_template(relative)
+            text = template.render(values)
+        except TemplateSyntaxError as exc:
+            raise MappingError(self._file_of(relative), f"line {exc.lineno}",
+                               f"template syntax error: {exc.message}") from None
+        except TemplateNotFound:  # pragma: no cover - template_name() found it a moment ago
+            raise MappingError(self._file_of(relative), "", "template not found") from None
+        except TemplateError as exc:
+            # UndefinedError, SecurityError (sandbox) and the rest: name the file, say what.
+            raise MappingError(self._file_of(relative), "",
+                               f"template error ({exc.__class__.__name__}): {exc.message}") from None
+        return text.strip() + "\n"
+
+    def check(self, names: Iterable[str] | None = None) -> None:
+        """Parse every template (or those named) in every locale; raise the first problem.
+
+        Parsing catches syntax errors at start-up; undefined names and sandbox violations
+        only show when rendering, which :meth:`render` reports the same way.
+        """
+        wanted = set(names) if names is not None else None
+        for root in self.roots:
+            if not root.is_dir():
+                continue
+            for path in sorted(root.glob(f"*/*{TEMPLATE_SUFFIX}")):
+                if wanted is not None and path.name[: -len(TEMPLATE_SUFFIX)] not in wanted:
+                    continue
+                try:
+                    self._env.parse(path.read_text(encoding="utf-8"), filename=str(path))
+                except TemplateSyntaxError as exc:
+                    raise MappingError(str(path), f"line {exc.lineno}",
+                                       f"template syntax error: {exc.message}") from None
+
+
+def packaged_messages() -> Messages:
+    """The templates shipped with the package, default settings."""
+    from bridge.mapping import packaged_mappings_dir
+
+    return Messages([packaged_mappings_dir() / "templates"])
+
+
+def render(name: str, locale: str | None, **context: object) -> str:
+    """Render a packaged template (see :meth:`Messages.render`).
+
+    Code that has loaded the team's mappings should use ``mappings.templates.render`` so the
+    team's own templates and ``show_jira_key_to_customer`` apply.
+    """
+    return packaged_messages().render(name, locale, **context)
+
+
+__all__ = ["SAFE_CONTEXT", "TEMPLATE_SUFFIX", "Messages", "locale_candidates",
+           "packaged_messages", "render"]

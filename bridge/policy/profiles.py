@@ -1,0 +1,852 @@
+"""Support-policy profiles: a support policy as validated data.
+
+A profile is a YAML file in ``mappings/profiles/`` (the packaged ones live in
+``bridge/mappings/profiles/``; a team's own directory is searched first). It states what a
+support policy document states, and nothing the code has to guess:
+
+``severities``
+    Names, highest first (``[emergency, high, normal, low]``). Lower case, hyphenated.
+``default_severity`` / ``default_tier``
+    Used when nothing else decides.
+``matrix`` (optional)
+    ``urgencies`` and ``impacts`` (highest first) and ``cells[urgency][impact] -> severity``.
+    Every cell must be filled and every severity must appear in some cell.
+``subject_rules``
+    ``- {contains: "[Emergency]", severity: emergency}`` (case-insensitive text) or
+    ``- {pattern: "(?i)^urgent:", severity: high}`` (a Python regular expression).
+``customer_override``
+    Whether the customer's own choice of severity overrides the assigned one (see
+    :mod:`bridge.policy.severity`).
+``tiers``
+    ``free``, ``community``, ``trial``, ``standard``, ``premium``, ``enterprise`` (a profile
+    defines those its document has; other lower-case names are allowed for teams' own
+    tiers). Each tier is one of:
+
+    * ``{best_effort: true}`` -- no SLA clock at all;
+    * ``{same_as: premium}`` -- exactly another tier's hours and targets;
+    * ``{hours: ..., targets: ...}``.
+
+    ``hours`` is ``24x7`` or ``{timezone, weekly, holidays}``: ``timezone`` an IANA name or
+    ``customer`` (the caller supplies the customer's zone; without one, ``fallback_timezone``
+    is used, which is then required); ``weekly`` maps ``mon``..``sun`` or ranges like
+    ``mon-fri`` to ``"09:00-17:00"``, a list of ranges, or ``closed``; ``holidays`` is
+    ``{country: US, subdivision: CO, dates: [2025-12-24]}`` (ISO codes of the ``holidays``
+    package, plus explicit dates).
+
+    ``targets`` maps *every* severity to ``{first_response: DURATION, status_update:
+    DURATION}`` (``status_update`` may be omitted or ``null`` where the document states no
+    cadence) or to ``best-effort`` (no clock for that severity).
+``after_hours`` (optional)
+    ``{severities: [critical], first_response: 15m, status_update: 1h, tiers: [...]}``:
+    for a ticket opened outside its tier's support hours with one of these severities, these
+    wall-clock targets replace the tier's (policy 001's on-call rule).
+``pause_while_waiting_on_customer``
+    Whether the clocks stop while the ticket waits on the customer (default false).
+``at_risk_share``
+    Share of a target's time after which it counts as at risk (0 < x <= 1, default 0.75).
+``extends``
+    Another profile (a name, searched like any profile, or a path relative to this file)
+    whose keys this one overrides by deep merge: mappings merge key by key, anything else
+    (lists, strings, numbers) replaces; ``null`` drops an inherited optional value (e.g.
+    ``status_update: null``). A team copies a line, not the file. A file in a team's
+    directory may extend the packaged profile of its own name.
+
+Durations (one syntax everywhere): a number and a unit, ``15m``, ``1h``, ``4bh``, ``1bd``.
+
+=========  ===========================================================================
+unit       meaning
+=========  ===========================================================================
+``m``      wall-clock minutes (around the clock, whatever the support hours)
+``h``      wall-clock hours
+``d``      wall-clock days of 24 hours
+``bm``     business minutes: counted only inside the tier's support hours
+``bh``     business hours
+``bd``     business days: by the close of the n-th business day after the day the clock
+           starts (see :mod:`bridge.policy.calendar`); whole numbers only
+=========  ===========================================================================
+
+The long forms ``15 minutes``, ``4 hours``, ``4 business hours``, ``1 business day`` are
+accepted as spellings of the same units. On a 24x7 tier business time *is* wall time.
+
+Errors raise :class:`bridge.errors.MappingError` naming the file that holds the bad key
+(for an ``extends`` chain, the file that set it), the key path (``tiers.standard.hours.
+timezone``) and the expected form.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.resources
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays as holidays_lib
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from bridge.errors import MappingError, UsageError
+from bridge.policy.calendar import BusinessCalendar, parse_weekly_hours
+
+__all__ = [
+    "AfterHours",
+    "Duration",
+    "Holidays",
+    "Hours",
+    "Matrix",
+    "Profile",
+    "SubjectRule",
+    "Target",
+    "Tier",
+    "TIER_NAMES",
+    "list_profiles",
+    "load_profile",
+    "packaged_profiles_dir",
+    "parse_duration",
+]
+
+#: The tier names scripts rely on; a profile defines the ones its document has.
+TIER_NAMES = ("free", "community", "trial", "standard", "premium", "enterprise")
+
+_NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_CUSTOMER_ZONE = "customer"
+
+# --------------------------------------------------------------------------------------
+# Durations
+# --------------------------------------------------------------------------------------
+
+DurationKind = Literal["wall", "business", "business_days"]
+
+_UNITS: dict[str, tuple[DurationKind, timedelta | None]] = {}
+for _names, _kind, _unit in (
+    (("m", "min", "mins", "minute", "minutes"), "wall", timedelta(minutes=1)),
+    (("h", "hr", "hrs", "hour", "hours"), "wall", timedelta(hours=1)),
+    (("d", "day", "days"), "wall", timedelta(days=1)),
+    (("bm", "business minute", "business minutes"), "business", timedelta(minutes=1)),
+    (("bh", "business hour", "business hours"), "business", timedelta(hours=1)),
+    (("bd", "business day", "business days"), "business_days", None),
+):
+    for _name in _names:
+        _UNITS[_name] = (_kind, _unit)
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z][a-z ]*?)\s*$")
+_DURATION_FORM = "a number and a unit, e.g. 15m, 1h, 2d, 4bh, 1bd (or '4 business hours')"
+
+
+@dataclass(frozen=True)
+class Duration:
+    """A parsed target duration. ``kind`` says which clock it is counted on.
+
+    * ``wall``: ``length`` of real elapsed time;
+    * ``business``: ``length`` of business time on the tier's calendar;
+    * ``business_days``: ``days`` business days (by the close of the n-th one).
+    """
+
+    kind: DurationKind
+    length: timedelta = timedelta(0)
+    days: int = 0
+    text: str = ""
+
+    def __str__(self) -> str:
+        return self.text or self.describe()
+
+    def describe(self) -> str:
+        """A phrase for people and for JSON: ``1 hour``, ``4 business hours``, ``1 business day``."""
+        if self.kind == "business_days":
+            return f"{self.days} business day{'s' if self.days != 1 else ''}"
+        prefix = "business " if self.kind == "business" else ""
+        return _phrase(self.length, prefix)
+
+    def iso8601(self) -> str | None:
+        """The ISO 8601 duration (``PT1H``) of a wall-clock duration; ``None`` for business time."""
+        if self.kind != "wall":
+            return None
+        seconds = int(self.length.total_seconds())
+        days, seconds = divmod(seconds, 86400)
+        hours, seconds = divmod(seconds, 3600)
+        minutes, seconds = divmod(seconds, 60)
+        time_part = "".join(
+            f"{value}{unit}" for value, unit in ((hours, "H"), (minutes, "M"), (seconds, "S")) if value
+        )
+        return "P" + (f"{days}D" if days else "") + (f"T{time_part}" if time_part else "")
+
+
+def _phrase(length: timedelta, prefix: str) -> str:
+    minutes = int(length.total_seconds() // 60)
+    if minutes % 60 == 0:
+        count, unit = minutes // 60, "hour"
+    else:
+        count, unit = minutes, "minute"
+    return f"{count} {prefix}{unit}{'s' if count != 1 else ''}"
+
+
+def parse_duration(value: object) -> Duration:
+    """Parse a duration as written in a profile (see the module docstring).
+
+    Raises :class:`ValueError` naming the expected form; zero and negative amounts are
+    refused (a target of no time cannot be met).
+    """
+    if isinstance(value, Duration):
+        return value
+    if isinstance(value, bool) or not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a duration; expected {_DURATION_FORM}")
+    text = value.strip()
+    if text.startswith("-"):
+        raise ValueError(f"{value!r}: a target must be positive; expected {_DURATION_FORM}")
+    match = _DURATION.match(text.lower())
+    if not match or match.group(2) not in _UNITS:
+        raise ValueError(f"{value!r} is not a duration; expected {_DURATION_FORM}")
+    try:
+        amount = Decimal(match.group(1))
+    except InvalidOperation:  # pragma: no cover - the regex admits only decimals
+        raise ValueError(f"{value!r} is not a duration; expected {_DURATION_FORM}") from None
+    if amount <= 0:
+        raise ValueError(f"{value!r}: a target must be positive; expected {_DURATION_FORM}")
+    kind, unit = _UNITS[match.group(2)]
+    if unit is None:
+        if amount != amount.to_integral_value():
+            raise ValueError(f"{value!r}: business days must be a whole number, e.g. 1bd")
+        return Duration(kind=kind, days=int(amount), text=text)
+    length = timedelta(seconds=float(amount * Decimal(unit.total_seconds())))
+    if length < timedelta(minutes=1):
+        raise ValueError(f"{value!r}: a target must be at least one minute")
+    return Duration(kind=kind, length=length, text=text)
+
+
+DurationField = Annotated[Duration, PlainValidator(parse_duration)]
+
+# --------------------------------------------------------------------------------------
+# The schema
+# --------------------------------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+def _check_zone(name: str) -> str:
+    if not isinstance(name, str) or not name:
+        raise ValueError("expected an IANA time zone name such as America/Denver")
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {name!r}; expected an IANA name such as "
+            "America/Los_Angeles or Europe/Warsaw"
+        ) from None
+    return name
+
+
+class Holidays(_Strict):
+    """Public holidays (``holidays`` package codes) and explicit closed dates."""
+
+    country: str | None = None
+    subdivision: str | None = None
+    dates: tuple[date, ...] = ()
+
+    @model_validator(mode="after")
+    def _known_codes(self) -> Holidays:
+        supported = holidays_lib.list_supported_countries()
+        if self.country is None:
+            if self.subdivision is not None:
+                raise ValueError("a subdivision needs a country (ISO 3166 code, e.g. US)")
+            return self
+        if self.country not in supported:
+            raise ValueError(
+                f"unknown holiday country {self.country!r}; expected an ISO 3166 alpha-2 "
+                "code the holidays package knows, e.g. US, CA, PL"
+            )
+        if self.subdivision is not None and self.subdivision not in supported[self.country]:
+            raise ValueError(
+                f"unknown subdivision {self.subdivision!r} of {self.country}; expected one of "
+                + ", ".join(supported[self.country])
+            )
+        return self
+
+
+class Hours(_Strict):
+    """Support hours: always open, or a week of hours in a zone (or the customer's zone)."""
+
+    always_open: bool = False
+    timezone: str | None = None
+    fallback_timezone: str | None = None
+    weekly: dict[str, str | list[str]] = Field(default_factory=dict)
+    holidays: Holidays = Field(default_factory=Holidays)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower().replace(" ", "") in (
+            "24x7",
+            "24x7x365",
+        ):
+            return {"always_open": True}
+        if isinstance(value, str):
+            raise ValueError(
+                f"{value!r}: expected 24x7 or a mapping with timezone, weekly and holidays"
+            )
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is None or value == _CUSTOMER_ZONE:
+            return value
+        return _check_zone(value)
+
+    @field_validator("fallback_timezone")
+    @classmethod
+    def _fallback_zone(cls, value: str | None) -> str | None:
+        return None if value is None else _check_zone(value)
+
+    @field_validator("weekly")
+    @classmethod
+    def _week(cls, value: dict[str, str | list[str]]) -> dict[str, str | list[str]]:
+        parse_weekly_hours(value)
+        return value
+
+    @model_validator(mode="after")
+    def _complete(self) -> Hours:
+        if self.always_open:
+            return self
+        if self.timezone is None:
+            raise ValueError("missing timezone: an IANA name such as America/Denver, or customer")
+        if self.timezone == _CUSTOMER_ZONE and self.fallback_timezone is None:
+            raise ValueError(
+                "timezone: customer needs fallback_timezone (an IANA name) for customers "
+                "whose zone is not known"
+            )
+        if not any(parse_weekly_hours(self.weekly)):
+            raise ValueError("weekly has no opening hours; expected e.g. {mon-fri: '09:00-17:00'}")
+        return self
+
+    def calendar(self, customer_zone: str | None = None) -> BusinessCalendar:
+        """The business calendar of these hours, for a customer in ``customer_zone``."""
+        if self.always_open:
+            return BusinessCalendar.always()
+        zone = self.timezone
+        if zone == _CUSTOMER_ZONE:
+            zone = customer_zone or self.fallback_timezone
+        assert zone is not None  # checked in _complete
+        return BusinessCalendar.weekly(
+            ZoneInfo(zone),
+            self.weekly,
+            country=self.holidays.country,
+            subdivision=self.holidays.subdivision,
+            closed_dates=self.holidays.dates,
+        )
+
+
+class Target(_Strict):
+    """The targets of one severity in one tier; ``best_effort`` means no clock."""
+
+    best_effort: bool = False
+    first_response: DurationField | None = None
+    status_update: DurationField | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in ("best-effort", "best effort"):
+            return {"best_effort": True}
+        if isinstance(value, str):
+            raise ValueError(
+                f"{value!r}: expected best-effort or {{first_response: DURATION, "
+                "status_update: DURATION}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _complete(self) -> Target:
+        if not self.best_effort and self.first_response is None:
+            raise ValueError("missing first_response; expected e.g. 4bh, or best-effort")
+        return self
+
+
+class Tier(_Strict):
+    """One support tier: best effort, an alias of another tier, or hours plus targets."""
+
+    best_effort: bool = False
+    same_as: str | None = None
+    hours: Hours | None = None
+    targets: dict[str, Target] = Field(default_factory=dict)
+
+
+class Matrix(_Strict):
+    """Urgency x impact -> severity (policy 002)."""
+
+    urgencies: tuple[str, ...]
+    impacts: tuple[str, ...]
+    cells: dict[str, dict[str, str]]
+
+
+class SubjectRule(_Strict):
+    """A rule on the ticket subject: ``contains`` (case-insensitive text) or ``pattern`` (regex)."""
+
+    severity: str
+    contains: str | None = None
+    pattern: str | None = None
+
+    @model_validator(mode="after")
+    def _one_test(self) -> SubjectRule:
+        if (self.contains is None) == (self.pattern is None):
+            raise ValueError("give exactly one of contains (text) or pattern (regular expression)")
+        if self.pattern is not None:
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"pattern is not a valid regular expression: {exc}") from None
+        return self
+
+    def matches(self, subject: str) -> bool:
+        """True when ``subject`` satisfies this rule."""
+        if self.contains is not None:
+            return self.contains.casefold() in subject.casefold()
+        assert self.pattern is not None
+        return re.search(self.pattern, subject) is not None
+
+
+class AfterHours(_Strict):
+    """Wall-clock targets for the listed severities when a ticket opens outside support hours."""
+
+    severities: tuple[str, ...]
+    first_response: DurationField
+    status_update: DurationField | None = None
+    #: Tiers the rule applies to; default: every tier with business hours.
+    tiers: tuple[str, ...] | None = None
+
+    @field_validator("first_response", "status_update")
+    @classmethod
+    def _wall(cls, value: Duration | None) -> Duration | None:
+        if value is not None and value.kind != "wall":
+            raise ValueError(
+                f"{value.text!r}: after-hours targets run outside business hours, so they must "
+                "be wall-clock durations such as 15m or 1h"
+            )
+        return value
+
+    def as_target(self) -> Target:
+        """These targets as a :class:`Target`."""
+        return Target(first_response=self.first_response, status_update=self.status_update)
+
+
+class Profile(_Strict):
+    """A validated support-policy profile. Load with :func:`load_profile`."""
+
+    name: str
+    title: str = ""
+    source: str = ""
+    severities: tuple[str, ...]
+    default_severity: str
+    default_tier: str
+    matrix: Matrix | None = None
+    subject_rules: tuple[SubjectRule, ...] = ()
+    customer_override: bool = False
+    tiers: dict[str, Tier]
+    after_hours: AfterHours | None = None
+    pause_while_waiting_on_customer: bool = False
+    at_risk_share: float = Field(default=0.75, gt=0, le=1)
+
+    _file: str = PrivateAttr(default="")
+    _calendars: dict[tuple[str, str | None], BusinessCalendar] = PrivateAttr(default_factory=dict)
+
+    @property
+    def file(self) -> str:
+        """The file this profile was loaded from (the last of an ``extends`` chain)."""
+        return self._file
+
+    @property
+    def highest(self) -> str:
+        """The highest severity (the first one listed)."""
+        return self.severities[0]
+
+    def rank(self, severity: str) -> int:
+        """0 for the highest severity, 1 for the next, ..."""
+        return self.severities.index(severity)
+
+    def check_severity(self, name: str) -> str:
+        """Normalise ``name`` (case, spaces) to one of the severities, or raise UsageError."""
+        normal = _normal_name(name)
+        if normal not in self.severities:
+            raise UsageError(
+                f"profile {self.name!r} has no severity {name!r}",
+                hint="valid severities: " + ", ".join(self.severities),
+            )
+        return normal
+
+    def check_tier(self, name: str | None) -> str:
+        """Normalise ``name`` to a tier of this profile (``None`` -> default), or raise UsageError."""
+        if name is None:
+            return self.default_tier
+        normal = _normal_name(name)
+        if normal not in self.tiers:
+            raise UsageError(
+                f"profile {self.name!r} has no tier {name!r}",
+                hint="valid tiers: " + ", ".join(self.tiers),
+            )
+        return normal
+
+    def tier(self, name: str) -> Tier:
+        """The tier called ``name`` with ``same_as`` followed."""
+        tier = self.tiers[self.check_tier(name)]
+        return self.tiers[tier.same_as] if tier.same_as else tier
+
+    def is_best_effort(self, tier: str) -> bool:
+        """True when the tier has no SLA clock at all."""
+        return self.tier(tier).best_effort
+
+    def calendar(self, tier: str, customer_zone: str | None = None) -> BusinessCalendar:
+        """The business calendar of ``tier`` (24x7 tiers and best-effort ones: always open).
+
+        ``customer_zone`` is used when the tier's hours are in the customer's zone; an
+        unknown zone name raises :class:`UsageError`.
+        """
+        tier_name = self.check_tier(tier)
+        defining = self.tiers[tier_name].same_as or tier_name
+        hours = self.tiers[defining].hours
+        zone: str | None = None
+        if hours is not None and hours.timezone == _CUSTOMER_ZONE and customer_zone is not None:
+            try:
+                zone = _check_zone(customer_zone)
+            except ValueError as exc:
+                raise UsageError(f"customer time zone: {exc}") from None
+        key = (defining, zone)
+        if key not in self._calendars:
+            self._calendars[key] = (
+                BusinessCalendar.always() if hours is None else hours.calendar(key[1])
+            )
+        return self._calendars[key]
+
+    def targets(self, severity: str, tier: str) -> Target:
+        """The in-hours targets of ``severity`` in ``tier`` (best effort for best-effort tiers)."""
+        resolved = self.tier(tier)
+        if resolved.best_effort:
+            return Target(best_effort=True)
+        return resolved.targets[self.check_severity(severity)]
+
+
+def _normal_name(name: str) -> str:
+    return re.sub(r"[\s_]+", "-", str(name).strip().lower())
+
+
+# --------------------------------------------------------------------------------------
+# Checks across keys (pydantic checks each key's form; these check how keys fit together)
+# --------------------------------------------------------------------------------------
+
+
+def _semantic_checks(profile: Profile, where: _Origins) -> None:
+    def fail(path: str, problem: str) -> None:
+        raise MappingError(where.file_of(path), path, problem)
+
+    severities = list(profile.severities)
+    valid = "expected one of " + ", ".join(severities)
+    if not severities:
+        fail("severities", "empty; expected the severity names, highest first")
+    for i, name in enumerate(severities):
+        if not _NAME.match(name):
+            fail(f"severities[{i}]", f"{name!r}: expected lower case words joined by hyphens")
+    if len(set(severities)) != len(severities):
+        fail("severities", "a severity is listed twice")
+    if profile.default_severity not in severities:
+        fail("default_severity", f"{profile.default_severity!r} is not a severity; {valid}")
+    if profile.default_tier not in profile.tiers:
+        fail("default_tier", f"unknown tier {profile.default_tier!r}; expected one of "
+             + ", ".join(profile.tiers))
+
+    if profile.matrix is not None:
+        _check_matrix(profile.matrix, severities, fail)
+
+    for i, rule in enumerate(profile.subject_rules):
+        if rule.severity not in severities:
+            fail(f"subject_rules[{i}].severity", f"unknown severity {rule.severity!r}; {valid}")
+
+    for tier_name, tier in profile.tiers.items():
+        base = f"tiers.{tier_name}"
+        if not _NAME.match(tier_name):
+            fail(base, "tier names are lower case words joined by hyphens, e.g. " + ", ".join(TIER_NAMES))
+        if tier.same_as is not None:
+            if tier.same_as not in profile.tiers:
+                fail(f"{base}.same_as", f"unknown tier {tier.same_as!r}; expected one of "
+                     + ", ".join(t for t in profile.tiers if t != tier_name))
+            if profile.tiers[tier.same_as].same_as is not None or tier.same_as == tier_name:
+                fail(f"{base}.same_as", "must name a tier that defines its own hours and targets")
+            if tier.hours is not None or tier.targets or tier.best_effort:
+                fail(base, "same_as takes another tier whole; remove hours, targets and best_effort")
+            continue
+        if tier.best_effort:
+            if tier.targets:
+                fail(f"{base}.targets", "a best-effort tier has no targets; remove them")
+            continue
+        if tier.hours is None:
+            fail(f"{base}.hours", "missing; expected 24x7 or {timezone, weekly, holidays}")
+        for severity in severities:
+            if severity not in tier.targets:
+                fail(f"{base}.targets.{severity}",
+                     "missing; every severity needs {first_response, status_update} or best-effort")
+        for severity in tier.targets:
+            if severity not in severities:
+                fail(f"{base}.targets.{severity}", f"unknown severity {severity!r}; {valid}")
+
+    if profile.after_hours is not None:
+        rule = profile.after_hours
+        for i, severity in enumerate(rule.severities):
+            if severity not in severities:
+                fail(f"after_hours.severities[{i}]", f"unknown severity {severity!r}; {valid}")
+        for i, tier_name in enumerate(rule.tiers or ()):
+            if tier_name not in profile.tiers:
+                fail(f"after_hours.tiers[{i}]", f"unknown tier {tier_name!r}; expected one of "
+                     + ", ".join(profile.tiers))
+
+
+def _check_matrix(matrix: Matrix, severities: list[str], fail: Any) -> None:
+    valid = "expected one of " + ", ".join(severities)
+    if not matrix.urgencies or not matrix.impacts:
+        fail("matrix", "urgencies and impacts must each list at least one level")
+    for urgency in matrix.urgencies:
+        row = matrix.cells.get(urgency)
+        if row is None:
+            fail(f"matrix.cells.{urgency}", "missing row; expected {"
+                 + ", ".join(f"{i}: SEVERITY" for i in matrix.impacts) + "}")
+            return
+        for impact in matrix.impacts:
+            if impact not in row:
+                fail(f"matrix.cells.{urgency}.{impact}", f"missing cell; {valid}")
+            if row[impact] not in severities:
+                fail(f"matrix.cells.{urgency}.{impact}", f"unknown severity {row[impact]!r}; {valid}")
+        for impact in row:
+            if impact not in matrix.impacts:
+                fail(f"matrix.cells.{urgency}.{impact}",
+                     "unknown impact; expected one of " + ", ".join(matrix.impacts))
+    for urgency in matrix.cells:
+        if urgency not in matrix.urgencies:
+            fail(f"matrix.cells.{urgency}",
+                 "unknown urgency; expected one of " + ", ".join(matrix.urgencies))
+    used = {s for row in matrix.cells.values() for s in row.values()}
+    for severity in severities:
+        if severity not in used:
+            fail("matrix.cells", f"severity {severity!r} is missing from the matrix; every "
+                 "severity must be the result of at least one urgency x impact cell")
+
+
+# --------------------------------------------------------------------------------------
+# Loading: YAML, extends, provenance of each key for error messages
+# --------------------------------------------------------------------------------------
+
+
+class _Origins:
+    """Which file set each key path, so an error in an ``extends`` chain names the right file."""
+
+    def __init__(self, default: str) -> None:
+        self.default = default
+        self.files: dict[tuple[str, ...], str] = {}
+
+    def record(self, data: Any, file: str, prefix: tuple[str, ...] = ()) -> None:
+        self.files[prefix] = file
+        if isinstance(data, Mapping):
+            for key, value in data.items():
+                self.record(value, file, (*prefix, str(key)))
+
+    def overlay(self, data: Any, file: str, prefix: tuple[str, ...] = ()) -> None:
+        """Record that ``file`` (a child in an ``extends`` chain) set the keys in ``data``."""
+        if prefix:
+            self.files[prefix] = file
+        if not isinstance(data, Mapping):
+            return
+        for key, value in data.items():
+            sub = (*prefix, str(key))
+            if not isinstance(value, Mapping):
+                # A replaced list or scalar: what the parent said beneath it is gone.
+                for known in [k for k in self.files if k[: len(sub)] == sub]:
+                    del self.files[known]
+            self.overlay(value, file, sub)
+
+    def file_of(self, path: str | Sequence[str]) -> str:
+        parts = tuple(_split_path(path)) if isinstance(path, str) else tuple(path)
+        while parts:
+            if parts in self.files:
+                return self.files[parts]
+            parts = parts[:-1]
+        return self.default
+
+
+def _split_path(path: str) -> list[str]:
+    return [p for p in re.split(r"\.|\[\d+\]", path) if p]
+
+
+def _deep_merge(base: Any, override: Any) -> Any:
+    if isinstance(base, Mapping) and isinstance(override, Mapping):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = _deep_merge(base[key], value) if key in base else copy.deepcopy(value)
+        return merged
+    return copy.deepcopy(override)
+
+
+def packaged_profiles_dir() -> Path:
+    """The directory of the profiles shipped with bridge."""
+    return Path(str(importlib.resources.files("bridge") / "mappings" / "profiles"))
+
+
+def _dirs(search_dirs: Iterable[str | Path] | None) -> list[Path]:
+    return [Path(d) for d in (search_dirs or ())] + [packaged_profiles_dir()]
+
+
+def list_profiles(*, search_dirs: Iterable[str | Path] | None = None) -> list[str]:
+    """Names of the profiles found in ``search_dirs`` and the packaged directory, sorted."""
+    return _names_in(_dirs(search_dirs))
+
+
+def _find(name: str, dirs: list[Path], *, skip: Path | None = None) -> Path | None:
+    for directory in dirs:
+        for suffix in (".yaml", ".yml"):
+            candidate = directory / f"{name}{suffix}"
+            if candidate.is_file() and (skip is None or candidate.resolve() != skip):
+                return candidate
+    return None
+
+
+def _looks_like_path(text: str) -> bool:
+    return "/" in text or "\\" in text or text.endswith((".yaml", ".yml"))
+
+
+def load_profile(
+    name_or_path: str | Path, *, search_dirs: Iterable[str | Path] | None = None
+) -> Profile:
+    """Load and validate a profile by name (``p1-p4-matrix``) or by file path.
+
+    Names are looked up as ``NAME.yaml`` in ``search_dirs`` (a team's own
+    ``mappings/profiles/``, searched first) and then in the packaged directory. A profile
+    may ``extends:`` another, including the packaged profile of its own name.
+
+    Raises :class:`UsageError` for an unknown name (listing the known ones) and
+    :class:`MappingError` (file, key path, expected form) for a malformed file.
+    """
+    dirs = _dirs(search_dirs)
+    text = str(name_or_path)
+    if isinstance(name_or_path, Path) or _looks_like_path(text):
+        path = Path(text)
+        if not path.is_file():
+            raise UsageError(f"no profile file {text}", hint="check the path")
+    else:
+        found = _find(_normal_name(text), dirs)
+        if found is None:
+            raise UsageError(
+                f"unknown policy profile {text!r}",
+                hint="known profiles: " + ", ".join(list_profiles(search_dirs=search_dirs)),
+            )
+        path = found
+    data, origins = _load_chain(path, dirs, ())
+    data.pop("extends", None)
+    data.setdefault("name", path.stem)
+    try:
+        profile = Profile.model_validate(data)
+    except ValidationError as exc:
+        raise _mapping_error(exc, origins) from None
+    _semantic_checks(profile, origins)
+    profile._file = str(path)
+    return profile
+
+
+def _load_chain(path: Path, dirs: list[Path], stack: tuple[Path, ...]) -> tuple[dict[str, Any], _Origins]:
+    resolved = path.resolve()
+    if resolved in stack:
+        chain = " -> ".join(str(p) for p in (*stack, resolved))
+        raise MappingError(str(path), "extends", f"profiles extend each other in a circle: {chain}")
+    data = _read_yaml(path)
+    parent_ref = data.get("extends")
+    if parent_ref is None:
+        origins = _Origins(str(path))
+        origins.record(data, str(path))
+        return data, origins
+    if not isinstance(parent_ref, str) or not parent_ref.strip():
+        raise MappingError(str(path), "extends", "expected a profile name or a path to a .yaml file")
+    if _looks_like_path(parent_ref):
+        parent_path: Path | None = (path.parent / parent_ref)
+        if not parent_path.is_file():
+            raise MappingError(str(path), "extends", f"no profile file {parent_path}")
+    else:
+        # Skipping this very file lets a team's own p1-p4-matrix.yaml extend the packaged one.
+        parent_path = _find(_normal_name(parent_ref), dirs, skip=resolved)
+        if parent_path is None:
+            raise MappingError(str(path), "extends", f"unknown profile {parent_ref!r}; expected "
+                               "one of " + ", ".join(_names_in(dirs)))
+    parent, origins = _load_chain(parent_path, dirs, (*stack, resolved))
+    parent.pop("name", None)  # a name belongs to its file; the child's stem names the result
+    merged = _deep_merge(parent, data)
+    origins.default = str(path)
+    origins.overlay(data, str(path))
+    return merged, origins
+
+
+def _names_in(dirs: list[Path]) -> list[str]:
+    names = set()
+    for directory in dirs:
+        if directory.is_dir():
+            names.update(p.stem for p in directory.iterdir() if p.suffix in (".yaml", ".yml"))
+    return sorted(names)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise MappingError(str(path), "", f"cannot read: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown line"
+        raise MappingError(
+            str(path), "", f"YAML syntax error at {where}: {exc.problem or exc}"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise MappingError(str(path), "", f"YAML syntax error: {exc}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise MappingError(str(path), "", "expected a mapping of keys (severities, tiers, ...)")
+    return data
+
+
+def _mapping_error(exc: ValidationError, origins: _Origins) -> MappingError:
+    errors = exc.errors()
+    first = errors[0]
+    parts: list[str] = []
+    path = ""
+    for item in first["loc"]:
+        if isinstance(item, int):
+            path += f"[{item}]"
+        else:
+            parts.append(str(item))
+            path += ("." if path else "") + str(item)
+    problem = _problem_text(first)
+    if len(errors) > 1:
+        problem += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    return MappingError(origins.file_of(path), path, problem)
+
+
+def _problem_text(error: Mapping[str, Any]) -> str:
+    kind = error["type"]
+    if kind == "value_error" and "error" in error.get("ctx", {}):
+        return str(error["ctx"]["error"])
+    if kind == "missing":
+        return "missing; this key is required"
+    if kind == "extra_forbidden":
+        return "unknown key (misspelt?); see the list of keys in bridge/policy/profiles.py"
+    value = error.get("input")
+    return f"{error['msg']} (got {value!r})" if value is not None else str(error["msg"])
+

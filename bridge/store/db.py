@@ -1,0 +1,250 @@
+"""Engines, migrations and opening the store.
+
+- :func:`make_engine` builds an engine tuned for each backend (SQLite: WAL, a busy timeout,
+  foreign keys, and write-locking transactions; PostgreSQL through psycopg 3).
+- :func:`upgrade` runs the Alembic migrations in ``migrations/`` to head, configured from
+  code so it works from an installed package without an ``alembic.ini``.
+- :func:`open_store` is what the commands call: it checks the schema revision and either
+  upgrades (a SQLite store, which is one person's file) or refuses with a message saying to
+  run ``bridge db upgrade`` (a shared server, where schema changes are an operator's call).
+
+Every message that shows a store URL shows it through :func:`~bridge.store.urls.mask_url`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy.exc
+import tenacity
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import URL
+from sqlalchemy.pool import StaticPool
+
+from bridge.errors import ConfigError
+from bridge.store.repository import Store
+from bridge.store.urls import connection_error, mask_url, normalise_url
+
+__all__ = [
+    "MIGRATIONS_DIR",
+    "Store",
+    "current_revision",
+    "head_revision",
+    "make_engine",
+    "mask_url",
+    "open_store",
+    "store_errors",
+    "upgrade",
+]
+
+#: Where the Alembic environment and revisions live (inside the installed package).
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+#: How long a SQLite writer waits for another process's write transaction, in seconds.
+SQLITE_BUSY_TIMEOUT_S = 30
+#: How long connecting to a database server may take before we call it unreachable.
+CONNECT_TIMEOUT_S = 10
+# Arbitrary but fixed: the PostgreSQL advisory lock key that serialises concurrent upgrades.
+_UPGRADE_LOCK_KEY = 0x62726964  # "brid"
+
+
+def make_engine(url: str | URL) -> Engine:
+    """An engine for ``url``, configured for the bridge's access pattern.
+
+    SQLite: WAL (readers do not block the writer), ``busy_timeout`` (a second process waits
+    instead of failing), foreign keys enforced, and every transaction starts with ``BEGIN
+    IMMEDIATE``: the pysqlite default (a deferred BEGIN) lets two processes both read and then
+    fail to upgrade to a write lock, which is exactly the read-then-write pattern of intents,
+    outbox claims and leases. The parent directory of a SQLite file is created.
+    ``sqlite://`` (in memory) shares one connection so every session sees the same database.
+
+    PostgreSQL: ``postgresql://`` is normalised to psycopg 3, with a connect timeout and
+    pre-ping so a restarted server does not surface as a stale-connection traceback.
+    """
+    parsed = normalise_url(url)
+    backend = parsed.get_backend_name()
+    try:
+        if backend == "sqlite":
+            return _sqlite_engine(parsed)
+        kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        if backend == "postgresql":
+            kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
+        return create_engine(parsed, **kwargs)
+    except ModuleNotFoundError as exc:
+        raise ConfigError(
+            f"no database driver for the store at {mask_url(parsed)} ({exc.name} is not installed)",
+            hint="for PostgreSQL install the extra: pip install 'escalation-bridge[postgres]'",
+        ) from exc
+    except sqlalchemy.exc.ArgumentError as exc:
+        raise ConfigError(f"store URL {mask_url(parsed)} is not usable: {exc}") from exc
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    in_memory = url.database in (None, "", ":memory:") or str(url.query.get("mode", "")) == "memory"
+    if in_memory:
+        engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+    else:
+        assert url.database is not None  # not in memory
+        directory = Path(url.database).expanduser().parent
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the directory of the store at {mask_url(url)}: {exc.strerror}",
+                hint=f"check that {directory} can be created and written",
+            ) from None
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S}
+        )
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+        # Autocommit at the driver level: the "begin" hook below issues BEGIN itself.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_S * 1000}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            if not in_memory:
+                _use_wal(cursor)
+                # In WAL mode NORMAL is durable against application crashes, which is the
+                # failure the outbox guards against; only an OS crash may lose the last commit.
+                cursor.execute("PRAGMA synchronous = NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _is_locked(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+
+
+def _use_wal(cursor: sqlite3.Cursor) -> None:
+    """Switch the file to WAL (a persistent property of the file, so usually a no-op).
+
+    Unlike other statements, the switch does not wait on ``busy_timeout`` when another
+    connection holds a lock, which happens when several processes open a new store at once:
+    retry it for as long as a busy writer would wait.
+    """
+    if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+        return
+    for attempt in tenacity.Retrying(
+        retry=tenacity.retry_if_exception(_is_locked),
+        stop=tenacity.stop_after_delay(SQLITE_BUSY_TIMEOUT_S),
+        wait=tenacity.wait_random_exponential(multiplier=0.01, max=0.5),
+        reraise=True,
+    ):
+        with attempt:
+            cursor.execute("PRAGMA journal_mode = WAL")
+
+
+@contextmanager
+def store_errors(engine: Engine) -> Iterator[None]:
+    """Turn failures to *connect* to the store into :class:`ConfigError` (exit 2).
+
+    SQLAlchemy reports a failed connect as a DBAPI error without a statement; errors of a
+    statement (constraint violations, ...) pass through unchanged for the caller to handle.
+    """
+    try:
+        yield
+    except sqlalchemy.exc.DBAPIError as exc:
+        if exc.statement is None or exc.connection_invalidated:
+            raise connection_error(exc, engine.url) from None
+        raise
+
+
+def _alembic_config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    """The revision the code expects the store to be at."""
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None, "the migrations directory has no revisions"
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the store is at, or None for an empty (never migrated) database."""
+    with store_errors(engine), engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(url_or_engine: str | URL | Engine) -> None:
+    """Migrate the store to the newest revision (``bridge db upgrade``).
+
+    Runs in one transaction. On PostgreSQL (transactional DDL) a failed migration leaves the
+    schema as it was, and an advisory lock makes a second concurrent upgrade wait and then
+    find nothing to do; on SQLite ``BEGIN IMMEDIATE`` serialises concurrent upgrades.
+    """
+    owned = not isinstance(url_or_engine, Engine)
+    engine = make_engine(url_or_engine) if not isinstance(url_or_engine, Engine) else url_or_engine
+    try:
+        with store_errors(engine), engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_UPGRADE_LOCK_KEY})")
+            command.upgrade(_alembic_config(connection), "head")
+    finally:
+        if owned:
+            engine.dispose()
+
+
+def open_store(url: str | URL, *, auto_upgrade: bool | None = None) -> Store:
+    """Open the store at ``url``, making sure its schema is the one this code expects.
+
+    ``auto_upgrade=None`` upgrades SQLite stores (the default store is a file of one user's)
+    and refuses other backends, whose schema an operator changes with ``bridge db upgrade``.
+    Raises :class:`ConfigError` when the store is unreachable, not migrated, or migrated by a
+    newer bridge.
+    """
+    engine = make_engine(url)
+    masked = mask_url(engine.url)
+    if auto_upgrade is None:
+        auto_upgrade = engine.dialect.name == "sqlite"
+    try:
+        at = current_revision(engine)
+        head = head_revision()
+        if at != head:
+            script = ScriptDirectory.from_config(_alembic_config())
+            if at is not None and not _known(script, at):
+                raise ConfigError(
+                    f"store at {masked} is at schema revision {at}, which this bridge does not know",
+                    hint="it was migrated by a newer bridge: upgrade bridge",
+                )
+            if auto_upgrade:
+                upgrade(engine)
+            elif at is None:
+                raise ConfigError(f"store at {masked} is not migrated: run `bridge db upgrade`")
+            else:
+                raise ConfigError(
+                    f"store at {masked} is at schema revision {at}, this bridge needs {head}: "
+                    "run `bridge db upgrade`"
+                )
+    except BaseException:
+        engine.dispose()
+        raise
+    return Store(engine)
+
+
+def _known(script: ScriptDirectory, revision: str) -> bool:
+    try:
+        return script.get_revision(revision) is not None
+    except Exception:  # alembic raises several types for unknown / ambiguous revisions
+        return False

@@ -1,0 +1,264 @@
+"""The state store's tables.
+
+What the bridge remembers between runs, and nothing it can read back from a service:
+
+- ``escalation``: one row per JIRA Bug the bridge escalated to. Keyed for lookups by its
+  deterministic ``label`` (also put on the Bug, so a crashed run can find the issue in JIRA)
+  and by the JIRA issue *id* (immutable; the key changes when an issue moves project).
+  ``state`` goes ``intent`` -> ``created`` -> ``complete``; the intent row is written
+  *before* JIRA is called, which is what makes "one escalation, one Bug" survive crashes.
+- ``linked_ticket``: the helpdesk tickets attached to each escalation (many tickets, one
+  Bug), with what each was last told.
+- ``related_task`` / ``related_task_link``: Sentry issues filed as JIRA Tasks related to Bugs.
+- ``outbox``: every external write the bridge intends, under a unique idempotency key, so a
+  retry or a second process never repeats one.
+- ``audit``: every external write and every refusal.
+- ``sync_cursor``: high-water marks of the sync jobs.
+- ``lease``: mutual exclusion between ``bridge sync`` processes sharing a store.
+
+Column names are a contract with the engine and with ``migrations/versions``: change them
+only together with a new migration. Every datetime is timezone-aware UTC in Python
+(:class:`UTCDateTime`), whatever the backend keeps.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlmodel import Field, SQLModel
+
+__all__ = [
+    "AuditEntry",
+    "Escalation",
+    "Lease",
+    "LinkedTicket",
+    "OutboxEntry",
+    "RelatedTask",
+    "RelatedTaskLink",
+    "SyncCursor",
+    "UTCDateTime",
+    "metadata",
+    "utcnow",
+]
+
+#: The metadata every bridge table belongs to (Alembic compares migrations against it).
+metadata = SQLModel.metadata
+# Named constraints are the same on SQLite and PostgreSQL, so later migrations can drop or
+# alter them by name (SQLite batch migrations cannot touch an unnamed constraint). Set before
+# any table below is declared: names are given when a constraint attaches to its table.
+metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC: the only kind of datetime the store accepts."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC on the Python side.
+
+    PostgreSQL keeps ``timestamptz`` and hands back the session's zone; SQLite keeps text and
+    drops the zone altogether. Both come back as UTC-aware datetimes here, so callers can
+    compare and subtract them without caring which backend they run on. Naive datetimes are
+    refused on the way in: their meaning depends on the machine's zone, which is how minute-
+    precise JIRA timestamps get misread.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: the store takes timezone-aware datetimes only")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            # SQLite's DATETIME text has no zone; storing UTC wall time keeps text ordering
+            # equal to time ordering, which the lease and cursor comparisons rely on.
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _when(*, nullable: bool = False, index: bool = False) -> Any:
+    """A UTC timestamp column; non-null ones default to the time of the insert."""
+    if nullable:
+        return Field(default=None, sa_type=UTCDateTime, nullable=True, index=index)
+    return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=index)
+
+
+class Escalation(SQLModel, table=True):
+    """One JIRA Bug the bridge escalated to, and what sync last saw of it."""
+
+    __tablename__ = "escalation"
+    __table_args__ = (
+        sa.UniqueConstraint("label", name="uq_escalation_label"),
+        sa.UniqueConstraint("jira_issue_id", name="uq_escalation_jira_issue_id"),
+        sa.Index("ix_escalation_origin", "origin_helpdesk", "origin_ticket_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    #: Deterministic, e.g. ``bridge-zendesk-123``; also a label on the Bug in JIRA.
+    label: str
+    origin_helpdesk: str
+    origin_ticket_id: str
+    #: The immutable JIRA issue id; null while ``state == "intent"``.
+    jira_issue_id: str | None = None
+    #: The key as last seen (keys change when an issue moves between projects).
+    jira_key: str | None = None
+    jira_url: str | None = None
+    #: ``intent`` (written before calling JIRA) -> ``created`` -> ``complete``.
+    state: str = Field(default="intent", index=True)
+    severity: str
+    priority: str
+    profile: str
+    tier: str | None = None
+    organization: str | None = None
+    escalated_by: str
+    #: When the customer opened the origin ticket (the SLA clock starts there).
+    opened_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    created_at: datetime = _when()
+    updated_at: datetime = _when()
+    affected_count: int = 1
+    #: Pages sent for ``--emergency``, so a re-run does not page again.
+    pages_sent: int = 0
+    last_status: str | None = None
+    last_resolution: str | None = None
+    #: JSON text: the fix version names sync last saw.
+    last_fix_versions: str | None = Field(default=None, sa_type=sa.Text)
+    #: JIRA's ``updated`` of the issue when sync last read it.
+    last_jira_updated: datetime | None = _when(nullable=True)
+
+
+class LinkedTicket(SQLModel, table=True):
+    """A helpdesk ticket attached to an escalation; a ticket belongs to one escalation."""
+
+    __tablename__ = "linked_ticket"
+    __table_args__ = (sa.UniqueConstraint("helpdesk", "ticket_id", name="uq_linked_ticket_helpdesk_ticket"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    escalation_id: int = Field(foreign_key="escalation.id", index=True, ondelete="CASCADE")
+    helpdesk: str
+    ticket_id: str
+    #: ``origin`` (the ticket that was escalated) or ``joined`` (``--into``).
+    role: str = "origin"
+    locale: str | None = None
+    requester_tier: str | None = None
+    linked_at: datetime = _when()
+    #: The JIRA state the customer was last told about (mirrors the helpdesk marker).
+    last_announced_state: str | None = None
+    last_public_update_at: datetime | None = _when(nullable=True)
+    waiting_on_customer_since: datetime | None = _when(nullable=True)
+
+
+class RelatedTask(SQLModel, table=True):
+    """A Sentry issue filed as a JIRA Task (never linked to a customer ticket)."""
+
+    __tablename__ = "related_task"
+    __table_args__ = (sa.UniqueConstraint("sentry_issue_id", name="uq_related_task_sentry_issue_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    sentry_issue_id: str
+    sentry_short_id: str | None = None
+    sentry_permalink: str | None = None
+    jira_issue_id: str | None = None
+    jira_key: str | None = None
+    #: Deterministic label on the Task, e.g. ``bridge-sentry-4711``.
+    label: str
+    #: ``intent`` (before calling JIRA) or ``created``.
+    state: str = "intent"
+    created_at: datetime = _when()
+
+
+class RelatedTaskLink(SQLModel, table=True):
+    """A Task related to a Bug (one Sentry issue may belong to several Bugs)."""
+
+    __tablename__ = "related_task_link"
+    __table_args__ = (
+        sa.UniqueConstraint("related_task_id", "escalation_id", name="uq_related_task_link_pair"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    related_task_id: int = Field(foreign_key="related_task.id", index=True, ondelete="CASCADE")
+    escalation_id: int = Field(foreign_key="escalation.id", index=True, ondelete="CASCADE")
+
+
+class OutboxEntry(SQLModel, table=True):
+    """One external write the bridge intends, under a unique idempotency key.
+
+    ``state``: ``pending`` (claimed; the write is under way, or its process died),
+    ``sent``, or ``failed`` (may be claimed again).
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (sa.UniqueConstraint("key", name="uq_outbox_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    #: e.g. ``ack:zendesk:123`` or ``announce:zendesk:123:<issue id>:<state>``.
+    key: str
+    escalation_id: int | None = Field(
+        default=None, foreign_key="escalation.id", index=True, ondelete="SET NULL"
+    )
+    #: e.g. ``zendesk:123`` or ``jira:10001``.
+    target: str
+    #: ``public_reply``, ``internal_note``, ``remote_link``, ``jira_comment``, ``set_status``, ``page``...
+    kind: str
+    #: JSON text; bodies already redacted, never a secret.
+    payload: str = Field(default="{}", sa_type=sa.Text)
+    state: str = Field(default="pending", index=True)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+    created_at: datetime = _when()
+    sent_at: datetime | None = _when(nullable=True)
+
+
+class AuditEntry(SQLModel, table=True):
+    """One external write or refusal: who, what, on what, with which result."""
+
+    __tablename__ = "audit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _when(index=True)
+    actor: str
+    action: str
+    target: str = Field(index=True)
+    #: ``ok``, ``failed``, ``denied`` or ``skipped``.
+    result: str
+    #: Short text; never a secret.
+    detail: str = Field(default="", sa_type=sa.Text)
+
+
+class SyncCursor(SQLModel, table=True):
+    """A named high-water mark (e.g. the last JIRA ``updated`` sync processed)."""
+
+    __tablename__ = "sync_cursor"
+
+    name: str = Field(primary_key=True)
+    value: str
+    updated_at: datetime = _when()
+
+
+class Lease(SQLModel, table=True):
+    """A named lease: at most one holder until ``expires_at``."""
+
+    __tablename__ = "lease"
+
+    name: str = Field(primary_key=True)
+    holder: str
+    expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
