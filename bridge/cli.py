@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from bridge import __version__
-from bridge.errors import EXIT_SERVICE, BridgeError, UsageError
+from bridge.errors import EXIT_SERVICE, EXIT_USAGE, BridgeError, UsageError
 
 
 class _Failure(click.ClickException):
@@ -41,6 +41,15 @@ class BridgeGroup(click.Group):
             return super().invoke(ctx)
         except BridgeError as error:
             raise _Failure(error) from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as error:
+            # A bug, not an outcome: self-monitoring hears of it (when on), then the
+            # traceback goes to the person as usual.
+            from bridge.monitoring import report_unhandled
+
+            report_unhandled(error)
+            raise
 
 
 class State:
@@ -49,14 +58,34 @@ class State:
     def __init__(self, config_path: str | None) -> None:
         self.config_path = config_path
         self._services = None
+        self._config = None
 
     @property
     def services(self):
         if self._services is None:
             from bridge.services import Services
 
-            self._services = Services.from_config_path(self.config_path)
+            if self._config is not None:
+                self._services = Services(self._config)
+            else:
+                self._services = Services.from_config_path(self.config_path)
         return self._services
+
+    def start_monitoring(self) -> None:
+        """Report the bridge's own failures to Sentry when BRIDGE_MONITOR_DSN is set.
+
+        The configuration read here is the one the command uses. A configuration that
+        cannot be read turns monitoring off; the command reports the problem if it needs it.
+        """
+        from bridge.config import load_config
+        from bridge.monitoring import init_monitoring, stop_monitoring
+
+        try:
+            self._config = load_config(self.config_path)
+        except BridgeError:
+            stop_monitoring()
+            return
+        init_monitoring(self._config)
 
 
 pass_state = click.make_pass_decorator(State)
@@ -77,6 +106,7 @@ def _emit(data: dict | list, as_json: bool, human: str) -> None:
 def main(ctx: click.Context, config_path: str | None) -> None:
     """Escalate helpdesk tickets into JIRA and keep customers informed until the fix ships."""
     ctx.obj = State(config_path)
+    ctx.obj.start_monitoring()
 
 
 # ------------------------------------------------------------------------- init --
@@ -100,23 +130,27 @@ def doctor(state: State) -> None:
     from bridge.doctor import run_checks
 
     problems = 0
+    usage = False
     for check in run_checks(state.services):
         mark = "ok  " if check.ok else "FAIL"
         click.echo(f"{mark} {check.name}: {check.detail}")
         problems += not check.ok
+        usage = usage or check.exit_code == EXIT_USAGE
     if problems:
         click.echo(f"{problems} problem(s) found.", err=True)
-        sys.exit(1)
+        # A malformed configuration, mapping or profile is the caller's to fix: exit 2, as
+        # every other command does for it; service problems exit 1.
+        sys.exit(EXIT_USAGE if usage else 1)
 
 
 # ---------------------------------------------------------------------- sandbox --
 @main.command()
 @click.option("--port", type=int, default=None,
-              help="JIRA's port; Zendesk and Sentry take the next two (default 8765; 0 = free ports).")
+              help="JIRA's port; Zendesk, Sentry and the pager take the next three (default 8765; 0 = free ports).")
 @click.option("--jira-mode", type=click.Choice(["cloud", "server"]), default="cloud", show_default=True,
               help="Emulate JIRA Cloud or Data Center.")
 def sandbox(port: int | None, jira_mode: str) -> None:
-    """Run emulated JIRA, Zendesk and Sentry on 127.0.0.1 until interrupted.
+    """Run emulated JIRA, Zendesk, Sentry and a pager on 127.0.0.1 until interrupted.
 
     When ready, prints one `export BRIDGE_...=...` line per setting.
     """
@@ -155,10 +189,14 @@ def demo() -> None:
 @click.option("--emergency", is_flag=True, help="The highest severity.")
 @click.option("--into", "into", metavar="KEY", help="Attach the ticket to this existing JIRA issue.")
 @click.option("--force", is_flag=True, help="Escalate a solved or closed ticket too.")
+@click.option("--sentry", "sentry_refs", multiple=True, metavar="REF",
+              help="A Sentry issue (URL, short id or numeric id) to file as a Task related to the Bug; "
+                   "repeatable. References in the conversation are linked too.")
 @click.option("--dry-run", is_flag=True, help="Print the plan; write nothing anywhere.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_state
-def escalate(state: State, ticket: str, severity, urgency, impact, emergency, into, force, dry_run, as_json) -> None:
+def escalate(state: State, ticket: str, severity, urgency, impact, emergency, into, force, sentry_refs,
+             dry_run, as_json) -> None:
     """Escalate TICKET into a JIRA Bug (or --into an existing one)."""
     from bridge.escalation import EscalationRequest
 
@@ -169,7 +207,7 @@ def escalate(state: State, ticket: str, severity, urgency, impact, emergency, in
     services = state.services
     result = services.escalator().escalate(EscalationRequest(
         ticket=ticket, actor=services.actor, severity=severity, urgency=urgency, impact=impact,
-        emergency=emergency, into=into, force=force, dry_run=dry_run,
+        emergency=emergency, into=into, force=force, dry_run=dry_run, sentry=tuple(sentry_refs),
     ))
     if dry_run:
         human = [f"dry run: ticket {result.ticket} would be escalated ({result.severity} → {result.priority}, tier {result.tier})"]
@@ -180,6 +218,92 @@ def escalate(state: State, ticket: str, severity, urgency, impact, emergency, in
         human = [f"ticket {result.ticket}: {verb} {result.jira_key} {result.jira_url}"]
         human += [f"  - {step}" for step in result.steps]
     _emit(result.as_json(), as_json, "\n".join(line for line in human if line))
+    if result.failures:
+        # The escalation stands; what failed (e.g. the page) is retried by the next run.
+        for failure in result.failures:
+            click.echo(f"error: {failure}", err=True)
+        sys.exit(1)
+
+
+# ------------------------------------------------------------------------- sync --
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Print the plan; write nothing anywhere.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--watch", "every", type=click.FloatRange(min=1), metavar="SECONDS",
+              help="Run again every SECONDS until interrupted (waiting longer after failures).")
+@pass_state
+def sync(state: State, dry_run: bool, as_json: bool, every: float | None) -> None:
+    """Mirror JIRA progress onto every linked ticket, and customer messages back to JIRA."""
+    from bridge.sync.engine import watch
+
+    engine = state.services.sync_engine()
+
+    def progress(items):
+        if as_json or not sys.stdout.isatty() or len(items) < 20:
+            return items
+        return _ProgressIterable(items)
+
+    def show(report) -> None:
+        if as_json:
+            click.echo(json.dumps(report.as_json(), sort_keys=True, default=str))
+            return
+        if report.skipped:
+            click.echo(f"skipped: {report.skipped}")
+            return
+        verb = "would" if report.dry_run else "did"
+        done = [o for o in report.outcomes if o.result in ("done", "planned")]
+        click.echo(f"sync: {report.examined} escalation(s) changed; {verb} {len(done)} action(s), "
+                   f"{len(report.failures)} failure(s)")
+        for outcome in report.outcomes:
+            click.echo(f"  [{outcome.result}] {outcome.action.describe()}")
+        for target, reason in report.failures:
+            click.echo(f"  FAILED {target}: {reason}", err=True)
+
+    if every is None:
+        report = engine.run(dry_run=dry_run, progress=progress)
+        show(report)
+        sys.exit(report.exit_code)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    watch(lambda: engine.run(dry_run=dry_run, progress=progress), every=every, sleep=stop.wait,
+          on_report=show, stop=stop.is_set)
+
+
+class _ProgressIterable:
+    """A click progress bar over a list, shown only on a terminal."""
+
+    def __init__(self, items) -> None:
+        self.items = items
+
+    def __iter__(self):
+        with click.progressbar(self.items, label="syncing", file=sys.stderr) as bar:
+            yield from bar
+
+
+# ------------------------------------------------------------------ link-sentry --
+@main.command("link-sentry")
+@click.argument("ref", metavar="REF")
+@click.option("--issue", "issue_key", metavar="KEY", help="The JIRA Bug to relate the Sentry issue to.")
+@click.option("--ticket", metavar="TICKET", help="An escalated ticket: relate to its Bug.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_state
+def link_sentry(state: State, ref: str, issue_key: str | None, ticket: str | None, as_json: bool) -> None:
+    """File Sentry issue REF as a JIRA Task related to a Bug (never on the customer's ticket).
+
+    REF is an issue URL (sentry.io, an org subdomain, a region host or the self-hosted
+    Sentry), a short id such as BACKEND-1A2 or a numeric id. The Task is created once;
+    linking it to another Bug adds a "Relates" link.
+    """
+    if (issue_key is None) == (ticket is None):
+        raise UsageError("give exactly one of --issue KEY or --ticket TICKET")
+    services = state.services
+    result = services.sentry_linker.link(ref, issue_key=issue_key, ticket=ticket, actor=services.actor)
+    verb = "created" if result.task_created else "reused"
+    human = [f"Sentry {result.sentry_short_id or result.sentry_issue_id}: {verb} {result.task_key} "
+             f"{result.task_url}, related to {result.bug_key}"]
+    human += [f"  - {step}" for step in result.steps]
+    _emit(result.as_json(), as_json, "\n".join(human))
 
 
 # ----------------------------------------------------------------------- status --
@@ -192,11 +316,23 @@ def status(state: State, target: str | None, as_json: bool) -> None:
     rows = state.services.status_rows(target)
     if not rows and target:
         raise UsageError(f"no escalation for {target!r}", hint="give a ticket id or a JIRA key the bridge escalated")
-    lines = [
-        f"{r['jira_key'] or '(pending)':<10} {r['state']:<9} {r['severity']:<12} "
-        f"tickets: {', '.join(t['ticket'] for t in r['tickets'])}"
-        for r in rows
-    ] or ["no escalations yet"]
+    lines: list[str] = []
+    for r in rows:
+        jira_state = r["jira_status"] or "not synced yet"
+        if r["jira_resolution"]:
+            jira_state += f" ({r['jira_resolution']})"
+        lines.append(f"{r['jira_key'] or '(pending)'}  {r['state']}  {r['severity']}/{r['priority']}  JIRA: {jira_state}")
+        for t in r["tickets"]:
+            told = t["last_announced_state"] or "acknowledged"
+            when = t["last_public_update_at"].isoformat(timespec="minutes") if t["last_public_update_at"] else "-"
+            lines.append(f"    {t['helpdesk']} #{t['ticket']} ({t['role']}): last told '{told}' at {when}")
+        if r["next_update_due"]:
+            lines.append(f"    next customer update due {r['next_update_due']}")
+        for task in r["sentry_tasks"]:
+            lines.append(f"    related task {task['jira_key']} (Sentry {task['sentry_short_id']})")
+        for failure in r["failures"]:
+            lines.append(f"    FAILED {failure['kind']} on {failure['target']} ({failure['attempts']} tries): {failure['error']}")
+    lines = lines or ["no escalations yet"]
     _emit(rows, as_json, "\n".join(lines))
 
 
@@ -211,12 +347,10 @@ def sla(ctx: click.Context, at: str | None, as_json: bool) -> None:
         return
     state: State = ctx.obj
     when = _parse_iso(at, "--at") if at else None
+    from bridge.sla_report import sla_table
+
     rows = state.services.sla_rows(when)
-    lines = [
-        f"{r['jira_key'] or '(pending)':<10} {r['state']:<9} {r['severity']:<12} next update due {r['next_update_due']}"
-        for r in rows
-    ] or ["no open escalations"]
-    _emit(rows, as_json, "\n".join(lines))
+    _emit(rows, as_json, sla_table(rows))
 
 
 @sla.command("due")
@@ -225,11 +359,13 @@ def sla(ctx: click.Context, at: str | None, as_json: bool) -> None:
 @click.option("--tier", default=None, help="Support tier (default: the profile's default tier).")
 @click.option("--opened", required=True, help="When the ticket was opened, ISO 8601 with an offset.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def sla_due(profile: str, severity: str, tier: str | None, opened: str, as_json: bool) -> None:
+@pass_state
+def sla_due(state: State, profile: str, severity: str, tier: str | None, opened: str, as_json: bool) -> None:
     """When the first response and the next status update are due for a ticket."""
     from bridge.policy.sla import due_report
 
-    report = due_report(profile, severity, tier, opened)
+    # A team's own profiles (<mappings dir>/profiles/) are found before the packaged ones.
+    report = due_report(profile, severity, tier, opened, search_dirs=state.services.profile_dirs)
     human = "\n".join(f"{k}: {v}" for k, v in report.items())
     _emit(report, as_json, human)
 

@@ -17,6 +17,9 @@ class Check:
     name: str
     ok: bool
     detail: str
+    #: The exit code of the error that failed the check (2: configuration, mapping or
+    #: profile; 3: a service); 1 for a problem found by the check itself.
+    exit_code: int = 1
 
 
 def _run(name: str, fn: Callable[[], str | list[str]]) -> Iterator[Check]:
@@ -24,7 +27,7 @@ def _run(name: str, fn: Callable[[], str | list[str]]) -> Iterator[Check]:
     try:
         outcome = fn()
     except BridgeError as exc:
-        yield Check(name, False, str(exc))
+        yield Check(name, False, str(exc), exc.exit_code)
         return
     if isinstance(outcome, list):
         if outcome:
@@ -43,9 +46,29 @@ def run_checks(services) -> Iterator[Check]:
     yield from _run("mappings vs profile", lambda: [str(p) for p in services.mappings.profile_problems(
         services.profile.severities, tuple(services.profile.tiers))])
     yield from _run("store", lambda: _store(services))
+    # Built, not tried: a test page would wake somebody up.
+    yield from _run("pager", lambda: services.pager.describe() if services.pager else "off (pager.kind = none)")
     yield from _run("helpdesk", lambda: f"{services.helpdesk.service} at {services.helpdesk.base_url} as {services.helpdesk.check()}")
     yield from _run("jira", lambda: f"{services.tracker.deployment} at {services.tracker.url} as {services.tracker.check()}")
     yield from _run("jira mappings", lambda: jira_mapping_problems(services.tracker, services.mappings))
+    yield from _run("sentry", lambda: _sentry(services))
+    yield from _run("monitoring", lambda: _monitoring(services))
+
+
+def _sentry(services) -> str:
+    """Sentry is optional: without a token, escalate links no Sentry issues (not a problem)."""
+    if not services.sentry_configured:
+        return "not configured (set BRIDGE_SENTRY_TOKEN to file Sentry issues as JIRA Tasks)"
+    sentry = services.sentry
+    return f"{sentry.base_url}: {sentry.check()}"
+
+
+def _monitoring(services) -> str:
+    # Never sends a test event: the DSN's project would get an issue for every doctor run.
+    monitor = services.config.monitor
+    if monitor.dsn is None:
+        return "off (set BRIDGE_MONITOR_DSN to report the bridge's own errors)"
+    return f"on, environment {monitor.environment or services.mappings.monitoring.environment}"
 
 
 def _store(services) -> str:

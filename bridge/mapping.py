@@ -410,6 +410,11 @@ class EscalationRules(StrictModel):
     allowed_groups: list[str] = Field(default_factory=list)
     #: Policy 003: only tickets opened by an active admin of the account may be escalated.
     require_active_admin_requester: bool = False
+    #: What marks a requester as an admin of their (customer) account: a user field of this
+    #: key holding a true value (a Zendesk checkbox user field) or a user tag of this name.
+    #: Helpdesk staff roles (Zendesk ``admin`` / ``agent``) are not used: they describe the
+    #: vendor's own support staff, not a customer's standing in their account.
+    account_admin_marker: str = Field(default="account_admin", pattern=r"^[A-Za-z0-9_.:-]+$")
     #: Solved / closed tickets are refused unless --force.
     refuse_closed: bool = True
 
@@ -421,6 +426,37 @@ class EscalationRules(StrictModel):
             return True
         allowed = {g.casefold() for g in self.allowed_groups}
         return any(g.casefold() in allowed for g in groups)
+
+    def requester_refusal(self, ticket: Ticket) -> str | None:
+        """Why policy 003 refuses ``ticket``'s requester, or None when the rule allows it.
+
+        With ``require_active_admin_requester``, the requester must belong to an account
+        (the ticket has an organization), be active (not suspended, not deactivated) and
+        carry ``account_admin_marker`` as a true user field or a user tag. A helpdesk that
+        does not report the requester's standing is refused: the rule fails closed.
+        """
+        if not self.require_active_admin_requester:
+            return None
+        who = ticket.requester or "the requester"
+        if ticket.requester_active is None:
+            return f"{ticket.helpdesk} does not report whether {who} is an active account admin"
+        if not ticket.organization:
+            return f"{who} belongs to no customer account"
+        if not ticket.requester_active:
+            return f"{who} is not an active user"
+        marker = self.account_admin_marker.casefold()
+        flagged = any(str(k).casefold() == marker and _truthy(v) for k, v in ticket.requester_fields.items())
+        tagged = any(t.casefold() == marker for t in ticket.requester_tags)
+        if not (flagged or tagged):
+            return f"{who} is not an admin of {ticket.organization}'s account"
+        return None
+
+
+def _truthy(value: object) -> bool:
+    """A user-field value that means yes (checkbox true, or text like "yes" / "true" / "1")."""
+    if isinstance(value, str):
+        return value.strip().casefold() in ("true", "yes", "1", "y")
+    return value is True or (isinstance(value, int) and not isinstance(value, bool) and value == 1)
 
 
 class RedactionPattern(StrictModel):

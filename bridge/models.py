@@ -46,6 +46,16 @@ class Ticket:
     updated: datetime | None = None
     #: Opaque value the helpdesk uses for optimistic concurrency (Zendesk updated_stamp).
     version: str | None = None
+    #: The requester's standing, for policy 003 (only active admins of an account may open
+    #: tickets). ``None`` / empty where the helpdesk does not report it.
+    requester_active: bool | None = None
+    #: The helpdesk's own role of the requester (Zendesk: end-user, agent, admin — staff
+    #: roles, not the customer's role in their own account).
+    requester_role: str | None = None
+    requester_tags: tuple[str, ...] = ()
+    requester_fields: dict[str, object] = field(default_factory=dict)
+    #: Tags of the ticket's organization (the mappings' ``tiers.organization_tags``).
+    organization_tags: tuple[str, ...] = ()
 
     @property
     def is_closed(self) -> bool:

@@ -41,31 +41,26 @@ class Services:
     def profile(self):
         from bridge.policy.profiles import load_profile
 
-        directory = self.config.mappings.dir
-        search = [Path(directory) / "profiles"] if directory else None
-        return load_profile(self.mappings.profile, search_dirs=search)
+        return load_profile(self.mappings.profile, search_dirs=self.profile_dirs)
 
     @cached_property
     def redactor(self):
         from bridge.policy.redact import Redactor
 
         rules = self.mappings.redaction
-        return Redactor(extra_patterns=[(p.name, p.regex) for p in rules.extra_patterns],
-                        keep_domains=rules.keep_domains)
+        return Redactor.from_mapping(self.mappings.file, "redaction.extra_patterns",
+                                     [(p.name, p.regex) for p in rules.extra_patterns],
+                                     keep_domains=rules.keep_domains)
 
     @cached_property
     def gate(self):
-        from bridge.policy.visibility import OutboundGate
+        """The outbound gate; it follows the store, so a Task filed after it was built (by
+        this run, or by `link-sentry` while `sync --watch` runs) is known at the next write."""
+        from bridge.sentry_tasks import KnownSentryGate
 
         sentry = self.mappings.sentry
-        known_ids: set[str] = set()
-        prefixes = set(sentry.known_projects)
-        for task in self.store.related_tasks():
-            known_ids.add(task.sentry_issue_id)
-            if task.sentry_short_id:
-                prefixes.add(task.sentry_short_id.rsplit("-", 1)[0])
-        return OutboundGate(self_hosted_base=sentry.self_hosted_base or self._self_hosted_sentry(),
-                            known_short_id_prefixes=tuple(sorted(prefixes)), known_ids=tuple(sorted(known_ids)))
+        return KnownSentryGate(self.store, self_hosted_base=sentry.self_hosted_base or self._self_hosted_sentry(),
+                               known_projects=sentry.known_projects)
 
     def _self_hosted_sentry(self) -> str | None:
         url = str(self.config.sentry.url)
@@ -91,8 +86,18 @@ class Services:
 
             return ZendeskHelpdesk(str(hd.url), email=hd.user or "", token=_secret(hd.token, "BRIDGE_HELPDESK_TOKEN"),
                                    gate=self.gate, timeout=http.timeout, retries=http.retries)
+        if hd.kind == "freshdesk":
+            from bridge.connectors.freshdesk import FreshdeskHelpdesk
+
+            return FreshdeskHelpdesk(str(hd.url), api_key=_secret(hd.token, "BRIDGE_HELPDESK_TOKEN"),
+                                     gate=self.gate, timeout=http.timeout, retries=http.retries)
+        if hd.kind == "django-helpdesk":
+            from bridge.connectors.django_helpdesk import DjangoHelpdesk
+
+            return DjangoHelpdesk(str(hd.url), token=_secret(hd.token, "BRIDGE_HELPDESK_TOKEN"),
+                                  gate=self.gate, timeout=http.timeout, retries=http.retries)
         raise ConfigError(f"helpdesk kind {hd.kind!r} has no connector in this version",
-                          hint="set BRIDGE_HELPDESK_KIND=zendesk")
+                          hint="set BRIDGE_HELPDESK_KIND to zendesk, freshdesk or django-helpdesk")
 
     @cached_property
     def tracker(self):
@@ -105,9 +110,50 @@ class Services:
     def escalator(self):
         from bridge.escalation import Escalator
 
+        # The policy first: a malformed mapping or profile is reported before any connector
+        # asks for its secrets.
+        self.profile  # noqa: B018 - loads and validates
         return Escalator(helpdesk=self.helpdesk, tracker=self.tracker, store=self.store,
                          mappings=self.mappings, profile=self.profile, redactor=self.redactor,
-                         messages=self.messages)
+                         messages=self.messages, pager=self.pager, gate=self.gate,
+                         sentry_linker=self.sentry_linker if self.sentry_configured else None)
+
+    # -- Sentry -------------------------------------------------------------------------------
+    @property
+    def sentry_configured(self) -> bool:
+        """Whether a Sentry token is set; without one, escalate links no Sentry issues."""
+        return self.config.sentry.token is not None
+
+    @cached_property
+    def sentry(self):
+        """The Sentry organization (``[sentry]``) as an error tracker."""
+        from bridge.connectors.sentry import SentryErrorTracker
+
+        sentry = self.config.sentry
+        return SentryErrorTracker(str(sentry.url), org=sentry.org, token=_secret(sentry.token, "BRIDGE_SENTRY_TOKEN"),
+                                  self_hosted_base=self.mappings.sentry.self_hosted_base or self._self_hosted_sentry(),
+                                  timeout=self.config.http.timeout, retries=self.config.http.retries)
+
+    @cached_property
+    def sentry_linker(self):
+        """Files Sentry issues as JIRA Tasks related to Bugs (`link-sentry`, `escalate`)."""
+        from bridge.sentry_tasks import SentryLinker
+
+        return SentryLinker(sentry=self.sentry, tracker=self.tracker, store=self.store, mappings=self.mappings,
+                            helpdesk=self.helpdesk, redactor=self.redactor, gate=self.gate)
+
+    @cached_property
+    def pager(self):
+        """The on-call pager ``[pager]`` configures, or None when paging is off."""
+        from bridge.paging import build_pager
+
+        return build_pager(self.config.pager, self.config.http)
+
+    def sync_engine(self, **kwargs):
+        from bridge.sync.engine import SyncEngine
+
+        return SyncEngine(store=self.store, tracker=self.tracker, helpdesk=self.helpdesk, mappings=self.mappings,
+                          messages=self.messages, redactor=self.redactor, **kwargs)
 
     # -- read models for `status` and `sla` ----------------------------------------------------
     def status_rows(self, target: str | None) -> list[dict]:
@@ -131,26 +177,59 @@ class Services:
                              "last_announced_state": t.last_announced_state,
                              "last_public_update_at": t.last_public_update_at} for t in tickets],
                 "last_public_update_at": max((t.last_public_update_at for t in tickets if t.last_public_update_at), default=None),
-                "sentry_tasks": [{"jira_key": task.jira_key, "sentry_short_id": task.sentry_short_id}
+                "sentry_tasks": [{"jira_key": task.jira_key, "sentry_short_id": task.sentry_short_id,
+                                  "sentry_issue_id": task.sentry_issue_id, "state": task.state}
                                  for task in store.tasks_for(e.id)],
+                "failures": [{"target": f.target, "kind": f.kind, "attempts": f.attempts, "error": f.last_error}
+                             for f in store.outbox_entries(states=("failed",), escalation_id=e.id)],
+                "next_update_due": self._next_update_due(e, tickets),
             })
         return rows
 
-    def sla_rows(self, at: datetime | None) -> list[dict]:
+    def _next_update_due(self, escalation, tickets) -> str | None:
+        """When the customers should next hear about this escalation (ISO 8601), if the
+        profile has a status-update cadence for it; None when it has none or is best effort."""
+        from bridge.errors import BridgeError
         from bridge.policy.sla import clock
 
+        if escalation.state != "complete" or escalation.last_resolution:
+            return None
+        try:
+            profile = self.profile if escalation.profile == self.profile.name else self.profile_named(escalation.profile)
+            updates = [t.last_public_update_at for t in tickets if t.last_public_update_at]
+            state = clock(profile, escalation.severity, escalation.tier, escalation.opened_at,
+                          public_updates=updates, now=datetime.now(timezone.utc))
+        except BridgeError:
+            return None
+        return state.next_update_due.isoformat() if state.next_update_due else None
+
+    def sla_rows(self, at: datetime | None) -> list[dict]:
+        """Open escalations with their SLA clocks at ``at`` (default now), for `bridge sla`.
+
+        The configured profile is loaded first, so a malformed one fails the command
+        (exit 2, naming file and key) even with no escalation in the store.
+        """
+        from bridge.sla_report import sla_rows
+
+        configured = self.profile
         now = at or datetime.now(timezone.utc)
-        rows = []
-        for row in self.status_rows(None):
-            if row["state"] != "complete":
-                continue
-            updates = [t["last_public_update_at"] for t in row["tickets"] if t["last_public_update_at"]]
-            state = clock(self.profile, row["severity"], row["tier"], row["opened_at"],
-                          public_updates=updates, now=now)
-            rows.append({**row, "sla": state.to_dict(),
-                         "next_update_due": state.next_update_due.isoformat() if state.next_update_due else None})
-        rows.sort(key=lambda r: (not r["sla"]["breached"], not r["sla"]["at_risk"]))
-        return rows
+        return sla_rows(self.store, lambda name: configured if name == configured.name else self.profile_named(name),
+                        now)
+
+    @property
+    def profile_dirs(self) -> list[Path] | None:
+        """Where a team's own profiles live (``<mappings dir>/profiles``), searched first."""
+        directory = self.config.mappings.dir
+        return [Path(directory) / "profiles"] if directory else None
+
+    def profile_named(self, name: str):
+        """A profile by name (an escalation keeps the one it was made under), cached."""
+        from bridge.policy.profiles import load_profile
+
+        cache = self.__dict__.setdefault("_profiles_by_name", {})
+        if name not in cache:
+            cache[name] = load_profile(name, search_dirs=self.profile_dirs)
+        return cache[name]
 
 
 def _secret(value, variable: str) -> str:

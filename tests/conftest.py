@@ -9,12 +9,18 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from bridge.config import load_config
 from bridge.sandbox.world import start_sandbox
 from bridge.services import Services
 
 pytest_plugins = ["tests.fixtures.postgres"]
+
+# No per-example deadline: a property test must fail on a wrong answer, never because the
+# machine was busy (CI shares 2 cores between two workers and the emulators' threads).
+settings.register_profile("bridge", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("bridge")
 
 # The escalation manager the demo world's Zendesk knows (group "Escalations").
 ACTOR = "erin@example.com"

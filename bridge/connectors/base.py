@@ -73,15 +73,81 @@ class Helpdesk(abc.ABC):
     def check(self) -> str:
         """Reach the service with our credentials; return who we are. Raises on failure."""
 
+    def changed_ticket_ids(self, cursor: str) -> tuple[list[str] | None, str | None]:
+        """Ids of tickets changed since ``cursor`` and the cursor for next time.
+
+        ``cursor`` is what the previous call returned, or, the first time, a Unix time in
+        seconds. A helpdesk that cannot list changes returns ``(None, None)``: the caller
+        then reads every ticket it cares about.
+        """
+        return None, None
+
     def write(self, ticket_id: str, change: TicketWrite) -> None:
         """Apply one change; the comment, if any, passes the outbound gate first.
 
         Raises ``OutboundRefused`` (nothing sent) when the gate refuses the text, and
-        :class:`Conflict` when ``if_version`` no longer matches.
+        :class:`Conflict` when ``if_version`` no longer matches, ``InvalidValue`` (nothing
+        sent) for a malformed ticket id.
         """
+        # A malformed id must never reach a URL path ("../12" would address another resource).
+        ticket_id = self.validate_ticket_id(ticket_id)
         if change.comment is not None:
             change = replace(change, comment=self._gate.check(change.comment))
         self._apply(ticket_id, change)
+
+    def read_many(self, ticket_ids: list[str]) -> dict[str, Ticket]:
+        """Tickets by id, as cheaply as the helpdesk allows; absent ids are left out.
+
+        Meant for checking markers (tags), status and version of many tickets at once: a
+        helpdesk with a bulk read may return the tickets without their conversation.
+        """
+        from bridge.errors import UnknownTicket
+
+        found: dict[str, Ticket] = {}
+        for ticket_id in ticket_ids:
+            try:
+                found[ticket_id] = self.get_ticket(ticket_id)
+            except UnknownTicket:
+                continue
+        return found
+
+    def write_many(self, changes: list[tuple[str, TicketWrite]]) -> dict[str, Exception | None]:
+        """Apply one change to each of several distinct tickets; every comment is gated.
+
+        Returns, per ticket id, None when the change was applied or the error that stopped
+        it (:class:`Conflict`, ``OutboundRefused``, a service error): one ticket's failure
+        never stops the others. Helpdesks with a bulk endpoint override :meth:`_apply_many`.
+        """
+        from bridge.errors import BridgeError
+
+        results: dict[str, Exception | None] = {}
+        gated: list[tuple[str, TicketWrite]] = []
+        for ticket_id, change in changes:
+            try:
+                ticket_id = self.validate_ticket_id(ticket_id)
+                if change.comment is not None:
+                    change = replace(change, comment=self._gate.check(change.comment))
+            except BridgeError as exc:
+                results[ticket_id] = exc
+                continue
+            gated.append((ticket_id, change))
+        if len({t for t, _ in gated}) != len(gated):
+            raise ValueError("write_many takes one change per ticket")
+        results.update(self._apply_many(gated))
+        return results
+
+    def _apply_many(self, changes: list[tuple[str, TicketWrite]]) -> dict[str, Exception | None]:
+        """Send already-gated changes; by default one call per ticket."""
+        from bridge.errors import BridgeError
+
+        results: dict[str, Exception | None] = {}
+        for ticket_id, change in changes:
+            try:
+                self._apply(ticket_id, change)
+                results[ticket_id] = None
+            except (BridgeError, Conflict) as exc:
+                results[ticket_id] = exc
+        return results
 
     @abc.abstractmethod
     def _apply(self, ticket_id: str, change: TicketWrite) -> None:

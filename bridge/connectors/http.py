@@ -155,4 +155,4 @@ def send(session: requests.Session, service: str, method: str, url: str, *, what
 
 
 def _env_section(service: str) -> str:
-    return {"JIRA": "JIRA", "Sentry": "SENTRY"}.get(service, "HELPDESK")
+    return {"JIRA": "JIRA", "Sentry": "SENTRY", "PagerDuty": "PAGER", "Pager webhook": "PAGER"}.get(service, "HELPDESK")

@@ -67,6 +67,17 @@ def parse_jira_time(value: str | None) -> datetime | None:
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
 
 
+def _raw_comments(raw) -> list[dict]:
+    """The comments a search result carries: id, body, author, whether restricted."""
+    field = (raw.raw.get("fields") or {}).get("comment") or {}
+    return [
+        {"id": str(c.get("id")), "body": c.get("body") or "",
+         "author": (c.get("author") or {}).get("displayName") or "",
+         "restricted": c.get("visibility") is not None}
+        for c in field.get("comments") or []
+    ]
+
+
 def _translate(exc: Exception, what: str, *, write: bool) -> Exception:
     """A bridge error for a JIRAError or a requests failure, carrying no headers or bodies."""
     if isinstance(exc, JIRAError):
@@ -222,6 +233,64 @@ class JiraTracker:
         raws = self._call(f"searching for label {label}",
                           lambda: self._jira.search_issues(jql, fields=ISSUE_FIELDS, maxResults=10))
         return [self._to_issue(r) for r in raws]
+
+    def search_with_comments(self, jql: str, *, page_size: int = 100,
+                             reconcile: list[str] = ()) -> list[tuple[Issue, list[dict]]]:
+        """Every issue matching ``jql`` with its comments, in pages of ``page_size``.
+
+        Cloud pages with ``nextPageToken`` (``search/jql``), Data Center with ``startAt``;
+        either way one request per page. Comments come in the search result (the ``comment``
+        field), so reading what changed costs no request per issue. ``reconcile`` names up
+        to 50 issue ids Cloud's eventually consistent search must reflect (issues written
+        moments ago); Data Center's search is consistent and ignores it.
+        """
+        reconcile_ids = [int(i) for i in reconcile if str(i).isdigit()][:50] or None
+        fields = ISSUE_FIELDS + ",comment"
+        results: list = []
+        if self.is_cloud:
+            token: str | None = None
+            while True:
+                page = self._call("searching for changed issues", lambda: self._jira.enhanced_search_issues(
+                    jql, nextPageToken=token, maxResults=page_size, fields=fields,
+                    reconcileIssues=reconcile_ids))
+                results.extend(page)
+                token = getattr(page, "nextPageToken", None)
+                if not token:
+                    break
+        else:
+            start = 0
+            while True:
+                page = self._call("searching for changed issues", lambda: self._jira.search_issues(
+                    jql, startAt=start, maxResults=page_size, fields=fields, validate_query=True))
+                results.extend(page)
+                start += len(page)
+                if not page or start >= (page.total or 0):
+                    break
+        return [(self._to_issue(raw), _raw_comments(raw)) for raw in results]
+
+    def project_versions(self, project: str) -> list[Version]:
+        raws = self._call(f"reading versions of {project}", lambda: self._jira.project_versions(project))
+        return [Version(id=str(v.id), name=v.name, released=bool(getattr(v, "released", False)),
+                        release_date=getattr(v, "releaseDate", None)) for v in raws]
+
+    def comment_is_public(self, key: str, comment_id: str) -> bool:
+        """True when the comment has no visibility restriction and is not marked internal
+        (the ``sd.public.comment`` property); read on demand, as search omits properties."""
+        raw = self._call(f"reading comment {comment_id} of {key}",
+                         lambda: self._jira.comment(key, comment_id, expand="properties"))
+        if getattr(raw, "visibility", None) is not None:
+            return False
+        for prop in getattr(raw, "properties", None) or []:
+            prop = prop if isinstance(prop, dict) else getattr(prop, "raw", {})
+            if prop.get("key") == "sd.public.comment" and (prop.get("value") or {}).get("internal"):
+                return False
+        return True
+
+    def add_label(self, key: str, label: str) -> None:
+        """Add one label, keeping the others (idempotent)."""
+        check_label(label)
+        self._call(f"labelling {key}", lambda: self._jira.issue(key, fields="summary").update(
+            update={"labels": [{"add": label}]}, notify=False))
 
     def comments(self, key: str) -> list[Comment]:
         raws = self._call(f"reading comments of {key}", lambda: self._jira.comments(key))

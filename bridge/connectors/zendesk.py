@@ -9,6 +9,7 @@ it marks land together or not at all.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from urllib.parse import quote
 
@@ -16,10 +17,15 @@ import requests
 
 from bridge.connectors.base import Conflict, Helpdesk, TicketWrite
 from bridge.connectors.http import build_session, send
-from bridge.errors import InvalidValue, UnknownTicket
+from bridge.errors import BridgeError, InvalidValue, ServiceRejected, ServiceUnreachable, UnknownTicket
 from bridge.models import Comment, Ticket
 
 SERVICE = "Zendesk"
+#: Zendesk's limit for show_many and update_many.
+MANY_LIMIT = 100
+#: How long a bulk update job may take before the run gives up on it (the next run's
+#: marker check finds out whether it landed).
+JOB_TIMEOUT_S = 120.0
 
 
 def _parse_time(value: str | None) -> datetime | None:
@@ -62,11 +68,29 @@ class ZendeskHelpdesk(Helpdesk):
         if response.status_code == 404:
             raise UnknownTicket(ticket_id, SERVICE)
         body = response.json()
-        raw = body["ticket"]
         users = {u["id"]: u for u in body.get("users", [])}
         orgs = {o["id"]: o for o in body.get("organizations", [])}
         comments, comment_users = self._comments(ticket_id)
         users.update(comment_users)
+        return self._to_ticket(body["ticket"], users, orgs, comments)
+
+    def read_many(self, ticket_ids: list[str]) -> dict[str, Ticket]:
+        """Up to 100 tickets a request (``show_many``), without their conversations."""
+        found: dict[str, Ticket] = {}
+        ids = [self.validate_ticket_id(t) for t in ticket_ids]
+        for start in range(0, len(ids), MANY_LIMIT):
+            chunk = ids[start:start + MANY_LIMIT]
+            body = self._get("/api/v2/tickets/show_many.json", what=f"reading {len(chunk)} tickets",
+                             ids=",".join(chunk), include="users,organizations").json()
+            users = {u["id"]: u for u in body.get("users", [])}
+            orgs = {o["id"]: o for o in body.get("organizations", [])}
+            for raw in body.get("tickets", []):
+                ticket = self._to_ticket(raw, users, orgs, [])
+                found[ticket.id] = ticket
+        return found
+
+    def _to_ticket(self, raw: dict, users: dict, orgs: dict, comments: list[dict]) -> Ticket:
+        ticket_id = str(raw["id"])
         requester = users.get(raw.get("requester_id")) or {}
         org = orgs.get(raw.get("organization_id")) or {}
         return Ticket(
@@ -99,6 +123,13 @@ class ZendeskHelpdesk(Helpdesk):
             created=_parse_time(raw.get("created_at")),
             updated=_parse_time(raw.get("updated_at")),
             version=raw.get("updated_at"),
+            # Zendesk: a suspended user stays "active" (not deleted) but may not act.
+            requester_active=(bool(requester.get("active")) and not requester.get("suspended"))
+            if requester else None,
+            requester_role=requester.get("role"),
+            requester_tags=tuple(requester.get("tags") or ()),
+            requester_fields=dict(requester.get("user_fields") or {}),
+            organization_tags=tuple(org.get("tags") or ()),
         )
 
     def _comments(self, ticket_id: str) -> tuple[list[dict], dict]:
@@ -116,6 +147,22 @@ class ZendeskHelpdesk(Helpdesk):
             url = (body.get("links") or {}).get("next") if meta.get("has_more") else None
             params = None  # the next link carries its own query
         return comments, users
+
+    def changed_ticket_ids(self, cursor: str) -> tuple[list[str] | None, str | None]:
+        """Zendesk's cursor-based incremental ticket export (it leaves out the last minute,
+        which the next call returns)."""
+        url = f"{self.base_url}/api/v2/incremental/tickets/cursor.json"
+        params = {"cursor": cursor.removeprefix("cursor:")} if cursor.startswith("cursor:") else {"start_time": cursor}
+        ids: list[str] = []
+        after = None
+        while True:
+            body = send(self._session, SERVICE, "GET", url, params=params, what="listing changed tickets").json()
+            ids.extend(str(t["id"]) for t in body.get("tickets", []))
+            after = body.get("after_cursor") or after
+            if body.get("end_of_stream") or not body.get("after_cursor"):
+                break
+            params = {"cursor": body["after_cursor"]}
+        return list(dict.fromkeys(ids)), (f"cursor:{after}" if after else cursor)
 
     def user_groups(self, user: str) -> list[str]:
         found = self._get("/api/v2/users/search.json", what=f"looking up agent {user}", query=f"email:{user}").json()
@@ -137,27 +184,82 @@ class ZendeskHelpdesk(Helpdesk):
         return me.get("email") or str(me["id"])
 
     # -- writing ---------------------------------------------------------------------
+    def _apply_many(self, changes: list[tuple[str, TicketWrite]]) -> dict[str, Exception | None]:
+        """``update_many`` jobs of up to 100 tickets (each with its own change, applied by
+        Zendesk as a safe update), then the job status for the result of each ticket."""
+        results: dict[str, Exception | None] = {}
+        for start in range(0, len(changes), MANY_LIMIT):
+            chunk = changes[start:start + MANY_LIMIT]
+            payload = [{"id": int(ticket_id), **_ticket_body(change)} for ticket_id, change in chunk]
+            try:
+                job = send(self._session, SERVICE, "PUT", f"{self.base_url}/api/v2/tickets/update_many.json",
+                           json={"tickets": payload}, what=f"updating {len(chunk)} tickets").json()["job_status"]
+                done = self._wait_for_job(job)
+            except BridgeError as exc:
+                # The whole job failed (or may have been applied: the caller's marker check
+                # on the next run decides); every ticket of the chunk reports it.
+                results.update({ticket_id: exc for ticket_id, _ in chunk})
+                continue
+            by_id = {str(r.get("id")): r for r in done.get("results") or []}
+            for ticket_id, _ in chunk:
+                outcome = by_id.get(ticket_id)
+                if outcome is None:
+                    results[ticket_id] = ServiceRejected(SERVICE, 200, f"job {job['id']} reported nothing for ticket {ticket_id}")
+                elif outcome.get("success"):
+                    results[ticket_id] = None
+                elif outcome.get("error") == "UpdateConflict":
+                    results[ticket_id] = Conflict(f"ticket {ticket_id} changed since it was read")
+                else:
+                    results[ticket_id] = ServiceRejected(SERVICE, 422, f"ticket {ticket_id}: {outcome.get('error')}: "
+                                                                         f"{outcome.get('details') or ''}".strip())
+        return results
+
+    def _wait_for_job(self, job: dict) -> dict:
+        """Poll a job status until it completes (Zendesk runs bulk updates asynchronously)."""
+        deadline = time.monotonic() + JOB_TIMEOUT_S
+        pause = 0.05
+        while job.get("status") not in ("completed", "failed", "killed"):
+            if time.monotonic() > deadline:
+                raise ServiceUnreachable(SERVICE, f"bulk update job {job.get('id')} did not finish in {JOB_TIMEOUT_S:.0f} s",
+                                         maybe_applied=True)
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)
+            job = send(self._session, SERVICE, "GET", f"{self.base_url}/api/v2/job_statuses/{job['id']}.json",
+                       what="reading a bulk update job").json()["job_status"]
+        if job["status"] != "completed":
+            raise ServiceRejected(SERVICE, 500, f"bulk update job {job.get('id')} {job['status']}: {job.get('message')}")
+        return job
+
     def _apply(self, ticket_id: str, change: TicketWrite) -> None:
-        ticket: dict = {}
-        if change.comment is not None:
-            ticket["comment"] = {"body": change.comment, "public": change.public}
-        if change.status:
-            ticket["status"] = change.status
-        if change.add_tags:
-            ticket["additional_tags"] = list(change.add_tags)
-        if change.remove_tags:
-            ticket["remove_tags"] = list(change.remove_tags)
-        if change.fields:
-            ticket["custom_fields"] = [{"id": _field_id(k), "value": v} for k, v in change.fields.items()]
-        if change.if_version:
-            ticket["safe_update"] = True
-            ticket["updated_stamp"] = change.if_version
+        ticket = _ticket_body(change)
         response = send(self._session, SERVICE, "PUT", f"{self.base_url}/api/v2/tickets/{quote(ticket_id)}.json",
                         json={"ticket": ticket}, allow=(409, 404), what=f"updating ticket {ticket_id}")
         if response.status_code == 409:
             raise Conflict(f"ticket {ticket_id} changed since it was read")
         if response.status_code == 404:
             raise UnknownTicket(ticket_id, SERVICE)
+
+
+def _ticket_body(change: TicketWrite) -> dict:
+    """The ``ticket`` object of an update for one change.
+
+    A marker tag and the message it marks travel in this one object, so they land together.
+    """
+    ticket: dict = {}
+    if change.comment is not None:
+        ticket["comment"] = {"body": change.comment, "public": change.public}
+    if change.status:
+        ticket["status"] = change.status
+    if change.add_tags:
+        ticket["additional_tags"] = list(change.add_tags)
+    if change.remove_tags:
+        ticket["remove_tags"] = list(change.remove_tags)
+    if change.fields:
+        ticket["custom_fields"] = [{"id": _field_id(k), "value": v} for k, v in change.fields.items()]
+    if change.if_version:
+        ticket["safe_update"] = True
+        ticket["updated_stamp"] = change.if_version
+    return ticket
 
 
 def _field_id(key: str) -> int | str:

@@ -14,10 +14,14 @@ each kind is told apart from look-alikes:
     Found with Google's libphonenumber (the ``phonenumbers`` package) at the ``VALID``
     leniency, once per region in ``phone_regions``: a candidate must be a number that is
     really allocated in the numbering plan, so dates, times, versions, JIRA keys and order
-    numbers are not taken for phone numbers. National formats (``(415) 555-0100``,
+    numbers are not taken for phone numbers. Its few slips are caught here: a candidate
+    whose digits are mostly a date, time or version (``1699-01-01``), or that continues an
+    identifier (``INV-2024-000123``), is no phone. National formats (``(415) 555-0100``,
     ``030/1234567``, ``0171 1234567``) are found for the listed regions only; international
     formats (``+49 30 1234567``, ``0044 20 ...``) for every country. As a safety net any
-    ``+`` followed by 8 to 15 digits (with the usual separators) is redacted too, valid or not.
+    ``+`` followed by 8 to 15 digits (with the usual separators) is redacted too, valid or
+    not. A 10-digit number may be a valid North American number and is then redacted, even
+    when it was meant as some other id.
 ``card``
     13 to 19 digits, either in one block or grouped the way card numbers are printed (a
     first group of four, then groups of four to six, separated by one space or dash), and
@@ -239,9 +243,7 @@ class Redactor:
         protected = [(m.start(), m.end()) for m in _TOKEN.finditer(text)]
         raw: list[Finding] = []
         for name, pattern in self._extra:
-            raw.extend(
-                Finding(name, m.start(), m.end()) for m in pattern.finditer(text) if m.end() > m.start()
-            )
+            raw.extend(Finding(name, *m.span()) for m in pattern.finditer(text) if m.group())
         raw.extend(self._emails(text))
         raw.extend(self._cards(text))
         raw.extend(self._ips(text))

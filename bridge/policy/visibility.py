@@ -24,8 +24,9 @@ Short ids (``BACKEND-1A2``) are only recognised for project prefixes the caller 
 be Sentry projects, so ``COVID-19``, ``UTF-8`` or the JIRA key ``SUP-12`` are left alone.
 They match in upper case as Sentry prints them, and in any case when the suffix holds a
 digit (``backend-1a2``); ``backend-team`` is prose. Numeric ids are only recognised when
-known to the store and standing alone as a token (``#4505`` or ``issue 4505.``, not
-``v4505``, ``4505-2`` or ``/4505/`` inside some other URL).
+known to the store, at least four digits long (a bare "7" is no usable reference, and
+removing every "7" would garble the message), and standing alone as a token (``#4505`` or
+``issue 4505.``, not ``v4505``, ``4505-2`` or ``/4505/`` inside some other URL).
 
 :func:`parse_sentry_ref` turns one reference given on the command line into a
 :class:`SentryRef`; :func:`find_sentry_refs` finds the references in a conversation (to link
@@ -68,6 +69,8 @@ _SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 # Any host under sentry.io, as text (after decoding): o123.ingest.sentry.io, acme.sentry.io.
 _SENTRY_IO_HOST = r"(?<![\w-])(?:[a-z0-9-]+\.)*sentry\.io(?![\w-])"
+
+_MIN_KNOWN_ID_DIGITS = 4
 
 # Where a configured host name ends: errors.acme.internal.example.org is another host.
 _HOST_END = r"(?![\w-]|\.[\w-])"
@@ -327,7 +330,11 @@ class _Scanner:
             if prefixes
             else None
         )
-        self.known_ids = frozenset(str(i).strip() for i in known_ids)
+        # A one- to three-digit id (a fresh self-hosted Sentry starts at 1) is no usable
+        # reference, and removing every "1" or "42" would wreck "within 1 business day".
+        self.known_ids = frozenset(
+            s for s in (str(i).strip() for i in known_ids) if len(s) >= _MIN_KNOWN_ID_DIGITS
+        )
         self.numbers = re.compile(r"(?<![\w.,/-])\d+(?![\w]|[.,]\d|[-/]\w)")
 
     def is_sentry(self, text: str) -> bool:
@@ -352,10 +359,7 @@ class _Scanner:
             raw_host = self.hosts.search(run) if _fold(run) == run else None
             if raw_host is not None:
                 # The host is readable as is: drop the URL, not words glued before it.
-                scheme = None
-                for s in _SCHEME_START.finditer(run, 0, raw_host.start()):
-                    scheme = s
-                    break
+                scheme = _SCHEME_START.search(run, 0, raw_host.start())
                 if scheme is not None:
                     start += scheme.start()
                 elif "@" not in run[: raw_host.start()]:

@@ -39,7 +39,7 @@ from flask import Flask, Response, request
 
 from bridge.sandbox import jql
 from bridge.sandbox.jira_catalog import (
-    DEMO_CREDENTIALS as DEMO_LOGINS, ISSUE_TYPES, LINK_TYPES, PRIORITIES, RESOLUTIONS,
+    DEMO_LOGINS, ISSUE_TYPES, LINK_TYPES, PRIORITIES, RESOLUTIONS,
     STATUS_CATEGORIES, STATUSES, DemoLogin, JiraUser,
 )
 from bridge.sandbox.jira_render import (

@@ -69,7 +69,7 @@ def _login(name: str, email: str) -> DemoLogin:
 #: The seeded users' credentials, by username. ``bridge`` is the integration user the
 #: bridge runs as; ``dev`` a developer in Europe/Berlin; ``manager`` the escalation manager;
 #: ``viewer`` a valid user who may browse SUP but change nothing (403 on writes).
-DEMO_CREDENTIALS: dict[str, DemoLogin] = {
+DEMO_LOGINS: dict[str, DemoLogin] = {
     "bridge": _login("bridge", "bridge@example.com"),
     "dev": _login("dev", "dev@example.com"),
     "manager": _login("manager", "escalations@example.com"),
@@ -90,7 +90,7 @@ _DEMO_PROFILES = {
 
 def demo_users() -> list[JiraUser]:
     users = []
-    for index, (name, login) in enumerate(DEMO_CREDENTIALS.items()):
+    for index, (name, login) in enumerate(DEMO_LOGINS.items()):
         display, tz, groups, roles, browse, edit = _DEMO_PROFILES[name]
         users.append(JiraUser(
             name=name, key=f"JIRAUSER{10000 + index}", account_id=login.account_id,

@@ -29,7 +29,7 @@ from bridge.sandbox.jira_search import JiraJqlSchema, default_order, document
 from bridge.sandbox.jira_catalog import (
     CUSTOM_FIELDS, DEFAULT_PRIORITY, DEFAULT_RESOLUTION, DONE, GROUPS, ISSUE_TYPES, LINK_TYPES,
     PRIORITIES, RESOLUTIONS, ROLES, SETTABLE_FIELDS, STATUS_CATEGORIES, STATUSES, TO_DO, TRANSITIONS,
-    CustomField, JiraUser, ProjectConfig, Transition, demo_users,
+    CustomField, JiraUser, ProjectConfig, Transition, account_id_for, demo_users,
 )
 
 ISSUE_NOT_FOUND = "Issue does not exist or you do not have permission to see it."
@@ -211,7 +211,6 @@ class JiraState:
                  groups: Iterable[str] = ("jira-software-users",), roles: Iterable[str] = ("Users",),
                  browse: Iterable[str] = (), edit: Iterable[str] = ()) -> JiraUser:
         """Add a user; ``browse``/``edit`` are project keys they may see / change."""
-        from bridge.sandbox.jira_catalog import account_id_for
         with self.lock:
             number = 10000 + len(self.users)
             while f"JIRAUSER{number}" in self.users:

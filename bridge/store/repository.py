@@ -262,6 +262,17 @@ class Store:
             s.add(escalation)
             return escalation
 
+    def set_severity(self, escalation_id: int, *, severity: str, priority: str) -> Escalation:
+        """Record a new severity and JIRA priority (``bridge escalate --emergency`` on an
+        escalation made at a lower severity)."""
+        with self.session() as s:
+            escalation = self._get_for_update(s, Escalation, escalation_id)
+            escalation.severity = severity
+            escalation.priority = priority
+            escalation.updated_at = utcnow()
+            s.add(escalation)
+            return escalation
+
     def add_pages_sent(self, escalation_id: int, count: int = 1) -> int:
         """Count pages sent for an emergency escalation; returns the new total."""
         with self.session() as s:
@@ -351,6 +362,11 @@ class Store:
         self._update_link(
             helpdesk, ticket_id, last_announced_state=state, last_public_update_at=at or utcnow()
         )
+
+    def record_state(self, helpdesk: str, ticket_id: str, state: str) -> None:
+        """Record the state a ticket is in without a public message (an internal note stood
+        for it): the SLA clocks do not count it as an update to the customer."""
+        self._update_link(helpdesk, ticket_id, last_announced_state=state)
 
     def record_public_update(self, helpdesk: str, ticket_id: str, *, at: datetime | None = None) -> None:
         """Record a public message to the customer that announced no state (SLA clock)."""

@@ -172,6 +172,13 @@ def test_find_decodes_urls_hidden_in_other_urls_and_html() -> None:
     assert [r.issue_id for r in refs] == ["42", "43"]
 
 
+def test_short_known_ids_are_not_references() -> None:
+    gate = OutboundGate(known_ids=["1", "42", "4501"])
+    assert gate.check("Within 1 business day, 42 users; issue 4501.") == (
+        "Within 1 business day, 42 users; issue."
+    )
+
+
 def test_find_skips_sentry_urls_that_name_no_issue() -> None:
     assert find_sentry_refs("DSN https://abc@o1.ingest.sentry.io/5 and https://sentry.io/") == []
 

@@ -1,0 +1,536 @@
+"""`bridge sync`: fetch what changed, plan, apply, record — once per scheduled run.
+
+Fetching costs a fixed number of requests, not one per escalation:
+
+* **JIRA**: one search, paged by 100, for every escalated Bug (they all carry the bridge's
+  label) that was updated since the last run's start minus a lookback, or whose fix
+  version was released since the last run (releasing a version does not touch the
+  issues' ``updated``), or whose sync failed last time. Dates go into JQL as epoch
+  milliseconds, so no time zone — the bridge user's or the developer's — can shift them.
+  The comments come in the same search. Bugs the bridge has never seen (just escalated)
+  are passed to Cloud's ``reconcileIssues`` because its search lags behind writes. Plus
+  one request for the project's versions.
+* **Helpdesk**: the tickets changed since the last run (Zendesk's incremental export),
+  and then only the linked ones among them are read, for new customer messages.
+
+Then, per escalation, :func:`bridge.sync.plan.plan` decides and the actions are applied:
+
+* every action has an outbox key unique per (ticket, JIRA change); an action already
+  ``sent`` is skipped;
+* before a customer message is sent, the ticket is read again and the helpdesk's own
+  marker (a tag naming the last announced state, written in the same call as the message,
+  conditional on the version just read) is checked, so a crash between sending and
+  recording never sends twice;
+* one failing item never stops the others: it is recorded with its reason (outbox,
+  audit), its Bug is not marked seen, so the next run plans it again, and the run exits 1.
+
+Two `bridge sync` processes on one store never work at once: a lease row in the store is
+taken for the run (and renewed per escalation); the second process reports that it
+skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Callable, Iterable
+
+from bridge.connectors.base import Conflict, TicketWrite
+from bridge.errors import BridgeError, ItemFailed
+from bridge.models import Issue, Ticket
+from bridge.sync.plan import (BRIDGE_MARK, Action, Announce, CommentOnBug, CustomerMessage, InternalNote,
+                              JiraComment, PublicReply, Rules, Seen, StateNote, TicketView, plan)
+
+LEASE = "sync"
+CURSOR_SINCE = "sync:jira:since"
+CURSOR_RELEASED = "sync:jira:released-versions"
+CURSOR_RETRY = "sync:jira:retry"
+CURSOR_HELPDESK = "sync:helpdesk:changes"
+CONFLICT_RETRIES = 3
+
+
+def _comment_cursor(issue_id: str) -> str:
+    return f"sync:jira:comments:{issue_id}"
+
+
+def _ticket_cursor(helpdesk: str, ticket_id: str) -> str:
+    return f"sync:ticket:{helpdesk}:{ticket_id}"
+
+
+#: For a ticket linked without a recorded baseline: how far before the link a customer
+#: message may be stamped and still count as new (helpdesk clocks, whole-second stamps).
+LINK_CLOCK_TOLERANCE = timedelta(minutes=2)
+
+
+def remember_conversation(store, ticket: Ticket) -> None:
+    """Record where ``ticket``'s conversation stood when it was linked to a Bug, so sync
+    mirrors to JIRA exactly the customer messages written after that (the ones before are
+    in the Bug's description already). Called by the escalate flow; idempotent."""
+    name = _ticket_cursor(ticket.helpdesk, ticket.id)
+    if store.get_cursor(name) is None and ticket.comments:
+        store.set_cursor(name, json.dumps({"comment": ticket.comments[-1].id, "status": ticket.status}))
+
+
+@dataclass
+class Outcome:
+    action: Action
+    result: str  # done, skipped (already done), failed, planned (dry run)
+    detail: str = ""
+
+
+@dataclass
+class SyncReport:
+    """What one run did; ``exit_code`` is 1 when any item failed."""
+
+    skipped: str | None = None
+    examined: int = 0
+    outcomes: list[Outcome] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (target, reason)
+    dry_run: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failures else 0
+
+    def as_json(self) -> dict:
+        return {
+            "skipped": self.skipped, "dry_run": self.dry_run, "examined": self.examined,
+            "actions": [{"key": o.action.key, "target": o.action.target, "kind": type(o.action).__name__,
+                         "result": o.result, "detail": o.detail, "what": o.action.describe()}
+                        for o in self.outcomes],
+            "failures": [{"target": t, "reason": r} for t, r in self.failures],
+        }
+
+
+class SyncEngine:
+    """Runs one sync over the store's complete escalations."""
+
+    def __init__(self, *, store, tracker, helpdesk, mappings, messages, redactor,
+                 clock: Callable[[], datetime] | None = None, lookback: timedelta = timedelta(minutes=10),
+                 lease_ttl: timedelta = timedelta(minutes=10), holder: str | None = None,
+                 on_failure: Callable[[BaseException, str], None] | None = None) -> None:
+        self.store = store
+        self.tracker = tracker
+        self.helpdesk = helpdesk
+        self.mappings = mappings
+        self.messages = messages
+        self.redactor = redactor
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.lookback = lookback
+        self.lease_ttl = lease_ttl
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.on_failure = on_failure
+
+    # ------------------------------------------------------------------------ run --
+    def run(self, *, dry_run: bool = False, progress: Callable[[Iterable], Iterable] | None = None) -> SyncReport:
+        report = SyncReport(dry_run=dry_run)
+        if not dry_run and not self.store.acquire_lease(LEASE, self.holder, self.lease_ttl, now=self.clock()):
+            holder = self.store.lease(LEASE)
+            report.skipped = f"another sync holds the lease ({holder.holder if holder else '?'}); nothing done"
+            return report
+        try:
+            self._run(report, dry_run=dry_run, progress=progress)
+        finally:
+            if not dry_run:
+                self.store.release_lease(LEASE, self.holder)
+        return report
+
+    def _run(self, report: SyncReport, *, dry_run: bool, progress) -> None:
+        escalations = {e.jira_issue_id: e for e in self.store.escalations(states=["complete"]) if e.jira_issue_id}
+        if not escalations:
+            return
+        started = self.clock()
+        retry = json.loads(self.store.get_cursor(CURSOR_RETRY) or "[]")
+        issues = self._changed_issues(escalations, retry)
+        ticket_changes = self._ticket_changes(escalations, retry)
+
+        affected = set(issues) | set(ticket_changes)
+        report.examined = len(affected)
+        failed: set[str] = set()
+        prepared: list[_Item] = []
+        chosen = [escalations[i] for i in sorted(affected) if i in escalations]
+        for escalation in (progress(chosen) if progress else chosen):
+            try:
+                prepared.append(self._prepare(escalation, issues.get(escalation.jira_issue_id),
+                                              ticket_changes.get(escalation.jira_issue_id, {})))
+            except BridgeError as exc:
+                failed.add(escalation.jira_issue_id)
+                self._item_failed(report, f"jira:{escalation.jira_key}", exc, dry_run=dry_run)
+        if dry_run:
+            report.outcomes.extend(Outcome(a, "planned") for item in prepared for a in item.actions)
+            return
+
+        self.store.renew_lease(LEASE, self.holder, self.lease_ttl, now=self.clock())
+        self._execute(prepared, report)
+        for item in prepared:
+            if item.failures:
+                failed.add(item.escalation.jira_issue_id)
+                continue
+            self._record(item)
+
+        since = started - self.lookback
+        self.store.set_cursor(CURSOR_SINCE, str(int(since.timestamp() * 1000)))
+        self.store.set_cursor(CURSOR_RETRY, json.dumps(sorted(failed)))
+        self.store.set_cursor(CURSOR_RELEASED, json.dumps(self._released))
+        if self._helpdesk_cursor is not None:
+            self.store.set_cursor(CURSOR_HELPDESK, self._helpdesk_cursor)
+
+    def _item_failed(self, report: SyncReport, target: str, exc: BaseException, *, dry_run: bool = False) -> None:
+        report.failures.append((target, str(exc)))
+        if not dry_run:
+            self.store.audit("bridge", "sync", target, "failed", str(exc))
+        if self.on_failure:
+            self.on_failure(exc, target)
+
+    # -------------------------------------------------------------------- fetching --
+    def _changed_issues(self, escalations: dict, retry: list[str]) -> dict[str, tuple[Issue, list[dict]]]:
+        """Bugs to look at, by issue id, with their comments (see the module docstring)."""
+        prefix = self.mappings.jira.label_prefix
+        since = self.store.get_cursor(CURSOR_SINCE)
+        released_before = self.store.get_cursor(CURSOR_RELEASED)
+        versions = self.tracker.project_versions(self.mappings.jira.project)
+        released_now = sorted(v.id for v in versions if v.released)
+        newly_released = [] if released_before is None else sorted(set(released_now) - set(json.loads(released_before)))
+
+        from bridge.connectors.jira import jql_string
+
+        clauses = []
+        if since is not None:
+            clauses.append(f"updated >= {int(since)}")
+            if newly_released:
+                clauses.append(f"fixVersion in ({', '.join(newly_released)})")
+            if retry:
+                clauses.append(f"id in ({', '.join(str(int(i)) for i in retry)})")
+        jql = f"labels = {jql_string(prefix)}"
+        if clauses:
+            jql += " AND (" + " OR ".join(clauses) + ")"
+        jql += " ORDER BY updated ASC"
+        never_seen = [i for i, e in escalations.items() if e.last_jira_updated is None]
+        found = self.tracker.search_with_comments(jql, reconcile=never_seen)
+        self._released = released_now
+        return {issue.id: (issue, comments) for issue, comments in found if issue.id in escalations}
+
+    def _ticket_changes(self, escalations: dict, retry: list[str]) -> dict[str, dict[str, Ticket]]:
+        """Linked tickets changed since the last run, read afresh, grouped by issue id.
+
+        The tickets of escalations whose last sync failed are read again too: the helpdesk's
+        change cursor has moved past them, but their news was not passed on yet."""
+        cursor = self.store.get_cursor(CURSOR_HELPDESK)
+        if cursor is None:
+            cursor = str(int((self.clock() - timedelta(days=1)).timestamp()))
+        changed_ids, self._helpdesk_cursor = self.helpdesk.changed_ticket_ids(cursor)
+        by_ticket = {}
+        for escalation in escalations.values():
+            for link in self.store.linked_tickets(escalation.id):
+                if link.helpdesk == self.helpdesk.kind:
+                    by_ticket[link.ticket_id] = escalation.jira_issue_id
+        if changed_ids is None:
+            # This helpdesk cannot list changes: every linked ticket is read.
+            changed_ids = list(by_ticket)
+        changed_ids = list(dict.fromkeys(
+            [str(t) for t in changed_ids] + [t for t, issue_id in by_ticket.items() if issue_id in set(retry)]))
+        changes: dict[str, dict[str, Ticket]] = {}
+        for ticket_id in changed_ids:
+            issue_id = by_ticket.get(str(ticket_id))
+            if issue_id is not None:
+                changes.setdefault(issue_id, {})[str(ticket_id)] = self.helpdesk.get_ticket(str(ticket_id))
+        return changes
+
+    # ----------------------------------------------------------------- one escalation --
+    def _prepare(self, escalation, found, changed_tickets: dict[str, Ticket]) -> "_Item":
+        """Read what is needed for one escalation and plan its actions (no writes)."""
+        if found is None:
+            issue = self.tracker.issue(escalation.jira_issue_id)
+            if issue is None:
+                raise ItemFailed(f"{escalation.jira_key} is gone from JIRA (or hidden from the bridge's user)")
+            raw_comments = [{"id": c.id, "body": c.body, "author": c.author, "restricted": not c.public}
+                            for c in self.tracker.comments(issue.key)]
+        else:
+            issue, raw_comments = found
+
+        comment_cursor = self.store.get_cursor(_comment_cursor(issue.id))
+        new_comments = [c for c in raw_comments if comment_cursor is None or _after(c["id"], comment_cursor)]
+        comments = [JiraComment(id=c["id"], body=c["body"], author=c["author"],
+                                public=not c["restricted"] and self._publishable(issue.key, c))
+                    for c in new_comments]
+
+        views = []
+        cursors: dict[str, str] = {}
+        for link in self.store.linked_tickets(escalation.id):
+            ticket = changed_tickets.get(link.ticket_id)
+            messages: tuple[CustomerMessage, ...] = ()
+            reopened = False
+            if ticket is not None:
+                messages, last_id, reopened = self._customer_news(link, ticket)
+                if last_id:
+                    cursors[_ticket_cursor(link.helpdesk, link.ticket_id)] = json.dumps(
+                        {"comment": last_id, "status": ticket.status})
+            views.append(TicketView(helpdesk=link.helpdesk, ticket_id=link.ticket_id, locale=link.locale,
+                                    last_announced=link.last_announced_state,
+                                    last_announced_at=(link.last_public_update_at.isoformat()
+                                                       if link.last_public_update_at else None),
+                                    subject=ticket.subject if ticket else "",
+                                    customer_messages=messages, reopened_by_customer=reopened))
+
+        last_seen = None
+        if escalation.last_jira_updated is not None or escalation.last_status is not None:
+            last_seen = Seen(status=escalation.last_status, resolution=escalation.last_resolution,
+                             fix_versions=tuple(json.loads(escalation.last_fix_versions or "[]")))
+        rules = Rules(
+            status_rule_for=self.mappings.status_rule_for,
+            customer_marker=self.mappings.comments.customer_marker,
+            jira_to_internal_notes=self.mappings.comments.jira_to_internal_notes,
+            customer_to_jira=self.mappings.comments.customer_to_jira,
+            redact=self.redactor.redact,
+        )
+        actions = plan(issue=issue, comments=comments, tickets=views, last_seen=last_seen, rules=rules)
+
+        return _Item(escalation=escalation, issue=issue, actions=actions, cursors=cursors,
+                     comment_cursor=max((c["id"] for c in new_comments), key=_id_order) if new_comments else None)
+
+    def _record(self, item: "_Item") -> None:
+        """Everything for this escalation was applied: advance its cursors, mark it seen."""
+        from bridge.sync.plan import signature
+
+        if item.comment_cursor is not None:
+            self.store.set_cursor(_comment_cursor(item.issue.id), item.comment_cursor)
+        for name, value in item.cursors.items():
+            self.store.set_cursor(name, value)
+        seen = signature(item.issue)
+        self.store.record_issue_seen(item.escalation.id, jira_key=item.issue.key, status=seen.status,
+                                     resolution=seen.resolution, fix_versions=list(seen.fix_versions),
+                                     jira_updated=item.issue.updated, jira_url=item.issue.url)
+
+    def _publishable(self, key: str, comment: dict) -> bool:
+        """Only a comment that would go to customers is worth a request to check it."""
+        if not comment["body"].lstrip().startswith(self.mappings.comments.customer_marker):
+            return not comment["restricted"]
+        return self.tracker.comment_is_public(key, comment["id"])
+
+    def _customer_news(self, link, ticket: Ticket) -> tuple[tuple[CustomerMessage, ...], str | None, bool]:
+        """Customer messages on ``ticket`` new since the last run, the newest comment id,
+        and whether the customer reopened a solved ticket."""
+        raw = self.store.get_cursor(_ticket_cursor(link.helpdesk, link.ticket_id))
+        state = json.loads(raw) if raw else None
+        comments = list(ticket.comments)
+        if not comments:
+            return (), None, False
+        if state is None:
+            # First look at this ticket: what the customer wrote after it was linked to the
+            # Bug is new (what came before is in the Bug's description already).
+            # (Tickets linked by the escalate flow have a recorded baseline; this is for others.)
+            since = link.linked_at - LINK_CLOCK_TOLERANCE if link.linked_at else None
+            fresh = [c for c in comments if c.created is None or since is None or c.created >= since]
+        else:
+            fresh = [c for c in comments if _after(c.id, state["comment"])]
+        messages = tuple(CustomerMessage(id=c.id, body=c.body) for c in fresh
+                         if c.public and c.by_customer and BRIDGE_MARK not in c.body)
+        was_closed = bool(state and state.get("status") in ("solved", "closed"))
+        reopened = was_closed and ticket.status in ("new", "open", "pending", "hold") and bool(messages)
+        return messages, comments[-1].id, reopened
+
+    # -------------------------------------------------------------------- applying --
+    def _execute(self, items: list["_Item"], report: SyncReport) -> None:
+        """Apply every planned action: helpdesk writes in bulk rounds, JIRA comments one by one.
+
+        1. Claim each action's outbox key; one already ``sent`` is skipped.
+        2. Read the tickets that get customer messages in bulk and skip every message whose
+           marker the ticket already carries (sent by a run that died before recording it).
+        3. Write in rounds of one change per ticket (Zendesk takes one comment per update),
+           each round in bulk where the helpdesk has a bulk endpoint; a ticket that changed
+           since it was read is retried on its own.
+        """
+        helpdesk_work: list[_Pending] = []
+        jira_work: list[_Pending] = []
+        for item in items:
+            for action in item.actions:
+                claimed = self.store.outbox_claim(action.key, target=action.target, kind=type(action).__name__,
+                                                  escalation_id=item.escalation.id)
+                if not claimed:
+                    entry = self.store.outbox_entry(action.key)
+                    if entry is not None and entry.state == "sent":
+                        report.outcomes.append(Outcome(action, "skipped", "already sent"))
+                        continue
+                pending = _Pending(item, action, orphan=not claimed)
+                (jira_work if isinstance(action, CommentOnBug) else helpdesk_work).append(pending)
+
+        marked_ids = sorted({p.action.ticket_id for p in helpdesk_work if isinstance(p.action, (Announce, PublicReply))})
+        tickets = self.helpdesk.read_many(marked_ids) if marked_ids else {}
+        queues: dict[str, list[_Pending]] = {}
+        for pending in helpdesk_work:
+            action = pending.action
+            if isinstance(action, (Announce, PublicReply)):
+                ticket = tickets.get(action.ticket_id)
+                if ticket is None:
+                    self._failed(pending, report, ItemFailed(f"ticket {action.ticket_id} is gone from the helpdesk"))
+                    continue
+                if action.marker in ticket.tags:
+                    self._succeeded(pending, report, "skipped", "the ticket already carries its marker")
+                    continue
+            elif pending.orphan and self._note_exists(action):
+                self._succeeded(pending, report, "skipped", "the note is already on the ticket")
+                continue
+            queues.setdefault(action.ticket_id, []).append(pending)
+        for queue in queues.values():
+            # Customer messages first: their write is conditional on the version just read.
+            queue.sort(key=lambda p: not isinstance(p.action, (Announce, PublicReply)))
+
+        first_round = True
+        while any(queues.values()):
+            round_ = [queue.pop(0) for queue in queues.values() if queue]
+            changes, ready = [], []
+            for pending in round_:
+                try:
+                    changes.append((pending.action.ticket_id,
+                                    self._change_for(pending.action, tickets.get(pending.action.ticket_id), first_round)))
+                    ready.append(pending)
+                except BridgeError as exc:
+                    self._failed(pending, report, exc)
+            results = self.helpdesk.write_many(changes) if changes else {}
+            for pending in ready:
+                error = results.get(pending.action.ticket_id)
+                if error is None:
+                    self._succeeded(pending, report, "done")
+                elif isinstance(error, Conflict) and isinstance(pending.action, (Announce, PublicReply)):
+                    try:
+                        self._succeeded(pending, report, self._send_marked(pending.action))
+                    except BridgeError as exc:
+                        self._failed(pending, report, exc)
+                else:
+                    self._failed(pending, report, error)
+            first_round = False
+
+        for pending in jira_work:
+            try:
+                self._succeeded(pending, report, self._comment_on_bug(pending.action, orphan=pending.orphan))
+            except BridgeError as exc:
+                self._failed(pending, report, exc)
+
+    def _change_for(self, action: Action, ticket: Ticket | None, first_round: bool) -> TicketWrite:
+        if isinstance(action, Announce):
+            context = {**action.context}
+            if ticket is not None:
+                context.update(subject=ticket.subject, ticket_id=ticket.id)
+            body = self.messages.render(action.template, action.locale or (ticket.locale if ticket else None), **context)
+            stale = tuple(t for t in (ticket.tags if ticket else ()) if t.startswith("bridge_state_") and t != action.marker)
+            return TicketWrite(comment=body, public=True, status=action.helpdesk_status, add_tags=(action.marker,),
+                               remove_tags=stale, if_version=ticket.version if (ticket and first_round) else None)
+        if isinstance(action, PublicReply):
+            return TicketWrite(comment=action.body, public=True, add_tags=(action.marker,),
+                               if_version=ticket.version if (ticket and first_round) else None)
+        return TicketWrite(comment=action.body, public=False)
+
+    def _succeeded(self, pending: "_Pending", report: SyncReport, result: str, detail: str = "") -> None:
+        action = pending.action
+        self.store.outbox_done(action.key)
+        if isinstance(action, Announce):
+            self.store.record_announcement(action.helpdesk, action.ticket_id, action.state, at=self.clock())
+        elif isinstance(action, StateNote):
+            self.store.record_state(action.helpdesk, action.ticket_id, action.state)
+        elif isinstance(action, PublicReply) and result == "done":
+            self.store.record_public_update(action.helpdesk, action.ticket_id, at=self.clock())
+        if result == "done":
+            self.store.audit("bridge", type(action).__name__, action.target, "ok", action.describe()[:200])
+        report.outcomes.append(Outcome(action, result, detail))
+
+    def _failed(self, pending: "_Pending", report: SyncReport, exc: BaseException) -> None:
+        action = pending.action
+        self.store.outbox_failed(action.key, str(exc))
+        self.store.audit("bridge", type(action).__name__, action.target, "failed", str(exc))
+        report.outcomes.append(Outcome(action, "failed", str(exc)))
+        pending.item.failures.append(str(exc))
+        report.failures.append((action.target, str(exc)))
+        if self.on_failure:
+            self.on_failure(exc, action.target)
+
+    def _note_exists(self, action: InternalNote) -> bool:
+        ticket = self.helpdesk.get_ticket(action.ticket_id)
+        return any(not c.public and c.body.strip() == action.body.strip() for c in ticket.comments)
+
+    def _send_marked(self, action: Announce | PublicReply) -> str:
+        """A customer message, exactly once: skipped when the ticket carries its marker."""
+        for _ in range(CONFLICT_RETRIES + 1):
+            ticket = self.helpdesk.get_ticket(action.ticket_id)
+            if action.marker in ticket.tags:
+                if isinstance(action, Announce):
+                    self.store.record_announcement(action.helpdesk, action.ticket_id, action.state, at=self.clock())
+                return "skipped"
+            if isinstance(action, Announce):
+                context = {**action.context, "subject": ticket.subject, "ticket_id": ticket.id}
+                body = self.messages.render(action.template, action.locale or ticket.locale, **context)
+                stale = tuple(t for t in ticket.tags if t.startswith("bridge_state_") and t != action.marker)
+                change = TicketWrite(comment=body, public=True, status=action.helpdesk_status,
+                                     add_tags=(action.marker,), remove_tags=stale, if_version=ticket.version)
+            else:
+                change = TicketWrite(comment=action.body, public=True, add_tags=(action.marker,),
+                                     if_version=ticket.version)
+            try:
+                self.helpdesk.write(action.ticket_id, change)
+            except Conflict:
+                continue
+            if isinstance(action, Announce):
+                self.store.record_announcement(action.helpdesk, action.ticket_id, action.state, at=self.clock())
+            else:
+                self.store.record_public_update(action.helpdesk, action.ticket_id, at=self.clock())
+            return "done"
+        raise ItemFailed(f"ticket {action.ticket_id} kept changing while the bridge wrote to it")
+
+    def _comment_on_bug(self, action: CommentOnBug, *, orphan: bool) -> str:
+        if orphan:
+            mark = action.body.rsplit(BRIDGE_MARK, 1)[-1]
+            if any(mark in c.body for c in self.tracker.comments(action.issue_key)):
+                return "skipped"
+        self.tracker.add_comment(action.issue_key, action.body, internal=True)
+        return "done"
+
+
+@dataclass
+class _Item:
+    """One escalation's planned work and what to record once all of it is applied."""
+
+    escalation: object
+    issue: Issue
+    actions: list[Action]
+    cursors: dict[str, str]
+    comment_cursor: str | None
+    failures: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Pending:
+    item: _Item
+    action: Action
+    #: The outbox entry was left pending by a run that died: check before writing.
+    orphan: bool = False
+
+
+def _id_order(value: str):
+    return (0, int(value)) if str(value).isdigit() else (1, str(value))
+
+
+def _after(comment_id: str, cursor: str) -> bool:
+    return _id_order(comment_id) > _id_order(cursor)
+
+
+def watch(run_once: Callable[[], SyncReport], *, every: float, sleep: Callable[[float], None] = time.sleep,
+          on_report: Callable[[SyncReport], None] = lambda r: None, max_backoff: float = 10.0,
+          stop: Callable[[], bool] = lambda: False) -> None:
+    """Run ``run_once`` every ``every`` seconds; after failing runs wait longer (doubling,
+    up to ``max_backoff`` times the period), so a broken service is not hammered."""
+    factor = 1.0
+    while not stop():
+        try:
+            report = run_once()
+            on_report(report)
+            factor = 1.0 if report.exit_code == 0 else min(factor * 2, max_backoff)
+        except BridgeError as exc:
+            on_report(SyncReport(failures=[("run", str(exc))]))
+            factor = min(factor * 2, max_backoff)
+        if stop():
+            break
+        sleep(every * factor)

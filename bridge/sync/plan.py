@@ -1,0 +1,315 @@
+"""What `bridge sync` should do for one escalation: a pure function over typed state.
+
+``plan(escalation, bug, tickets, last_seen, rules)`` reads what the engine fetched — the
+Bug as JIRA shows it now, its comments new since the last sync, each linked ticket with the
+customer messages new since the last sync, and what the store says was last seen and last
+announced — and returns :class:`Action` values. It makes no I/O call; the engine executes
+the actions and records each one.
+
+Why each branch fires (the invariants in DESIGN.md are what they protect):
+
+* **Announce a state** to every ticket whose last announced state is not the one the
+  Bug's current JIRA state maps to (status, resolution, fix versions and whether they are
+  released, through the status map). Each ticket converges on the current state whatever
+  happened in between — a failed run, a Bug that went back and forth — and a ticket that
+  was already told is never told again. The action's key names the ticket, the state and
+  the ticket's previous announcement, so each occurrence of a state is its own message,
+  and a retry of the same occurrence is recognised (outbox, then the helpdesk marker).
+* **Reopened** is the Bug leaving a resolved state since the last sync; it is announced
+  with its own template (the status-map row ``reopened``) and recorded as the state the
+  Bug is in now, so the next sync does not follow it with "in progress".
+* A **row that is not public** (closed as Won't Fix, Duplicate, ...) becomes an internal
+  note for the agent: no automatic customer message.
+* **JIRA comments** become internal notes on every linked ticket (agents only), unless they
+  are the bridge's own (no echo loops). A comment that starts with the customer marker
+  (default ``[customer]``) and is neither restricted nor internal goes to the customers as a
+  public reply, marker removed.
+* **Customer messages** on linked tickets become comments on the Bug, PII redacted; a
+  customer reopening a solved ticket is told to engineering too.
+
+Every outgoing body still passes the outbound gate when the connector sends it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+from bridge.models import Issue
+
+#: Every comment the bridge writes carries this, so it never mirrors its own words back.
+BRIDGE_MARK = "[bridge:"
+
+
+# ----------------------------------------------------------------------------- inputs --
+@dataclass(frozen=True)
+class JiraComment:
+    """A comment on the Bug, new since the last sync."""
+
+    id: str
+    body: str
+    author: str
+    #: No visibility restriction and not marked internal (``sd.public.comment``).
+    public: bool
+
+
+@dataclass(frozen=True)
+class CustomerMessage:
+    """A public message the customer wrote on a linked ticket, new since the last sync."""
+
+    id: str
+    body: str
+
+
+@dataclass(frozen=True)
+class TicketView:
+    """A linked ticket as the planner needs it."""
+
+    helpdesk: str
+    ticket_id: str
+    locale: str | None
+    last_announced: str | None
+    subject: str = ""
+    #: When the ticket's last announcement was made (ISO 8601), to tell occurrences apart.
+    last_announced_at: str | None = None
+    customer_messages: tuple[CustomerMessage, ...] = ()
+    reopened_by_customer: bool = False
+
+
+@dataclass(frozen=True)
+class Seen:
+    """The Bug's JIRA state as the last sync recorded it (None: never seen)."""
+
+    status: str | None
+    resolution: str | None
+    fix_versions: tuple[str, ...]  # signatures: "2.4.0|released" / "2.4.0|unreleased"
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The parts of the mappings the planner follows."""
+
+    status_rule_for: Callable[..., object]  # Mappings.status_rule_for(issue, reopened=...)
+    customer_marker: str = "[customer]"
+    jira_to_internal_notes: bool = True
+    customer_to_jira: bool = True
+    redact: Callable[[str], str] = lambda text: text
+    next_update: str | None = None  # customer-readable time of the next update, if any
+
+
+# ---------------------------------------------------------------------------- actions --
+@dataclass(frozen=True)
+class Action:
+    """Base of every action; ``key`` is unique per (target, JIRA change): the outbox key."""
+
+    key: str
+
+    @property
+    def target(self) -> str:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def describe(self) -> str:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Announce(Action):
+    """Tell one customer the Bug's new state: a public reply from a template, the ticket
+    status, and the marker tag of the announced state, in one write."""
+
+    helpdesk: str
+    ticket_id: str
+    state: str
+    template: str
+    locale: str | None
+    helpdesk_status: str | None
+    context: dict = field(default_factory=dict)
+
+    @property
+    def target(self) -> str:
+        return f"{self.helpdesk}:{self.ticket_id}"
+
+    @property
+    def marker(self) -> str:
+        return state_tag(self.state)
+
+    def describe(self) -> str:
+        status = f", status {self.helpdesk_status}" if self.helpdesk_status else ""
+        return f"{self.target}: tell the customer '{self.state}' ({self.template}, {self.locale or 'default locale'}{status})"
+
+
+@dataclass(frozen=True)
+class InternalNote(Action):
+    """An internal note for the agents on one ticket."""
+
+    helpdesk: str
+    ticket_id: str
+    body: str
+
+    @property
+    def target(self) -> str:
+        return f"{self.helpdesk}:{self.ticket_id}"
+
+    def describe(self) -> str:
+        return f"{self.target}: internal note ({_excerpt(self.body)})"
+
+
+@dataclass(frozen=True)
+class StateNote(InternalNote):
+    """The internal note that stands for a state the customer is not told automatically;
+    it is recorded as the ticket's announced state like a public announcement."""
+
+    state: str = ""
+
+
+@dataclass(frozen=True)
+class PublicReply(Action):
+    """A developer's deliberate message to the customers (the ``[customer]`` marker)."""
+
+    helpdesk: str
+    ticket_id: str
+    body: str
+
+    @property
+    def target(self) -> str:
+        return f"{self.helpdesk}:{self.ticket_id}"
+
+    @property
+    def marker(self) -> str:
+        return "bridge_reply_" + _tag_safe(self.key.rsplit(":", 1)[-1])
+
+    def describe(self) -> str:
+        return f"{self.target}: public reply from engineering ({_excerpt(self.body)})"
+
+
+@dataclass(frozen=True)
+class CommentOnBug(Action):
+    """A comment on the Bug (internal), carrying a bridge mark so it is never echoed."""
+
+    issue_key: str
+    body: str
+
+    @property
+    def target(self) -> str:
+        return f"jira:{self.issue_key}"
+
+    def describe(self) -> str:
+        return f"{self.target}: comment ({_excerpt(self.body)})"
+
+
+# ------------------------------------------------------------------------------ helpers --
+def signature(issue: Issue) -> Seen:
+    """The part of the Bug's state whose changes are announced."""
+    return Seen(
+        status=issue.status,
+        resolution=issue.resolution,
+        fix_versions=tuple(sorted(f"{v.name}|{'released' if v.released else 'unreleased'}"
+                                  for v in issue.fix_versions)),
+    )
+
+
+def state_key(rule_name: str, issue: Issue) -> str:
+    """The announced state: the status-map row, plus the versions where a row is about them."""
+    if rule_name in ("fix_ready", "released") and issue.fix_versions:
+        return f"{rule_name}:{','.join(sorted(v.name for v in issue.fix_versions))}"
+    return rule_name
+
+
+def state_tag(state: str) -> str:
+    """The helpdesk tag marking the last announced state (``bridge_state_released_2_4_0``)."""
+    return "bridge_state_" + _tag_safe(state)
+
+
+def _tag_safe(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+
+
+def _excerpt(text: str, limit: int = 60) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _version_context(issue: Issue) -> dict:
+    versions = sorted(issue.fix_versions, key=lambda v: v.name)
+    if not versions:
+        return {}
+    released = [v for v in versions if v.released] or versions
+    chosen = released[0]
+    return {"version": chosen.name, "release_date": chosen.release_date}
+
+
+# --------------------------------------------------------------------------------- plan --
+def plan(*, issue: Issue, comments: Sequence[JiraComment], tickets: Iterable[TicketView],
+         last_seen: Seen | None, rules: Rules) -> list[Action]:
+    """The actions that bring the linked tickets up to date with the Bug, and back."""
+    tickets = list(tickets)
+    actions: list[Action] = []
+    # Reopened: it had a resolution when last seen and has none now.
+    reopened = bool(last_seen and last_seen.resolution and not issue.resolution)
+    current = rules.status_rule_for(issue, reopened=False)
+    rule = rules.status_rule_for(issue, reopened=True) if reopened else current
+    if rule is not None:
+        # After a reopening, the state the customers are in is the Bug's current one (say
+        # "in_progress"), announced with the reopened row's words; a Bug reopened to a state
+        # the map does not name (To Do) is in state "reopened".
+        state = state_key(current.name, issue) if (reopened and current is not None) else state_key(rule.name, issue)
+        for ticket in tickets:
+            if ticket.last_announced == state:
+                continue  # this ticket was already told exactly this
+            occurrence = f"{issue.id}:{state}:after:{ticket.last_announced or '-'}@{ticket.last_announced_at or '-'}"
+            if rule.public:
+                actions.append(Announce(
+                    key=f"announce:{ticket.helpdesk}:{ticket.ticket_id}:{occurrence}",
+                    helpdesk=ticket.helpdesk, ticket_id=ticket.ticket_id, state=state,
+                    template=rule.template, locale=ticket.locale, helpdesk_status=rule.helpdesk_status,
+                    context={"subject": ticket.subject, "ticket_id": ticket.ticket_id, "status": rule.name,
+                             "next_update": rules.next_update, **_version_context(issue)},
+                ))
+            else:
+                # Closed without a fix: the agent decides what the customer hears.
+                resolution = issue.resolution or issue.status
+                actions.append(StateNote(
+                    key=f"note-state:{ticket.helpdesk}:{ticket.ticket_id}:{occurrence}",
+                    helpdesk=ticket.helpdesk, ticket_id=ticket.ticket_id, state=state,
+                    body=(f"{issue.key} was closed as {resolution}. The bridge sent the customer "
+                          "no automatic message: please tell them what happens next."),
+                ))
+
+    for comment in sorted(comments, key=lambda c: int(c.id) if c.id.isdigit() else c.id):
+        if BRIDGE_MARK in comment.body:
+            continue  # our own words: never mirror them back
+        text = comment.body.strip()
+        if comment.public and text.startswith(rules.customer_marker):
+            reply = text[len(rules.customer_marker):].strip()
+            if reply:
+                for ticket in tickets:
+                    actions.append(PublicReply(
+                        key=f"reply:{ticket.helpdesk}:{ticket.ticket_id}:{issue.id}:{comment.id}",
+                        helpdesk=ticket.helpdesk, ticket_id=ticket.ticket_id, body=reply,
+                    ))
+            continue
+        if rules.jira_to_internal_notes:
+            for ticket in tickets:
+                actions.append(InternalNote(
+                    key=f"note-comment:{ticket.helpdesk}:{ticket.ticket_id}:{issue.id}:{comment.id}",
+                    helpdesk=ticket.helpdesk, ticket_id=ticket.ticket_id,
+                    body=f"Engineering comment by {comment.author} on {issue.key}:\n{text}",
+                ))
+
+    if rules.customer_to_jira:
+        for ticket in tickets:
+            origin = f"{ticket.helpdesk}:{ticket.ticket_id}"
+            for message in ticket.customer_messages:
+                actions.append(CommentOnBug(
+                    key=f"bug-comment:{origin}:{message.id}", issue_key=issue.key,
+                    body=(f"The customer wrote on {origin}:\n{rules.redact(message.body.strip())}\n"
+                          f"{BRIDGE_MARK}customer:{origin}:{message.id}]"),
+                ))
+            if ticket.reopened_by_customer:
+                actions.append(CommentOnBug(
+                    key=f"bug-reopen:{origin}:{issue.id}:{'|'.join(m.id for m in ticket.customer_messages)}",
+                    issue_key=issue.key,
+                    body=f"The customer reopened {origin}. {BRIDGE_MARK}reopen:{origin}]",
+                ))
+    return actions
