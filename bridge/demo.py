@@ -1,8 +1,11 @@
-"""`bridge demo`: the escalation story told on a throw-away sandbox and store.
+"""`bridge demo`: the whole escalation story on a throw-away sandbox and store.
 
 Starts the emulators on free ports, points a fresh configuration at them with a SQLite
-file in a temporary directory, and walks through what an escalation manager does, printing
-what JIRA and the customer end up seeing. Nothing outside the temporary directory is
+file in a temporary directory, and walks through what the people around a bug do: an
+escalation manager escalates a customer's ticket (the Sentry issue an agent noted becomes
+a related JIRA Task), a second customer joins, a developer works in JIRA with the real
+`jira` library and releases the fix, and scheduled syncs mirror it all back. It prints
+what JIRA and the customers end up seeing. Nothing outside the temporary directory is
 touched.
 """
 
@@ -16,10 +19,14 @@ from bridge.escalation import EscalationRequest
 
 DEMO_TICKET = "101"
 DEMO_SECOND_TICKET = "104"
+DEMO_VERSION = "2.4.0"
 
 
 def run_demo(echo: Callable[[str], None]) -> None:
+    from jira import JIRA
+
     from bridge.config import load_config
+    from bridge.sandbox.jira import DEMO_LOGINS
     from bridge.sandbox.world import start_sandbox
     from bridge.services import Services
 
@@ -27,24 +34,28 @@ def run_demo(echo: Callable[[str], None]) -> None:
         env = dict(world.env())
         env["BRIDGE_STORE_URL"] = f"sqlite:///{Path(tmp) / 'demo.db'}"
         env["BRIDGE_BRIDGE_ACTOR"] = "erin@example.com"
+        world.zendesk_state.export_skips_last_minute = False  # the demo does not wait a minute
         services = Services(load_config(None, env=env))
         escalator = services.escalator()
 
         ticket = services.helpdesk.get_ticket(DEMO_TICKET)
         echo(f"1. A customer wrote in: Zendesk ticket #{ticket.id} \"{ticket.subject}\" "
              f"({ticket.organization}, priority {ticket.priority}).")
-        echo(f"   The conversation holds {len(ticket.comments)} messages, customer e-mail addresses and phone numbers among them.")
+        echo(f"   The conversation holds {len(ticket.comments)} messages: customer e-mail addresses and phone numbers,")
+        echo("   and an agent's internal note with a Sentry link.")
 
         result = escalator.escalate(EscalationRequest(ticket=DEMO_TICKET, actor=services.actor))
-        echo(f"2. Erin (escalation manager) runs `bridge escalate {DEMO_TICKET}`: {result.jira_key} created "
-             f"with priority {result.priority} (severity {result.severity}, tier {result.tier}).")
+        echo(f"2. Erin (escalation manager) runs `bridge escalate {DEMO_TICKET}`: {result.jira_key}, priority "
+             f"{result.priority} (severity {result.severity}, tier {result.tier}).")
         for step in result.steps:
             echo(f"   - {step}")
+        for task in result.sentry_tasks:
+            echo(f"   - Sentry issue filed as JIRA Task {task.get('task_key') or task.get('jira_key')} "
+                 f"related to {result.jira_key}, never shown on the ticket")
 
         bug = world.jira_state.issue(result.jira_key)
-        description = _field_text(bug, "description")
         echo("3. What engineering sees in JIRA (customer data redacted):")
-        for line in description.splitlines()[:12]:
+        for line in str(bug["fields"].get("description") or "").splitlines()[:10]:
             echo(f"   | {line}")
 
         again = escalator.escalate(EscalationRequest(ticket=DEMO_TICKET, actor=services.actor))
@@ -52,27 +63,43 @@ def run_demo(echo: Callable[[str], None]) -> None:
 
         joined = escalator.escalate(EscalationRequest(ticket=DEMO_SECOND_TICKET, actor=services.actor,
                                                       into=result.jira_key))
-        echo(f"5. Another customer reports the same bug (ticket #{DEMO_SECOND_TICKET}): "
-             f"`bridge escalate {DEMO_SECOND_TICKET} --into {result.jira_key}` → affected customers: {joined.affected_count}.")
+        echo(f"5. A German-speaking customer reports the same bug (ticket #{DEMO_SECOND_TICKET}): "
+             f"`bridge escalate {DEMO_SECOND_TICKET} --into {result.jira_key}`; affected customers: {joined.affected_count}.")
 
-        echo(f"6. What the customer of ticket #{DEMO_TICKET} received:")
-        for comment in world.zendesk_state.comments(int(DEMO_TICKET)):
-            if comment.get("public") and comment.get("author_id") == _bridge_user_id(world):
-                for line in comment["body"].splitlines():
-                    echo(f"   > {line}")
-        echo("   (plus an internal note for agents with the JIRA key; the customer never sees JIRA or Sentry.)")
+        dev = JIRA(server=world.jira.url, basic_auth=DEMO_LOGINS["dev"].basic_auth("cloud"), max_retries=0)
+        engine = services.sync_engine()
 
+        def sync(what: str) -> None:
+            report = engine.run()
+            done = [o for o in report.outcomes if o.result == "done"]
+            echo(f"   `bridge sync` after {what}: {len(done)} write(s)"
+                 + (f", {len(report.failures)} failure(s)" if report.failures else ""))
 
-def _field_text(issue: dict, name: str) -> str:
-    value = (issue.get("fields") or {}).get(name)
-    return value if isinstance(value, str) else str(value or "")
+        echo("6. A developer works in JIRA; scheduled `bridge sync` runs mirror it:")
+        dev.transition_issue(result.jira_key, "In Progress")
+        dev.add_comment(result.jira_key, "Root cause: the CSV writer closes the stream twice.")
+        sync("In Progress and an engineering comment")
+        dev.add_comment(result.jira_key, "[customer] We found the cause and are testing a fix.")
+        dev.transition_issue(result.jira_key, "In QA")
+        sync("In QA and a [customer] comment")
+        dev.issue(result.jira_key).update(fields={"fixVersions": [{"name": DEMO_VERSION}]})
+        dev.transition_issue(result.jira_key, "Done", fields={"resolution": {"name": "Fixed"}})
+        sync(f"Done, fixed in {DEMO_VERSION} (not released yet)")
+        version = next(v for v in dev.project_versions("SUP") if v.name == DEMO_VERSION)
+        version.update(released=True, releaseDate="2026-11-23")
+        sync(f"the release of {DEMO_VERSION}")
+        sync("nothing new (nothing is sent twice)")
 
-
-def _bridge_user_id(world) -> int | None:
-    from bridge.sandbox import zendesk as zendesk_emulator
-
-    email = zendesk_emulator.DEMO_CREDENTIALS["email"]
-    for user in world.zendesk_state.users.values():
-        if user.get("email") == email:
-            return user["id"]
-    return None
+        bridge_user = world.zendesk_state.user_by_email("bridge@example.com")["id"]
+        for number in (DEMO_TICKET, DEMO_SECOND_TICKET):
+            state = world.zendesk_state.ticket(int(number))
+            echo(f"7. What the customer of ticket #{number} received (ticket now '{state['status']}'):")
+            for comment in world.zendesk_state.comments(int(number)):
+                if comment.get("public") and comment.get("author_id") == bridge_user:
+                    first = next((line for line in comment["body"].splitlines() if line.strip()
+                                  and not line.startswith(("Hello", "Guten", "Hallo"))), "")
+                    echo(f"   > {first[:110]}")
+        notes = [c for c in world.zendesk_state.comments(int(DEMO_TICKET))
+                 if not c.get("public") and c.get("author_id") == bridge_user]
+        echo(f"8. Agents see {len(notes)} internal notes on #{DEMO_TICKET} (the JIRA key, engineering's comments);")
+        echo("   no message to any customer mentions Sentry or an internal JIRA comment.")

@@ -284,7 +284,8 @@ class Escalator:
         fields: dict[str, Any] = {
             "project": {"key": jira.project},
             "issuetype": {"name": jira.bug_type},
-            "summary": self.redactor.redact(d.ticket.subject)[:250] or f"Escalated ticket {d.ticket.id}",
+            # One line: JIRA refuses a summary with line breaks (helpdesks allow them).
+            "summary": " ".join(self.redactor.redact(d.ticket.subject).split())[:250] or f"Escalated ticket {d.ticket.id}",
             "description": self._description(d),
             "priority": {"name": d.priority},
             "labels": [d.label, jira.label_prefix],

@@ -7,12 +7,15 @@ mappings, policy profile) is built on first use, so `bridge sla due` touches no 
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
 
 from bridge.config import Config, load_config
 from bridge.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 class Services:
@@ -150,8 +153,22 @@ class Services:
         return build_pager(self.config.pager, self.config.http)
 
     def sync_engine(self, **kwargs):
+        from bridge.monitoring import report_item_failure
         from bridge.sync.engine import SyncEngine
 
+        if self.sentry_configured:
+            # The gate then knows every short-id prefix of the org, not only linked ones.
+            # Sentry being down must not stop customer updates: URLs and the ids of linked
+            # issues are still recognised without this.
+            from bridge.errors import BridgeError
+
+            try:
+                self.gate.learn_short_id_prefixes(self.sentry.project_slugs())
+            except BridgeError as exc:
+                log.warning("sync: could not read Sentry's project list (%s); short ids of "
+                            "unlinked projects will not be recognised this run", exc)
+        kwargs.setdefault("on_failure", lambda exc, target: report_item_failure(exc, item=target))
+        kwargs.setdefault("profile_for", lambda name: self.profile if name == self.profile.name else self.profile_named(name))
         return SyncEngine(store=self.store, tracker=self.tracker, helpdesk=self.helpdesk, mappings=self.mappings,
                           messages=self.messages, redactor=self.redactor, **kwargs)
 

@@ -91,9 +91,22 @@ class Helpdesk(abc.ABC):
         """
         # A malformed id must never reach a URL path ("../12" would address another resource).
         ticket_id = self.validate_ticket_id(ticket_id)
-        if change.comment is not None:
-            change = replace(change, comment=self._gate.check(change.comment))
-        self._apply(ticket_id, change)
+        change = self._gated(change)
+        if change is not None:
+            self._apply(ticket_id, change)
+
+    def _gated(self, change: TicketWrite) -> TicketWrite | None:
+        """The change with its comment through the gate; a comment that was nothing but
+        Sentry references is dropped (None when nothing else is left to send)."""
+        if change.comment is None:
+            return change
+        cleaned = self._gate.check(change.comment)
+        if cleaned.strip():
+            return replace(change, comment=cleaned)
+        rest = replace(change, comment=None)
+        if rest.status or rest.add_tags or rest.remove_tags or rest.fields:
+            return rest
+        return None
 
     def read_many(self, ticket_ids: list[str]) -> dict[str, Ticket]:
         """Tickets by id, as cheaply as the helpdesk allows; absent ids are left out.
@@ -125,12 +138,14 @@ class Helpdesk(abc.ABC):
         for ticket_id, change in changes:
             try:
                 ticket_id = self.validate_ticket_id(ticket_id)
-                if change.comment is not None:
-                    change = replace(change, comment=self._gate.check(change.comment))
+                gated_change = self._gated(change)
             except BridgeError as exc:
                 results[ticket_id] = exc
                 continue
-            gated.append((ticket_id, change))
+            if gated_change is None:
+                results[ticket_id] = None  # nothing left to say
+                continue
+            gated.append((ticket_id, gated_change))
         if len({t for t, _ in gated}) != len(gated):
             raise ValueError("write_many takes one change per ticket")
         results.update(self._apply_many(gated))

@@ -117,7 +117,7 @@ def raise_for_status(service: str, response: requests.Response, *, what: str) ->
     if status in (401, 403):
         raise CredentialsRefused(
             service, f"{what} was refused ({status}): {message}",
-            hint=f"check the {service} user and token (BRIDGE_{_env_section(service)}_USER / _TOKEN)",
+            hint=_credentials_hint(service),
         )
     if status == 429 or status >= 500:
         raise ServiceUnreachable(service, f"{what} failed with {status} after retries: {message}")
@@ -152,6 +152,15 @@ def send(session: requests.Session, service: str, method: str, url: str, *, what
         return response
     raise_for_status(service, response, what=what)
     return response
+
+
+def _credentials_hint(service: str) -> str:
+    section = _env_section(service)
+    if section in ("SENTRY", "PAGER"):
+        # Sentry and the pagers authenticate with a token (or routing key) alone.
+        variable = "BRIDGE_PAGER_ROUTING_KEY" if section == "PAGER" else "BRIDGE_SENTRY_TOKEN"
+        return f"check {variable}"
+    return f"check the {service} user and token (BRIDGE_{section}_USER / _TOKEN)"
 
 
 def _env_section(service: str) -> str:

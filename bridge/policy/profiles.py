@@ -460,6 +460,12 @@ class Profile(_Strict):
     after_hours: AfterHours | None = None
     pause_while_waiting_on_customer: bool = False
     at_risk_share: float = Field(default=0.75, gt=0, le=1)
+    #: `bridge sync` posts the periodic status update to the customer when its cadence has
+    #: come round (only where the profile has a status-update target at all).
+    post_status_updates: bool = True
+    #: `bridge sync` alerts agents (internal note) and engineering (JIRA comment) once per
+    #: target when the at-risk share of it has elapsed.
+    alert_at_risk: bool = True
 
     _file: str = PrivateAttr(default="")
     _calendars: dict[tuple[str, str | None], BusinessCalendar] = PrivateAttr(default_factory=dict)

@@ -44,7 +44,10 @@ from bridge.connectors.base import Conflict, TicketWrite
 from bridge.errors import BridgeError, ItemFailed
 from bridge.models import Issue, Ticket
 from bridge.sync.plan import (BRIDGE_MARK, Action, Announce, CommentOnBug, CustomerMessage, InternalNote,
-                              JiraComment, PublicReply, Rules, Seen, StateNote, TicketView, plan)
+                              JiraComment, PublicReply, Rules, Seen, StateNote, StatusUpdate, TicketView, plan)
+
+#: Customer messages whose delivery the ticket itself records with a marker tag.
+MARKED = (Announce, PublicReply, StatusUpdate)
 
 LEASE = "sync"
 CURSOR_SINCE = "sync:jira:since"
@@ -113,7 +116,8 @@ class SyncEngine:
     def __init__(self, *, store, tracker, helpdesk, mappings, messages, redactor,
                  clock: Callable[[], datetime] | None = None, lookback: timedelta = timedelta(minutes=10),
                  lease_ttl: timedelta = timedelta(minutes=10), holder: str | None = None,
-                 on_failure: Callable[[BaseException, str], None] | None = None) -> None:
+                 on_failure: Callable[[BaseException, str], None] | None = None,
+                 profile_for: Callable[[str], object] | None = None) -> None:
         self.store = store
         self.tracker = tracker
         self.helpdesk = helpdesk
@@ -125,6 +129,8 @@ class SyncEngine:
         self.lease_ttl = lease_ttl
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.on_failure = on_failure
+        #: Loads a policy profile by name, for the SLA cadence; None = no cadence pass.
+        self.profile_for = profile_for
 
     # ------------------------------------------------------------------------ run --
     def run(self, *, dry_run: bool = False, progress: Callable[[Iterable], Iterable] | None = None) -> SyncReport:
@@ -149,6 +155,8 @@ class SyncEngine:
         issues = self._changed_issues(escalations, retry)
         ticket_changes = self._ticket_changes(escalations, retry)
 
+        if not dry_run:
+            self._note_waiting(ticket_changes)
         affected = set(issues) | set(ticket_changes)
         report.examined = len(affected)
         failed: set[str] = set()
@@ -161,12 +169,15 @@ class SyncEngine:
             except BridgeError as exc:
                 failed.add(escalation.jira_issue_id)
                 self._item_failed(report, f"jira:{escalation.jira_key}", exc, dry_run=dry_run)
+        busy = {item.escalation.id for item in prepared
+                if any(isinstance(a, (Announce, PublicReply)) for a in item.actions)}
+        periodic = self._cadence(escalations.values(), skip=busy, report=report)
         if dry_run:
-            report.outcomes.extend(Outcome(a, "planned") for item in prepared for a in item.actions)
+            report.outcomes.extend(Outcome(a, "planned") for item in prepared + periodic for a in item.actions)
             return
 
         self.store.renew_lease(LEASE, self.holder, self.lease_ttl, now=self.clock())
-        self._execute(prepared, report)
+        self._execute(prepared + periodic, report)
         for item in prepared:
             if item.failures:
                 failed.add(item.escalation.jira_issue_id)
@@ -179,6 +190,62 @@ class SyncEngine:
         self.store.set_cursor(CURSOR_RELEASED, json.dumps(self._released))
         if self._helpdesk_cursor is not None:
             self.store.set_cursor(CURSOR_HELPDESK, self._helpdesk_cursor)
+
+    def _note_waiting(self, ticket_changes: dict[str, dict[str, Ticket]]) -> None:
+        """Record which linked tickets wait on the customer (helpdesk status ``pending``):
+        the SLA clock pauses for them where the profile says so."""
+        for tickets in ticket_changes.values():
+            for ticket in tickets.values():
+                link = self.store.linked_ticket(ticket.helpdesk, ticket.id)
+                if link is None:
+                    continue
+                waiting = ticket.status == "pending"
+                if waiting and link.waiting_on_customer_since is None:
+                    self.store.set_waiting_on_customer(ticket.helpdesk, ticket.id, ticket.updated or self.clock())
+                elif not waiting and link.waiting_on_customer_since is not None:
+                    self.store.set_waiting_on_customer(ticket.helpdesk, ticket.id, None)
+
+    def _cadence(self, escalations, *, skip: set, report: SyncReport) -> list["_Item"]:
+        """Periodic status updates and at-risk alerts the SLA clocks ask for now."""
+        if self.profile_for is None:
+            return []
+        from bridge.policy import sla
+        from bridge.sla_report import clock_inputs
+        from bridge.sync.plan import cadence
+
+        now = self.clock()
+        items: list[_Item] = []
+        for escalation in escalations:
+            if escalation.id in skip or escalation.last_resolution:
+                continue  # an announcement goes out now, or the Bug is resolved: no cadence
+            try:
+                profile = self.profile_for(escalation.profile)
+                inputs = clock_inputs(self.store, escalation)
+                state = sla.clock(profile, escalation.severity, escalation.tier, escalation.opened_at,
+                                  first_response_at=inputs.first_response_at, public_updates=inputs.public_updates,
+                                  waiting_on_customer=inputs.waiting_on_customer, now=now)
+                after = sla.clock(profile, escalation.severity, escalation.tier, escalation.opened_at,
+                                  first_response_at=inputs.first_response_at or now,
+                                  public_updates=(*inputs.public_updates, now),
+                                  waiting_on_customer=inputs.waiting_on_customer, now=now)
+            except BridgeError as exc:
+                self._item_failed(report, f"sla:{escalation.jira_key}", exc)
+                continue
+            links = self.store.linked_tickets(escalation.id)
+            views = [TicketView(helpdesk=t.helpdesk, ticket_id=t.ticket_id, locale=t.locale,
+                                last_announced=t.last_announced_state)
+                     for t in links if t.waiting_on_customer_since is None]
+            actions = cadence(issue_key=escalation.jira_key, escalation_id=escalation.id, tickets=views,
+                              clock=state, now=now,
+                              next_due_after_update=_human(after.next_update_due),
+                              post_updates=getattr(profile, "post_status_updates", True),
+                              alert_at_risk=getattr(profile, "alert_at_risk", True),
+                              at_risk_share=getattr(profile, "at_risk_share", 0.75),
+                              base_state=lambda s: s.split(":", 1)[0] if s else None)
+            if actions:
+                items.append(_Item(escalation=escalation, issue=None, actions=actions, cursors={},
+                                   comment_cursor=None))
+        return items
 
     def _item_failed(self, report: SyncReport, target: str, exc: BaseException, *, dry_run: bool = False) -> None:
         report.failures.append((target, str(exc)))
@@ -359,12 +426,12 @@ class SyncEngine:
                 pending = _Pending(item, action, orphan=not claimed)
                 (jira_work if isinstance(action, CommentOnBug) else helpdesk_work).append(pending)
 
-        marked_ids = sorted({p.action.ticket_id for p in helpdesk_work if isinstance(p.action, (Announce, PublicReply))})
+        marked_ids = sorted({p.action.ticket_id for p in helpdesk_work if isinstance(p.action, MARKED)})
         tickets = self.helpdesk.read_many(marked_ids) if marked_ids else {}
         queues: dict[str, list[_Pending]] = {}
         for pending in helpdesk_work:
             action = pending.action
-            if isinstance(action, (Announce, PublicReply)):
+            if isinstance(action, MARKED):
                 ticket = tickets.get(action.ticket_id)
                 if ticket is None:
                     self._failed(pending, report, ItemFailed(f"ticket {action.ticket_id} is gone from the helpdesk"))
@@ -378,7 +445,7 @@ class SyncEngine:
             queues.setdefault(action.ticket_id, []).append(pending)
         for queue in queues.values():
             # Customer messages first: their write is conditional on the version just read.
-            queue.sort(key=lambda p: not isinstance(p.action, (Announce, PublicReply)))
+            queue.sort(key=lambda p: not isinstance(p.action, MARKED))
 
         first_round = True
         while any(queues.values()):
@@ -397,6 +464,7 @@ class SyncEngine:
                 if error is None:
                     self._succeeded(pending, report, "done")
                 elif isinstance(error, Conflict) and isinstance(pending.action, (Announce, PublicReply)):
+                    # (A periodic update that met a conflict waits for the next run.)
                     try:
                         self._succeeded(pending, report, self._send_marked(pending.action))
                     except BridgeError as exc:
@@ -423,6 +491,14 @@ class SyncEngine:
         if isinstance(action, PublicReply):
             return TicketWrite(comment=action.body, public=True, add_tags=(action.marker,),
                                if_version=ticket.version if (ticket and first_round) else None)
+        if isinstance(action, StatusUpdate):
+            context = {**action.context}
+            if ticket is not None:
+                context.update(subject=ticket.subject, ticket_id=ticket.id)
+            body = self.messages.render("status_update", action.locale or (ticket.locale if ticket else None), **context)
+            stale = tuple(t for t in (ticket.tags if ticket else ()) if t.startswith("bridge_update_") and t != action.marker)
+            return TicketWrite(comment=body, public=True, add_tags=(action.marker,), remove_tags=stale,
+                               if_version=ticket.version if (ticket and first_round) else None)
         return TicketWrite(comment=action.body, public=False)
 
     def _succeeded(self, pending: "_Pending", report: SyncReport, result: str, detail: str = "") -> None:
@@ -432,7 +508,7 @@ class SyncEngine:
             self.store.record_announcement(action.helpdesk, action.ticket_id, action.state, at=self.clock())
         elif isinstance(action, StateNote):
             self.store.record_state(action.helpdesk, action.ticket_id, action.state)
-        elif isinstance(action, PublicReply) and result == "done":
+        elif isinstance(action, (PublicReply, StatusUpdate)) and result == "done":
             self.store.record_public_update(action.helpdesk, action.ticket_id, at=self.clock())
         if result == "done":
             self.store.audit("bridge", type(action).__name__, action.target, "ok", action.describe()[:200])
@@ -494,7 +570,7 @@ class _Item:
     """One escalation's planned work and what to record once all of it is applied."""
 
     escalation: object
-    issue: Issue
+    issue: Issue | None  # None for the SLA cadence's items: nothing to record as seen
     actions: list[Action]
     cursors: dict[str, str]
     comment_cursor: str | None
@@ -507,6 +583,11 @@ class _Pending:
     action: Action
     #: The outbox entry was left pending by a run that died: check before writing.
     orphan: bool = False
+
+
+def _human(value: datetime | None) -> str | None:
+    """A customer-readable time with its zone spelled out."""
+    return value.strftime("%A %d %B %Y, %H:%M %Z") if value else None
 
 
 def _id_order(value: str):

@@ -198,6 +198,29 @@ class CommentOnBug(Action):
         return f"{self.target}: comment ({_excerpt(self.body)})"
 
 
+@dataclass(frozen=True)
+class StatusUpdate(Action):
+    """The periodic update the support policy promises while the Bug is open: a public
+    reply from the ``status_update`` template, marked with the period it belongs to."""
+
+    helpdesk: str
+    ticket_id: str
+    due: str  # ISO 8601: the due time this update answers
+    locale: str | None
+    context: dict = field(default_factory=dict)
+
+    @property
+    def target(self) -> str:
+        return f"{self.helpdesk}:{self.ticket_id}"
+
+    @property
+    def marker(self) -> str:
+        return "bridge_update_" + _tag_safe(self.due)
+
+    def describe(self) -> str:
+        return f"{self.target}: periodic status update (due {self.due})"
+
+
 # ------------------------------------------------------------------------------ helpers --
 def signature(issue: Issue) -> Seen:
     """The part of the Bug's state whose changes are announced."""
@@ -313,3 +336,51 @@ def plan(*, issue: Issue, comments: Sequence[JiraComment], tickets: Iterable[Tic
                     body=f"The customer reopened {origin}. {BRIDGE_MARK}reopen:{origin}]",
                 ))
     return actions
+
+
+def cadence(*, issue_key: str, escalation_id: int, tickets: Iterable[TicketView], clock, now,
+            next_due_after_update: str | None, post_updates: bool, alert_at_risk: bool,
+            at_risk_share: float = 0.75,
+            base_state: Callable[[str | None], str | None] = lambda s: s) -> list[Action]:
+    """What the SLA clock of one open escalation asks for at ``now``.
+
+    ``clock`` is :class:`bridge.policy.sla.ClockState`. When the status-update cadence has
+    come round (and the clock is not paused because the customer owes an answer), every
+    linked ticket gets one update for that due time; when the at-risk share of the running
+    target has elapsed, agents get an internal note and engineering a comment, once per
+    due time. Keys carry the due time, so each period yields one of each at most.
+    """
+    tickets = list(tickets)
+    actions: list[Action] = []
+    if clock.best_effort or clock.paused:
+        return actions
+    due = clock.next_update_due
+    if post_updates and due is not None and due <= now:
+        stamp = due.isoformat(timespec="minutes")
+        for ticket in tickets:
+            actions.append(StatusUpdate(
+                key=f"status-update:{ticket.helpdesk}:{ticket.ticket_id}:{stamp}",
+                helpdesk=ticket.helpdesk, ticket_id=ticket.ticket_id, due=stamp, locale=ticket.locale,
+                context={"ticket_id": ticket.ticket_id, "status": base_state(ticket.last_announced),
+                         "next_update": next_due_after_update},
+            ))
+    elif alert_at_risk and _running_target_at_risk(clock, now, at_risk_share):
+        running = clock.next_update_due or clock.first_response_due
+        stamp = running.isoformat(timespec="minutes") if running else "-"
+        what = "status update" if clock.next_update_due else "first response"
+        text = (f"SLA at risk: the customer {what} on {issue_key} is due {stamp} "
+                f"({round((clock.elapsed_share or 0) * 100)}% of the target has elapsed).")
+        for ticket in tickets:
+            actions.append(InternalNote(key=f"at-risk-note:{ticket.helpdesk}:{ticket.ticket_id}:{stamp}",
+                                        helpdesk=ticket.helpdesk, ticket_id=ticket.ticket_id, body=text))
+        actions.append(CommentOnBug(key=f"at-risk-bug:{escalation_id}:{stamp}", issue_key=issue_key,
+                                    body=f"{text} {BRIDGE_MARK}sla:{escalation_id}:{stamp}]"))
+    return actions
+
+
+def _running_target_at_risk(clock, now, share: float) -> bool:
+    """The target the clock is running for now has used ``share`` of its time and is not
+    yet due (a breach long past, e.g. a late first response, does not silence this)."""
+    running = clock.next_update_due or (clock.first_response_due if clock.first_response_at is None else None)
+    return (running is not None and running > now and clock.elapsed_share is not None
+            and clock.elapsed_share >= share)

@@ -195,3 +195,14 @@ def test_killed_between_create_and_store_write_the_next_run_completes_with_one_b
     bridge = sandbox.zendesk_state.user_by_email("bridge@example.com")
     acks = [c for c in sandbox.zendesk_state.comments(101) if c["public"] and c["author_id"] == bridge["id"]]
     assert len(acks) == 1
+
+
+def test_demo_tells_the_whole_story():
+    result = CliRunner().invoke(main, ["demo"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "created SUP-1" in out and "Task SUP-2" in out
+    assert "created=False" in out and "affected customers: 2" in out
+    assert "nothing is sent twice): 0 write(s)" in out
+    assert "ticket now 'solved'" in out
+    assert "sentry.io" not in out.split("7. What the customer")[1].split("8. Agents")[0]

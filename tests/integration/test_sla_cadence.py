@@ -1,0 +1,75 @@
+"""The support policy's status-update cadence, kept by `bridge sync` (issue 6).
+
+An Emergency under the emergency-to-low profile (policy 000) promises a status update every
+hour. The sync engine's clock is frozen and moved forward by hand; the emulators are real.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from bridge.escalation import EscalationRequest
+from tests.conftest import ACTOR
+
+BRIDGE_EMAIL = "bridge@example.com"
+
+
+def public_by_bridge(sandbox, ticket: int) -> list[str]:
+    bridge = sandbox.zendesk_state.user_by_email(BRIDGE_EMAIL)
+    return [c["body"] for c in sandbox.zendesk_state.comments(ticket) if c["public"] and c["author_id"] == bridge["id"]]
+
+
+def notes_by_bridge(sandbox, ticket: int) -> list[str]:
+    bridge = sandbox.zendesk_state.user_by_email(BRIDGE_EMAIL)
+    return [c["body"] for c in sandbox.zendesk_state.comments(ticket) if not c["public"] and c["author_id"] == bridge["id"]]
+
+
+def test_one_status_update_per_period_an_at_risk_alert_and_none_while_waiting_on_the_customer(sandbox, services):
+    emergency = next(t for t in sandbox.zendesk_state.tickets.values() if "[Emergency]" in t["subject"])
+    ticket = emergency["id"]
+    t0 = datetime.now(timezone.utc)
+    result = services.escalator().escalate(EscalationRequest(ticket=str(ticket), actor=ACTOR))
+    assert result.severity == "emergency"
+    sandbox.zendesk_state.export_skips_last_minute = False
+    now = [t0]
+    engine = services.sync_engine(clock=lambda: now[0])
+
+    def sync_at(minutes: float) -> None:
+        now[0] = t0 + timedelta(minutes=minutes)
+        report = engine.run()
+        assert report.exit_code == 0, report.failures
+
+    def updates() -> list[str]:
+        return [body for body in public_by_bridge(sandbox, ticket) if "regular update" in body]
+
+    sync_at(30)
+    assert updates() == []
+    at_risk_notes = len([n for n in notes_by_bridge(sandbox, ticket) if "SLA at risk" in n])
+    assert at_risk_notes == 0
+
+    sync_at(50)  # 75 % of the hour has passed: agents and engineering are alerted, once
+    sync_at(52)
+    assert len([n for n in notes_by_bridge(sandbox, ticket) if "SLA at risk" in n]) == 1
+    assert len([c for c in sandbox.jira_state.comments(result.jira_key) if "SLA at risk" in c["body"]]) == 1
+    assert updates() == []
+
+    sync_at(61)  # the hour has come round: one update
+    sync_at(62)
+    sync_at(70)
+    assert len(updates()) == 1
+    assert "next update" in updates()[0].lower()
+
+    sync_at(122)  # the next period, counted from the update at +61
+    sync_at(123)
+    assert len(updates()) == 2
+
+    # The agent asks the customer something: the ticket waits on the customer.
+    agent = sandbox.zendesk_state.user_by_email("erin@example.com")
+    sandbox.zendesk_state.update_ticket(ticket, {"status": "pending",
+                                                 "comment": {"body": "Could you send us the log file?", "public": True}},
+                                        agent["id"])
+    sync_at(125)
+    sync_at(300)
+    sync_at(500)
+    assert len(updates()) == 2
+    assert services.store.linked_ticket("zendesk", str(ticket)).waiting_on_customer_since is not None
