@@ -450,6 +450,10 @@ class Escalator:
                 raise
             self.store.outbox_done(outbox_key)
             self.store.audit("bridge", change.public and "public_reply" or "internal_note", target, "ok", done)
+            if change.public:
+                # The acknowledgement is the customer's first update: SLA clocks and
+                # `bridge status` count from it.
+                self.store.record_public_update(self.helpdesk.kind, ticket_id, at=self.clock())
             steps.append(done)
             return
         raise ItemFailed(f"ticket {ticket_id} kept changing while the bridge wrote to it", hint="run again")
