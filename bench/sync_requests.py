@@ -77,11 +77,15 @@ CLOCK_STEP_S = 15 * 60
 DEVELOPER = "dev"
 #: JIRA's "In Progress" transition in the emulator's workflow (from To Do).
 START_PROGRESS = "21"
+#: The emulated services whose requests are counted.
+SERVICES = ("jira", "zendesk", "sentry")
 #: What issue 5 assumes about the engine's parallelism: it sends one request at a time.
 CONCURRENCY = 1
 #: Routes a fresh process pays once: the `jira` library reads serverInfo to connect and the
-#: field list on its first search; the engine asks Zendesk who it is on its first ticket.
-ONCE_PER_PROCESS = ("GET /rest/api/<api>/serverInfo", "GET /rest/api/<api>/field", "GET /api/v2/users/me.json")
+#: field list on its first search; the engine asks Zendesk who it is on its first ticket; the
+#: outbound gate learns the Sentry organization's project slugs.
+ONCE_PER_PROCESS = ("GET /rest/api/<api>/serverInfo", "GET /rest/api/<api>/field", "GET /api/v2/users/me.json",
+                    "GET /api/0/organizations/<org>/projects/")
 #: Routes that read although they are not GETs (JIRA's search accepts a POST body).
 READ_ROUTES = ("/search",)
 #: Zendesk: the bulk endpoint and the single-ticket write it replaces.
@@ -208,14 +212,15 @@ class SandboxProcess:
         self.offset_s = self._ask("advance", seconds)
 
     def _admin(self, service: str) -> str:
-        return self.env["BRIDGE_JIRA_URL" if service == "jira" else "BRIDGE_HELPDESK_URL"] + "/__sandbox__"
+        variable = {"jira": "BRIDGE_JIRA_URL", "zendesk": "BRIDGE_HELPDESK_URL", "sentry": "BRIDGE_SENTRY_URL"}
+        return self.env[variable[service]] + "/__sandbox__"
 
     def set_latency(self, ms: float) -> None:
-        for service in ("jira", "zendesk"):
+        for service in SERVICES:
             requests.patch(f"{self._admin(service)}/knobs", json={"latency_ms": ms}, timeout=10).raise_for_status()
 
     def reset_counters(self) -> None:
-        for service in ("jira", "zendesk"):
+        for service in SERVICES:
             requests.delete(f"{self._admin(service)}/counters", timeout=10).raise_for_status()
 
     def counts(self, service: str) -> dict[str, int]:
@@ -231,42 +236,52 @@ class SandboxProcess:
 
 
 # ------------------------------------------------------------------------------ the store --
-def seed_store(store, escalations: list[Seeded]) -> None:
-    """The rows escalate and a first sync leave: intent → created → complete, the Bug seen in To Do.
+def seed_store(store, escalations: list[Seeded], now: datetime) -> None:
+    """The rows escalate and the runs since leave: intent → created → complete, the customer's
+    acknowledgement sent an hour after the ticket was opened (the SLA clock's first response),
+    a public update at ``now`` (so no status update falls due while the bench runs: the
+    cadence's own cost is still paid, its writes are not the subject), the Bug seen in To Do.
 
-    The first escalation goes through the store's own methods (``record_intent``,
-    ``mark_created``, ``mark_complete``, ``record_issue_seen``); its two rows are then the
-    template for the others, inserted in one transaction. Four ORM transactions for each of
-    10,000 escalations take minutes and would measure the seeding, not the sync.
+    The first escalation goes through the store's own methods; its rows are then the template
+    for the others, inserted in one transaction. Six ORM transactions for each of 10,000
+    escalations take minutes and would measure the seeding, not the sync.
     """
     from sqlalchemy import insert
     from sqlmodel import select
 
-    from bridge.store.tables import Escalation, LinkedTicket
+    from bridge.store.tables import Escalation, LinkedTicket, OutboxEntry
 
-    opened = datetime.now(timezone.utc) - timedelta(days=3)
+    opened = now - timedelta(days=3)
     first, rest = escalations[0], escalations[1:]
     row, _ = store.record_intent(
         label=f"bridge-zendesk-{first.ticket_id}", origin_helpdesk="zendesk", origin_ticket_id=first.ticket_id,
         severity="normal", priority="Medium", profile="emergency-to-low", escalated_by=ACTOR,
         opened_at=opened, locale=first.locale)
     store.mark_created(row.id, jira_issue_id=first.issue_id, jira_key=first.key, jira_url=first.url)
+    ack = f"ack:zendesk:{first.ticket_id}"
+    store.outbox_claim(ack, target=f"zendesk:{first.ticket_id}", kind="public_reply", escalation_id=row.id)
+    store.outbox_done(ack, at=opened + timedelta(hours=1))
     store.mark_complete(row.id)
+    store.record_public_update("zendesk", first.ticket_id, at=now)
     store.record_issue_seen(row.id, jira_key=first.key, status="To Do", resolution=None, fix_versions=[],
                             jira_updated=datetime.fromisoformat(first.updated), jira_url=first.url)
     with store.session() as s:
         template = s.exec(select(Escalation).where(Escalation.id == row.id)).one().model_dump(exclude={"id"})
         link = s.exec(select(LinkedTicket).where(LinkedTicket.escalation_id == row.id)).one().model_dump(exclude={"id"})
-        rows, links = [], []
+        sent = s.exec(select(OutboxEntry).where(OutboxEntry.key == ack)).one().model_dump(exclude={"id"})
+        rows, links, outbox = [], [], []
         for offset, e in enumerate(rest, start=1):
             escalation_id = row.id + offset
             rows.append({**template, "id": escalation_id, "label": f"bridge-zendesk-{e.ticket_id}",
                          "origin_ticket_id": e.ticket_id, "jira_issue_id": e.issue_id, "jira_key": e.key,
                          "jira_url": e.url, "last_jira_updated": datetime.fromisoformat(e.updated)})
             links.append({**link, "escalation_id": escalation_id, "ticket_id": e.ticket_id, "locale": e.locale})
+            outbox.append({**sent, "escalation_id": escalation_id, "key": f"ack:zendesk:{e.ticket_id}",
+                           "target": f"zendesk:{e.ticket_id}"})
         if rows:
             s.execute(insert(Escalation), rows)
             s.execute(insert(LinkedTicket), links)
+            s.execute(insert(OutboxEntry), outbox)
     complete = len(store.escalations(states=["complete"]))
     if complete != len(escalations):
         raise RuntimeError(f"the store holds {complete} complete escalations, not {len(escalations)}")
@@ -352,6 +367,7 @@ def _run_child(conn, env: dict[str, str], engine_name: str, offset_s: float, tra
 
 
 def _sync_once(env: dict[str, str], engine_name: str, offset_s: float, trace: bool, profile: bool) -> dict:
+    """Build the engine as the CLI does, run it once on the shared clock, measure the run."""
     from bridge.config import load_config
     from bridge.services import Services
 
@@ -359,12 +375,11 @@ def _sync_once(env: dict[str, str], engine_name: str, offset_s: float, trace: bo
         return datetime.now(timezone.utc) + timedelta(seconds=offset_s)
 
     services = Services(load_config(None, env=env))
+    engine = services.sync_engine(clock=clock)
     if engine_name == "naive":
-        engine = naive_engine_class()(store=services.store, tracker=services.tracker, helpdesk=services.helpdesk,
-                                      mappings=services.mappings, messages=services.messages,
-                                      redactor=services.redactor, clock=clock)
-    else:
-        engine = services.sync_engine(clock=clock)
+        # Built exactly as the CLI builds `bridge sync` (whatever collaborators that takes),
+        # then given the naive change detection: the two runs differ in nothing else.
+        engine.__class__ = naive_engine_class()
     # Everything but the run is built now (connecting to JIRA is a request, so it stays in
     # the run): the numbers are the run's, not the interpreter's start-up.
     services.store.get_cursor("sync:jira:since")
@@ -390,17 +405,17 @@ def _sync_once(env: dict[str, str], engine_name: str, offset_s: float, trace: bo
     return {
         "wall_s": wall, "rss_delta_mb": rss_growth,
         "traced_peak_mb": traced / 2**20 if traced is not None else None,
-        "examined": report.examined, "outcomes": done, "failures": report.failures[:5],
+        "examined": report.examined, "outcomes": done, "failures": [list(f) for f in report.failures],
         "exit_code": report.exit_code, "skipped": report.skipped,
         "profile": _profile_text(profiler) if profiler is not None else None,
     }
 
 
-def _profile_text(profiler: cProfile.Profile, limit: int = 18) -> str:
+def _profile_text(profiler: cProfile.Profile, limit: int = 22) -> str:
     """The bridge's own functions by cumulative time: where a run spends its wall time."""
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
-    stats.sort_stats("cumulative").print_stats(r"/bridge/(sync|store|connectors)/", limit)
+    stats.sort_stats("cumulative").print_stats(r"/bridge/(sync|store|connectors|policy)/|sla_report", limit)
     return out.getvalue()
 
 
@@ -414,6 +429,7 @@ class Run:
     latency_ms: float
     jira: dict[str, int] = field(default_factory=dict)
     zendesk: dict[str, int] = field(default_factory=dict)
+    sentry: dict[str, int] = field(default_factory=dict)
     wall_s: float = 0.0
     rss_delta_mb: float = 0.0
     traced_peak_mb: float | None = None
@@ -437,7 +453,7 @@ class Run:
 
     @property
     def total(self) -> int:
-        return sum(self.jira.values()) + sum(self.zendesk.values())
+        return sum(self.jira.values()) + sum(self.zendesk.values()) + sum(self.sentry.values())
 
     @property
     def jira_once(self) -> int:
@@ -471,7 +487,8 @@ def measure(sandbox: SandboxProcess, env: dict[str, str], *, size: int, changed:
     if result["skipped"]:
         raise RuntimeError(f"the run was skipped: {result['skipped']}")
     return Run(size=size, changed=changed, engine=engine, latency_ms=latency_ms,
-               jira=sandbox.counts("jira"), zendesk=sandbox.counts("zendesk"), wall_s=result["wall_s"],
+               jira=sandbox.counts("jira"), zendesk=sandbox.counts("zendesk"), sentry=sandbox.counts("sentry"),
+               wall_s=result["wall_s"],
                rss_delta_mb=result["rss_delta_mb"], traced_peak_mb=result["traced_peak_mb"],
                outcomes=result["outcomes"], failures=result["failures"], profile=result["profile"])
 
@@ -479,7 +496,7 @@ def measure(sandbox: SandboxProcess, env: dict[str, str], *, size: int, changed:
 def project(run: Run, latency_ms: float) -> Run:
     """A sequential client's run with ``latency_ms`` more per request: wall + requests × latency."""
     return Run(size=run.size, changed=run.changed, engine=run.engine, latency_ms=latency_ms, jira=run.jira,
-               zendesk=run.zendesk, wall_s=run.wall_s + run.total * latency_ms / 1000,
+               zendesk=run.zendesk, sentry=run.sentry, wall_s=run.wall_s + run.total * latency_ms / 1000,
                rss_delta_mb=run.rss_delta_mb, traced_peak_mb=run.traced_peak_mb, outcomes=run.outcomes,
                failures=run.failures, projected=True)
 
@@ -488,7 +505,7 @@ def project(run: Run, latency_ms: float) -> Run:
 def print_runs(runs: list[Run], trace: bool) -> None:
     memory = "trace MB" if trace else "RSS Δ MB"
     header = (f"{'N':>6} {'chg':>5} {'engine':<11} {'lat':>4} | {'JIRA r':>6} {'w':>4} | {'ZD r':>6} {'w':>5} "
-              f"{'(1/bulk)':>9} | {'total':>6} | {'wall s':>8} {'ms/req':>6} | {memory:>8} | {'ok':>5} {'fail':>4}")
+              f"{'(1/bulk)':>9} | {'Sentry':>6} | {'total':>6} | {'wall s':>8} {'ms/req':>6} | {memory:>8} | {'ok':>5} {'fail':>4}")
     print(header)
     print("-" * len(header))
     for r in runs:
@@ -499,7 +516,7 @@ def print_runs(runs: list[Run], trace: bool) -> None:
         per = 1000 * r.wall_s / r.total if r.total else 0.0
         wall = f"{'~' if r.projected else ''}{r.wall_s:.2f}"
         print(f"{r.size:>6,} {r.changed:>5,} {r.engine:<11} {r.latency_ms:>4g} | {jr:>6,} {jw:>4,} | {zr:>6,} {zw:>5,} "
-              f"{f'{single}/{bulk}':>9} | {r.total:>6,} | {wall:>8} {per:>6.1f} | "
+              f"{f'{single}/{bulk}':>9} | {sum(r.sentry.values()):>6,} | {r.total:>6,} | {wall:>8} {per:>6.1f} | "
               f"{(mem if mem is not None else float('nan')):>8.1f} | {r.tickets_written:>5,} {len(r.failures):>4}")
 
 
@@ -509,14 +526,15 @@ def print_routes(runs: list[Run]) -> None:
     if not chosen:
         return
     print("\nWhere `bridge sync`'s requests go (0 ms runs; columns: N / Bugs changed / run)")
-    routes = sorted({(svc, route) for r in chosen for svc, counts in (("JIRA", r.jira), ("ZD", r.zendesk))
+    routes = sorted({(svc, route) for r in chosen
+                     for svc, counts in (("JIRA", r.jira), ("ZD", r.zendesk), ("Sentry", r.sentry))
                      for route in counts})
     columns = [f"{r.size // 1000}k/{r.changed}/{'next' if r.engine == 'next run' else 'run'}" for r in chosen]
     print(f"{'route':<58}" + "".join(f"{c:>15}" for c in columns))
     for svc, route in routes:
         cells = []
         for r in chosen:
-            n = (r.jira if svc == "JIRA" else r.zendesk).get(route, 0)
+            n = {"JIRA": r.jira, "ZD": r.zendesk, "Sentry": r.sentry}[svc].get(route, 0)
             cells.append(f"{n:>15,}")
         once = "  (once per process)" if route in ONCE_PER_PROCESS else ""
         print(f"{(svc + ' ' + route + once)[:58]:<58}" + "".join(cells))
@@ -620,11 +638,11 @@ def run_size(sandbox: SandboxProcess, size: int, plan: Plan, workdir: str) -> li
     seeded = sandbox.seed(size)
     seeded_world = time.perf_counter()
     store = Services(load_config(None, env=env)).store
-    seed_store(store, seeded)
+    virtual_now = datetime.now(timezone.utc) + timedelta(seconds=sandbox.offset_s)
+    seed_store(store, seeded, virtual_now)
     # As if a full sync had run just after the Bugs were filed: the first sync below then sets
     # the other cursors (released versions, Zendesk's export position) without walking N
     # unchanged Bugs through every per-escalation step.
-    virtual_now = datetime.now(timezone.utc) + timedelta(seconds=sandbox.offset_s)
     store.set_cursor(CURSOR_SINCE, str(int(virtual_now.timestamp() * 1000) + 1000))
     store.close()
     seeded_store = time.perf_counter()
@@ -720,6 +738,9 @@ def main(argv: list[str] | None = None) -> int:
     print("r/w = reads/writes; ZD (1/bulk) = PUT /tickets/{id} / update_many; ms/req = wall ÷ requests; "
           "~ = projected, not run; ok = tickets written\n")
     print_runs(runs, plan.trace)
+    for run in runs:
+        for target, reason in run.failures[:3]:
+            print(f"  failed in N={run.size:,} changed={run.changed:,} {run.engine}: {target}: {reason}")
     print_routes(runs)
     print(f"\nTargets (issue 5). Concurrency assumed: {CONCURRENCY} — the engine sends one request at a time.")
     print(f"(What the rate limits would allow at 50 ms: JIRA ~{JIRA_GETS_PER_S} GET/s per endpoint, "

@@ -95,6 +95,11 @@ class Helpdesk(abc.ABC):
         if change is not None:
             self._apply(ticket_id, change)
 
+    def outgoing_text(self, text: str) -> str:
+        """``text`` as this helpdesk would store it after the gate (to recognise a message
+        that was already sent)."""
+        return self._gate.clean(text)
+
     def _gated(self, change: TicketWrite) -> TicketWrite | None:
         """The change with its comment through the gate; a comment that was nothing but
         Sentry references is dropped (None when nothing else is left to send)."""

@@ -387,7 +387,7 @@ class SyncEngine:
         comments = list(ticket.comments)
         if not comments:
             return (), None, False
-        if state is None:
+        if state is None or state.get("comment") is None:
             # First look at this ticket: what the customer wrote after it was linked to the
             # Bug is new (what came before is in the Bug's description already).
             # (Tickets linked by the escalate flow have a recorded baseline; this is for others.)
@@ -418,12 +418,14 @@ class SyncEngine:
             for action in item.actions:
                 claimed = self.store.outbox_claim(action.key, target=action.target, kind=type(action).__name__,
                                                   escalation_id=item.escalation.id)
-                if not claimed:
-                    entry = self.store.outbox_entry(action.key)
-                    if entry is not None and entry.state == "sent":
-                        report.outcomes.append(Outcome(action, "skipped", "already sent"))
-                        continue
-                pending = _Pending(item, action, orphan=not claimed)
+                entry = self.store.outbox_entry(action.key)
+                if not claimed and entry is not None and entry.state == "sent":
+                    report.outcomes.append(Outcome(action, "skipped", "already sent"))
+                    continue
+                # A write tried before may have landed although its answer was lost (a
+                # time-out, a dropped connection): look before writing again.
+                retried = not claimed or (entry is not None and entry.attempts > 1)
+                pending = _Pending(item, action, orphan=retried)
                 (jira_work if isinstance(action, CommentOnBug) else helpdesk_work).append(pending)
 
         marked_ids = sorted({p.action.ticket_id for p in helpdesk_work if isinstance(p.action, MARKED)})
@@ -506,6 +508,8 @@ class SyncEngine:
         self.store.outbox_done(action.key)
         if isinstance(action, Announce):
             self.store.record_announcement(action.helpdesk, action.ticket_id, action.state, at=self.clock())
+            if action.helpdesk_status and result == "done":
+                self._remember_status(pending.item, action.helpdesk, action.ticket_id, action.helpdesk_status)
         elif isinstance(action, StateNote):
             self.store.record_state(action.helpdesk, action.ticket_id, action.state)
         elif isinstance(action, (PublicReply, StatusUpdate)) and result == "done":
@@ -513,6 +517,18 @@ class SyncEngine:
         if result == "done":
             self.store.audit("bridge", type(action).__name__, action.target, "ok", action.describe()[:200])
         report.outcomes.append(Outcome(action, result, detail))
+
+    def _remember_status(self, item: "_Item", helpdesk: str, ticket_id: str, status: str) -> None:
+        """The ticket's status is now the one this run wrote (say ``solved``), so a customer
+        who reopens it before the next read is recognised as reopening it."""
+        name = _ticket_cursor(helpdesk, ticket_id)
+        raw = item.cursors.get(name) or self.store.get_cursor(name)
+        state = json.loads(raw) if raw else {"comment": None}
+        state["status"] = status
+        if name in item.cursors or item.issue is None:
+            item.cursors[name] = json.dumps(state)
+        else:
+            self.store.set_cursor(name, json.dumps(state))
 
     def _failed(self, pending: "_Pending", report: SyncReport, exc: BaseException) -> None:
         action = pending.action
@@ -525,8 +541,11 @@ class SyncEngine:
             self.on_failure(exc, action.target)
 
     def _note_exists(self, action: InternalNote) -> bool:
+        """Whether this note already stands on the ticket, compared as it was sent (after
+        the gate) and with white space folded, as helpdesks re-flow text."""
+        wanted = " ".join(self.helpdesk.outgoing_text(action.body).split())
         ticket = self.helpdesk.get_ticket(action.ticket_id)
-        return any(not c.public and c.body.strip() == action.body.strip() for c in ticket.comments)
+        return any(not c.public and " ".join(c.body.split()) == wanted for c in ticket.comments)
 
     def _send_marked(self, action: Announce | PublicReply) -> str:
         """A customer message, exactly once: skipped when the ticket carries its marker."""
