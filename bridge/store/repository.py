@@ -344,6 +344,26 @@ class Store:
                 )
             ).first()
 
+    def links_by_escalation(self) -> dict[int, list[LinkedTicket]]:
+        """Every linked ticket, grouped by escalation, in one query (sync reads them all
+        each run; one query per escalation would make a run O(escalations) round trips)."""
+        grouped: dict[int, list[LinkedTicket]] = {}
+        with self.session() as s:
+            for link in s.exec(select(LinkedTicket).order_by(col(LinkedTicket.id))).all():
+                grouped.setdefault(link.escalation_id, []).append(link)
+        return grouped
+
+    def outbox_entries_by_key(self, keys: Iterable[str]) -> dict[str, OutboxEntry]:
+        """The outbox entries with these keys, in one query per thousand keys."""
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, OutboxEntry] = {}
+        with self.session() as s:
+            for start in range(0, len(wanted), 1000):
+                chunk = wanted[start:start + 1000]
+                for entry in s.exec(select(OutboxEntry).where(col(OutboxEntry.key).in_(chunk))).all():
+                    found[entry.key] = entry
+        return found
+
     def linked_tickets(self, escalation_id: int) -> list[LinkedTicket]:
         """The tickets of an escalation, the origin first, then in the order they joined."""
         with self.session() as s:

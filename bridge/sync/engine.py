@@ -183,6 +183,9 @@ class SyncEngine:
                 failed.add(item.escalation.jira_issue_id)
                 continue
             self._record(item)
+        for item in periodic:
+            for name, value in item.cursors.items():
+                self.store.set_cursor(name, value)
 
         since = started - self.lookback
         self.store.set_cursor(CURSOR_SINCE, str(int(since.timestamp() * 1000)))
@@ -210,34 +213,42 @@ class SyncEngine:
         if self.profile_for is None:
             return []
         from bridge.policy import sla
-        from bridge.sla_report import clock_inputs
+        from bridge.sla_report import ack_key, clock_inputs_from
         from bridge.sync.plan import cadence
 
         now = self.clock()
+        open_ones = [e for e in escalations if e.id not in skip and not e.last_resolution]
+        if not open_ones:
+            return []
+        # Everything the clocks read, for every escalation, in two queries.
+        links = self.store.links_by_escalation()
+        acks = self.store.outbox_entries_by_key(ack_key(e) for e in open_ones)
         items: list[_Item] = []
-        for escalation in escalations:
-            if escalation.id in skip or escalation.last_resolution:
-                continue  # an announcement goes out now, or the Bug is resolved: no cadence
+        for escalation in open_ones:
+            tickets = links.get(escalation.id, [])
             try:
                 profile = self.profile_for(escalation.profile)
-                inputs = clock_inputs(self.store, escalation)
+                ack = acks.get(ack_key(escalation))
+                inputs = clock_inputs_from(tickets, ack, self.store.outbox_payload(ack) if ack else {})
                 state = sla.clock(profile, escalation.severity, escalation.tier, escalation.opened_at,
                                   first_response_at=inputs.first_response_at, public_updates=inputs.public_updates,
                                   waiting_on_customer=inputs.waiting_on_customer, now=now)
-                after = sla.clock(profile, escalation.severity, escalation.tier, escalation.opened_at,
-                                  first_response_at=inputs.first_response_at or now,
-                                  public_updates=(*inputs.public_updates, now),
-                                  waiting_on_customer=inputs.waiting_on_customer, now=now)
+                after = None
+                if state.next_update_due is not None and state.next_update_due <= now:
+                    # An update goes out now: when is the one after it due (told to the customer)?
+                    after = sla.clock(profile, escalation.severity, escalation.tier, escalation.opened_at,
+                                      first_response_at=inputs.first_response_at or now,
+                                      public_updates=(*inputs.public_updates, now),
+                                      waiting_on_customer=inputs.waiting_on_customer, now=now).next_update_due
             except BridgeError as exc:
                 self._item_failed(report, f"sla:{escalation.jira_key}", exc)
                 continue
-            links = self.store.linked_tickets(escalation.id)
             views = [TicketView(helpdesk=t.helpdesk, ticket_id=t.ticket_id, locale=t.locale,
                                 last_announced=t.last_announced_state)
-                     for t in links if t.waiting_on_customer_since is None]
+                     for t in tickets if t.waiting_on_customer_since is None]
             actions = cadence(issue_key=escalation.jira_key, escalation_id=escalation.id, tickets=views,
                               clock=state, now=now,
-                              next_due_after_update=_human(after.next_update_due),
+                              next_due_after_update=_human(after),
                               post_updates=getattr(profile, "post_status_updates", True),
                               alert_at_risk=getattr(profile, "alert_at_risk", True),
                               at_risk_share=getattr(profile, "at_risk_share", 0.75),
@@ -291,21 +302,33 @@ class SyncEngine:
         if cursor is None:
             cursor = str(int((self.clock() - timedelta(days=1)).timestamp()))
         changed_ids, self._helpdesk_cursor = self.helpdesk.changed_ticket_ids(cursor)
+        issue_of = {e.id: issue_id for issue_id, e in escalations.items()}
         by_ticket = {}
-        for escalation in escalations.values():
-            for link in self.store.linked_tickets(escalation.id):
-                if link.helpdesk == self.helpdesk.kind:
-                    by_ticket[link.ticket_id] = escalation.jira_issue_id
+        for escalation_id, links in self.store.links_by_escalation().items():
+            for link in links:
+                if link.helpdesk == self.helpdesk.kind and escalation_id in issue_of:
+                    by_ticket[link.ticket_id] = issue_of[escalation_id]
         if changed_ids is None:
             # This helpdesk cannot list changes: every linked ticket is read.
             changed_ids = list(by_ticket)
         changed_ids = list(dict.fromkeys(
             [str(t) for t in changed_ids] + [t for t, issue_id in by_ticket.items() if issue_id in set(retry)]))
+        linked = [t for t in changed_ids if t in by_ticket]
+        # One bulk read tells which of them changed since the bridge's own last write.
+        current = self.helpdesk.read_many(linked) if linked else {}
+        self._fresh = dict(current)
         changes: dict[str, dict[str, Ticket]] = {}
-        for ticket_id in changed_ids:
-            issue_id = by_ticket.get(str(ticket_id))
-            if issue_id is not None:
-                changes.setdefault(issue_id, {})[str(ticket_id)] = self.helpdesk.get_ticket(str(ticket_id))
+        for ticket_id in linked:
+            ticket = current.get(ticket_id)
+            if ticket is None:
+                continue
+            raw = self.store.get_cursor(_ticket_cursor(ticket.helpdesk, ticket_id))
+            known = json.loads(raw).get("version") if raw else None
+            if known is not None and known == ticket.version and by_ticket[ticket_id] not in set(retry):
+                continue  # the last change is the bridge's own write
+            full = ticket if ticket.comments else self.helpdesk.get_ticket(ticket_id)
+            self._fresh[ticket_id] = full
+            changes.setdefault(by_ticket[ticket_id], {})[ticket_id] = full
         return changes
 
     # ----------------------------------------------------------------- one escalation --
@@ -336,7 +359,7 @@ class SyncEngine:
                 messages, last_id, reopened = self._customer_news(link, ticket)
                 if last_id:
                     cursors[_ticket_cursor(link.helpdesk, link.ticket_id)] = json.dumps(
-                        {"comment": last_id, "status": ticket.status})
+                        {"comment": last_id, "status": ticket.status, "version": ticket.version})
             views.append(TicketView(helpdesk=link.helpdesk, ticket_id=link.ticket_id, locale=link.locale,
                                     last_announced=link.last_announced_state,
                                     last_announced_at=(link.last_public_update_at.isoformat()
@@ -429,7 +452,11 @@ class SyncEngine:
                 (jira_work if isinstance(action, CommentOnBug) else helpdesk_work).append(pending)
 
         marked_ids = sorted({p.action.ticket_id for p in helpdesk_work if isinstance(p.action, MARKED)})
-        tickets = self.helpdesk.read_many(marked_ids) if marked_ids else {}
+        fresh = getattr(self, "_fresh", {})
+        tickets = {t: fresh[t] for t in marked_ids if t in fresh}  # read moments ago, no write since
+        missing = [t for t in marked_ids if t not in tickets]
+        if missing:
+            tickets.update(self.helpdesk.read_many(missing))
         queues: dict[str, list[_Pending]] = {}
         for pending in helpdesk_work:
             action = pending.action
@@ -449,6 +476,7 @@ class SyncEngine:
             # Customer messages first: their write is conditional on the version just read.
             queue.sort(key=lambda p: not isinstance(p.action, MARKED))
 
+        written: dict[str, _Item] = {}
         first_round = True
         while any(queues.values()):
             round_ = [queue.pop(0) for queue in queues.values() if queue]
@@ -464,6 +492,7 @@ class SyncEngine:
             for pending in ready:
                 error = results.get(pending.action.ticket_id)
                 if error is None:
+                    written[pending.action.ticket_id] = pending.item
                     self._succeeded(pending, report, "done")
                 elif isinstance(error, Conflict) and isinstance(pending.action, (Announce, PublicReply)):
                     # (A periodic update that met a conflict waits for the next run.)
@@ -480,6 +509,11 @@ class SyncEngine:
                 self._succeeded(pending, report, self._comment_on_bug(pending.action, orphan=pending.orphan))
             except BridgeError as exc:
                 self._failed(pending, report, exc)
+        # Only a ticket nothing had touched between the bridge's last full read and its
+        # write may be marked as "last changed by the bridge": otherwise a customer message
+        # written just before (hidden by the helpdesk's export lag) would never be read.
+        self._remember_versions({t: item for t, item in written.items()
+                                 if t in tickets and self._known_version(item, tickets[t]) == tickets[t].version})
 
     def _change_for(self, action: Action, ticket: Ticket | None, first_round: bool) -> TicketWrite:
         if isinstance(action, Announce):
@@ -518,17 +552,39 @@ class SyncEngine:
             self.store.audit("bridge", type(action).__name__, action.target, "ok", action.describe()[:200])
         report.outcomes.append(Outcome(action, result, detail))
 
-    def _remember_status(self, item: "_Item", helpdesk: str, ticket_id: str, status: str) -> None:
-        """The ticket's status is now the one this run wrote (say ``solved``), so a customer
-        who reopens it before the next read is recognised as reopening it."""
+    def _remember_versions(self, written: dict[str, "_Item"]) -> None:
+        """Note the version each ticket has after the bridge's own writes (one bulk read
+        per hundred tickets), so the next run recognises that the change the helpdesk
+        reports for it is the bridge's own and does not read its conversation again."""
+        if not written:
+            return
+        try:
+            after = self.helpdesk.read_many(sorted(written))
+        except BridgeError:
+            return  # the next run then reads these tickets in full: slower, not wrong
+        for ticket_id, ticket in after.items():
+            self._update_ticket_cursor(written[ticket_id], ticket.helpdesk, ticket_id, version=ticket.version)
+
+    def _known_version(self, item: "_Item", ticket: Ticket) -> str | None:
+        """The ticket version whose conversation the bridge has processed."""
+        name = _ticket_cursor(ticket.helpdesk, ticket.id)
+        raw = item.cursors.get(name) or self.store.get_cursor(name)
+        return json.loads(raw).get("version") if raw else None
+
+    def _update_ticket_cursor(self, item: "_Item", helpdesk: str, ticket_id: str, **values) -> None:
         name = _ticket_cursor(helpdesk, ticket_id)
         raw = item.cursors.get(name) or self.store.get_cursor(name)
         state = json.loads(raw) if raw else {"comment": None}
-        state["status"] = status
+        state.update(values)
         if name in item.cursors or item.issue is None:
             item.cursors[name] = json.dumps(state)
         else:
             self.store.set_cursor(name, json.dumps(state))
+
+    def _remember_status(self, item: "_Item", helpdesk: str, ticket_id: str, status: str) -> None:
+        """The ticket's status is now the one this run wrote (say ``solved``), so a customer
+        who reopens it before the next read is recognised as reopening it."""
+        self._update_ticket_cursor(item, helpdesk, ticket_id, status=status)
 
     def _failed(self, pending: "_Pending", report: SyncReport, exc: BaseException) -> None:
         action = pending.action
