@@ -19,7 +19,7 @@ from openapi_core.validation.response.exceptions import InvalidData
 
 from tests.fixtures.sentry_sandbox import SentrySandbox, sentry, sentry_service  # noqa: F401
 
-SPEC = Path("/work/shared/specs/sentry-api.json")
+SPEC = Path(__file__).resolve().parents[3] / "shared" / "specs" / "sentry-api.json"
 SPEC_SERVER = "https://us.sentry.io"
 
 
