@@ -330,6 +330,8 @@ def status(state: State, target: str | None, as_json: bool) -> None:
             lines.append(f"    next customer update due {r['next_update_due']}")
         for task in r["sentry_tasks"]:
             lines.append(f"    related task {task['jira_key']} (Sentry {task['sentry_short_id']})")
+        for short_id in r.get("sentry_regressions", []):
+            lines.append(f"    REGRESSION: Sentry {short_id} is unresolved again while the Bug is resolved")
         for failure in r["failures"]:
             lines.append(f"    FAILED {failure['kind']} on {failure['target']} ({failure['attempts']} tries): {failure['error']}")
     lines = lines or ["no escalations yet"]

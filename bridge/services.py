@@ -7,6 +7,7 @@ mappings, policy profile) is built on first use, so `bridge sla due` touches no 
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime, timezone
 from functools import cached_property
@@ -168,6 +169,7 @@ class Services:
                 log.warning("sync: could not read Sentry's project list (%s); short ids of "
                             "unlinked projects will not be recognised this run", exc)
         kwargs.setdefault("on_failure", lambda exc, target: report_item_failure(exc, item=target))
+        kwargs.setdefault("sentry", self.sentry if self.sentry_configured else None)
         kwargs.setdefault("profile_for", lambda name: self.profile if name == self.profile.name else self.profile_named(name))
         return SyncEngine(store=self.store, tracker=self.tracker, helpdesk=self.helpdesk, mappings=self.mappings,
                           messages=self.messages, redactor=self.redactor, **kwargs)
@@ -197,6 +199,7 @@ class Services:
                 "sentry_tasks": [{"jira_key": task.jira_key, "sentry_short_id": task.sentry_short_id,
                                   "sentry_issue_id": task.sentry_issue_id, "state": task.state}
                                  for task in store.tasks_for(e.id)],
+                "sentry_regressions": json.loads(store.get_cursor(f"sync:sentry:regressed:{e.id}") or "[]"),
                 "failures": [{"target": f.target, "kind": f.kind, "attempts": f.attempts, "error": f.last_error}
                              for f in store.outbox_entries(states=("failed",), escalation_id=e.id)],
                 "next_update_due": self._next_update_due(e, tickets),

@@ -347,6 +347,17 @@ class JiraTracker:
                              lambda: self._jira.add_comment(key, body, is_internal=internal), write=True)
         return str(comment.id)
 
+    def reopen(self, key: str) -> None:
+        """Move a resolved issue back to work through the first transition its workflow
+        offers towards a status that is not done (workflows name it differently)."""
+        transitions = self._call(f"reading transitions of {key}", lambda: self._jira.transitions(key))
+        for transition in transitions:
+            category = ((transition.get("to") or {}).get("statusCategory") or {}).get("key")
+            if category and category != "done":
+                self._call(f"reopening {key}", lambda: self._jira.transition_issue(key, transition["id"]), write=True)
+                return
+        raise ServiceRejected(SERVICE, 400, f"{key} offers no transition out of done")
+
     def link_issues(self, link_type: str, inward: str, outward: str) -> None:
         self._call(f"linking {inward} to {outward}",
                    lambda: self._jira.create_issue_link(link_type, inward, outward), write=True)

@@ -117,7 +117,7 @@ class SyncEngine:
                  clock: Callable[[], datetime] | None = None, lookback: timedelta = timedelta(minutes=10),
                  lease_ttl: timedelta = timedelta(minutes=10), holder: str | None = None,
                  on_failure: Callable[[BaseException, str], None] | None = None,
-                 profile_for: Callable[[str], object] | None = None) -> None:
+                 profile_for: Callable[[str], object] | None = None, sentry=None) -> None:
         self.store = store
         self.tracker = tracker
         self.helpdesk = helpdesk
@@ -131,6 +131,8 @@ class SyncEngine:
         self.on_failure = on_failure
         #: Loads a policy profile by name, for the SLA cadence; None = no cadence pass.
         self.profile_for = profile_for
+        #: The Sentry connector, to notice related Sentry issues that regress; None = off.
+        self.sentry = sentry
 
     # ------------------------------------------------------------------------ run --
     def run(self, *, dry_run: bool = False, progress: Callable[[Iterable], Iterable] | None = None) -> SyncReport:
@@ -172,6 +174,8 @@ class SyncEngine:
         busy = {item.escalation.id for item in prepared
                 if any(isinstance(a, (Announce, PublicReply)) for a in item.actions)}
         periodic = self._cadence(escalations.values(), skip=busy, report=report)
+        resolution_now = {issue_id: found[0].resolution for issue_id, found in issues.items()}
+        periodic += self._regressions(escalations.values(), resolution_now, report=report)
         if dry_run:
             report.outcomes.extend(Outcome(a, "planned") for item in prepared + periodic for a in item.actions)
             return
@@ -256,6 +260,63 @@ class SyncEngine:
             if actions:
                 items.append(_Item(escalation=escalation, issue=None, actions=actions, cursors={},
                                    comment_cursor=None))
+        return items
+
+    def _regressions(self, escalations, resolution_now: dict, *, report: SyncReport) -> list["_Item"]:
+        """Related Sentry issues that are unresolved again while their Bug is resolved.
+
+        Each is flagged for `bridge status` and, by ``sentry.regression_action``, told to
+        engineering as an internal comment on the Bug (``comment``), with the Task reopened
+        too (``reopen``), or only flagged (``alert``). Only the Tasks of resolved Bugs are
+        read, one request each; a regression is a change from resolved or ignored, so
+        each is reported once.
+        """
+        if self.sentry is None:
+            return []
+        action_kind = self.mappings.sentry.regression_action
+        items: list[_Item] = []
+        for escalation in escalations:
+            # The Bug as this run fetched it, else as the last run recorded it.
+            if not resolution_now.get(escalation.jira_issue_id, escalation.last_resolution):
+                continue
+            flagged_name = f"sync:sentry:regressed:{escalation.id}"
+            flagged = set(json.loads(self.store.get_cursor(flagged_name) or "[]"))
+            actions: list[Action] = []
+            cursors: dict[str, str] = {}
+            for task in self.store.tasks_for(escalation.id):
+                if task.state != "created":
+                    continue
+                seen_name = f"sync:sentry:status:{task.sentry_issue_id}"
+                before = self.store.get_cursor(seen_name)
+                try:
+                    issue = self.sentry.issue(task.sentry_issue_id)
+                except BridgeError as exc:
+                    self._item_failed(report, f"sentry:{task.sentry_short_id or task.sentry_issue_id}", exc)
+                    continue
+                if issue is None:
+                    continue
+                cursors[seen_name] = issue.status
+                name = task.sentry_short_id or task.sentry_issue_id
+                if issue.status != "unresolved":
+                    flagged.discard(name)
+                    continue
+                if before not in ("resolved", "ignored", "resolvedInNextRelease"):
+                    continue  # unresolved when first seen, or still: not a new regression
+                flagged.add(name)
+                if action_kind in ("comment", "reopen"):
+                    last = issue.last_seen.isoformat(timespec="minutes") if issue.last_seen else "recently"
+                    actions.append(CommentOnBug(
+                        key=f"regression:{escalation.id}:{task.sentry_issue_id}:{last}", issue_key=escalation.jira_key,
+                        body=(f"Sentry issue {name} (related Task {task.jira_key}) is unresolved again "
+                              f"(last seen {last}) while this Bug is resolved. "
+                              f"{BRIDGE_MARK}sentry-regression:{task.sentry_issue_id}:{last}]")))
+                if action_kind == "reopen" and task.jira_key:
+                    try:
+                        self.tracker.reopen(task.jira_key)
+                    except BridgeError as exc:
+                        self._item_failed(report, f"jira:{task.jira_key}", exc)
+            cursors[flagged_name] = json.dumps(sorted(flagged))
+            items.append(_Item(escalation=escalation, issue=None, actions=actions, cursors=cursors, comment_cursor=None))
         return items
 
     def _item_failed(self, report: SyncReport, target: str, exc: BaseException, *, dry_run: bool = False) -> None:

@@ -278,3 +278,66 @@ def test_the_bridges_own_writes_are_not_read_back_on_the_next_run(sandbox, servi
     sync(services)  # the export reports the three tickets the bridge wrote; nothing else changed
     counts = sandbox.zendesk.knobs.counts()["by_route"]
     assert not any(route.startswith("GET /api/v2/tickets/<int:ticket_id>") for route in counts), counts
+
+
+def test_a_related_sentry_issue_regressing_after_the_fix_is_told_to_engineering_once_and_flagged(
+        sandbox, services, dev, escalated):
+    # Ticket 101's internal note names Sentry issue 4505 (BACKEND-1A2): escalate filed its Task.
+    row = services.store.escalation_by_key(escalated)
+    [task] = services.store.tasks_for(row.id)
+    assert task.sentry_short_id == "BACKEND-1A2"
+    move(dev, escalated, "Done", resolution={"name": "Fixed"})
+    sandbox.sentry_state.update_issue(4505, {"status": "resolved"})
+    sync(services)
+    sync(services)
+    assert not [c for c in sandbox.jira_state.comments(escalated) if "unresolved again" in c["body"]]
+
+    sandbox.sentry_state.update_issue(4505, {"status": "unresolved", "substatus": "regressed"})
+    sync(services)
+    sync(services)
+    told = [c for c in sandbox.jira_state.comments(escalated) if "unresolved again" in c["body"]]
+    assert len(told) == 1 and "BACKEND-1A2" in told[0]["body"]
+    assert services.status_rows(escalated)[0]["sentry_regressions"] == ["BACKEND-1A2"]
+    # Customers hear nothing of it.
+    bridge = sandbox.zendesk_state.user_by_email(BRIDGE_EMAIL)
+    for ticket in TICKETS:
+        assert not any("BACKEND" in c["body"] or "unresolved again" in c["body"]
+                       for c in sandbox.zendesk_state.comments(ticket) if c["author_id"] == bridge["id"])
+
+    sandbox.sentry_state.update_issue(4505, {"status": "resolved"})
+    sync(services)
+    assert services.status_rows(escalated)[0]["sentry_regressions"] == []
+
+
+def test_regression_action_reopen_reopens_the_task(sandbox, bridge_env, dev, escalated, tmp_path):
+    from bridge.config import load_config
+    from bridge.services import Services
+
+    mappings = tmp_path / "mappings-reopen"
+    mappings.mkdir()
+    (mappings / "default.yaml").write_text("sentry:\n  regression_action: reopen\n")
+    services = Services(load_config(None, env={**bridge_env, "BRIDGE_MAPPINGS_DIR": str(mappings)}))
+    task_key = services.store.tasks_for(services.store.escalation_by_key(escalated).id)[0].jira_key
+    dev.transition_issue(task_key, "Done", fields={"resolution": {"name": "Fixed"}})
+    move(dev, escalated, "Done", resolution={"name": "Fixed"})
+    sandbox.sentry_state.update_issue(4505, {"status": "resolved"})
+    sync(services)
+    sandbox.sentry_state.update_issue(4505, {"status": "unresolved", "substatus": "regressed"})
+    sync(services)
+    assert sandbox.jira_state.issue(task_key)["fields"]["status"]["statusCategory"]["key"] != "done"
+
+
+def test_watch_runs_again_and_waits_longer_after_failing_runs():
+    from bridge.sync.engine import SyncReport, watch
+
+    outcomes = iter([1, 1, 0, 1])
+    waits: list[float] = []
+    runs: list[int] = []
+
+    def run_once():
+        code = next(outcomes)
+        runs.append(code)
+        return SyncReport(failures=[("t", "boom")] if code else [])
+
+    watch(run_once, every=10, sleep=waits.append, stop=lambda: len(runs) == 4)
+    assert waits == [20, 40, 10]
