@@ -206,3 +206,17 @@ def test_demo_tells_the_whole_story():
     assert "nothing is sent twice): 0 write(s)" in out
     assert "ticket now 'solved'" in out
     assert "sentry.io" not in out.split("7. What the customer")[1].split("8. Agents")[0]
+
+
+def test_init_writes_a_starter_that_loads_and_refuses_to_overwrite(tmp_path, bridge_env, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    first = CliRunner().invoke(main, ["init"], catch_exceptions=False)
+    assert first.exit_code == 0, first.output
+    assert (tmp_path / "bridge.toml").exists() and (tmp_path / "mappings" / "default.yaml").exists()
+    assert list((tmp_path / "mappings" / "profiles").glob("*.yaml"))
+    again = CliRunner().invoke(main, ["init"])
+    assert again.exit_code == 2 and "bridge.toml" in again.output
+    # The starter's bridge.toml and mappings/ work as they are (secrets from the environment).
+    doctor = run({**bridge_env, "BRIDGE_MAPPINGS_DIR": str(tmp_path / "mappings")},
+                 "--config", str(tmp_path / "bridge.toml"), "doctor")
+    assert doctor.exit_code == 0, doctor.output
