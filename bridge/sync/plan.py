@@ -114,21 +114,27 @@ class Action:
 
 
 @dataclass(frozen=True)
-class Announce(Action):
-    """Tell one customer the Bug's new state: a public reply from a template, the ticket
-    status, and the marker tag of the announced state, in one write."""
+class TicketAction(Action):
+    """An action on one helpdesk ticket."""
 
     helpdesk: str
     ticket_id: str
+
+    @property
+    def target(self) -> str:
+        return f"{self.helpdesk}:{self.ticket_id}"
+
+
+@dataclass(frozen=True)
+class Announce(TicketAction):
+    """Tell one customer the Bug's new state: a public reply from a template, the ticket
+    status, and the marker tag of the announced state, in one write."""
+
     state: str
     template: str
     locale: str | None
     helpdesk_status: str | None
     context: dict = field(default_factory=dict)
-
-    @property
-    def target(self) -> str:
-        return f"{self.helpdesk}:{self.ticket_id}"
 
     @property
     def marker(self) -> str:
@@ -140,16 +146,10 @@ class Announce(Action):
 
 
 @dataclass(frozen=True)
-class InternalNote(Action):
+class InternalNote(TicketAction):
     """An internal note for the agents on one ticket."""
 
-    helpdesk: str
-    ticket_id: str
     body: str
-
-    @property
-    def target(self) -> str:
-        return f"{self.helpdesk}:{self.ticket_id}"
 
     def describe(self) -> str:
         return f"{self.target}: internal note ({_excerpt(self.body)})"
@@ -164,16 +164,10 @@ class StateNote(InternalNote):
 
 
 @dataclass(frozen=True)
-class PublicReply(Action):
+class PublicReply(TicketAction):
     """A developer's deliberate message to the customers (the ``[customer]`` marker)."""
 
-    helpdesk: str
-    ticket_id: str
     body: str
-
-    @property
-    def target(self) -> str:
-        return f"{self.helpdesk}:{self.ticket_id}"
 
     @property
     def marker(self) -> str:
@@ -199,19 +193,13 @@ class CommentOnBug(Action):
 
 
 @dataclass(frozen=True)
-class StatusUpdate(Action):
+class StatusUpdate(TicketAction):
     """The periodic update the support policy promises while the Bug is open: a public
     reply from the ``status_update`` template, marked with the period it belongs to."""
 
-    helpdesk: str
-    ticket_id: str
     due: str  # ISO 8601: the due time this update answers
     locale: str | None
     context: dict = field(default_factory=dict)
-
-    @property
-    def target(self) -> str:
-        return f"{self.helpdesk}:{self.ticket_id}"
 
     @property
     def marker(self) -> str:
