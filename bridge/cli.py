@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from bridge import __version__
-from bridge.errors import EXIT_SERVICE, EXIT_USAGE, BridgeError, UsageError
+from bridge.errors import EXIT_USAGE, BridgeError, UsageError
 
 
 class _Failure(click.ClickException):

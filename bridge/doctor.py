@@ -98,7 +98,7 @@ def jira_mapping_problems(tracker, mappings) -> list[str]:
     if jira.relates_link not in link_types:
         problems.append(f"jira.relates_link: JIRA has no link type {jira.relates_link!r} (it has {', '.join(link_types)})")
     fields = tracker.field_names()
-    wanted = {f"jira.affected_customers_field": jira.affected_customers_field} if jira.affected_customers_field else {}
+    wanted = {"jira.affected_customers_field": jira.affected_customers_field} if jira.affected_customers_field else {}
     for name, mapping in mappings.fields.items():
         if mapping.to.startswith("customfield_"):
             wanted[f"fields.{name}.to"] = mapping.to

@@ -701,7 +701,7 @@ class Escalator:
                 f"{ticket.url} {marker}",
                 internal=True,
             )
-            steps.append(f"internal JIRA comment: another customer affected")
+            steps.append("internal JIRA comment: another customer affected")
         count = escalation.affected_count
         counter_field = self.mappings.jira.affected_customers_field
         if counter_field:
