@@ -180,7 +180,10 @@ def build_pager(pager_config, http_config) -> Pager | None:
     if kind == "none":
         return None
     url = str(pager_config.url) if pager_config.url else None
-    options = {"timeout": http_config.timeout, "retries": http_config.retries}
+    from bridge.connectors.http import build_session
+
+    options = {"session": build_session(timeout=http_config.timeout, retries=http_config.retries,
+                                        backoff=http_config.backoff)}
     if kind == "webhook":
         if not url:
             raise ConfigError("pager.kind is webhook but pager.url is not set",

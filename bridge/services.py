@@ -81,25 +81,32 @@ class Services:
 
         return open_store(self.config.store.url)
 
+    def http_session(self):
+        """A new session with the configured timeout, retries and backoff (``[http]``);
+        each connector gets its own, as each sets its own authentication on it."""
+        from bridge.connectors.http import build_session
+
+        http = self.config.http
+        return build_session(timeout=http.timeout, retries=http.retries, backoff=http.backoff)
+
     @cached_property
     def helpdesk(self):
         hd = self.config.helpdesk
-        http = self.config.http
         if hd.kind == "zendesk":
             from bridge.connectors.zendesk import ZendeskHelpdesk
 
             return ZendeskHelpdesk(str(hd.url), email=hd.user or "", token=_secret(hd.token, "BRIDGE_HELPDESK_TOKEN"),
-                                   gate=self.gate, timeout=http.timeout, retries=http.retries)
+                                   gate=self.gate, session=self.http_session())
         if hd.kind == "freshdesk":
             from bridge.connectors.freshdesk import FreshdeskHelpdesk
 
             return FreshdeskHelpdesk(str(hd.url), api_key=_secret(hd.token, "BRIDGE_HELPDESK_TOKEN"),
-                                     gate=self.gate, timeout=http.timeout, retries=http.retries)
+                                     gate=self.gate, session=self.http_session())
         if hd.kind == "django-helpdesk":
             from bridge.connectors.django_helpdesk import DjangoHelpdesk
 
             return DjangoHelpdesk(str(hd.url), token=_secret(hd.token, "BRIDGE_HELPDESK_TOKEN"),
-                                  gate=self.gate, timeout=http.timeout, retries=http.retries)
+                                  gate=self.gate, session=self.http_session())
         raise ConfigError(f"helpdesk kind {hd.kind!r} has no connector in this version",
                           hint="set BRIDGE_HELPDESK_KIND to zendesk, freshdesk or django-helpdesk")
 
@@ -136,7 +143,7 @@ class Services:
         sentry = self.config.sentry
         return SentryErrorTracker(str(sentry.url), org=sentry.org, token=_secret(sentry.token, "BRIDGE_SENTRY_TOKEN"),
                                   self_hosted_base=self.mappings.sentry.self_hosted_base or self._self_hosted_sentry(),
-                                  timeout=self.config.http.timeout, retries=self.config.http.retries)
+                                  session=self.http_session())
 
     @cached_property
     def sentry_linker(self):
