@@ -62,13 +62,11 @@ from typing import Any, Callable
 
 from bridge.connectors.base import Conflict, Helpdesk, TicketWrite
 from bridge.connectors.jira import JiraTracker
-from bridge.errors import ConfigError, InvalidValue, ItemFailed, NotAllowed, ServiceUnreachable
+from bridge.errors import ConfigError, InvalidValue, ItemFailed, NotAllowed
 from bridge.models import Issue, Ticket
 from bridge.errors import BridgeError
 from bridge.paging import Page, Pager
 
-#: Pauses between searches for a Bug whose create may have been applied (search lags).
-RECONCILE_PAUSES_S = (0.5, 1.0, 2.0, 4.0)
 #: How many times a ticket write is retried after an optimistic-concurrency conflict.
 CONFLICT_RETRIES = 3
 #: JIRA refuses descriptions over 32,767 characters; stay well below.
@@ -354,28 +352,9 @@ class Escalator:
             if issue is not None:
                 steps.append(f"found {issue.key} recorded for this ticket")
                 return issue, False
-        found = self.tracker.find_by_label(decision.label)
-        if found:
-            steps.append(f"found {found[0].key} by its label {decision.label}")
-            return found[0], False
-        try:
-            issue = self.tracker.create_issue(decision.fields)
-        except ServiceUnreachable as exc:
-            if not exc.maybe_applied:
-                raise
-            # The create may have happened: look for it before anything else is tried.
-            for pause in RECONCILE_PAUSES_S:
-                self.sleep(pause)
-                found = self.tracker.find_by_label(decision.label)
-                if found:
-                    steps.append(f"create answered '{exc.message}', but JIRA had made {found[0].key}")
-                    return found[0], False
-            raise ItemFailed(
-                f"JIRA may have created the Bug for {decision.label} but does not show it yet",
-                hint="run the same `bridge escalate` again: it finds the Bug by its label before creating one",
-            ) from None
-        steps.append(f"created {issue.key}")
-        return issue, True
+        issue, how = self.tracker.create_once(decision.label, decision.fields, what="Bug", sleep=self.sleep)
+        steps.append(self.tracker.describe_create(how, issue, decision.label))
+        return issue, how == "created"
 
     # ------------------------------------------------------------- ticket side --
     def _finish_ticket(self, escalation, issue: Issue, ticket: Ticket, steps: list[str], *,

@@ -33,12 +33,10 @@ from typing import Any, Callable
 
 from bridge.connectors.jira import JiraTracker
 from bridge.connectors.sentry import SentryErrorTracker
-from bridge.errors import InvalidValue, ItemFailed, ServiceUnreachable, UsageError
+from bridge.errors import InvalidValue, ItemFailed, UsageError
 from bridge.models import Issue, SentryIssue
 from bridge.policy.visibility import OutboundGate, SentryRef, find_sentry_refs
 
-#: Pauses between searches for a Task whose create may have been applied (search lags).
-RECONCILE_PAUSES_S = (0.5, 1.0, 2.0, 4.0)
 #: JIRA's summary limit.
 SUMMARY_LIMIT = 255
 
@@ -262,10 +260,6 @@ class SentryLinker:
                                  hint="restore it, or check the bridge user's permissions on its project")
             steps.append(f"found {found.key} recorded for Sentry issue {issue.id}")
             return found, False, row.state == "created"
-        by_label = self.tracker.find_by_label(label)
-        if by_label:
-            steps.append(f"found {by_label[0].key} by its label {label}")
-            return by_label[0], False, False
         fields = {
             "project": {"key": self.mappings.sentry_project},
             "issuetype": {"name": self.mappings.jira.task_type},
@@ -273,24 +267,9 @@ class SentryLinker:
             "description": self._description(issue),
             "labels": [label, self.mappings.jira.label_prefix],
         }
-        try:
-            task = self.tracker.create_issue(fields)
-        except ServiceUnreachable as exc:
-            if not exc.maybe_applied:
-                raise
-            # The create may have happened: look for it before anything else is tried.
-            for pause in RECONCILE_PAUSES_S:
-                self.sleep(pause)
-                by_label = self.tracker.find_by_label(label)
-                if by_label:
-                    steps.append(f"create answered '{exc.message}', but JIRA had made {by_label[0].key}")
-                    return by_label[0], False, False
-            raise ItemFailed(
-                f"JIRA may have created the Task for {label} but does not show it yet",
-                hint="run the same command again: it finds the Task by its label before creating one",
-            ) from None
-        steps.append(f"created {task.key}")
-        return task, True, False
+        task, how = self.tracker.create_once(label, fields, what="Task", sleep=self.sleep)
+        steps.append(self.tracker.describe_create(how, task, label))
+        return task, how == "created", False
 
     def _ensure_remote_link(self, task: Issue, issue: SentryIssue, steps: list[str]) -> None:
         global_id = issue.permalink

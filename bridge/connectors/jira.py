@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from datetime import datetime
 from typing import Any, Callable, TypeVar
 
@@ -27,10 +28,12 @@ from jira import JIRA, JIRAError
 from tenacity import Retrying, retry_if_exception, stop_after_attempt
 
 from bridge.connectors.http import MAX_RETRY_AFTER_S
-from bridge.errors import CredentialsRefused, InvalidValue, ServiceRejected, ServiceUnreachable
+from bridge.errors import CredentialsRefused, InvalidValue, ItemFailed, ServiceRejected, ServiceUnreachable
 from bridge.models import Comment, Issue, Version
 
 SERVICE = "JIRA"
+#: Pauses between searches for an issue whose create may have been applied (search lags).
+RECONCILE_PAUSES_S = (0.5, 1.0, 2.0, 4.0)
 T = TypeVar("T")
 
 ISSUE_FIELDS = "summary,issuetype,status,priority,labels,resolution,fixVersions,updated"
@@ -328,6 +331,43 @@ class JiraTracker:
         JIRA may have created it; the caller searches by its label before trying again."""
         raw = self._call("creating the issue", lambda: self._jira.create_issue(fields=fields), write=True)
         return self._to_issue(raw)
+
+    def create_once(self, label: str, fields: dict[str, Any], *, what: str,
+                    sleep: Callable[[float], None] = time.sleep) -> tuple[Issue, str]:
+        """The issue carrying ``label``, created only if JIRA has none: ``(issue, how)``
+        with ``how`` one of ``found``, ``created`` or ``reconciled``.
+
+        JIRA has no idempotency key, so this is how "one intent, one issue" survives
+        retries and crashes: search by the deterministic label first; create; and when the
+        create fails in a way that may have been applied (time-out, dropped connection,
+        5xx), search again with pauses — search lags behind writes — before giving up with
+        an ItemFailed that tells the caller to run again (which then finds it).
+        ``fields`` must carry ``label`` among its labels.
+        """
+        found = self.find_by_label(label)
+        if found:
+            return found[0], "found"
+        try:
+            return self.create_issue(fields), "created"
+        except ServiceUnreachable as exc:
+            if not exc.maybe_applied:
+                raise
+            for pause in RECONCILE_PAUSES_S:
+                sleep(pause)
+                found = self.find_by_label(label)
+                if found:
+                    return found[0], "reconciled"
+            raise ItemFailed(
+                f"JIRA may have created the {what} for {label} but does not show it yet",
+                hint="run the same command again: it finds the issue by its label before creating one",
+            ) from None
+
+    @staticmethod
+    def describe_create(how: str, issue: Issue, label: str) -> str:
+        """A person's line for what :meth:`create_once` did."""
+        return {"found": f"found {issue.key} by its label {label}",
+                "created": f"created {issue.key}",
+                "reconciled": f"the create's answer was lost, but JIRA had made {issue.key}"}[how]
 
     def update_fields(self, key: str, fields: dict[str, Any]) -> None:
         """Set fields (idempotent: setting the same values twice is harmless)."""

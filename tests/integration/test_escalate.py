@@ -217,3 +217,24 @@ def _pii_tokens(text: str) -> list[str]:
     import re
 
     return re.findall(r"[\w.+-]+@[\w-]+\.[\w.]+", text) + re.findall(r"\+?\d[\d ()/-]{7,}\d", text)
+
+
+def test_a_create_whose_bug_search_cannot_show_yet_fails_and_the_rerun_finds_it(sandbox, services):
+    from bridge.errors import ItemFailed
+
+    sandbox.jira_state.search_lag_s = 60  # longer than every pause the bridge waits
+    sandbox.jira.knobs.update({"fail_next": 1, "fail_mode": "drop", "fail_after_apply": True,
+                               "fail_methods": ["POST"]})
+    escalator = services.escalator()
+    escalator.sleep = lambda seconds: None
+    with pytest.raises(ItemFailed) as info:
+        escalator.escalate(EscalationRequest(ticket=TICKET, actor=ACTOR))
+    assert info.value.exit_code == 1 and "run the same command again" in str(info.value)
+    assert len(bugs_with_label(sandbox, "bridge-zendesk-101")) == 1
+    assert public_comments_by_bridge(sandbox, TICKET) == []  # the customer heard nothing yet
+
+    sandbox.jira_state.search_lag_s = 0
+    result = escalate(services)
+    assert result.created is False
+    assert len(bugs_with_label(sandbox, "bridge-zendesk-101")) == 1
+    assert len(public_comments_by_bridge(sandbox, TICKET)) == 1
