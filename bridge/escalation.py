@@ -257,7 +257,7 @@ class Escalator:
                 self.profile, explicit=request.severity, urgency=request.urgency, impact=request.impact,
                 subject=ticket.subject, ticket_priority=ticket.priority,
                 priority_map=dict(self.mappings.helpdesk_priority),
-                subject_rules=self._subject_rules(),
+                subject_rules=self.mappings.subject_rules,
             )
             severity, reason = classification.severity, classification.reason
         severity_map = self.mappings.severities.get(severity)
@@ -330,16 +330,6 @@ class Escalator:
         if len(text) > DESCRIPTION_LIMIT:
             text = text[:DESCRIPTION_LIMIT] + "\n[…] conversation cut; read the ticket for the rest."
         return text
-
-    def _subject_rules(self) -> list:
-        """The mappings' subject rules in the policy's form (team rules before the profile's)."""
-        from bridge.policy.profiles import SubjectRule
-
-        return [
-            SubjectRule(severity=r.severity, contains=r.pattern) if r.match == "contains"
-            else SubjectRule(severity=r.severity, pattern=r.pattern)
-            for r in self.mappings.subject_rules
-        ]
 
     def _tier(self, ticket: Ticket) -> str:
         # By organization name, else by the organization's tags (Zendesk org tag `premium`).
