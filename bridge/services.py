@@ -218,14 +218,18 @@ class Services:
         profile has a status-update cadence for it; None when it has none or is best effort."""
         from bridge.errors import BridgeError
         from bridge.policy.sla import clock
+        from bridge.sla_report import ack_key, clock_inputs_from
 
         if escalation.state != "complete" or escalation.last_resolution:
             return None
         try:
             profile = self.profile if escalation.profile == self.profile.name else self.profile_named(escalation.profile)
-            updates = [t.last_public_update_at for t in tickets if t.last_public_update_at]
+            # The same inputs `bridge sla` and sync's cadence use, so all three agree.
+            ack = self.store.outbox_entry(ack_key(escalation))
+            inputs = clock_inputs_from(tickets, ack, self.store.outbox_payload(ack) if ack else {})
             state = clock(profile, escalation.severity, escalation.tier, escalation.opened_at,
-                          public_updates=updates, now=datetime.now(timezone.utc))
+                          first_response_at=inputs.first_response_at, public_updates=inputs.public_updates,
+                          waiting_on_customer=inputs.waiting_on_customer, now=datetime.now(timezone.utc))
         except BridgeError:
             return None
         return state.next_update_due.isoformat() if state.next_update_due else None

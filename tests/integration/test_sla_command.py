@@ -306,3 +306,18 @@ def test_community_customers_escalate_with_no_clock_and_sla_shows_best_effort(sa
     assert result.first_response_due is None and result.next_update_due is None
     [row] = sla_json(env, datetime.now().astimezone())
     assert row["standing"] == "best-effort" and row["tier"] == "community"
+
+
+def test_status_and_sla_agree_on_the_next_update_due(bridge_env, sandbox):
+    from click.testing import CliRunner
+
+    from bridge.cli import main
+
+    emergency = next(t for t in sandbox.zendesk_state.tickets.values() if "[Emergency]" in t["subject"])
+    runner = CliRunner()
+    assert runner.invoke(main, ["escalate", str(emergency["id"])], env=bridge_env).exit_code == 0
+    status = json.loads(runner.invoke(main, ["status", "--json"], env=bridge_env).output)
+    sla = json.loads(runner.invoke(main, ["sla", "--json"], env=bridge_env).output)
+    assert status[0]["next_update_due"] is not None
+    from datetime import datetime
+    assert datetime.fromisoformat(status[0]["next_update_due"]) == datetime.fromisoformat(sla[0]["next_update_due"])
