@@ -3,7 +3,7 @@
 The emulator is driven over HTTP in Cloud mode through REST v3 (and v2, validated against the
 same v3 operation: the shapes are the same except that rich text is plain). Each response
 goes through openapi-core's response validator; only the quirks listed in
-``../shared/specs/README.md`` are allowed, each in one place below:
+``tests/contract/specs/README.md`` are allowed, each in one place below:
 
 * Jira dates (``2021-01-17T12:34:00.000+0000``) have no colon in the offset — accepted as
   ``date-time`` by :func:`_jira_date_time`.
@@ -22,7 +22,6 @@ import copy
 import json
 import re
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 import requests
@@ -31,9 +30,9 @@ from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAP
 from openapi_core.exceptions import OpenAPIError
 from openapi_core.validation.response.exceptions import InvalidData
 
+from tests.contract.vendor_specs import load_spec
 from tests.fixtures.jira_sandbox import *  # noqa: F401,F403 - fixtures jira_cloud
 
-SPEC = Path(__file__).resolve().parents[3] / "shared" / "specs" / "jira-platform-v3.json"
 SPEC_SERVER = "https://your-domain.atlassian.net"
 _RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:?\d\d)$", re.IGNORECASE)
 
@@ -51,7 +50,7 @@ def _jira_date_time(value: object) -> bool:
 
 @pytest.fixture(scope="session")
 def openapi() -> OpenAPI:
-    spec = json.loads(SPEC.read_text())
+    spec = load_spec("jira-platform-v3.json")
     # Four `default: ''` values outside their enums make the spec itself invalid; Jira is not.
     return OpenAPI.from_dict(spec, config=Config(spec_validator_cls=None,
                                                  extra_format_validators={"date-time": _jira_date_time}))

@@ -1,5 +1,5 @@
 """Every JSON body the Sentry emulator sends for the issue operations validates against
-Sentry's own OpenAPI document (``specs/sentry-api.json``, openapi-core).
+Sentry's own OpenAPI document (``tests/contract/specs/sentry-api.json.gz``, openapi-core).
 
 The one difference the schema does not describe is the ``Link`` pagination header, which
 Sentry sends but does not declare; openapi-core ignores undeclared headers.
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 
 import pytest
 import requests
@@ -17,9 +16,9 @@ from openapi_core import Config, OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
 from openapi_core.validation.response.exceptions import InvalidData
 
+from tests.contract.vendor_specs import load_spec
 from tests.fixtures.sentry_sandbox import SentrySandbox, sentry, sentry_service  # noqa: F401
 
-SPEC = Path(__file__).resolve().parents[3] / "shared" / "specs" / "sentry-api.json"
 SPEC_SERVER = "https://us.sentry.io"
 
 
@@ -30,9 +29,7 @@ def sentry_openapi() -> OpenAPI:
     The vendor's document is data, not our code: validating the document itself takes
     seconds and is not what these tests are about, so the spec validator is off.
     """
-    if not SPEC.exists():
-        pytest.skip(f"{SPEC} is not available")
-    return OpenAPI.from_dict(json.loads(SPEC.read_text()), config=Config(spec_validator_cls=None))
+    return OpenAPI.from_dict(load_spec("sentry-api.json"), config=Config(spec_validator_cls=None))
 
 
 def validate(openapi: OpenAPI, sandbox: SentrySandbox, response: requests.Response) -> None:
