@@ -75,8 +75,8 @@ def remember_conversation(store, ticket: Ticket) -> None:
     mirrors to JIRA exactly the customer messages written after that (the ones before are
     in the Bug's description already). Called by the escalate flow; idempotent."""
     name = _ticket_cursor(ticket.helpdesk, ticket.id)
-    if store.get_cursor(name) is None and ticket.comments:
-        store.set_cursor(name, json.dumps({"comment": ticket.comments[-1].id, "status": ticket.status}))
+    if store.cursors.get(name) is None and ticket.comments:
+        store.cursors.set(name, json.dumps({"comment": ticket.comments[-1].id, "status": ticket.status}))
 
 
 @dataclass
@@ -135,25 +135,33 @@ class SyncEngine:
         self.sentry = sentry
 
     # ------------------------------------------------------------------------ run --
-    def run(self, *, dry_run: bool = False, progress: Callable[[Iterable], Iterable] | None = None) -> SyncReport:
+    def run(self, *, dry_run: bool = False, progress: Callable[[Iterable], Iterable] | None = None,
+            only: Iterable[int] | None = None) -> SyncReport:
+        """One pass over every escalation, or, with ``only``, over just those escalation ids
+        (what a webhook or a board action touched): their Bugs and linked tickets are read
+        afresh, and the pass's shared cursors (JIRA's "since", the helpdesk's change feed,
+        released versions) stay where the last full pass left them."""
         report = SyncReport(dry_run=dry_run)
-        if not dry_run and not self.store.acquire_lease(LEASE, self.holder, self.lease_ttl, now=self.clock()):
-            holder = self.store.lease(LEASE)
+        self._only = None if only is None else {int(i) for i in only}
+        if not dry_run and not self.store.leases.acquire(LEASE, self.holder, self.lease_ttl, now=self.clock()):
+            holder = self.store.leases.get(LEASE)
             report.skipped = f"another sync holds the lease ({holder.holder if holder else '?'}); nothing done"
             return report
         try:
             self._run(report, dry_run=dry_run, progress=progress)
         finally:
             if not dry_run:
-                self.store.release_lease(LEASE, self.holder)
+                self.store.leases.release(LEASE, self.holder)
         return report
 
     def _run(self, report: SyncReport, *, dry_run: bool, progress) -> None:
-        escalations = {e.jira_issue_id: e for e in self.store.escalations(states=["complete"]) if e.jira_issue_id}
+        escalations = {e.jira_issue_id: e for e in self.store.escalations.list(states=["complete"]) if e.jira_issue_id}
+        if self._only is not None:
+            escalations = {i: e for i, e in escalations.items() if e.id in self._only}
         if not escalations:
             return
         started = self.clock()
-        retry = json.loads(self.store.get_cursor(CURSOR_RETRY) or "[]")
+        retry = json.loads(self.store.cursors.get(CURSOR_RETRY) or "[]")
         issues = self._changed_issues(escalations, retry)
         ticket_changes = self._ticket_changes(escalations, retry)
 
@@ -180,7 +188,7 @@ class SyncEngine:
             report.outcomes.extend(Outcome(a, "planned") for item in prepared + periodic for a in item.actions)
             return
 
-        self.store.renew_lease(LEASE, self.holder, self.lease_ttl, now=self.clock())
+        self.store.leases.renew(LEASE, self.holder, self.lease_ttl, now=self.clock())
         self._execute(prepared + periodic, report)
         for item in prepared:
             if item.failures:
@@ -189,28 +197,35 @@ class SyncEngine:
             self._record(item)
         for item in periodic:
             for name, value in item.cursors.items():
-                self.store.set_cursor(name, value)
+                self.store.cursors.set(name, value)
 
+        if self._only is not None:
+            # A partial pass leaves the shared cursors alone; its failures join the retry list.
+            if failed:
+                before = set(json.loads(self.store.cursors.get(CURSOR_RETRY) or "[]"))
+                self.store.cursors.set(CURSOR_RETRY, json.dumps(sorted(before | failed)))
+            return
         since = started - self.lookback
-        self.store.set_cursor(CURSOR_SINCE, str(int(since.timestamp() * 1000)))
-        self.store.set_cursor(CURSOR_RETRY, json.dumps(sorted(failed)))
-        self.store.set_cursor(CURSOR_RELEASED, json.dumps(self._released))
+        self.store.cursors.set(CURSOR_SINCE, str(int(since.timestamp() * 1000)))
+        self.store.cursors.set(CURSOR_RETRY, json.dumps(sorted(failed)))
+        if self._released is not None:
+            self.store.cursors.set(CURSOR_RELEASED, json.dumps(self._released))
         if self._helpdesk_cursor is not None:
-            self.store.set_cursor(CURSOR_HELPDESK, self._helpdesk_cursor)
+            self.store.cursors.set(CURSOR_HELPDESK, self._helpdesk_cursor)
 
     def _note_waiting(self, ticket_changes: dict[str, dict[str, Ticket]]) -> None:
         """Record which linked tickets wait on the customer (helpdesk status ``pending``):
         the SLA clock pauses for them where the profile says so."""
         for tickets in ticket_changes.values():
             for ticket in tickets.values():
-                link = self.store.linked_ticket(ticket.helpdesk, ticket.id)
+                link = self.store.links.get(ticket.helpdesk, ticket.id)
                 if link is None:
                     continue
                 waiting = ticket.status == "pending"
                 if waiting and link.waiting_on_customer_since is None:
-                    self.store.set_waiting_on_customer(ticket.helpdesk, ticket.id, ticket.updated or self.clock())
+                    self.store.links.set_waiting_on_customer(ticket.helpdesk, ticket.id, ticket.updated or self.clock())
                 elif not waiting and link.waiting_on_customer_since is not None:
-                    self.store.set_waiting_on_customer(ticket.helpdesk, ticket.id, None)
+                    self.store.links.set_waiting_on_customer(ticket.helpdesk, ticket.id, None)
 
     def _cadence(self, escalations, *, skip: set, report: SyncReport) -> list["_Item"]:
         """Periodic status updates and at-risk alerts the SLA clocks ask for now."""
@@ -225,15 +240,15 @@ class SyncEngine:
         if not open_ones:
             return []
         # Everything the clocks read, for every escalation, in two queries.
-        links = self.store.links_by_escalation()
-        acks = self.store.outbox_entries_by_key(ack_key(e) for e in open_ones)
+        links = self.store.links.by_escalation()
+        acks = self.store.outbox.by_keys(ack_key(e) for e in open_ones)
         items: list[_Item] = []
         for escalation in open_ones:
             tickets = links.get(escalation.id, [])
             try:
                 profile = self.profile_for(escalation.profile)
                 ack = acks.get(ack_key(escalation))
-                inputs = clock_inputs_from(tickets, ack, self.store.outbox_payload(ack) if ack else {})
+                inputs = clock_inputs_from(tickets, ack, self.store.outbox.payload(ack) if ack else {})
                 state = sla.clock(profile, escalation.severity, escalation.tier, escalation.opened_at,
                                   first_response_at=inputs.first_response_at, public_updates=inputs.public_updates,
                                   waiting_on_customer=inputs.waiting_on_customer, now=now)
@@ -280,14 +295,14 @@ class SyncEngine:
             if not resolution_now.get(escalation.jira_issue_id, escalation.last_resolution):
                 continue
             flagged_name = f"sync:sentry:regressed:{escalation.id}"
-            flagged = set(json.loads(self.store.get_cursor(flagged_name) or "[]"))
+            flagged = set(json.loads(self.store.cursors.get(flagged_name) or "[]"))
             actions: list[Action] = []
             cursors: dict[str, str] = {}
-            for task in self.store.tasks_for(escalation.id):
+            for task in self.store.tasks.of(escalation.id):
                 if task.state != "created":
                     continue
                 seen_name = f"sync:sentry:status:{task.sentry_issue_id}"
-                before = self.store.get_cursor(seen_name)
+                before = self.store.cursors.get(seen_name)
                 try:
                     issue = self.sentry.issue(task.sentry_issue_id)
                 except BridgeError as exc:
@@ -322,7 +337,7 @@ class SyncEngine:
     def _item_failed(self, report: SyncReport, target: str, exc: BaseException, *, dry_run: bool = False) -> None:
         report.failures.append((target, str(exc)))
         if not dry_run:
-            self.store.audit("bridge", "sync", target, "failed", str(exc))
+            self.store.audit.record("bridge", "sync", target, "failed", str(exc))
         if self.on_failure:
             self.on_failure(exc, target)
 
@@ -330,13 +345,20 @@ class SyncEngine:
     def _changed_issues(self, escalations: dict, retry: list[str]) -> dict[str, tuple[Issue, list[dict]]]:
         """Bugs to look at, by issue id, with their comments (see the module docstring)."""
         prefix = self.mappings.jira.label_prefix
-        since = self.store.get_cursor(CURSOR_SINCE)
-        released_before = self.store.get_cursor(CURSOR_RELEASED)
+        from bridge.connectors.jira import jql_string
+
+        if self._only is not None:
+            # Just these Bugs, whatever their "updated": a doorbell rang for them.
+            ids = sorted(escalations, key=_id_order)
+            jql = f"labels = {jql_string(prefix)} AND id in ({', '.join(str(int(i)) for i in ids)})"
+            found = self.tracker.search_with_comments(jql, reconcile=ids)
+            self._released = None
+            return {issue.id: (issue, comments) for issue, comments in found if issue.id in escalations}
+        since = self.store.cursors.get(CURSOR_SINCE)
+        released_before = self.store.cursors.get(CURSOR_RELEASED)
         versions = self.tracker.project_versions(self.mappings.jira.project)
         released_now = sorted(v.id for v in versions if v.released)
         newly_released = [] if released_before is None else sorted(set(released_now) - set(json.loads(released_before)))
-
-        from bridge.connectors.jira import jql_string
 
         clauses = []
         if since is not None:
@@ -359,13 +381,16 @@ class SyncEngine:
 
         The tickets of escalations whose last sync failed are read again too: the helpdesk's
         change cursor has moved past them, but their news was not passed on yet."""
-        cursor = self.store.get_cursor(CURSOR_HELPDESK)
-        if cursor is None:
-            cursor = str(int((self.clock() - timedelta(days=1)).timestamp()))
-        changed_ids, self._helpdesk_cursor = self.helpdesk.changed_ticket_ids(cursor)
+        if self._only is not None:
+            changed_ids, self._helpdesk_cursor = None, None  # read every linked ticket of these
+        else:
+            cursor = self.store.cursors.get(CURSOR_HELPDESK)
+            if cursor is None:
+                cursor = str(int((self.clock() - timedelta(days=1)).timestamp()))
+            changed_ids, self._helpdesk_cursor = self.helpdesk.changed_ticket_ids(cursor)
         issue_of = {e.id: issue_id for issue_id, e in escalations.items()}
         by_ticket = {}
-        for escalation_id, links in self.store.links_by_escalation().items():
+        for escalation_id, links in self.store.links.by_escalation().items():
             for link in links:
                 if link.helpdesk == self.helpdesk.kind and escalation_id in issue_of:
                     by_ticket[link.ticket_id] = issue_of[escalation_id]
@@ -383,7 +408,7 @@ class SyncEngine:
             ticket = current.get(ticket_id)
             if ticket is None:
                 continue
-            raw = self.store.get_cursor(_ticket_cursor(ticket.helpdesk, ticket_id))
+            raw = self.store.cursors.get(_ticket_cursor(ticket.helpdesk, ticket_id))
             known = json.loads(raw).get("version") if raw else None
             if known is not None and known == ticket.version and by_ticket[ticket_id] not in set(retry):
                 continue  # the last change is the bridge's own write
@@ -404,7 +429,7 @@ class SyncEngine:
         else:
             issue, raw_comments = found
 
-        comment_cursor = self.store.get_cursor(_comment_cursor(issue.id))
+        comment_cursor = self.store.cursors.get(_comment_cursor(issue.id))
         new_comments = [c for c in raw_comments if comment_cursor is None or _after(c["id"], comment_cursor)]
         comments = [JiraComment(id=c["id"], body=c["body"], author=c["author"],
                                 public=not c["restricted"] and self._publishable(issue.key, c))
@@ -412,7 +437,7 @@ class SyncEngine:
 
         views = []
         cursors: dict[str, str] = {}
-        for link in self.store.linked_tickets(escalation.id):
+        for link in self.store.links.of(escalation.id):
             ticket = changed_tickets.get(link.ticket_id)
             messages: tuple[CustomerMessage, ...] = ()
             reopened = False
@@ -449,11 +474,11 @@ class SyncEngine:
         from bridge.sync.plan import signature
 
         if item.comment_cursor is not None:
-            self.store.set_cursor(_comment_cursor(item.issue.id), item.comment_cursor)
+            self.store.cursors.set(_comment_cursor(item.issue.id), item.comment_cursor)
         for name, value in item.cursors.items():
-            self.store.set_cursor(name, value)
+            self.store.cursors.set(name, value)
         seen = signature(item.issue)
-        self.store.record_issue_seen(item.escalation.id, jira_key=item.issue.key, status=seen.status,
+        self.store.escalations.record_issue_seen(item.escalation.id, jira_key=item.issue.key, status=seen.status,
                                      resolution=seen.resolution, fix_versions=list(seen.fix_versions),
                                      jira_updated=item.issue.updated, jira_url=item.issue.url)
 
@@ -466,7 +491,7 @@ class SyncEngine:
     def _customer_news(self, link, ticket: Ticket) -> tuple[tuple[CustomerMessage, ...], str | None, bool]:
         """Customer messages on ``ticket`` new since the last run, the newest comment id,
         and whether the customer reopened a solved ticket."""
-        raw = self.store.get_cursor(_ticket_cursor(link.helpdesk, link.ticket_id))
+        raw = self.store.cursors.get(_ticket_cursor(link.helpdesk, link.ticket_id))
         state = json.loads(raw) if raw else None
         comments = list(ticket.comments)
         if not comments:
@@ -500,9 +525,9 @@ class SyncEngine:
         jira_work: list[_Pending] = []
         for item in items:
             for action in item.actions:
-                claimed = self.store.outbox_claim(action.key, target=action.target, kind=type(action).__name__,
+                claimed = self.store.outbox.claim(action.key, target=action.target, kind=type(action).__name__,
                                                   escalation_id=item.escalation.id)
-                entry = self.store.outbox_entry(action.key)
+                entry = self.store.outbox.get(action.key)
                 if not claimed and entry is not None and entry.state == "sent":
                     report.outcomes.append(Outcome(action, "skipped", "already sent"))
                     continue
@@ -600,17 +625,17 @@ class SyncEngine:
 
     def _succeeded(self, pending: "_Pending", report: SyncReport, result: str, detail: str = "") -> None:
         action = pending.action
-        self.store.outbox_done(action.key)
+        self.store.outbox.done(action.key)
         if isinstance(action, Announce):
-            self.store.record_announcement(action.helpdesk, action.ticket_id, action.state, at=self.clock())
+            self.store.links.record_announcement(action.helpdesk, action.ticket_id, action.state, at=self.clock())
             if action.helpdesk_status and result == "done":
                 self._remember_status(pending.item, action.helpdesk, action.ticket_id, action.helpdesk_status)
         elif isinstance(action, StateNote):
-            self.store.record_state(action.helpdesk, action.ticket_id, action.state)
+            self.store.links.record_state(action.helpdesk, action.ticket_id, action.state)
         elif isinstance(action, (PublicReply, StatusUpdate)) and result == "done":
-            self.store.record_public_update(action.helpdesk, action.ticket_id, at=self.clock())
+            self.store.links.record_public_update(action.helpdesk, action.ticket_id, at=self.clock())
         if result == "done":
-            self.store.audit("bridge", type(action).__name__, action.target, "ok", action.describe()[:200])
+            self.store.audit.record("bridge", type(action).__name__, action.target, "ok", action.describe()[:200])
         report.outcomes.append(Outcome(action, result, detail))
 
     def _remember_versions(self, written: dict[str, "_Item"]) -> None:
@@ -629,18 +654,18 @@ class SyncEngine:
     def _known_version(self, item: "_Item", ticket: Ticket) -> str | None:
         """The ticket version whose conversation the bridge has processed."""
         name = _ticket_cursor(ticket.helpdesk, ticket.id)
-        raw = item.cursors.get(name) or self.store.get_cursor(name)
+        raw = item.cursors.get(name) or self.store.cursors.get(name)
         return json.loads(raw).get("version") if raw else None
 
     def _update_ticket_cursor(self, item: "_Item", helpdesk: str, ticket_id: str, **values) -> None:
         name = _ticket_cursor(helpdesk, ticket_id)
-        raw = item.cursors.get(name) or self.store.get_cursor(name)
+        raw = item.cursors.get(name) or self.store.cursors.get(name)
         state = json.loads(raw) if raw else {"comment": None}
         state.update(values)
         if name in item.cursors or item.issue is None:
             item.cursors[name] = json.dumps(state)
         else:
-            self.store.set_cursor(name, json.dumps(state))
+            self.store.cursors.set(name, json.dumps(state))
 
     def _remember_status(self, item: "_Item", helpdesk: str, ticket_id: str, status: str) -> None:
         """The ticket's status is now the one this run wrote (say ``solved``), so a customer
@@ -649,8 +674,8 @@ class SyncEngine:
 
     def _failed(self, pending: "_Pending", report: SyncReport, exc: BaseException) -> None:
         action = pending.action
-        self.store.outbox_failed(action.key, str(exc))
-        self.store.audit("bridge", type(action).__name__, action.target, "failed", str(exc))
+        self.store.outbox.failed(action.key, str(exc))
+        self.store.audit.record("bridge", type(action).__name__, action.target, "failed", str(exc))
         report.outcomes.append(Outcome(action, "failed", str(exc)))
         pending.item.failures.append(str(exc))
         report.failures.append((action.target, str(exc)))
@@ -670,7 +695,7 @@ class SyncEngine:
             ticket = self.helpdesk.get_ticket(action.ticket_id)
             if action.marker in ticket.tags:
                 if isinstance(action, Announce):
-                    self.store.record_announcement(action.helpdesk, action.ticket_id, action.state, at=self.clock())
+                    self.store.links.record_announcement(action.helpdesk, action.ticket_id, action.state, at=self.clock())
                 return "skipped"
             if isinstance(action, Announce):
                 context = {**action.context, "subject": ticket.subject, "ticket_id": ticket.id}
@@ -686,9 +711,9 @@ class SyncEngine:
             except Conflict:
                 continue
             if isinstance(action, Announce):
-                self.store.record_announcement(action.helpdesk, action.ticket_id, action.state, at=self.clock())
+                self.store.links.record_announcement(action.helpdesk, action.ticket_id, action.state, at=self.clock())
             else:
-                self.store.record_public_update(action.helpdesk, action.ticket_id, at=self.clock())
+                self.store.links.record_public_update(action.helpdesk, action.ticket_id, at=self.clock())
             return "done"
         raise ItemFailed(f"ticket {action.ticket_id} kept changing while the bridge wrote to it")
 
