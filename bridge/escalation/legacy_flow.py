@@ -182,7 +182,7 @@ class Escalator:
         if request.into:
             return self._sentry_afterwards(self._join(ticket_id, request), request, ticket_id, scan=True)
 
-        existing = self.store.escalation_by_ticket(kind, ticket_id)
+        existing = self.store.escalations.by_ticket(kind, ticket_id)
         if existing is not None and existing.state == "complete":
             return self._sentry_afterwards(self._revisit(existing, ticket_id, request), request, ticket_id,
                                            scan=False)
@@ -193,7 +193,7 @@ class Escalator:
         if request.dry_run:
             return self._plan_result(decision, request)
 
-        escalation, inserted = self.store.record_intent(
+        escalation, inserted = self.store.escalations.record_intent(
             label=decision.label, origin_helpdesk=kind, origin_ticket_id=ticket_id,
             severity=decision.severity, priority=decision.priority, profile=self.profile.name,
             tier=decision.tier, organization=ticket.organization, escalated_by=request.actor,
@@ -205,12 +205,12 @@ class Escalator:
                                          steps=[f"already linked to {escalation.jira_key}: nothing to do"])
         steps: list[str] = []
         issue, created = self._ensure_issue(escalation, decision, steps)
-        escalation = self.store.mark_created(escalation.id, jira_issue_id=issue.id, jira_key=issue.key,
+        escalation = self.store.escalations.mark_created(escalation.id, jira_issue_id=issue.id, jira_key=issue.key,
                                              jira_url=issue.url)
         sentry_tasks, sentry_failures = self._link_sentry(escalation, issue, request, ticket=ticket, steps=steps)
         self._finish_ticket(escalation, issue, ticket, steps, decision=decision)
-        escalation = self.store.mark_complete(escalation.id)
-        self.store.audit(request.actor, "escalate", f"{kind}:{ticket_id}", "ok", f"{issue.key} created={created}")
+        escalation = self.store.escalations.mark_complete(escalation.id)
+        self.store.audit.record(request.actor, "escalate", f"{kind}:{ticket_id}", "ok", f"{issue.key} created={created}")
         paged, failures = self._page_once(escalation, ticket, request.actor, steps)
         return EscalationResult(
             ticket=ticket_id, helpdesk=kind, jira_key=issue.key, jira_url=issue.url, created=created,
@@ -226,7 +226,7 @@ class Escalator:
         if rules.allowed_actors or rules.allowed_groups:
             groups = self.helpdesk.user_groups(request.actor) if rules.allowed_groups else []
             if not rules.actor_allowed(request.actor, groups):
-                self.store.audit(request.actor, "escalate", target, "denied", "actor not allowed by the mappings")
+                self.store.audit.record(request.actor, "escalate", target, "denied", "actor not allowed by the mappings")
                 raise NotAllowed(
                     f"{request.actor} may not escalate tickets",
                     hint="escalation.allowed_actors / allowed_groups in the mappings name who may",
@@ -234,7 +234,7 @@ class Escalator:
         refusal = rules.requester_refusal(ticket)
         if refusal is not None:
             # The audit detail names no customer: the requester's name stays on the helpdesk.
-            self.store.audit(request.actor, "escalate", target, "denied",
+            self.store.audit.record(request.actor, "escalate", target, "denied",
                              "requester is not an active admin of the account (policy 003)")
             raise NotAllowed(
                 f"ticket {ticket.id} may not be escalated: {refusal}",
@@ -243,7 +243,7 @@ class Escalator:
                      "escalation.require_active_admin_requester in the mappings turns this off",
             )
         if ticket.is_closed and rules.refuse_closed and not request.force:
-            self.store.audit(request.actor, "escalate", target, "denied", f"ticket is {ticket.status}")
+            self.store.audit.record(request.actor, "escalate", target, "denied", f"ticket is {ticket.status}")
             raise NotAllowed(f"ticket {ticket.id} is {ticket.status}", hint="use --force to escalate it anyway")
 
     def _decide(self, ticket: Ticket, request: EscalationRequest) -> Decision:
@@ -402,12 +402,12 @@ class Escalator:
         target = f"{self.helpdesk.kind}:{ticket_id}"
         # The outbox records the intent; the marker on the ticket decides, because a run
         # may have died after the helpdesk applied the write and before the outbox heard.
-        self.store.outbox_claim(outbox_key, escalation_id=escalation_id, target=target,
+        self.store.outbox.claim(outbox_key, escalation_id=escalation_id, target=target,
                                 kind="public_reply" if change.public else "internal_note", payload=payload)
         for _ in range(CONFLICT_RETRIES + 1):
             current = self.helpdesk.get_ticket(ticket_id)
             if marker in current.tags:
-                self.store.outbox_done(outbox_key)
+                self.store.outbox.done(outbox_key)
                 steps.append(f"{done}: already on the ticket")
                 return
             try:
@@ -415,14 +415,14 @@ class Escalator:
             except Conflict:
                 continue
             except Exception as exc:
-                self.store.outbox_failed(outbox_key, str(exc))
+                self.store.outbox.failed(outbox_key, str(exc))
                 raise
-            self.store.outbox_done(outbox_key)
-            self.store.audit("bridge", change.public and "public_reply" or "internal_note", target, "ok", done)
+            self.store.outbox.done(outbox_key)
+            self.store.audit.record("bridge", change.public and "public_reply" or "internal_note", target, "ok", done)
             if change.public:
                 # The acknowledgement is the customer's first update: SLA clocks and
                 # `bridge status` count from it.
-                self.store.record_public_update(self.helpdesk.kind, ticket_id, at=self.clock())
+                self.store.links.record_public_update(self.helpdesk.kind, ticket_id, at=self.clock())
             steps.append(done)
             return
         raise ItemFailed(f"ticket {ticket_id} kept changing while the bridge wrote to it", hint="run again")
@@ -474,8 +474,8 @@ class Escalator:
             self.tracker.update_fields(issue.key, {"priority": {"name": priority}})
             steps.append(f"{issue.key} priority {issue.priority or 'none'} → {priority}")
         before = escalation.severity
-        escalation = self.store.set_severity(escalation.id, severity=highest, priority=priority)
-        self.store.audit(actor, "escalate-emergency", f"{self.helpdesk.kind}:{escalation.origin_ticket_id}",
+        escalation = self.store.escalations.set_severity(escalation.id, severity=highest, priority=priority)
+        self.store.audit.record(actor, "escalate-emergency", f"{self.helpdesk.kind}:{escalation.origin_ticket_id}",
                          "ok", f"{issue.key} severity {before} → {highest}")
         steps.append(f"severity {before} → {highest}")
         return escalation
@@ -493,11 +493,11 @@ class Escalator:
             return True, []
         key = f"page:{escalation.label}"
         target = f"pager:{self.pager.kind}"
-        if not self.store.outbox_claim(key, escalation_id=escalation.id, target=target, kind="page"):
-            entry = self.store.outbox_entry(key)
+        if not self.store.outbox.claim(key, escalation_id=escalation.id, target=target, kind="page"):
+            entry = self.store.outbox.get(key)
             if entry is not None and entry.state == "sent":
                 # Sent, but the run died before counting it.
-                self.store.add_pages_sent(escalation.id)
+                self.store.escalations.add_pages_sent(escalation.id)
                 steps.append("on-call already paged")
                 return True, []
             # Pending: another run is paging right now, or one died mid-send. Sending again
@@ -505,14 +505,14 @@ class Escalator:
         try:
             receipt = self.pager.send(self._page(escalation, ticket))
         except BridgeError as exc:
-            self.store.outbox_failed(key, str(exc))
-            self.store.audit(actor, "page", target, "failed", f"{escalation.jira_key}: {exc}")
+            self.store.outbox.failed(key, str(exc))
+            self.store.audit.record(actor, "page", target, "failed", f"{escalation.jira_key}: {exc}")
             steps.append(f"paging on-call failed: {exc}")
             return False, [f"the escalation {escalation.jira_key} stands, but paging on-call failed: {exc} "
                            "(run the same command again to retry the page)"]
-        self.store.outbox_done(key)
-        self.store.add_pages_sent(escalation.id)
-        self.store.audit(actor, "page", target, "ok", f"{escalation.jira_key} dedup_key={receipt.dedup_key}")
+        self.store.outbox.done(key)
+        self.store.escalations.add_pages_sent(escalation.id)
+        self.store.audit.record(actor, "page", target, "ok", f"{escalation.jira_key} dedup_key={receipt.dedup_key}")
         steps.append(f"paged on-call through {self.pager.describe()}")
         return True, []
 
@@ -561,7 +561,7 @@ class Escalator:
         if (result.dry_run or not result.jira_key or self.sentry_linker is None
                 or not (request.sentry or scan)):
             return result
-        escalation = self.store.escalation_by_key(result.jira_key)
+        escalation = self.store.escalations.by_key(result.jira_key)
         issue = self.tracker.issue(escalation.jira_issue_id) if escalation and escalation.jira_issue_id else None
         if escalation is None or issue is None:
             return result
@@ -595,7 +595,7 @@ class Escalator:
                 found, skipped = linker.references_in(texts)
             except BridgeError as exc:
                 monitoring.report_item_failure(exc, item=f"{target} sentry-references")
-                self.store.audit(request.actor, "link-sentry", target, "failed", f"looking for references: {exc}")
+                self.store.audit.record(request.actor, "link-sentry", target, "failed", f"looking for references: {exc}")
                 failures.append(f"the escalation {issue.key} stands, but Sentry references in the conversation "
                                 f"were not looked for: {exc}")
             else:
@@ -613,7 +613,7 @@ class Escalator:
                                             actor=request.actor, reference=shown)
             except Exception as exc:  # noqa: BLE001 - one Sentry issue must not undo the escalation
                 monitoring.report_item_failure(exc, item=f"{target} sentry:{shown}")
-                self.store.audit(request.actor, "link-sentry", f"sentry:{shown}", "failed", f"{issue.key}: {exc}")
+                self.store.audit.record(request.actor, "link-sentry", f"sentry:{shown}", "failed", f"{issue.key}: {exc}")
                 outcome = LinkResult(reference=shown, bug_key=issue.key, error=str(exc))
                 failures.append(f"the escalation {issue.key} stands, but Sentry issue {shown} was not linked: "
                                 f"{exc} (run `bridge link-sentry {shown} --issue {issue.key}`)")
@@ -630,15 +630,15 @@ class Escalator:
         if issue is None:
             raise InvalidValue(f"JIRA has no issue {request.into!r} (or the bridge's user cannot see it)",
                                hint="check the key given to --into")
-        existing = self.store.escalation_by_ticket(kind, ticket_id)
+        existing = self.store.escalations.by_ticket(kind, ticket_id)
         if existing is not None and existing.jira_issue_id != issue.id:
             raise NotAllowed(f"ticket {ticket_id} is already escalated as {existing.jira_key}")
         ticket = self.helpdesk.get_ticket(ticket_id)
         self._authorize(request, ticket)
-        escalation = self.store.escalation_by_issue(issue.id)
+        escalation = self.store.escalations.by_issue(issue.id)
         if escalation is None:
             # A Bug the bridge did not create: adopt it, keyed by its id.
-            escalation, _ = self.store.record_intent(
+            escalation, _ = self.store.escalations.record_intent(
                 label=f"{self.mappings.jira.label_prefix}-jira-{issue.id}", origin_helpdesk=kind,
                 origin_ticket_id=ticket_id, severity=request.severity or "unknown",
                 priority=issue.priority or "", profile=self.profile.name,
@@ -646,9 +646,9 @@ class Escalator:
                 escalated_by=request.actor, opened_at=ticket.created or self.clock(),
                 locale=ticket.locale, requester_tier=self._tier(ticket),
             )
-            escalation = self.store.mark_created(escalation.id, jira_issue_id=issue.id, jira_key=issue.key,
+            escalation = self.store.escalations.mark_created(escalation.id, jira_issue_id=issue.id, jira_key=issue.key,
                                                  jira_url=issue.url)
-            self.store.mark_complete(escalation.id)
+            self.store.escalations.mark_complete(escalation.id)
         tier = self._tier(ticket)
         if request.dry_run:
             return EscalationResult(ticket=ticket_id, helpdesk=kind, jira_key=issue.key, jira_url=issue.url,
@@ -656,8 +656,8 @@ class Escalator:
                                     tier=tier, dry_run=True,
                                     plan={"join": issue.key, "ticket": ticket_id})
         role = "origin" if escalation.origin_ticket_id == ticket_id and escalation.origin_helpdesk == kind else "joined"
-        self.store.link_ticket(escalation.id, kind, ticket_id, role=role, locale=ticket.locale, requester_tier=tier)
-        escalation = self.store.escalation(escalation.id)
+        self.store.links.add(escalation.id, kind, ticket_id, role=role, locale=ticket.locale, requester_tier=tier)
+        escalation = self.store.escalations.get(escalation.id)
         steps: list[str] = []
         self._finish_ticket(escalation, issue, ticket, steps)
 
@@ -676,7 +676,7 @@ class Escalator:
         if counter_field:
             self.tracker.update_fields(issue.key, {counter_field: count})
             steps.append(f"affected customers on {issue.key}: {count}")
-        self.store.audit(request.actor, "escalate-into", f"{kind}:{ticket_id}", "ok", issue.key)
+        self.store.audit.record(request.actor, "escalate-into", f"{kind}:{ticket_id}", "ok", issue.key)
         return EscalationResult(ticket=ticket_id, helpdesk=kind, jira_key=issue.key, jira_url=issue.url,
                                 created=False, severity=escalation.severity, priority=escalation.priority,
                                 tier=tier, steps=steps, affected_count=count)
