@@ -224,6 +224,44 @@ class SecretsConfig(Section):
         "must not be readable by group or others.")
 
 
+class WebhooksConfig(Section):
+    """Webhooks received by `bridge serve` under /hooks/...; a source without a secret is refused (404)."""
+
+    jira_secret: Secret | None = Field(
+        None, description="Secret of the JIRA admin webhook (X-Hub-Signature: sha256=HMAC of the body).")
+    zendesk_secret: Secret | None = Field(
+        None, description="Signing secret of the Zendesk webhook (X-Zendesk-Webhook-Signature).")
+    sentry_secret: Secret | None = Field(
+        None, description="Client secret of the Sentry integration (Sentry-Hook-Signature).")
+    freshdesk_secret: Secret | None = Field(
+        None, description="Shared secret Freshdesk's automation rule sends in the X-Bridge-Secret header.")
+    django_helpdesk_secret: Secret | None = Field(
+        None, description="Secret path segment of /hooks/django-helpdesk/<secret> (it signs nothing).")
+    escalate_tag: str = Field(
+        "escalate", min_length=1, pattern=r"^[A-Za-z0-9_:.-]+$",
+        description="Ticket tag (or checkbox field tag) with which a customer presses the Escalate button.")
+
+
+class ServeConfig(Section):
+    """`bridge serve`: the webhook receiver, the Escalate button, the board."""
+
+    secret_key: Secret | None = Field(
+        None, description="Signs Escalate links, sessions and CSRF tokens; long and random.")
+    public_url: HttpUrl | None = Field(
+        None, examples=["https://bridge.example.com"],
+        description="Base URL customers' Escalate links point at; unset = messages carry no link.")
+    escalate_link_days: int = Field(
+        30, ge=1, le=365, description="Days an Escalate link stays valid.")
+    workers: int = Field(2, ge=1, le=64, description="Worker threads processing the inbox.")
+    lease_seconds: float = Field(
+        60.0, gt=0, le=3600,
+        description="How long a worker holds an inbox item before another may take it (renewed while working).")
+    max_body_bytes: int = Field(
+        1_048_576, ge=1024, le=64 * 1_048_576, description="Largest webhook body accepted (413 above).")
+    replay_window_seconds: int = Field(
+        300, ge=10, le=3600, description="How old a signed Zendesk or Sentry timestamp may be.")
+
+
 class Config(StrictModel):
     """The whole configuration, validated. Build it with :func:`load_config`."""
 
@@ -238,6 +276,8 @@ class Config(StrictModel):
     pager: PagerConfig = Field(default_factory=PagerConfig)
     bridge: BridgeConfig = Field(default_factory=BridgeConfig)
     secrets: SecretsConfig = Field(default_factory=SecretsConfig)
+    webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
+    serve: ServeConfig = Field(default_factory=ServeConfig)
 
     _source: Path | None = PrivateAttr(default=None)
 
@@ -466,6 +506,6 @@ def _config_error(
 __all__ = [
     "BridgeConfig", "Config", "HelpdeskConfig", "HttpConfig", "JiraConfig", "MappingsConfig",
     "MonitorConfig", "PagerConfig", "PolicyConfig", "Secret", "SecretsConfig", "Section",
-    "SentryConfig", "StoreConfig", "env_name", "is_secret_key", "load_config", "secret_keys",
+    "SentryConfig", "ServeConfig", "StoreConfig", "WebhooksConfig", "env_name", "is_secret_key", "load_config", "secret_keys",
     "sections",
 ]

@@ -179,7 +179,10 @@ def test_secret_names():
     for name in ("url", "user", "project", "kind", "token_url_hint"):
         assert not is_secret_key(name)
     assert set(secret_keys()) == {("jira", "token"), ("helpdesk", "token"), ("sentry", "token"),
-                                  ("monitor", "dsn"), ("pager", "routing_key")}
+                                  ("monitor", "dsn"), ("pager", "routing_key"),
+                                  ("webhooks", "jira_secret"), ("webhooks", "zendesk_secret"),
+                                  ("webhooks", "sentry_secret"), ("webhooks", "freshdesk_secret"),
+                                  ("webhooks", "django_helpdesk_secret"), ("serve", "secret_key")}
 
 
 def test_canary_secret_from_the_environment_is_usable_but_never_shown():
