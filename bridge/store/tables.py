@@ -15,6 +15,9 @@ What the bridge remembers between runs, and nothing it can read back from a serv
 - ``audit``: every external write and every refusal.
 - ``sync_cursor``: high-water marks of the sync jobs.
 - ``lease``: mutual exclusion between ``bridge sync`` processes sharing a store.
+- ``board_user`` / ``board_session`` / ``sign_in_failure``: who may sign in to the managers'
+  board, the signed-in browsers, and wrong passwords in a row (sign-in throttling);
+  ``board_standing``: each open escalation's SLA standing, kept for the board's SQL paging.
 
 Column names are a contract with the engine and with ``migrations/versions``: change them
 only together with a new migration. Every datetime is timezone-aware UTC in Python
@@ -32,12 +35,16 @@ from sqlmodel import Field, SQLModel
 
 __all__ = [
     "AuditEntry",
+    "BoardSession",
+    "BoardStanding",
+    "BoardUser",
     "Escalation",
     "Lease",
     "LinkedTicket",
     "OutboxEntry",
     "RelatedTask",
     "RelatedTaskLink",
+    "SignInFailure",
     "SyncCursor",
     "UTCDateTime",
     "metadata",
@@ -262,3 +269,72 @@ class Lease(SQLModel, table=True):
     name: str = Field(primary_key=True)
     holder: str
     expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+# -- the managers' board (bridge/board) ------------------------------------------------------
+
+
+class BoardUser(SQLModel, table=True):
+    """A person who may sign in to the board: ``viewer``, ``manager`` or ``admin``.
+
+    ``password_hash`` is an argon2 hash (null for accounts that sign in only through OpenID
+    Connect); ``oidc_subject`` is ``<issuer> <sub>`` of the identity provider's account.
+    """
+
+    __tablename__ = "board_user"
+    __table_args__ = (
+        sa.UniqueConstraint("name", name="uq_board_user_name"),
+        sa.UniqueConstraint("oidc_subject", name="uq_board_user_oidc_subject"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str
+    role: str
+    password_hash: str | None = Field(default=None, sa_type=sa.Text)
+    oidc_subject: str | None = None
+    created_at: datetime = _when()
+
+
+class BoardSession(SQLModel, table=True):
+    """A signed-in browser. The cookie carries a random token; only its SHA-256 is kept here,
+    so the table does not hand out sessions to whoever reads it. Deleting the row signs the
+    browser out everywhere the cookie was copied to."""
+
+    __tablename__ = "board_session"
+
+    token_hash: str = Field(primary_key=True)
+    user_id: int = Field(foreign_key="board_user.id", index=True, ondelete="CASCADE")
+    #: The CSRF token of every form this session is shown (bound to the session).
+    csrf_token: str
+    created_at: datetime = _when()
+    expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+
+
+class SignInFailure(SQLModel, table=True):
+    """Wrong passwords in a row for one account name (reset by a successful sign-in)."""
+
+    __tablename__ = "sign_in_failure"
+
+    name: str = Field(primary_key=True)
+    failures: int = 0
+    last_failure_at: datetime = _when()
+
+
+class BoardStanding(SQLModel, table=True):
+    """The SLA standing of each open escalation as last computed for the board.
+
+    SLA clocks run on business calendars, which SQL cannot evaluate; the board recomputes
+    this table in the background so its pages can filter, order ("breached and at-risk
+    first") and paginate in SQL. ``rank``: 0 breached, 1 at risk, 2 on track or paused,
+    3 best effort, 4 no clock (an error).
+    """
+
+    __tablename__ = "board_standing"
+
+    escalation_id: int = Field(primary_key=True, foreign_key="escalation.id", ondelete="CASCADE")
+    standing: str
+    rank: int = Field(index=True)
+    #: The nearest target still running (first response, else next update), if any.
+    due_at: datetime | None = _when(nullable=True)
+    next_update_due: datetime | None = _when(nullable=True)
+    computed_at: datetime = _when()
