@@ -30,6 +30,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt
 from bridge.connectors.http import MAX_RETRY_AFTER_S
 from bridge.errors import CredentialsRefused, InvalidValue, ItemFailed, ServiceRejected, ServiceUnreachable
 from bridge.models import Comment, Issue, Version
+from bridge.policy.visibility import jira_comment_is_public
 
 SERVICE = "JIRA"
 #: Pauses between searches for an issue whose create may have been applied (search lags).
@@ -71,14 +72,24 @@ def parse_jira_time(value: str | None) -> datetime | None:
 
 
 def _raw_comments(raw) -> list[dict]:
-    """The comments a search result carries: id, body, author, whether restricted."""
+    """The comments a search result carries: id, body, author, whether restricted.
+
+    Search leaves comment properties out, so ``restricted`` here only knows the role/group
+    visibility and ``jsdPublic``; whoever would publish a comment asks
+    :meth:`JiraTracker.comment_is_public`, which reads the properties too.
+    """
     field = (raw.raw.get("fields") or {}).get("comment") or {}
     return [
         {"id": str(c.get("id")), "body": c.get("body") or "",
          "author": (c.get("author") or {}).get("displayName") or "",
-         "restricted": c.get("visibility") is not None}
+         "restricted": _restricted_without_properties(c)}
         for c in field.get("comments") or []
     ]
+
+
+def _restricted_without_properties(comment: dict) -> bool:
+    """What a comment without its properties says of itself: restricted or not public."""
+    return comment.get("visibility") not in (None, {}) or comment.get("jsdPublic", True) is not True
 
 
 def _translate(exc: Exception, what: str, *, write: bool) -> Exception:
@@ -277,17 +288,13 @@ class JiraTracker:
                         release_date=getattr(v, "releaseDate", None)) for v in raws]
 
     def comment_is_public(self, key: str, comment_id: str) -> bool:
-        """True when the comment has no visibility restriction and is not marked internal
-        (the ``sd.public.comment`` property); read on demand, as search omits properties."""
+        """True only when the comment provably is public: no visibility restriction and no
+        internal mark in whatever shape JIRA gives it (see
+        :func:`~bridge.policy.visibility.jira_comment_is_public`); read on demand, as search
+        omits properties."""
         raw = self._call(f"reading comment {comment_id} of {key}",
                          lambda: self._jira.comment(key, comment_id, expand="properties"))
-        if getattr(raw, "visibility", None) is not None:
-            return False
-        for prop in getattr(raw, "properties", None) or []:
-            prop = prop if isinstance(prop, dict) else getattr(prop, "raw", {})
-            if prop.get("key") == "sd.public.comment" and (prop.get("value") or {}).get("internal"):
-                return False
-        return True
+        return jira_comment_is_public(raw)
 
     def add_label(self, key: str, label: str) -> None:
         """Add one label, keeping the others (idempotent)."""
@@ -296,9 +303,9 @@ class JiraTracker:
             update={"labels": [{"add": label}]}, notify=False))
 
     def comments(self, key: str) -> list[Comment]:
-        raws = self._call(f"reading comments of {key}", lambda: self._jira.comments(key))
+        raws = self._call(f"reading comments of {key}", lambda: self._jira.comments(key, expand="properties"))
         return [
-            Comment(id=str(c.id), body=c.body or "", public=getattr(c, "visibility", None) is None,
+            Comment(id=str(c.id), body=c.body or "", public=jira_comment_is_public(c),
                     author=getattr(getattr(c, "author", None), "displayName", "") or "",
                     created=parse_jira_time(getattr(c, "created", None)))
             for c in raws

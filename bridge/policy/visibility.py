@@ -20,6 +20,11 @@ notes — passes through one :class:`OutboundGate`:
 
 The word "Sentry" on its own is not a reference and passes.
 
+Bugsink (a self-hosted, Sentry-compatible error tracker) is recognised the same way when its
+base URL is the configured self-hosted base: every URL on its host goes, its issue pages
+(``/issues/issue/<uuid>/``) are references, its friendly ids (``BACKEND-1``) are short ids
+of its projects, and the issue UUIDs the store knows are removed like known numeric ids.
+
 Short ids (``BACKEND-1A2``) are only recognised for project prefixes the caller knows to
 be Sentry projects, so ``COVID-19``, ``UTF-8`` or the JIRA key ``SUP-12`` are left alone.
 They match in upper case as Sentry prints them, and in any case when the suffix holds a
@@ -44,12 +49,16 @@ from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 from bridge.errors import InvalidValue, ItemFailed
+# What a customer may see of JIRA: the comment decision lives beside this module.
+from bridge.policy.comment_visibility import JIRA_INTERNAL_PROPERTY, jira_comment_is_public
 
 __all__ = [
+    "JIRA_INTERNAL_PROPERTY",
     "OutboundGate",
     "OutboundRefused",
     "SentryRef",
     "find_sentry_refs",
+    "jira_comment_is_public",
     "parse_sentry_ref",
 ]
 
@@ -59,12 +68,16 @@ _REGION_LABELS = frozenset({"us", "de"})
 _ACCEPTED_FORMS = (
     "an issue URL (https://sentry.io/organizations/<org>/issues/<id>/, "
     "https://<org>.sentry.io/issues/<id>/, a region host such as https://us.sentry.io/..., "
-    "or under the configured self-hosted Sentry URL), a short id such as BACKEND-1A2, "
-    "or a numeric issue id"
+    "or under the configured self-hosted Sentry URL), a Bugsink issue URL "
+    "(<Bugsink URL>/issues/issue/<uuid>/), a short id such as BACKEND-1A2, "
+    "a numeric issue id or a Bugsink issue UUID"
 )
 
 _SHORT_ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]*-[0-9A-Za-z]+")
 _NUMERIC_ID = re.compile(r"\d{1,20}")
+# Bugsink names an issue by a UUID (its page is /issues/issue/<uuid>/ under its base URL).
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+_UUID_TOKEN = re.compile(r"(?<![\w-])" + _UUID.pattern + r"(?![\w-])", re.IGNORECASE)
 _SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 # Any host under sentry.io, as text (after decoding): o123.ingest.sentry.io, acme.sentry.io.
@@ -197,7 +210,10 @@ def _blocked_host_pattern(host: str) -> str:
 
 
 def _issue_from_segments(segments: Sequence[str]) -> tuple[str | None, str] | None:
-    """(org, numeric id) from the path of a Sentry issue page, or None."""
+    """(org, numeric id) from the path of a Sentry issue page, (None, uuid) from a Bugsink
+    issue page (``/issues/issue/<uuid>/...``), or None."""
+    if len(segments) >= 3 and segments[:2] == ["issues", "issue"] and _UUID.fullmatch(segments[2]):
+        return None, segments[2].lower()
     candidates: list[tuple[str | None, str]] = []
     if len(segments) >= 4 and segments[0] == "organizations" and segments[2] == "issues":
         candidates.append((segments[1], segments[3]))
@@ -227,7 +243,7 @@ def _parse_url(url: str, self_hosted: _SelfHosted | None) -> SentryRef | None:
     segments = [s for s in parts.path.split("/") if s]
     if hostname == "sentry.io" or hostname.endswith(".sentry.io"):
         found = _issue_from_segments(segments)
-        if found is None:
+        if found is None or not found[1].isdigit():
             return None
         org, issue = found
         if org is None:
@@ -241,7 +257,8 @@ def _parse_url(url: str, self_hosted: _SelfHosted | None) -> SentryRef | None:
         if segments[: len(prefix)] != prefix:
             return None
         found = _issue_from_segments(segments[len(prefix) :])
-        if found is None or found[0] is None:
+        # A self-hosted Sentry's issue pages name the org; Bugsink's name a UUID alone.
+        if found is None or (found[0] is None and not _UUID.fullmatch(found[1])):
             return None
         org, issue = found
         scheme = self_hosted.scheme
@@ -269,6 +286,8 @@ def parse_sentry_ref(
     text = (ref or "").strip().strip("<>")
     if _NUMERIC_ID.fullmatch(text):
         return SentryRef("id", text, org=default_org, issue_id=text)
+    if _UUID.fullmatch(text):  # before short ids: "d3b07384-..." has their shape too
+        return SentryRef("id", text.lower(), org=default_org, issue_id=text.lower())
     if _SHORT_ID.fullmatch(text):
         return SentryRef("short_id", text.upper(), org=default_org)
     if "/" in text or "." in text:
@@ -333,8 +352,11 @@ class _Scanner:
         # A one- to three-digit id (a fresh self-hosted Sentry starts at 1) is no usable
         # reference, and removing every "1" or "42" would wreck "within 1 business day".
         self.known_ids = frozenset(
-            s for s in (str(i).strip() for i in known_ids) if len(s) >= _MIN_KNOWN_ID_DIGITS
+            s for s in (str(i).strip().lower() for i in known_ids) if len(s) >= _MIN_KNOWN_ID_DIGITS
         )
+        # Bugsink's ids; a UUID alone names nothing to a customer, but agents forward notes
+        # and the id together with a leaked host is an address, so known ones go too.
+        self.known_uuids = frozenset(i for i in self.known_ids if _UUID.fullmatch(i))
         self.numbers = re.compile(r"(?<![\w.,/-])\d+(?![\w]|[.,]\d|[-/]\w)")
 
     def is_sentry(self, text: str) -> bool:
@@ -377,6 +399,11 @@ class _Scanner:
                 if m.group() in self.known_ids:
                     ref = SentryRef("id", m.group(), issue_id=m.group())
                     found.append(_Hit(m.start(), m.end(), ref))
+        if self.known_uuids:
+            for m in _UUID_TOKEN.finditer(text):
+                if m.group().lower() in self.known_uuids:
+                    uuid = m.group().lower()
+                    found.append(_Hit(m.start(), m.end(), SentryRef("id", uuid, issue_id=uuid)))
         found.sort(key=lambda h: (h.start, -h.end))
         return found
 
@@ -405,6 +432,10 @@ class _Scanner:
             m.group() in self.known_ids for m in self.numbers.finditer(folded)
         ):
             reasons.append("a known Sentry issue id")
+        if self.known_uuids and any(
+            m.group().lower() in self.known_uuids for m in _UUID_TOKEN.finditer(folded)
+        ):
+            reasons.append("a known Bugsink issue id")
         return reasons
 
 

@@ -1,0 +1,64 @@
+"""F1: a `[customer]` comment JIRA Service Management stores as internal never reaches a
+customer, whichever way JIRA marks it; `bridge sync` runs over real HTTP on the sandbox and
+the developer writes with the real `jira` library (3.10.5), as in production."""
+
+from __future__ import annotations
+
+import pytest
+from jira import JIRA
+
+from bridge.escalation import EscalationRequest
+from bridge.sandbox.jira import DEMO_LOGINS
+from tests.conftest import ACTOR
+
+BRIDGE_EMAIL = "bridge@example.com"
+TICKETS = (101, 104)
+
+
+@pytest.fixture
+def dev(sandbox) -> JIRA:
+    return JIRA(server=sandbox.jira.url, basic_auth=DEMO_LOGINS["dev"].basic_auth("cloud"), max_retries=0)
+
+
+@pytest.fixture
+def escalated(sandbox, services) -> str:
+    escalator = services.escalator()
+    first = escalator.escalate(EscalationRequest(ticket="101", actor=ACTOR))
+    escalator.escalate(EscalationRequest(ticket="104", actor=ACTOR, into=first.jira_key))
+    sandbox.zendesk_state.export_skips_last_minute = False
+    return first.jira_key
+
+
+def _bridge_comments(sandbox, ticket: int, *, public: bool) -> list[str]:
+    bridge = sandbox.zendesk_state.user_by_email(BRIDGE_EMAIL)
+    return [c["body"] for c in sandbox.zendesk_state.comments(ticket)
+            if c["public"] is public and c["author_id"] == bridge["id"]]
+
+
+def _sync(services) -> None:
+    report = services.sync_engine().run()
+    assert report.exit_code == 0, report.failures
+
+
+def test_internal_customer_comment_is_never_posted_publicly(sandbox, services, dev, escalated):
+    dev.add_comment(escalated, "[customer] internal-only: the workaround breaks billing", is_internal=True)
+    dev.add_comment(escalated, "[customer] The fix ships on Friday.")
+    _sync(services)
+    _sync(services)
+    for ticket in TICKETS:
+        public = _bridge_comments(sandbox, ticket, public=True)
+        assert not any("internal-only" in body for body in public), public
+        assert any("The fix ships on Friday." in body for body in public)
+
+
+def test_tracker_reads_the_internal_mark_the_library_returns(sandbox, services, dev, escalated):
+    internal = dev.add_comment(escalated, "[customer] internal", is_internal=True)
+    restricted = dev.add_comment(escalated, "[customer] role only", visibility={"type": "role", "value": "Developers"})
+    public = dev.add_comment(escalated, "[customer] public")
+    tracker = services.tracker
+    assert tracker.comment_is_public(escalated, internal.id) is False
+    assert tracker.comment_is_public(escalated, restricted.id) is False
+    assert tracker.comment_is_public(escalated, public.id) is True
+    by_id = {c.id: c.public for c in tracker.comments(escalated)}
+    assert by_id[str(internal.id)] is False and by_id[str(restricted.id)] is False
+    assert by_id[str(public.id)] is True
