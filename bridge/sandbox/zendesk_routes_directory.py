@@ -1,0 +1,102 @@
+"""Zendesk emulator routes for the account's directory: users, organisations, groups,
+group memberships and ticket fields."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flask import Flask, request
+
+from bridge.sandbox.zendesk_format import not_found
+
+if TYPE_CHECKING:
+    from bridge.sandbox.zendesk_app import ZendeskApi
+
+
+def register(app: Flask, z: ZendeskApi) -> None:
+    """Add these routes to ``app``."""
+    state = z.state
+
+    # -- users, organizations, groups, fields ------------------------------------------------------
+    @app.get("/api/v2/users/me.json")
+    def me():
+        return z.respond({"user": z.user_json(z.current_user())})
+
+    @app.get("/api/v2/users/<int:user_id>.json")
+    def show_user(user_id: int):
+        z.agent()
+        with state.lock:
+            user = state.users.get(user_id)
+            if user is None:
+                raise not_found()
+            return z.respond({"user": z.user_json(user)})
+
+    @app.get("/api/v2/users/show_many.json")
+    def show_many_users():
+        z.agent()
+        with state.lock:
+            wanted = z.id_list(request.args.get("ids"))
+            return z.respond({"users": [z.user_json(state.users[i]) for i in wanted if i in state.users]})
+
+    @app.get("/api/v2/users.json")
+    def list_users():
+        z.agent()
+        with state.lock:
+            roles = request.args.getlist("role[]") or request.args.getlist("role")
+            users = sorted((u for u in state.users.values() if not roles or u["role"] in roles),
+                           key=lambda u: u["id"])
+            return z.respond(z.paged(users, lambda u: [u["id"]], z.user_json, "users", "users.json"))
+
+    @app.get("/api/v2/users/<int:user_id>/group_memberships.json")
+    def user_memberships(user_id: int):
+        z.agent()
+        with state.lock:
+            if user_id not in state.users:
+                raise not_found()
+            memberships = sorted((m for m in state.group_memberships.values() if m["user_id"] == user_id),
+                                 key=lambda m: m["id"])
+            return z.respond(z.paged(memberships, lambda m: [m["id"]],
+                                     lambda m: z.with_url(m, f"group_memberships/{m['id']}.json"),
+                                     "group_memberships", f"users/{user_id}/group_memberships.json"))
+
+    @app.get("/api/v2/organizations/<int:org_id>.json")
+    def show_organization(org_id: int):
+        z.agent()
+        with state.lock:
+            org = state.organizations.get(org_id)
+            if org is None:
+                raise not_found()
+            return z.respond({"organization": z.org_json(org)})
+
+    @app.get("/api/v2/organizations.json")
+    def list_organizations():
+        z.agent()
+        with state.lock:
+            orgs = sorted(state.organizations.values(), key=lambda o: o["id"])
+            return z.respond(z.paged(orgs, lambda o: [o["id"]], z.org_json, "organizations", "organizations.json"))
+
+    @app.get("/api/v2/groups.json")
+    def list_groups():
+        z.agent()
+        with state.lock:
+            groups = sorted(state.groups.values(), key=lambda g: g["id"])
+            return z.respond(z.paged(groups, lambda g: [g["id"]], z.group_json, "groups", "groups.json"))
+
+    @app.get("/api/v2/groups/<int:group_id>.json")
+    def show_group(group_id: int):
+        z.agent()
+        with state.lock:
+            group = state.groups.get(group_id)
+            if group is None:
+                raise not_found()
+            return z.respond({"group": z.group_json(group)})
+
+    @app.get("/api/v2/ticket_fields.json")
+    def list_ticket_fields():
+        z.agent()
+        with state.lock:
+            fields = sorted(state.ticket_fields.values(), key=lambda f: f["position"])
+            return z.respond({"ticket_fields": [z.with_url(f, f"ticket_fields/{f['id']}.json") for f in fields],
+                              "next_page": None, "previous_page": None, "count": len(fields)})
+
+    return app
