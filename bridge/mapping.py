@@ -76,12 +76,13 @@ _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def packaged_mappings_dir() -> Path:
-    """The mappings shipped inside the package (``bridge/mappings``).
+    """The mappings shipped with the package (the repository's ``mappings/``).
 
-    The package is installed as plain files (setuptools, editable or not), never imported
-    from a zip, so the traversable is a real directory we can hand to Jinja and ``shutil``.
+    pyproject.toml installs that folder as the package ``bridge.mappings``. The package is
+    installed as plain files (setuptools, editable or not), never imported from a zip, so
+    the traversable is a real directory we can hand to Jinja and ``shutil``.
     """
-    return Path(str(files("bridge") / "mappings"))
+    return Path(str(files("bridge.mappings")))
 
 
 # ---------------------------------------------------------------------------------------

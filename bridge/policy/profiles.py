@@ -704,7 +704,7 @@ def _deep_merge(base: Any, override: Any) -> Any:
 
 def packaged_profiles_dir() -> Path:
     """The directory of the profiles shipped with bridge."""
-    return Path(str(importlib.resources.files("bridge") / "mappings" / "profiles"))
+    return Path(str(importlib.resources.files("bridge.mappings") / "profiles"))
 
 
 def _dirs(search_dirs: Iterable[str | Path] | None) -> list[Path]:
