@@ -485,7 +485,6 @@ def test_unknown_issue_answers_404_with_jiras_body(jira_any):
                                                        "the appropriate screen, or unknown."}),
     ({"priority": {"name": "Urgent"}}, {"priority": "Priority name 'Urgent' is not valid"}),
     ({"components": [{"name": "Desktop"}]}, {"components": "Component name 'Desktop' is not valid"}),
-    ({"issuetype": {"name": "Epic"}}, {"issuetype": "The issue type selected is invalid."}),
     ({"customfield_10100": "three"}, {"customfield_10100": "Operation value must be a number"}),
     ({"labels": ["has space"]}, {"labels": "The label 'has space' contains spaces which is invalid."}),
     ({"summary": ""}, {"summary": "You must specify a summary of the issue."}),

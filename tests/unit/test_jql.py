@@ -182,6 +182,77 @@ def _requote(operand):
     return operand
 
 
+# -- size and depth: nothing recurses on the query's shape ------------------------------------
+
+@settings(max_examples=150)
+@given(_tree, _docs)
+def test_deeply_nested_trees_take_the_flat_program_and_agree_with_python(tree, doc):
+    # 101 double negations nest the tree past CLOSURE_DEPTH_LIMIT, so the flat program runs.
+    text = "NOT NOT " * 101 + "(" + _as_jql(tree) + ")"
+    assert jql.depth(jql.parse(text).where) > jql.CLOSURE_DEPTH_LIMIT
+    compiled = jql.compile_query(text, _LabelSchema(), jql.EvalContext(now=T0))
+    assert compiled.matches(doc) == _as_python(tree, doc)
+
+
+def _nested(depth: int) -> str:
+    """``(f0 = x OR (f1 = y AND (f0 = x OR ...)))``: alternating operators, ``depth`` parentheses deep."""
+    text = "f2 = x"
+    for level in range(depth):
+        text = f"(f{level % 2} = {'y' if level % 2 else 'x'} {'AND' if level % 2 else 'OR'} {text})"
+    return text
+
+
+def _nested_in_python(depth: int, doc) -> bool:
+    value = "x" in doc["f2"]
+    for level in range(depth):
+        value = ("y" in doc["f1"] and value) if level % 2 else ("x" in doc["f0"] or value)
+    return value
+
+
+def _docs_over_f0_f1_f2():
+    sets = [frozenset(), frozenset({"x"}), frozenset({"y"}), frozenset({"x", "y"})]
+    return [{"f0": a, "f1": b, "f2": c, "f3": frozenset()} for a in sets for b in sets for c in sets]
+
+
+def test_two_thousand_or_clauses_parse_render_and_evaluate():
+    text = " OR ".join(f"f0 = v{i}" for i in range(2000))
+    query = jql.parse(text)
+    assert isinstance(query.where, jql.Or) and len(query.where.items) == 2000
+    assert jql.parse(jql.render(query)).where == _strip_positions_flat(query.where)
+    compiled = jql.compile_query(query, _LabelSchema(), jql.EvalContext(now=T0))
+    assert compiled.matches({"f0": frozenset({"v1999"})})
+    assert compiled.matches({"f0": frozenset({"v0"})})
+    assert not compiled.matches({"f0": frozenset({"v2000"})})
+
+
+def test_four_hundred_nested_parentheses_and_long_not_chains():
+    text = _nested(400)
+    assert jql.depth(jql.parse(text).where) == 401
+    compiled = jql.compile_query(text, _LabelSchema(), jql.EvalContext(now=T0))
+    for doc in _docs_over_f0_f1_f2():
+        assert compiled.matches(doc) == _nested_in_python(400, doc), doc
+    # Parentheses around a single clause add no node, however many there are.
+    assert jql.parse("(" * 400 + "f0 = x" + ")" * 400).where == jql.Clause("f0", "=", jql.Value("x"))
+    odd = jql.compile_query("NOT " * 3001 + "f0 = x", _LabelSchema(), jql.EvalContext(now=T0))
+    assert odd.matches({"f0": frozenset()}) and not odd.matches({"f0": frozenset({"x"})})
+    assert jql.render(jql.parse("NOT " * 3000 + "f0 = x")).count("NOT") == 3000
+
+
+@pytest.mark.parametrize("text, message", [
+    ("(" * 400 + "f0 = x" + ")" * 399, "Expecting ')' before the end of the query."),
+    ("(" * 3 + "f0 = x" + ")" * 4, "Expecting either 'OR' or 'AND' but got ')'."),
+    ("NOT " * 500, "Expecting a field name before the end of the query."),
+])
+def test_unbalanced_deep_queries_are_syntax_errors(text, message):
+    with pytest.raises(jql.JqlSyntaxError) as caught:
+        jql.parse(text)
+    assert message in str(caught.value)
+
+
+def _strip_positions_flat(node):
+    return type(node)(tuple(jql.Clause(c.field, c.op, _requote(c.operand)) for c in node.items))
+
+
 # -- dates -----------------------------------------------------------------------------------
 
 BERLIN = ZoneInfo("Europe/Berlin")
