@@ -18,6 +18,8 @@ What the bridge remembers between runs, and nothing it can read back from a serv
 - ``board_user`` / ``board_session`` / ``sign_in_failure``: who may sign in to the managers'
   board, the signed-in browsers, and wrong passwords in a row (sign-in throttling);
   ``board_standing``: each open escalation's SLA standing, kept for the board's SQL paging.
+- ``inbox``: accepted webhook deliveries and Escalate-button presses, each a pointer (which
+  issue or ticket to look at) that a ``bridge serve`` worker takes under a lease.
 
 Column names are a contract with the engine and with ``migrations/versions``: change them
 only together with a new migration. Every datetime is timezone-aware UTC in Python
@@ -39,6 +41,7 @@ __all__ = [
     "BoardStanding",
     "BoardUser",
     "Escalation",
+    "InboxItem",
     "Lease",
     "LinkedTicket",
     "OutboxEntry",
@@ -338,3 +341,40 @@ class BoardStanding(SQLModel, table=True):
     due_at: datetime | None = _when(nullable=True)
     next_update_due: datetime | None = _when(nullable=True)
     computed_at: datetime = _when()
+
+
+# -- bridge serve's inbox (bridge/service) -------------------------------------------------------
+
+
+class InboxItem(SQLModel, table=True):
+    """One accepted webhook delivery (or Escalate press): what to look at, not what to do.
+
+    Written before the 2xx answer, keyed by ``(source, delivery_id)`` so a redelivery is a
+    no-op. ``state``: ``pending`` -> ``working`` (held by ``holder`` until
+    ``lease_expires_at``; a crashed worker's item is taken again after that) -> ``done``, or
+    back to ``pending`` with a later ``available_at`` after a failure, or ``failed`` after
+    too many. ``subject`` is JSON of identifiers only: no body text, no secret.
+    """
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        sa.UniqueConstraint("source", "delivery_id", name="uq_inbox_source_delivery_id"),
+        sa.Index("ix_inbox_state_available_at", "state", "available_at"),
+        sa.Index("ix_inbox_source_received_at", "source", "received_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    #: ``jira``, ``zendesk``, ``sentry``, ``freshdesk``, ``django-helpdesk`` or ``button``.
+    source: str
+    delivery_id: str
+    #: The vendor's event name, e.g. ``jira:issue_updated`` (for people and metrics).
+    event: str
+    subject: str = Field(default="{}", sa_type=sa.Text)
+    state: str = "pending"
+    attempts: int = 0
+    holder: str | None = None
+    lease_expires_at: datetime | None = _when(nullable=True)
+    available_at: datetime = _when()
+    received_at: datetime = _when()
+    finished_at: datetime | None = _when(nullable=True)
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
