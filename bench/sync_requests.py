@@ -253,17 +253,17 @@ def seed_store(store, escalations: list[Seeded], now: datetime) -> None:
 
     opened = now - timedelta(days=3)
     first, rest = escalations[0], escalations[1:]
-    row, _ = store.record_intent(
+    row, _ = store.escalations.record_intent(
         label=f"bridge-zendesk-{first.ticket_id}", origin_helpdesk="zendesk", origin_ticket_id=first.ticket_id,
         severity="normal", priority="Medium", profile="emergency-to-low", escalated_by=ACTOR,
         opened_at=opened, locale=first.locale)
-    store.mark_created(row.id, jira_issue_id=first.issue_id, jira_key=first.key, jira_url=first.url)
+    store.escalations.mark_created(row.id, jira_issue_id=first.issue_id, jira_key=first.key, jira_url=first.url)
     ack = f"ack:zendesk:{first.ticket_id}"
-    store.outbox_claim(ack, target=f"zendesk:{first.ticket_id}", kind="public_reply", escalation_id=row.id)
-    store.outbox_done(ack, at=opened + timedelta(hours=1))
-    store.mark_complete(row.id)
-    store.record_public_update("zendesk", first.ticket_id, at=now)
-    store.record_issue_seen(row.id, jira_key=first.key, status="To Do", resolution=None, fix_versions=[],
+    store.outbox.claim(ack, target=f"zendesk:{first.ticket_id}", kind="public_reply", escalation_id=row.id)
+    store.outbox.done(ack, at=opened + timedelta(hours=1))
+    store.escalations.mark_complete(row.id)
+    store.links.record_public_update("zendesk", first.ticket_id, at=now)
+    store.escalations.record_issue_seen(row.id, jira_key=first.key, status="To Do", resolution=None, fix_versions=[],
                             jira_updated=datetime.fromisoformat(first.updated), jira_url=first.url)
     with store.session() as s:
         template = s.exec(select(Escalation).where(Escalation.id == row.id)).one().model_dump(exclude={"id"})
@@ -282,7 +282,7 @@ def seed_store(store, escalations: list[Seeded], now: datetime) -> None:
             s.execute(insert(Escalation), rows)
             s.execute(insert(LinkedTicket), links)
             s.execute(insert(OutboxEntry), outbox)
-    complete = len(store.escalations(states=["complete"]))
+    complete = len(store.escalations.list(states=["complete"]))
     if complete != len(escalations):
         raise RuntimeError(f"the store holds {complete} complete escalations, not {len(escalations)}")
 
@@ -306,7 +306,7 @@ def naive_engine_class():
             # The engine's other arguments (the Bugs to retry, ...) are covered: every Bug is read.
             tracker = self.tracker
             fields = ISSUE_FIELDS + ",comment"
-            self._released = json.loads(self.store.get_cursor(CURSOR_RELEASED) or "[]")
+            self._released = json.loads(self.store.cursors.get(CURSOR_RELEASED) or "[]")
             changed = {}
             for issue_id, escalation in escalations.items():
                 raw = tracker._call(f"reading {issue_id}",
@@ -382,7 +382,7 @@ def _sync_once(env: dict[str, str], engine_name: str, offset_s: float, trace: bo
         engine.__class__ = naive_engine_class()
     # Everything but the run is built now (connecting to JIRA is a request, so it stays in
     # the run): the numbers are the run's, not the interpreter's start-up.
-    services.store.get_cursor("sync:jira:since")
+    services.store.cursors.get("sync:jira:since")
     gc.collect()
     sampler = RssSampler().start()
     if trace:
@@ -618,11 +618,11 @@ def fast_forward(sandbox: SandboxProcess, env: dict[str, str]) -> None:
     sandbox.advance(CLOCK_STEP_S)  # past the export's quiet minute and the lookback
     services = Services(load_config(None, env=env))
     store = services.store
-    _, position = services.helpdesk.changed_ticket_ids(store.get_cursor(CURSOR_HELPDESK) or "0")
+    _, position = services.helpdesk.changed_ticket_ids(store.cursors.get(CURSOR_HELPDESK) or "0")
     if position is not None:
-        store.set_cursor(CURSOR_HELPDESK, position)
+        store.cursors.set(CURSOR_HELPDESK, position)
     virtual_now = datetime.now(timezone.utc) + timedelta(seconds=sandbox.offset_s)
-    store.set_cursor(CURSOR_SINCE, str(int(virtual_now.timestamp() * 1000)))
+    store.cursors.set(CURSOR_SINCE, str(int(virtual_now.timestamp() * 1000)))
     store.close()
 
 
@@ -643,7 +643,7 @@ def run_size(sandbox: SandboxProcess, size: int, plan: Plan, workdir: str) -> li
     # As if a full sync had run just after the Bugs were filed: the first sync below then sets
     # the other cursors (released versions, Zendesk's export position) without walking N
     # unchanged Bugs through every per-escalation step.
-    store.set_cursor(CURSOR_SINCE, str(int(virtual_now.timestamp() * 1000) + 1000))
+    store.cursors.set(CURSOR_SINCE, str(int(virtual_now.timestamp() * 1000) + 1000))
     store.close()
     seeded_store = time.perf_counter()
     sandbox.advance(CLOCK_STEP_S)

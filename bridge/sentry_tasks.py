@@ -132,7 +132,7 @@ class SentryLinker:
         """
         prefixes = set(self.mappings.sentry.known_projects)
         known_ids: set[str] = set()
-        for task in self.store.related_tasks():
+        for task in self.store.tasks.all():
             known_ids.add(task.sentry_issue_id)
             if task.sentry_short_id:
                 prefixes.add(task.sentry_short_id.rsplit("-", 1)[0])
@@ -161,7 +161,7 @@ class SentryLinker:
             if self.helpdesk is None:
                 raise UsageError("--ticket needs a configured helpdesk")
             ticket_id = self.helpdesk.validate_ticket_id(ticket)
-            escalation = store.escalation_by_ticket(self.helpdesk.kind, ticket_id)
+            escalation = store.escalations.by_ticket(self.helpdesk.kind, ticket_id)
             if escalation is None:
                 raise UsageError(f"ticket {ticket_id} is not escalated: escalate the ticket first",
                                  hint=f"run `bridge escalate {ticket_id}`, then link the Sentry issue")
@@ -178,7 +178,7 @@ class SentryLinker:
         if bug is None:
             raise InvalidValue(f"JIRA has no issue {issue_key!r} (or the bridge's user cannot see it)",
                                hint="check the key given to --issue")
-        escalation = store.escalation_by_issue(bug.id)
+        escalation = store.escalations.by_issue(bug.id)
         return bug, escalation.id if escalation is not None else None
 
     def _summary(self, issue: SentryIssue) -> str:
@@ -222,7 +222,7 @@ class SentryLinker:
         result = LinkResult(reference=reference, bug_key=bug.key, sentry_issue_id=issue.id,
                             sentry_short_id=issue.short_id or None, sentry_permalink=issue.permalink,
                             title=issue.title)
-        task_row, _ = self.store.record_task_intent(
+        task_row, _ = self.store.tasks.record_intent(
             sentry_issue_id=issue.id, label=self.label(issue.id), sentry_short_id=issue.short_id or None,
             sentry_permalink=issue.permalink or None,
         )
@@ -231,21 +231,21 @@ class SentryLinker:
         task, created, recorded = self._ensure_task(task_row, issue, label, result.steps)
         if not recorded:
             self._ensure_remote_link(task, issue, result.steps)
-            self.store.mark_task_created(task_row.id, jira_issue_id=task.id, jira_key=task.key)
+            self.store.tasks.mark_created(task_row.id, jira_issue_id=task.id, jira_key=task.key)
         result.task_key, result.task_url, result.task_created = task.key, task.url, created
 
         already = escalation_id is not None and any(
-            t.id == task_row.id for t in self.store.tasks_for(escalation_id))
+            t.id == task_row.id for t in self.store.tasks.of(escalation_id))
         if already:
             result.steps.append(f"{task.key} already relates to {bug.key}")
         else:
             # JIRA keeps one link per type and pair, so a repeat after a crash adds nothing.
             self.tracker.link_issues(self.mappings.jira.relates_link, task.key, bug.key)
             if escalation_id is not None:
-                self.store.relate_task(task_row.id, escalation_id)
+                self.store.tasks.relate(task_row.id, escalation_id)
             result.related = True
             result.steps.append(f"{task.key} relates to {bug.key}")
-        self.store.audit(actor, "link-sentry", f"sentry:{issue.id}", "ok",
+        self.store.audit.record(actor, "link-sentry", f"sentry:{issue.id}", "ok",
                          f"{task.key} relates to {bug.key} created={created}")
         return result
 
@@ -308,7 +308,7 @@ class KnownSentryGate:
             self._gate = None
 
     def _current(self) -> OutboundGate:
-        seen = tuple((t.sentry_issue_id, t.sentry_short_id) for t in self._store.related_tasks())
+        seen = tuple((t.sentry_issue_id, t.sentry_short_id) for t in self._store.tasks.all())
         if self._gate is None or seen != self._seen:
             prefixes = set(self._known_projects) | self._learned
             prefixes.update(short.rsplit("-", 1)[0] for _, short in seen if short)

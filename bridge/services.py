@@ -186,13 +186,13 @@ class Services:
         """Escalations as rows for `bridge status`: all, or the one a ticket id or key names."""
         store = self.store
         if target is None:
-            escalations = store.escalations()
+            escalations = store.escalations.list()
         else:
-            found = store.escalation_by_key(target.upper()) or store.escalation_by_ticket(self.config.helpdesk.kind, target.strip().lstrip("#"))
+            found = store.escalations.by_key(target.upper()) or store.escalations.by_ticket(self.config.helpdesk.kind, target.strip().lstrip("#"))
             escalations = [found] if found else []
         rows = []
         for e in escalations:
-            tickets = store.linked_tickets(e.id)
+            tickets = store.links.of(e.id)
             rows.append({
                 "jira_key": e.jira_key, "jira_issue_id": e.jira_issue_id, "jira_url": e.jira_url,
                 "state": e.state, "severity": e.severity, "priority": e.priority, "tier": e.tier,
@@ -205,10 +205,10 @@ class Services:
                 "last_public_update_at": max((t.last_public_update_at for t in tickets if t.last_public_update_at), default=None),
                 "sentry_tasks": [{"jira_key": task.jira_key, "sentry_short_id": task.sentry_short_id,
                                   "sentry_issue_id": task.sentry_issue_id, "state": task.state}
-                                 for task in store.tasks_for(e.id)],
-                "sentry_regressions": json.loads(store.get_cursor(f"sync:sentry:regressed:{e.id}") or "[]"),
+                                 for task in store.tasks.of(e.id)],
+                "sentry_regressions": json.loads(store.cursors.get(f"sync:sentry:regressed:{e.id}") or "[]"),
                 "failures": [{"target": f.target, "kind": f.kind, "attempts": f.attempts, "error": f.last_error}
-                             for f in store.outbox_entries(states=("failed",), escalation_id=e.id)],
+                             for f in store.outbox.list(states=("failed",), escalation_id=e.id)],
                 "next_update_due": self._next_update_due(e, tickets),
             })
         return rows
@@ -225,8 +225,8 @@ class Services:
         try:
             profile = self.profile if escalation.profile == self.profile.name else self.profile_named(escalation.profile)
             # The same inputs `bridge sla` and sync's cadence use, so all three agree.
-            ack = self.store.outbox_entry(ack_key(escalation))
-            inputs = clock_inputs_from(tickets, ack, self.store.outbox_payload(ack) if ack else {})
+            ack = self.store.outbox.get(ack_key(escalation))
+            inputs = clock_inputs_from(tickets, ack, self.store.outbox.payload(ack) if ack else {})
             state = clock(profile, escalation.severity, escalation.tier, escalation.opened_at,
                           first_response_at=inputs.first_response_at, public_updates=inputs.public_updates,
                           waiting_on_customer=inputs.waiting_on_customer, now=datetime.now(timezone.utc))

@@ -56,9 +56,9 @@ def ack_key(escalation) -> str:
 
 def clock_inputs(store, escalation) -> ClockInputs:
     """Read :class:`ClockInputs` for ``escalation`` from ``store`` (module docstring)."""
-    ack = store.outbox_entry(ack_key(escalation))
-    return clock_inputs_from(store.linked_tickets(escalation.id), ack,
-                             store.outbox_payload(ack) if ack is not None else {})
+    ack = store.outbox.get(ack_key(escalation))
+    return clock_inputs_from(store.links.of(escalation.id), ack,
+                             store.outbox.payload(ack) if ack is not None else {})
 
 
 def clock_inputs_from(tickets, ack, ack_payload: dict) -> ClockInputs:
@@ -98,11 +98,11 @@ def sla_rows(store, profile_for: Callable[[str], Profile], now: datetime) -> lis
     ``next_update_due``, ordered as the module docstring says. ``profile_for`` loads a
     profile by name (a profile that fails to load raises: the caller's configuration)."""
     result = []
-    for escalation in store.escalations():
+    for escalation in store.escalations.list():
         if escalation.last_resolution is not None:
             continue
         inputs = clock_inputs(store, escalation)
-        tickets = store.linked_tickets(escalation.id)
+        tickets = store.links.of(escalation.id)
         row: dict[str, Any] = {
             "jira_key": escalation.jira_key, "jira_url": escalation.jira_url, "state": escalation.state,
             "severity": escalation.severity, "priority": escalation.priority, "tier": escalation.tier,

@@ -76,10 +76,10 @@ def test_one_escalation_makes_one_bug_with_everything_and_rerunning_changes_noth
     assert f"jira_{result.jira_key.lower()}" in ticket_state["tags"]
     assert {"id": 360004, "value": result.jira_key} in ticket_state["custom_fields"]
 
-    row = services.store.escalation_by_ticket("zendesk", "101")
+    row = services.store.escalations.by_ticket("zendesk", "101")
     assert row.state == "complete" and row.jira_key == result.jira_key and row.escalated_by == ACTOR
-    assert [t.ticket_id for t in services.store.linked_tickets(row.id)] == ["101"]
-    assert any(a.action == "escalate" and a.result == "ok" for a in services.store.audit_entries())
+    assert [t.ticket_id for t in services.store.links.of(row.id)] == ["101"]
+    assert any(a.action == "escalate" and a.result == "ok" for a in services.store.audit.entries())
 
     sandbox.jira.knobs.reset_counters()
     sandbox.zendesk.knobs.reset_counters()
@@ -100,7 +100,7 @@ def test_create_that_times_out_after_jira_made_the_issue_still_yields_one_bug(sa
     assert result.jira_key == bugs_with_label(sandbox, "bridge-zendesk-101")[0]["key"]
     assert result.created is False  # found by its label, not created by this call's answer
     assert len(public_comments_by_bridge(sandbox, TICKET)) == 1
-    assert services.store.escalation_by_ticket("zendesk", "101").state == "complete"
+    assert services.store.escalations.by_ticket("zendesk", "101").state == "complete"
 
 
 def test_create_answered_503_after_apply_with_lagging_search_still_yields_one_bug(sandbox, services):
@@ -134,8 +134,8 @@ def test_into_attaches_a_second_ticket_to_the_bug(sandbox, services):
     assert len([c for c in comments if "Another customer is affected" in c["body"]]) == 1
     assert len(public_comments_by_bridge(sandbox, "104")) == 1
     assert len(internal_notes_by_bridge(sandbox, "104")) == 1
-    row = services.store.escalation_by_issue(bug["id"])
-    assert sorted(t.ticket_id for t in services.store.linked_tickets(row.id)) == ["101", "104"]
+    row = services.store.escalations.by_issue(bug["id"])
+    assert sorted(t.ticket_id for t in services.store.links.of(row.id)) == ["101", "104"]
 
     # Again: nothing new anywhere.
     again = escalate(services, ticket="104", into=first.jira_key)
@@ -149,7 +149,7 @@ def test_dry_run_writes_nothing_anywhere(sandbox, services):
     assert result.dry_run and result.jira_key is None
     assert result.plan["label"] == "bridge-zendesk-101"
     assert writes(sandbox.jira.knobs) == [] and writes(sandbox.zendesk.knobs) == []
-    assert services.store.escalations() == []
+    assert services.store.escalations.list() == []
 
 
 def test_explicit_severity_and_emergency(sandbox, services):
@@ -201,7 +201,7 @@ def test_an_actor_outside_the_allowed_groups_is_refused_and_audited(sandbox, bri
         services.escalator().escalate(EscalationRequest(ticket=TICKET, actor="frank@example.com"))
     assert "frank@example.com" in str(info.value)
     assert writes(sandbox.jira.knobs) == [] and writes(sandbox.zendesk.knobs) == []
-    assert [a.result for a in services.store.audit_entries()] == ["denied"]
+    assert [a.result for a in services.store.audit.entries()] == ["denied"]
     # Erin is in the Escalations group.
     assert services.escalator().escalate(EscalationRequest(ticket=TICKET, actor=ACTOR)).created
 

@@ -36,12 +36,12 @@ def test_emergency_sets_the_highest_priority_and_pages_once(sandbox, services):
     [alert] = sandbox.pager_state.alerts_for("bridge-zendesk-101")
     assert alert.status == "triggered" and alert.severity == "critical"
     assert alert.custom_details["jira_key"] == result.jira_key
-    assert services.store.escalation_by_ticket("zendesk", TICKET).pages_sent == 1
+    assert services.store.escalations.by_ticket("zendesk", TICKET).pages_sent == 1
 
     again = escalate(services, emergency=True)
     assert again.jira_key == result.jira_key
     assert len(enqueued(sandbox)) == 1  # no second page, not even a deduplicated one
-    assert services.store.escalation_by_ticket("zendesk", TICKET).pages_sent == 1
+    assert services.store.escalations.by_ticket("zendesk", TICKET).pages_sent == 1
 
 
 def test_rerunning_without_the_flag_neither_reads_nor_writes_anything(sandbox, services):
@@ -75,10 +75,10 @@ def test_emergency_on_an_escalated_ticket_raises_the_bug_and_pages_once(sandbox,
 
     assert raised.jira_key == first.jira_key and raised.created is False
     assert sandbox.jira_state.issue(first.jira_key)["fields"]["priority"]["name"] == "Highest"
-    row = services.store.escalation_by_ticket("zendesk", TICKET)
+    row = services.store.escalations.by_ticket("zendesk", TICKET)
     assert (row.severity, row.priority, row.pages_sent) == ("emergency", "Highest", 1)
     assert len(enqueued(sandbox)) == 1
-    assert any(a.action == "escalate-emergency" and a.result == "ok" for a in services.store.audit_entries())
+    assert any(a.action == "escalate-emergency" and a.result == "ok" for a in services.store.audit.entries())
     bugs = [i for i in sandbox.jira_state.all_issues() if "bridge-zendesk-101" in i["fields"]["labels"]]
     assert len(bugs) == 1
 
@@ -120,7 +120,7 @@ def test_a_page_applied_but_unanswered_is_resent_and_folds_into_one_alert(sandbo
     assert second.paged is True
     [alert] = sandbox.pager_state.alerts_for("bridge-zendesk-101")
     assert len(alert.log) == 2  # the re-sent trigger joined the open alert: one page
-    assert services.store.escalation_by_ticket("zendesk", TICKET).pages_sent == 1
+    assert services.store.escalations.by_ticket("zendesk", TICKET).pages_sent == 1
 
 
 def test_the_page_carries_no_customer_pii_and_no_sentry_data(sandbox, services):

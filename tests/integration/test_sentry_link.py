@@ -102,8 +102,8 @@ def test_linking_files_one_task_and_a_second_bug_only_gets_another_relates_link(
 
     store = services.store
     for bug in (first, second):
-        row = store.escalation_by_key(bug.jira_key)
-        assert [t.jira_key for t in store.tasks_for(row.id)] == [task["key"]]
+        row = store.escalations.by_key(bug.jira_key)
+        assert [t.jira_key for t in store.tasks.of(row.id)] == [task["key"]]
     # Nothing about Sentry went to any ticket: the linker never wrote to the helpdesk.
     assert [e for e in writes(sandbox.zendesk.knobs) if "sentry" in e.body.lower()] == []
 
@@ -144,7 +144,7 @@ def test_a_task_create_that_times_out_after_jira_made_it_still_yields_one_task(s
     assert result.task_created is False  # found by its label, not known from the create's answer
     assert related_keys(sandbox, result.task_key) == [bug]
     assert len(sandbox.jira_state.remote_links(result.task_key)) == 1
-    assert services.store.task_by_sentry("4505").state == "created"
+    assert services.store.tasks.by_error_issue("4505").state == "created"
 
 
 def test_a_task_recorded_as_intent_by_a_crashed_run_is_found_not_created_again(sandbox, services):
@@ -164,7 +164,7 @@ def test_a_task_recorded_as_intent_by_a_crashed_run_is_found_not_created_again(s
     assert again.task_key == first.task_key and not again.task_created
     assert len(issues_labelled(sandbox, SENTRY_LABEL)) == 1
     assert related_keys(sandbox, first.task_key) == [bug]
-    assert services.store.task_by_sentry("4505").jira_key == first.task_key
+    assert services.store.tasks.by_error_issue("4505").jira_key == first.task_key
 
 
 # -------------------------------------------------------------------- the CLI --
@@ -177,8 +177,8 @@ def test_link_sentry_on_an_unescalated_ticket_exits_2_and_writes_nothing_anywher
         assert writes(service.knobs) == []
     assert sandbox.sentry.knobs.received() == []  # refused before Sentry was even asked
     assert issues_labelled(sandbox, SENTRY_LABEL) == []
-    assert services.store.related_tasks() == []
-    assert services.store.escalations() == []
+    assert services.store.tasks.all() == []
+    assert services.store.escalations.list() == []
 
 
 def test_link_sentry_needs_exactly_one_target_and_a_valid_reference(bridge_env, sandbox):

@@ -72,4 +72,4 @@ def test_one_status_update_per_period_an_at_risk_alert_and_none_while_waiting_on
     sync_at(300)
     sync_at(500)
     assert len(updates()) == 2
-    assert services.store.linked_ticket("zendesk", str(ticket)).waiting_on_customer_since is not None
+    assert services.store.links.get("zendesk", str(ticket)).waiting_on_customer_since is not None

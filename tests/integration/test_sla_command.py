@@ -43,15 +43,15 @@ def store(store_env):
 def escalated(store, ticket: str, severity: str, opened: datetime, *, acked: datetime | None = None,
               tier: str = "standard", profile: str = "emergency-to-low") -> int:
     """An escalation as `bridge escalate` leaves it, with the acknowledgement sent at ``acked``."""
-    row, _ = store.record_intent(label=f"bridge-zendesk-{ticket}", origin_helpdesk="zendesk",
+    row, _ = store.escalations.record_intent(label=f"bridge-zendesk-{ticket}", origin_helpdesk="zendesk",
                                  origin_ticket_id=ticket, severity=severity, priority="High", profile=profile,
                                  escalated_by=ACTOR, opened_at=opened, tier=tier)
-    store.mark_created(row.id, jira_issue_id=f"1{ticket}", jira_key=f"SUP-{ticket}")
-    store.mark_complete(row.id)
+    store.escalations.mark_created(row.id, jira_issue_id=f"1{ticket}", jira_key=f"SUP-{ticket}")
+    store.escalations.mark_complete(row.id)
     if acked is not None:
-        store.outbox_claim(f"ack:zendesk:{ticket}", target=f"zendesk:{ticket}", kind="public_reply",
+        store.outbox.claim(f"ack:zendesk:{ticket}", target=f"zendesk:{ticket}", kind="public_reply",
                            escalation_id=row.id)
-        store.outbox_done(f"ack:zendesk:{ticket}", at=acked)
+        store.outbox.done(f"ack:zendesk:{ticket}", at=acked)
     return row.id
 
 
@@ -70,7 +70,7 @@ def test_open_escalations_with_their_clocks_breached_and_at_risk_first(store, st
     escalated(store, "3", "low", at("2025-03-10T10:00:00"))
     # Resolved in JIRA: not open any more.
     resolved = escalated(store, "4", "low", at("2025-03-12T08:00:00"))
-    store.record_issue_seen(resolved, jira_key="SUP-4", status="Done", resolution="Fixed", fix_versions=[],
+    store.escalations.record_issue_seen(resolved, jira_key="SUP-4", status="Done", resolution="Fixed", fix_versions=[],
                             jira_updated=NOW)
 
     rows = sla_json(store_env)
@@ -99,7 +99,7 @@ def test_a_public_update_restarts_the_cadence(store, store_env):
     assert datetime.fromisoformat(row["next_update_due"]) == at("2025-03-12T12:05:00")
     assert row["standing"] == "at-risk"  # 55 of 60 minutes gone
 
-    store.record_public_update("zendesk", "5", at=at("2025-03-12T11:50:00"))
+    store.links.record_public_update("zendesk", "5", at=at("2025-03-12T11:50:00"))
     [row] = sla_json(store_env)
     assert datetime.fromisoformat(row["next_update_due"]) == at("2025-03-12T12:50:00")
     assert row["standing"] == "on-track"
@@ -107,9 +107,9 @@ def test_a_public_update_restarts_the_cadence(store, store_env):
 
 def test_the_first_public_agent_reply_before_the_escalation_is_the_first_response(store, store_env):
     escalation = escalated(store, "6", "high", at("2025-03-12T06:00:00"))
-    store.outbox_claim("ack:zendesk:6", target="zendesk:6", kind="public_reply", escalation_id=escalation,
+    store.outbox.claim("ack:zendesk:6", target="zendesk:6", kind="public_reply", escalation_id=escalation,
                        payload={"first_response_at": at("2025-03-12T07:00:00").isoformat()})
-    store.outbox_done("ack:zendesk:6", at=at("2025-03-12T11:00:00"))
+    store.outbox.done("ack:zendesk:6", at=at("2025-03-12T11:00:00"))
     [row] = sla_json(store_env)
     assert datetime.fromisoformat(row["sla"]["first_response_at"]) == at("2025-03-12T07:00:00")
     assert row["sla"]["first_response_breached"] is False  # 4 business hours: due 10:00
@@ -121,7 +121,7 @@ def test_waiting_on_the_customer_pauses_the_clock_only_while_every_ticket_waits(
     unpaused_due = datetime.fromisoformat(row["next_update_due"])
     assert unpaused_due == at("2025-03-14T18:00:00")  # 2 business days: close of Friday
 
-    store.set_waiting_on_customer("zendesk", "7", at("2025-03-12T09:00:00"))
+    store.links.set_waiting_on_customer("zendesk", "7", at("2025-03-12T09:00:00"))
     [row] = sla_json(store_env)
     assert row["standing"] == "paused" and row["sla"]["paused"] is True
     # Three business hours paused (09:00-12:00) move the due time past the weekend.
@@ -129,7 +129,7 @@ def test_waiting_on_the_customer_pauses_the_clock_only_while_every_ticket_waits(
     assert "waiting on the customer" in cli(store_env, "sla", "--at", NOW.isoformat()).output
 
     # A second customer on the same Bug does not wait: the clock runs again.
-    store.link_ticket(escalation, "zendesk", "8")
+    store.links.add(escalation, "zendesk", "8")
     [row] = sla_json(store_env)
     assert row["sla"]["paused"] is False
     assert datetime.fromisoformat(row["next_update_due"]) == unpaused_due
@@ -279,7 +279,7 @@ def test_an_organization_tag_sets_the_tier_and_its_targets(sandbox, bridge_env, 
     assert result.severity == "p2"
     assert expected.first_response_due == opened + timedelta(minutes=60)
     assert result.first_response_due == expected.first_response_due.isoformat(timespec="minutes")
-    row = services.store.escalation_by_ticket("zendesk", "101")
+    row = services.store.escalations.by_ticket("zendesk", "101")
     assert row.tier == "premium"
     assert sandbox.jira_state.issue(result.jira_key)["fields"]["customfield_10104"] == "premium"
 

@@ -191,7 +191,7 @@ def test_a_failing_ticket_does_not_stop_the_others_and_is_retried(sandbox, servi
     assert report.exit_code == 1 and report.failures
     told = [t for t in TICKETS if "bridge_state_in_progress" in sandbox.zendesk_state.ticket(t)["tags"]]
     assert len(told) < len(TICKETS)  # at least one ticket's write failed ...
-    assert services.store.get_cursor("sync:jira:retry") != "[]"  # ... and its Bug is retried
+    assert services.store.cursors.get("sync:jira:retry") != "[]"  # ... and its Bug is retried
     sandbox.zendesk.knobs.update({"fail_next": 0})
     sync(services)
     for ticket in TICKETS:
@@ -224,10 +224,10 @@ def test_dry_run_writes_nothing(sandbox, services, dev, escalated):
 
 def test_a_second_sync_on_the_same_store_skips_while_the_first_holds_the_lease(services, escalated):
     first = services.sync_engine(holder="first")
-    assert services.store.acquire_lease("sync", "first", first.lease_ttl)
+    assert services.store.leases.acquire("sync", "first", first.lease_ttl)
     report = services.sync_engine(holder="second").run()
     assert report.skipped and "first" in report.skipped
-    services.store.release_lease("sync", "first")
+    services.store.leases.release("sync", "first")
     assert services.sync_engine(holder="second").run().skipped is None
 
 
@@ -283,8 +283,8 @@ def test_the_bridges_own_writes_are_not_read_back_on_the_next_run(sandbox, servi
 def test_a_related_sentry_issue_regressing_after_the_fix_is_told_to_engineering_once_and_flagged(
         sandbox, services, dev, escalated):
     # Ticket 101's internal note names Sentry issue 4505 (BACKEND-1A2): escalate filed its Task.
-    row = services.store.escalation_by_key(escalated)
-    [task] = services.store.tasks_for(row.id)
+    row = services.store.escalations.by_key(escalated)
+    [task] = services.store.tasks.of(row.id)
     assert task.sentry_short_id == "BACKEND-1A2"
     move(dev, escalated, "Done", resolution={"name": "Fixed"})
     sandbox.sentry_state.update_issue(4505, {"status": "resolved"})
@@ -317,7 +317,7 @@ def test_regression_action_reopen_reopens_the_task(sandbox, bridge_env, dev, esc
     mappings.mkdir()
     (mappings / "default.yaml").write_text("sentry:\n  regression_action: reopen\n")
     services = Services(load_config(None, env={**bridge_env, "BRIDGE_MAPPINGS_DIR": str(mappings)}))
-    task_key = services.store.tasks_for(services.store.escalation_by_key(escalated).id)[0].jira_key
+    task_key = services.store.tasks.of(services.store.escalations.by_key(escalated).id)[0].jira_key
     dev.transition_issue(task_key, "Done", fields={"resolution": {"name": "Fixed"}})
     move(dev, escalated, "Done", resolution={"name": "Fixed"})
     sandbox.sentry_state.update_issue(4505, {"status": "resolved"})

@@ -428,7 +428,7 @@ class SyncMachine(RuleBasedStateMachine):
             zendesk.update({"latency_ms": 0})
         # Let the write that was in flight land before anything else happens.
         time.sleep(KILL_LATENCY_MS * 3 / 1000)
-        lease = self.services.store.lease(LEASE)
+        lease = self.services.store.leases.get(LEASE)
         if lease is not None:
             assert process.returncode == -signal.SIGKILL, "a sync that exited left its lease behind"
             self.stale_holder = lease.holder
@@ -442,12 +442,12 @@ class SyncMachine(RuleBasedStateMachine):
         """What the next sync does once the dead process's lease has expired: the store
         refuses a takeover before the expiry and allows it from then on."""
         store = self.services.store
-        lease = store.lease(LEASE)
+        lease = store.leases.get(LEASE)
         assert lease is not None and lease.holder == self.stale_holder
         ttl = timedelta(seconds=1)
-        assert not store.acquire_lease(LEASE, "machine", ttl, now=lease.expires_at - timedelta(seconds=1))
-        assert store.acquire_lease(LEASE, "machine", ttl, now=lease.expires_at)
-        assert store.release_lease(LEASE, "machine")
+        assert not store.leases.acquire(LEASE, "machine", ttl, now=lease.expires_at - timedelta(seconds=1))
+        assert store.leases.acquire(LEASE, "machine", ttl, now=lease.expires_at)
+        assert store.leases.release(LEASE, "machine")
         self.stale_holder = None
 
     # ------------------------------------------------------------------- final checks --
@@ -639,8 +639,8 @@ def test_a_customer_message_written_in_the_second_the_ticket_was_linked_reaches_
     """Found by the machine: Zendesk stamps comments in whole seconds on its own clock, so a
     first look that compared them with the bridge's link time lost a message written in the
     second the ticket was linked."""
-    escalation = services.store.escalation_by_key(bug_101)
-    (link,) = services.store.linked_tickets(escalation.id)
+    escalation = services.store.escalations.by_key(bug_101)
+    (link,) = services.store.links.of(escalation.id)
     linked_at = link.linked_at if link.linked_at.tzinfo else link.linked_at.replace(tzinfo=timezone.utc)
     # Zendesk stamps the message in the same second as the link (it drops the fraction).
     sandbox.zendesk_state.clock = lambda: linked_at

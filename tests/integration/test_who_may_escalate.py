@@ -35,7 +35,7 @@ def writes(sandbox) -> list:
 
 def audit(env) -> list[tuple[str, str, str]]:
     store = Services(load_config(None, env=env)).store
-    return [(a.actor, a.action, a.result) for a in store.audit_entries()]
+    return [(a.actor, a.action, a.result) for a in store.audit.entries()]
 
 
 def mark_admin(sandbox, email: str, **changes) -> None:
@@ -76,7 +76,7 @@ def test_a_requester_who_is_no_account_admin_is_refused(sandbox, bridge_env, tmp
     assert audit(env) == [("erin@example.com", "escalate", "denied")]
     # The audit trail names no customer.
     store = Services(load_config(None, env=env)).store
-    assert "Alice" not in store.audit_entries()[0].detail
+    assert "Alice" not in store.audit.entries()[0].detail
 
 
 @pytest.mark.parametrize("marker", [{"user_fields": {"account_admin": True}}, {"tags": ["account_admin"]}])

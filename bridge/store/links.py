@@ -1,0 +1,129 @@
+"""``store.links``: the helpdesk tickets attached to each escalation, and what each was told.
+
+A ticket belongs to one escalation (a unique key on helpdesk and ticket id); many tickets
+may share one Bug. The SLA clocks read what each ticket was last told and when.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy.exc
+from sqlalchemy import func, update
+from sqlmodel import Session, col, select
+
+from bridge.store.tables import Escalation, LinkedTicket, utcnow
+from bridge.store.transactions import NO_SYNC, Repository
+
+__all__ = ["LinkRepository"]
+
+
+class LinkRepository(Repository):
+    """Linked tickets: attach, look up, and record what their customers were told."""
+
+    def add(
+        self,
+        escalation_id: int,
+        helpdesk: str,
+        ticket_id: str,
+        *,
+        role: str = "joined",
+        locale: str | None = None,
+        requester_tier: str | None = None,
+    ) -> tuple[LinkedTicket, bool]:
+        """Attach a ticket to an escalation and keep ``affected_count`` current.
+
+        Returns ``(link, True)`` when this call linked it, ``(existing, False)`` when the
+        ticket was already linked — possibly to *another* escalation (check
+        ``existing.escalation_id``): a ticket belongs to one Bug.
+        """
+        link = LinkedTicket(
+            escalation_id=escalation_id,
+            helpdesk=helpdesk,
+            ticket_id=ticket_id,
+            role=role,
+            locale=locale,
+            requester_tier=requester_tier,
+            linked_at=utcnow(),
+        )
+        try:
+            with self.session() as s:
+                s.add(link)
+                s.flush()
+                _refresh_affected_count(s, escalation_id)
+            return link, True
+        except sqlalchemy.exc.IntegrityError:
+            existing = self.get(helpdesk, ticket_id)
+            if existing is None:  # e.g. the escalation does not exist (foreign key)
+                raise
+            return existing, False
+
+    def get(self, helpdesk: str, ticket_id: str) -> LinkedTicket | None:
+        """The link of this ticket, whichever escalation it belongs to."""
+        with self.session() as s:
+            return s.exec(
+                select(LinkedTicket).where(
+                    LinkedTicket.helpdesk == helpdesk, LinkedTicket.ticket_id == ticket_id
+                )
+            ).first()
+
+    def of(self, escalation_id: int) -> list[LinkedTicket]:
+        """The tickets of an escalation, the origin first, then in the order they joined."""
+        with self.session() as s:
+            return list(
+                s.exec(
+                    select(LinkedTicket)
+                    .where(LinkedTicket.escalation_id == escalation_id)
+                    .order_by(col(LinkedTicket.id))
+                ).all()
+            )
+
+    def by_escalation(self) -> dict[int, list[LinkedTicket]]:
+        """Every linked ticket, grouped by escalation, in one query (sync reads them all
+        each run; one query per escalation would make a run O(escalations) round trips)."""
+        grouped: dict[int, list[LinkedTicket]] = {}
+        with self.session() as s:
+            for link in s.exec(select(LinkedTicket).order_by(col(LinkedTicket.id))).all():
+                grouped.setdefault(link.escalation_id, []).append(link)
+        return grouped
+
+    def record_announcement(
+        self, helpdesk: str, ticket_id: str, state: str, *, at: datetime | None = None
+    ) -> None:
+        """Record that the customer of this ticket was told about ``state`` (a public update)."""
+        self._update(helpdesk, ticket_id, last_announced_state=state, last_public_update_at=at or utcnow())
+
+    def record_state(self, helpdesk: str, ticket_id: str, state: str) -> None:
+        """Record the state a ticket is in without a public message (an internal note stood
+        for it): the SLA clocks do not count it as an update to the customer."""
+        self._update(helpdesk, ticket_id, last_announced_state=state)
+
+    def record_public_update(self, helpdesk: str, ticket_id: str, *, at: datetime | None = None) -> None:
+        """Record a public message to the customer that announced no state (SLA clock)."""
+        self._update(helpdesk, ticket_id, last_public_update_at=at or utcnow())
+
+    def set_waiting_on_customer(self, helpdesk: str, ticket_id: str, since: datetime | None) -> None:
+        """Start (a time) or stop (None) the waiting-on-customer pause of the SLA clock."""
+        self._update(helpdesk, ticket_id, waiting_on_customer_since=since)
+
+    def _update(self, helpdesk: str, ticket_id: str, **values: Any) -> None:
+        with self.session() as s:
+            result = s.exec(
+                update(LinkedTicket)
+                .where(col(LinkedTicket.helpdesk) == helpdesk, col(LinkedTicket.ticket_id) == ticket_id)
+                .values(**values)
+                .execution_options(**NO_SYNC)
+            )
+            if result.rowcount != 1:
+                raise LookupError(f"{helpdesk} ticket {ticket_id} is not linked to an escalation")
+
+
+def _refresh_affected_count(s: Session, escalation_id: int) -> None:
+    count = select(func.count()).select_from(LinkedTicket).where(LinkedTicket.escalation_id == escalation_id)
+    s.exec(
+        update(Escalation)
+        .where(col(Escalation.id) == escalation_id)
+        .values(affected_count=count.scalar_subquery(), updated_at=utcnow())
+        .execution_options(**NO_SYNC)
+    )
