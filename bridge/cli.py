@@ -391,6 +391,52 @@ def db_upgrade(state: State) -> None:
     click.echo(f"store {mask_url(url)} is at the current version")
 
 
+@main.group(cls=BridgeGroup)
+def users() -> None:
+    """Accounts of the managers' board (viewers read; managers escalate and retry; admins manage users)."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(["viewer", "manager", "admin"]), help="What the account may do.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
+@pass_state
+def users_add(state: State, name: str, role: str, password_stdin: bool) -> None:
+    """Create a board account; prompts for its password unless --password-stdin."""
+    from bridge.board.accounts import MIN_PASSWORD, hash_password
+    from bridge.store.users import UserExists
+
+    name = name.strip()
+    if not name or len(name) > 80:
+        raise UsageError("the account name must be 1 to 80 characters")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < MIN_PASSWORD:
+        raise UsageError(f"the password has {len(password)} characters; it needs at least {MIN_PASSWORD}")
+    store = state.services.store
+    try:
+        store.users.add(name, role, password_hash=hash_password(password))
+    except UserExists:
+        raise UsageError(f"a board account named {name!r} already exists",
+                         hint=f"`bridge users remove {name}` first to replace it") from None
+    store.audit.record(state.services.actor, "user_add", f"board:user:{name}", "ok", role)
+    click.echo(f"added {name} ({role})")
+
+
+@users.command("remove")
+@click.argument("name")
+@pass_state
+def users_remove(state: State, name: str) -> None:
+    """Delete a board account; its sessions stop working at once."""
+    store = state.services.store
+    if not store.users.remove(name.strip()):
+        raise UsageError(f"no board account named {name!r}", hint="names are case-sensitive")
+    store.audit.record(state.services.actor, "user_remove", f"board:user:{name.strip()}", "ok")
+    click.echo(f"removed {name.strip()}")
+
+
 def _parse_iso(value: str, option: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value)

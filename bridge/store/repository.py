@@ -9,7 +9,8 @@ methods are each one short transaction:
 - ``store.outbox`` (:mod:`bridge.store.outbox`) — every external write, keyed;
 - ``store.audit`` (:mod:`bridge.store.audit`) — every write and refusal;
 - ``store.cursors`` (:mod:`bridge.store.cursors`) — the sync jobs' high-water marks;
-- ``store.leases`` (:mod:`bridge.store.leases`) — mutual exclusion between processes.
+- ``store.leases`` (:mod:`bridge.store.leases`) — mutual exclusion between processes;
+- ``store.users`` (:mod:`bridge.store.users`) — the board's accounts, sessions, throttling.
 
 The methods that protect an invariant (``escalations.record_intent``, ``outbox.claim``,
 ``leases.acquire``) are race-safe across threads and processes on SQLite and PostgreSQL
@@ -32,6 +33,7 @@ from bridge.store.links import LinkRepository
 from bridge.store.outbox import OutboxRepository
 from bridge.store.tasks import TaskRepository
 from bridge.store.transactions import transaction
+from bridge.store.users import UserRepository
 
 __all__ = ["AUDIT_RESULTS", "Store"]
 
@@ -48,6 +50,7 @@ class Store:
         self.audit = AuditRepository(engine)
         self.cursors = CursorRepository(engine)
         self.leases = LeaseRepository(engine)
+        self.users = UserRepository(engine)
 
     def session(self) -> AbstractContextManager[Session]:
         """A session whose transaction commits when the block ends and rolls back on error.

@@ -6,48 +6,27 @@ tokens arrive as their SHA-256, so nothing in these tables lets a reader sign in
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 import sqlalchemy.exc
-from sqlalchemy import Engine, delete, update
-from sqlmodel import Session, col, select
+from sqlalchemy import delete, update
+from sqlmodel import col, select
 
 from bridge.store.tables import BoardSession, BoardUser, SignInFailure, utcnow
-from bridge.store.urls import connection_error
+from bridge.store.transactions import NO_SYNC as _NO_SYNC, Repository
 
 __all__ = ["ROLES", "UserExists", "UserRepository"]
 
 #: Roles in increasing power: viewers read; managers escalate and retry; admins manage users.
 ROLES: tuple[str, ...] = ("viewer", "manager", "admin")
-_NO_SYNC = {"synchronize_session": False}
 
 
 class UserExists(ValueError):
     """An account with this name (or identity-provider subject) already exists."""
 
 
-class UserRepository:
-    """Board accounts and sessions; each method is one short transaction."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    @contextmanager
-    def session(self) -> Iterator[Session]:
-        try:
-            with Session(self.engine, expire_on_commit=False) as session:
-                try:
-                    yield session
-                    session.commit()
-                except BaseException:
-                    session.rollback()
-                    raise
-        except sqlalchemy.exc.DBAPIError as exc:
-            if exc.statement is None or exc.connection_invalidated:
-                raise connection_error(exc, self.engine.url) from None
-            raise
+class UserRepository(Repository):
+    """Board accounts, sessions and sign-in failures; each method is one short transaction."""
 
     # -- accounts -------------------------------------------------------------------------
 
@@ -142,14 +121,19 @@ class UserRepository:
     def record_failure(self, name: str, *, now: datetime | None = None) -> int:
         """Count one more wrong password in a row; the new count."""
         now = now or utcnow()
-        with self.session() as s:
-            row = s.get(SignInFailure, name, with_for_update=True)
-            if row is None:
-                row = SignInFailure(name=name, failures=0, last_failure_at=now)
-            row.failures += 1
-            row.last_failure_at = now
-            s.add(row)
-            return row.failures
+        for _ in range(2):  # a concurrent first failure may insert the row before us: count again
+            try:
+                with self.session() as s:
+                    row = s.get(SignInFailure, name, with_for_update=True)
+                    if row is None:
+                        row = SignInFailure(name=name, failures=0, last_failure_at=now)
+                    row.failures += 1
+                    row.last_failure_at = now
+                    s.add(row)
+                    return row.failures
+            except sqlalchemy.exc.IntegrityError:
+                continue
+        raise RuntimeError(f"could not count a sign-in failure for {name!r}")
 
     def clear_failures(self, name: str) -> None:
         """A successful sign-in ends the run of wrong passwords."""
