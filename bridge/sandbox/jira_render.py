@@ -24,9 +24,10 @@ from bridge.sandbox.jira_catalog import (
 )
 
 if TYPE_CHECKING:
-    from bridge.sandbox.jira_state import (
-        CommentRecord, IssueRecord, JiraState, LinkRecord, RemoteLinkRecord, VersionRecord,
+    from bridge.sandbox.jira_records import (
+        CommentRecord, IssueRecord, LinkRecord, RemoteLinkRecord, VersionRecord,
     )
+    from bridge.sandbox.jira_state import JiraState
 
 _STATUS = {s.id: s for s in STATUSES}
 _CATEGORY = {c.id: c for c in STATUS_CATEGORIES}

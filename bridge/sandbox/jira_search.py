@@ -20,7 +20,8 @@ from bridge.sandbox.jira_catalog import (
 )
 
 if TYPE_CHECKING:
-    from bridge.sandbox.jira_state import IssueRecord, JiraState
+    from bridge.sandbox.jira_records import IssueRecord
+    from bridge.sandbox.jira_state import JiraState
 
 _STATUS = {s.id: s for s in STATUSES}
 _PRIORITY_RANK = {p.id: len(PRIORITIES) - i for i, p in enumerate(PRIORITIES)}  # Highest ranks highest
