@@ -1,40 +1,86 @@
 """The escalation managers' board: web pages served by `bridge serve` under `/`.
 
 :func:`register` is the one entry point `bridge serve`'s app factory calls; everything the
-board needs (blueprints, templates, static files, security headers) is attached there.
+board needs (blueprints, templates, static files, security headers, the background SLA
+standings) is attached there. Modules:
+
+- :mod:`~bridge.board.accounts` — passwords, throttling, sessions, roles (no web);
+- :mod:`~bridge.board.auth` — sign-in/out pages, CSRF, the role guard, security headers;
+- :mod:`~bridge.board.oidc` — OpenID Connect sign-in through authlib;
+- :mod:`~bridge.board.pages` — board, escalation timeline, failures, the Escalate form;
+- :mod:`~bridge.board.report` — the SLA report's charts and their CSV;
+- :mod:`~bridge.board.admin` — account management;
+- :mod:`~bridge.board.listing`, :mod:`~bridge.board.timeline`, :mod:`~bridge.board.standings`
+  — the read side.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, redirect, render_template_string, request, url_for
+import secrets
+from datetime import datetime, timezone
 
-_LOGIN_FORM = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign in · bridge</title></head>
-<body><main><h1>Sign in</h1><form method="post" action="{{ url_for('board.login') }}">
-<label>Username <input name="username" autocomplete="username" required></label>
-<label>Password <input name="password" type="password" autocomplete="current-password" required></label>
-<button type="submit">Sign in</button></form></main></body></html>"""
+from flask import Flask, request
 
+from bridge.board import admin, auth, pages, report
+from bridge.board.standings import Standings
 
-def _blueprint() -> Blueprint:
-    bp = Blueprint("board", __name__)
+__all__ = ["register"]
 
-    @bp.get("/login")
-    def login():
-        return render_template_string(_LOGIN_FORM)
-
-    @bp.post("/login")
-    def login_post():
-        return render_template_string(_LOGIN_FORM), 401
-
-    @bp.get("/")
-    def board():
-        # Placeholder until the board lands: nobody is signed in yet.
-        return redirect(url_for("board.login", next=request.path))
-
-    return bp
+_BLUEPRINTS = ("board_auth", "board", "board_report", "board_admin", "board_oidc")
 
 
-def register(app: Flask, services) -> None:
-    """Attach the board's pages to ``app``; ``services`` is the process's :class:`Services`."""
+def register(app: Flask, services, *, standings_every: float = 30.0) -> Standings:
+    """Attach the board's pages to ``app``; ``services`` is the process's :class:`Services`.
+
+    Starts the background SLA standings pass and returns it (stop it when the app stops).
+    ``BRIDGE_SERVE_SECRET_KEY`` signs the sign-in form's CSRF token; without one, a random
+    key per process does (sessions themselves live in the store, not in a signed cookie).
+    """
+    key = services.config.serve.secret_key
     app.extensions["bridge.board.services"] = services
-    app.register_blueprint(_blueprint())
+    app.extensions["bridge.board.secret"] = (key.get_secret_value().encode() if key is not None
+                                             else secrets.token_bytes(32))
+    standings = Standings(services, every=standings_every)
+    app.extensions["bridge.board.standings"] = standings
+    for bp in (auth.bp, pages.bp, report.bp, admin.bp):
+        app.register_blueprint(bp)
+    from bridge.board import oidc
+
+    oidc.register(app, services)
+
+    @app.before_request
+    def _board_request():
+        if request.blueprint in _BLUEPRINTS:
+            auth.load_user()
+            auth.check_csrf()
+
+    @app.after_request
+    def _board_headers(response):
+        if request.blueprint in _BLUEPRINTS:
+            auth.secure_headers(response)
+        return response
+
+    app.add_template_filter(_when, "when")
+    app.add_template_filter(_left, "left")
+    standings.start()
+    return standings
+
+
+def _when(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _left(due: datetime | None, now: datetime) -> str:
+    if due is None:
+        return ""
+    seconds = int((due - now).total_seconds())
+    span = abs(seconds)
+    text = f"{span // 86400}d {span % 86400 // 3600}h" if span >= 86400 else f"{span // 3600}h {span % 3600 // 60}m"
+    return f"{text} left" if seconds >= 0 else f"{text} over"

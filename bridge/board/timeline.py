@@ -1,0 +1,102 @@
+"""The escalation page's timeline: everything that happened, customer-visible apart.
+
+Built from the store only (the outbox's writes, the audit log, related Tasks, cursors and
+the SLA clock), so the page never calls a service. A customer message shows its text
+exactly as sent when the outbox payload recorded it (``payload["body"]``); otherwise the
+entry says which state was announced and that the text was not recorded.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bridge.board.listing import CUSTOMER_KINDS
+
+_INTERNAL_NAMES = {
+    "internal_note": "Internal note on the ticket", "InternalNote": "Internal note on the ticket",
+    "StateNote": "Internal note on the ticket (state not told to the customer)",
+    "CommentOnBug": "Comment on the Bug", "page": "On-call paged", "remote_link": "Link on the Bug",
+    "set_status": "Status change",
+}
+_CUSTOMER_NAMES = {"public_reply": "Acknowledgement", "Announce": "Status announced", "PublicReply":
+                   "Reply from engineering", "StatusUpdate": "Periodic status update"}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One line of the timeline."""
+
+    at: datetime | None
+    customer: bool
+    title: str
+    target: str = ""
+    text: str | None = None
+    locale: str | None = None
+    state: str = ""
+    detail: str = ""
+
+
+def build(escalation, tickets, outbox: list, payload_of, audit: list, tasks: list,
+          regressions: list[Any], sla: dict[str, Any] | None) -> list[Entry]:
+    """The escalation's timeline, oldest first."""
+    locales = {f"{t.helpdesk}:{t.ticket_id}": t.locale for t in tickets}
+    entries = [Entry(escalation.created_at, False, "Escalated",
+                     detail=f"by {escalation.escalated_by}; severity {escalation.severity}, "
+                            f"priority {escalation.priority}, tier {escalation.tier or '-'}"),
+               Entry(escalation.opened_at, False, "SLA clock started", detail="the customer opened the ticket")]
+    for t in tickets:
+        entries.append(Entry(t.linked_at, False, "Ticket linked", target=f"{t.helpdesk}:{t.ticket_id}",
+                             detail=f"{t.role}; locale {t.locale or 'default'}"))
+    for o in outbox:
+        payload = payload_of(o)
+        if o.kind in CUSTOMER_KINDS:
+            text = payload.get("body") if isinstance(payload.get("body"), str) else None
+            entries.append(Entry(o.sent_at or o.created_at, True, _CUSTOMER_NAMES.get(o.kind, o.kind), target=o.target,
+                                 text=text, locale=payload.get("locale") or locales.get(o.target), state=o.state,
+                                 detail=_announced(o.key) if text is None else ""))
+        else:
+            entries.append(Entry(o.sent_at or o.created_at, False, _INTERNAL_NAMES.get(o.kind, o.kind),
+                                 target=o.target, state=o.state,
+                                 text=payload.get("body") if isinstance(payload.get("body"), str) else None,
+                                 detail=o.last_error or ""))
+    for a in audit:
+        entries.append(Entry(a.at, False, f"{a.action} ({a.result})", target=a.target, detail=f"{a.actor}: {a.detail}"))
+    for task in tasks:
+        entries.append(Entry(task.created_at, False, "Sentry issue filed as a related Task",
+                             target=task.jira_key or "", detail=task.sentry_short_id or task.sentry_issue_id))
+    for r in regressions:
+        entries.append(Entry(None, False, "Sentry issue regressed after the fix", detail=json.dumps(r, default=str)))
+    if escalation.last_status:
+        entries.append(Entry(escalation.updated_at, False, f"JIRA: {escalation.last_status}",
+                             target=escalation.jira_key or "", detail=escalation.last_resolution or ""))
+    if escalation.last_fix_versions:
+        try:
+            versions = ", ".join(json.loads(escalation.last_fix_versions))
+        except ValueError:
+            versions = escalation.last_fix_versions
+        if versions:
+            entries.append(Entry(escalation.updated_at, False, "Fix versions", detail=versions))
+    if sla:
+        clock = sla.get("sla") or {}
+        if clock.get("first_response_at"):
+            met = "met" if not clock.get("first_response_breached") else "missed"
+            entries.append(Entry(_parse(clock["first_response_at"]), False, f"First response target {met}",
+                                 detail=f"due {clock.get('first_response_due') or '-'}"))
+    entries.sort(key=lambda e: (e.at is None, e.at.timestamp() if e.at else 0))
+    return entries
+
+
+def _announced(key: str) -> str:
+    if key.startswith("announce:"):
+        return f"told the state '{key.rsplit(':', 1)[-1]}' (message text not recorded)"
+    return "message text not recorded"
+
+
+def _parse(value: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return None

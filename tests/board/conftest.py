@@ -1,0 +1,81 @@
+"""A real board on loopback: the sandbox emulators, a SQLite store, and the board's app
+served by werkzeug from a thread (the same app `bridge serve` mounts)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+import requests
+from flask import Flask
+
+from bridge.board import accounts, register
+from bridge.sandbox.server import ServiceThread
+from bridge.services import Services
+
+PASSWORD = "correct horse battery staple"
+MANAGER = "erin@example.com"  # the Zendesk demo's escalation manager: the mappings let her escalate
+VIEWER = "vera@example.com"
+ADMIN = "adam@example.com"
+
+
+def board_app(services: Services) -> tuple[Flask, object]:
+    """The board's app the way `bridge serve` builds it (until its create_app exists)."""
+    app = Flask("bridge-board-test")
+    standings = register(app, services, standings_every=0.5)
+    return app, standings
+
+
+@dataclass
+class Board:
+    url: str
+    services: Services
+    standings: object
+
+    def client(self) -> requests.Session:
+        session = requests.Session()
+        session.headers["Accept"] = "text/html"
+        return session
+
+    def sign_in(self, name: str = MANAGER, password: str = PASSWORD, session: requests.Session | None = None):
+        """Sign in through the form; returns (session, response)."""
+        session = session or self.client()
+        form = session.get(f"{self.url}/login", timeout=10)
+        response = session.post(f"{self.url}/login", data={"username": name, "password": password,
+                                                           "csrf_token": csrf_of(form.text)},
+                                allow_redirects=False, timeout=30)
+        return session, response
+
+    def signed_in(self, name: str = MANAGER) -> requests.Session:
+        session, response = self.sign_in(name)
+        assert response.status_code == 303, response.text
+        return session
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token a page's forms carry."""
+    found = re.search(r'name="csrf_token" value="([^"]*)"', html)
+    assert found, "the page has no form with a CSRF token"
+    return found.group(1)
+
+
+@pytest.fixture(scope="session")
+def password_hash() -> str:
+    # Hashed once: argon2 is slow on purpose.
+    return accounts.hash_password(PASSWORD)
+
+
+@pytest.fixture
+def board(services: Services, password_hash: str) -> Iterator[Board]:
+    users = services.store.users
+    for name, role in ((MANAGER, "manager"), (VIEWER, "viewer"), (ADMIN, "admin")):
+        users.add(name, role, password_hash=password_hash)
+    app, standings = board_app(services)
+    server = ServiceThread(app).start()
+    try:
+        yield Board(url=server.url, services=services, standings=standings)
+    finally:
+        server.stop()
+        standings.stop()
