@@ -13,9 +13,11 @@ DESIGN.md are decided here and nowhere else::
     │   └── InvalidValue                        a value that would change a query's meaning
     ├── ServiceError                    exit 3  a service is unreachable or refused us
     │   ├── ServiceUnreachable                  connection refused, time-out, 5xx after retries
+    │   │   └── UnexpectedAnswer                an answer that is not the API's JSON (HTML, …)
     │   └── CredentialsRefused                  401 / 403
     └── ServiceRejected                 exit 1  the service answered 4xx to a well-formed call
     └── ItemFailed                      exit 1  one item of a batch failed (recorded, retried)
+    └── LeaseLost                       exit 1  this process lost the lease it worked under
 
 Messages never carry secrets: connectors build them from the service name, the method, the
 path and the vendor's own error text, never from headers or the request body.
@@ -23,10 +25,22 @@ path and the vendor's own error text, never from headers or the request body.
 
 from __future__ import annotations
 
+#: How much of a value given by the caller an error message quotes.
+SHOWN_LIMIT = 40
+
 EXIT_OK = 0
 EXIT_ITEMS_FAILED = 1
 EXIT_USAGE = 2
 EXIT_SERVICE = 3
+
+
+def shown(value: object, limit: int = SHOWN_LIMIT) -> str:
+    """``value`` quoted for an error message, cut to ``limit`` characters: a 10 KB ticket
+    id (or anything pasted by mistake) is named, not echoed whole."""
+    text = str(value)
+    if len(text) > limit:
+        return repr(text[:limit - 1] + "…") + f" ({len(text)} characters)"
+    return repr(text)
 
 
 class BridgeError(Exception):
@@ -69,7 +83,7 @@ class UnknownTicket(UsageError):
 
     def __init__(self, ticket: str, helpdesk: str) -> None:
         self.ticket = ticket
-        super().__init__(f"{helpdesk} has no ticket {ticket!r}", hint="check the ticket id")
+        super().__init__(f"{helpdesk} has no ticket {shown(ticket)}", hint="check the ticket id")
 
 
 class NotAllowed(UsageError):
@@ -105,6 +119,32 @@ class ServiceUnreachable(ServiceError):
         self.retry_after = retry_after
 
 
+class UnexpectedAnswer(ServiceUnreachable):
+    """The service answered, but not with its API's JSON: an HTML page from a proxy or a
+    login wall, invalid or empty JSON, a list or ``null`` where an object belongs, or an
+    object without the fields the API always sends.
+
+    ``content_type`` and ``excerpt`` (the first bytes, secrets already stripped by the
+    connector) say what came instead. A write that got such an answer may have been applied
+    (``maybe_applied``): whatever sat in front of the service may have passed it on.
+    """
+
+    def __init__(self, service: str, content_type: str, excerpt: str, *, maybe_applied: bool = False) -> None:
+        shown = content_type or "no content type"
+        body = f"{excerpt!r}" if excerpt else "an empty body"
+        super().__init__(service, "", maybe_applied=maybe_applied,
+                         hint=f"is BRIDGE_{_env_section(service)}_URL the API's base URL, "
+                              "and nothing (a proxy, a sign-in page) in between?")
+        self.content_type = content_type
+        self.excerpt = excerpt
+        self.message = f"{service} answered something that is not its API's JSON: {shown}, {body}"
+        self.args = (self.message,)
+
+
+def _env_section(service: str) -> str:
+    return {"JIRA": "JIRA", "Sentry": "SENTRY", "Bugsink": "ERRORS"}.get(service, "HELPDESK")
+
+
 class CredentialsRefused(ServiceError):
     """The service answered 401 or 403 to our credentials."""
 
@@ -120,3 +160,9 @@ class ServiceRejected(BridgeError):
 
 class ItemFailed(BridgeError):
     """One item of a batch failed; the run goes on and exits 1."""
+
+
+class LeaseLost(BridgeError):
+    """This process no longer holds the lease it works under (it expired, its renewal
+    failed, or another holder took it over): it must stop writing at once (exit 1; the
+    next run, or the new holder, goes on)."""

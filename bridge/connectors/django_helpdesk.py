@@ -49,8 +49,8 @@ import requests
 
 from bridge.connectors import markers
 from bridge.connectors.base import Conflict, Helpdesk, TicketWrite
-from bridge.connectors.http import build_session, send
-from bridge.errors import CredentialsRefused, InvalidValue, ServiceRejected, UnknownTicket
+from bridge.connectors.http import answer_shape, api_json, build_session, send
+from bridge.errors import CredentialsRefused, InvalidValue, ServiceRejected, UnknownTicket, shown
 from bridge.models import Comment, Ticket
 
 SERVICE = "django-helpdesk"
@@ -102,14 +102,16 @@ class DjangoHelpdesk(Helpdesk):
         self.base_url = base_url.rstrip("/")
         self._session = session or build_session(timeout=timeout, retries=retries)
         self._session.headers["Authorization"] = f"Token {token}"
+        self._last: requests.Response | None = None  # the last ticket read, for error messages
 
     # -- reading ---------------------------------------------------------------------
     def validate_ticket_id(self, ticket_id: str) -> str:
         text = str(ticket_id).strip().lstrip("#")
         # Accept the queue-prefixed form django-helpdesk prints in e-mails ("BR-12").
-        match = re.fullmatch(r"(?:[A-Za-z0-9_-]+-)?(\d{1,18})", text)
+        # re.ASCII: \d would also take other scripts' digits ("٣"), which int() reads.
+        match = re.fullmatch(r"(?:[A-Za-z0-9_-]+-)?(\d{1,18})", text, re.ASCII)
         if not match or int(match.group(1)) == 0:
-            raise InvalidValue(f"{ticket_id!r} is not a django-helpdesk ticket id",
+            raise InvalidValue(f"{shown(ticket_id)} is not a django-helpdesk ticket id",
                                hint="django-helpdesk ticket ids are whole numbers, e.g. 12 (or QUEUE-12)")
         return str(int(match.group(1)))
 
@@ -121,11 +123,14 @@ class DjangoHelpdesk(Helpdesk):
                         what=f"reading ticket {ticket_id}", allow=(404,))
         if response.status_code == 404:
             raise UnknownTicket(ticket_id, SERVICE)
-        return response.json()
+        self._last = response
+        return api_json(SERVICE, response, require=("id",))
 
     def get_ticket(self, ticket_id: str) -> Ticket:
         ticket_id = self.validate_ticket_id(ticket_id)
-        return self._to_ticket(ticket_id, self._raw_ticket(ticket_id))
+        raw = self._raw_ticket(ticket_id)
+        with answer_shape(SERVICE, self._last):
+            return self._to_ticket(ticket_id, raw)
 
     def _to_ticket(self, ticket_id: str, raw: dict) -> Ticket:
         followups = sorted(raw.get("followup_set") or [], key=lambda f: (f.get("date") or "", f["id"]))
@@ -183,7 +188,7 @@ class DjangoHelpdesk(Helpdesk):
     def check(self) -> str:
         response = send(self._session, SERVICE, "GET", f"{self.base_url}/api/tickets/",
                         params={"page_size": 1}, what="checking credentials")
-        if "results" not in response.json():
+        if "results" not in api_json(SERVICE, response):
             raise CredentialsRefused(SERVICE, "the API did not answer as django-helpdesk's does")
         return "token user (staff)"
 
@@ -191,7 +196,10 @@ class DjangoHelpdesk(Helpdesk):
     def _apply(self, ticket_id: str, change: TicketWrite) -> None:
         ticket_id = self.validate_ticket_id(ticket_id)
         raw = self._raw_ticket(ticket_id)
-        if change.if_version is not None and _version(raw) != change.if_version:
+        with answer_shape(SERVICE, self._last):
+            version = _version(raw)
+            current = int(raw.get("status") or OPEN)
+        if change.if_version is not None and version != change.if_version:
             raise Conflict(f"ticket {ticket_id} changed since it was read")
 
         patch: dict[str, Any] = {}
@@ -202,7 +210,6 @@ class DjangoHelpdesk(Helpdesk):
                                    hint="create it under Admin → Custom fields, or fix the mapping")
             patch[key] = "" if value is None else value
         new_status: int | None = None
-        current = int(raw.get("status") or OPEN)
         if change.status is not None:
             wanted = change.status
             if wanted not in ("new", "open", "pending", "hold", "solved", "closed"):
@@ -253,4 +260,4 @@ class DjangoHelpdesk(Helpdesk):
             detail = "; ".join(f"{k}: {' '.join(map(str, v)) if isinstance(v, list) else v}"
                                for k, v in errors.items()) if isinstance(errors, dict) else str(errors)
             raise ServiceRejected(SERVICE, 400, f"{what}: {detail or 'validation failed'}")
-        return response.json() if response.content else {}
+        return api_json(SERVICE, response) if response.content else {}

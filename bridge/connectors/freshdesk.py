@@ -44,8 +44,8 @@ import requests
 
 from bridge.connectors import markers
 from bridge.connectors.base import Conflict, Helpdesk, TicketWrite
-from bridge.connectors.http import build_session, send
-from bridge.errors import CredentialsRefused, InvalidValue, ServiceRejected, UnknownTicket
+from bridge.connectors.http import answer_shape, api_json, build_session, send
+from bridge.errors import CredentialsRefused, InvalidValue, ServiceRejected, UnknownTicket, shown
 from bridge.models import Comment, Ticket
 
 SERVICE = "Freshdesk"
@@ -106,12 +106,14 @@ class FreshdeskHelpdesk(Helpdesk):
         self.base_url = base_url.rstrip("/")
         self._session = session or build_session(timeout=timeout, retries=retries)
         self._session.auth = (api_key, "X")
+        self._last: requests.Response | None = None  # the last ticket read, for error messages
 
     # -- reading ---------------------------------------------------------------------
     def validate_ticket_id(self, ticket_id: str) -> str:
         text = str(ticket_id).strip().lstrip("#")
-        if not text.isdigit() or len(text) > 18 or int(text) == 0:
-            raise InvalidValue(f"{ticket_id!r} is not a Freshdesk ticket id",
+        # ASCII digits only: str.isdigit() also accepts "²" and other digits int() refuses.
+        if not (text.isascii() and text.isdigit()) or len(text) > 18 or int(text) == 0:
+            raise InvalidValue(f"{shown(ticket_id)} is not a Freshdesk ticket id",
                                hint="Freshdesk ticket ids are whole numbers, e.g. 1234")
         return str(int(text))
 
@@ -131,8 +133,10 @@ class FreshdeskHelpdesk(Helpdesk):
         return response
 
     def _raw_ticket(self, ticket_id: str) -> dict:
-        return self._request("GET", f"/api/v2/tickets/{ticket_id}", what=f"reading ticket {ticket_id}",
-                             ticket_id=ticket_id, params={"include": "conversations,requester,company"}).json()
+        response = self._request("GET", f"/api/v2/tickets/{ticket_id}", what=f"reading ticket {ticket_id}",
+                                 ticket_id=ticket_id, params={"include": "conversations,requester,company"})
+        self._last = response
+        return api_json(SERVICE, response, require=("id",))
 
     def _conversations(self, ticket_id: str, raw: dict) -> list[dict]:
         included = raw.get("conversations") or []
@@ -144,7 +148,7 @@ class FreshdeskHelpdesk(Helpdesk):
         while url:
             response = send(self._session, SERVICE, "GET", url, params=params,
                             what=f"reading the conversation of ticket {ticket_id}")
-            found.extend(response.json())
+            found.extend(api_json(SERVICE, response, expect=list))
             url = (response.links.get("next") or {}).get("url")
             params = None  # the next link carries its own query
         return found
@@ -152,7 +156,10 @@ class FreshdeskHelpdesk(Helpdesk):
     def get_ticket(self, ticket_id: str) -> Ticket:
         ticket_id = self.validate_ticket_id(ticket_id)
         raw = self._raw_ticket(ticket_id)
-        return self._to_ticket(ticket_id, raw, self._conversations(ticket_id, raw))
+        response = self._last
+        with answer_shape(SERVICE, response):
+            conversations = self._conversations(ticket_id, raw)
+            return self._to_ticket(ticket_id, raw, conversations)
 
     def _to_ticket(self, ticket_id: str, raw: dict, conversations: list[dict]) -> Ticket:
         requester = raw.get("requester") or {}
@@ -193,17 +200,22 @@ class FreshdeskHelpdesk(Helpdesk):
         )
 
     def user_groups(self, user: str) -> list[str]:
-        agents = self._request("GET", "/api/v2/agents", what=f"looking up agent {user}",
-                               params={"email": user}).json()
-        if not agents:
-            return []
-        agent_id = agents[0]["id"]
-        groups = self._request("GET", "/api/v2/groups", what="reading groups", params={"per_page": PAGE_SIZE}).json()
-        return sorted(g["name"] for g in groups if agent_id in (g.get("agent_ids") or []))
+        response = self._request("GET", "/api/v2/agents", what=f"looking up agent {user}", params={"email": user})
+        with answer_shape(SERVICE, response):
+            agents = api_json(SERVICE, response, expect=list)
+            if not agents:
+                return []
+            agent_id = agents[0]["id"]
+        response = self._request("GET", "/api/v2/groups", what="reading groups", params={"per_page": PAGE_SIZE})
+        with answer_shape(SERVICE, response):
+            groups = api_json(SERVICE, response, expect=list)
+            return sorted(g["name"] for g in groups if agent_id in (g.get("agent_ids") or []))
 
     def check(self) -> str:
-        me = self._request("GET", "/api/v2/agents/me", what="checking credentials").json()
-        contact = me.get("contact") or {}
+        response = self._request("GET", "/api/v2/agents/me", what="checking credentials")
+        me = api_json(SERVICE, response)
+        with answer_shape(SERVICE, response):
+            contact = dict(me.get("contact") or {})
         if not me.get("id"):
             raise CredentialsRefused(SERVICE, "the credentials were not accepted")
         return contact.get("email") or str(me["id"])

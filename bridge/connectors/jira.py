@@ -10,6 +10,15 @@ Why the library is wrapped rather than used directly:
   turned into a bridge error at this boundary from the status code and JIRA's own error
   text, and the original is dropped (``from None``) so no traceback carries it.
 * Raw resources never leave: callers get :class:`~bridge.models.Issue` and friends.
+* Waits are bounded: every request by ``timeout`` (connect and read; a time-out is not
+  retried), all pauses for ``Retry-After`` and backoff together by a
+  :class:`~bridge.connectors.http.WaitBudget` of the same size. A JIRA asking to wait longer
+  is not waited for: the call fails at once naming the wait.
+* An answer that is not JIRA's JSON (an HTML sign-in page, ``[]`` for serverInfo) is an
+  :class:`~bridge.errors.UnexpectedAnswer`, not a ``KeyError`` or "connection dropped".
+* The settings ``http.verify`` / ``http.ca_bundle`` reach the library's session,
+  ``jira.api_version = "3"`` sends descriptions and comments as ADF (and reads them back as
+  text), and ``jira.deployment`` overrides what serverInfo says.
 
 JQL values are always quoted by :func:`jql_string`, so no value (a label derived from a
 ticket id, a version name) can change a query's meaning.
@@ -21,14 +30,15 @@ import logging
 import re
 import time
 from datetime import datetime
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Literal, TypeVar
 
 import requests
 from jira import JIRA, JIRAError
-from tenacity import Retrying, retry_if_exception, stop_after_attempt
 
-from bridge.connectors.http import MAX_RETRY_AFTER_S
-from bridge.errors import CredentialsRefused, InvalidValue, ItemFailed, ServiceRejected, ServiceUnreachable
+from bridge.connectors.http import MAX_RETRY_AFTER_S, WaitBudget, excerpt, unexpected_answer
+from bridge.connectors.jira_adf import adf_to_text, text_to_adf
+from bridge.errors import (BridgeError, CredentialsRefused, InvalidValue, ItemFailed, ServiceRejected,
+                           ServiceUnreachable, UnexpectedAnswer)
 from bridge.models import Comment, Issue, Version
 from bridge.policy.visibility import jira_comment_is_public
 
@@ -80,7 +90,7 @@ def _raw_comments(raw) -> list[dict]:
     """
     field = (raw.raw.get("fields") or {}).get("comment") or {}
     return [
-        {"id": str(c.get("id")), "body": c.get("body") or "",
+        {"id": str(c.get("id")), "body": c.get("body") or "",  # text, or ADF on v3
          "author": (c.get("author") or {}).get("displayName") or "",
          "restricted": _restricted_without_properties(c)}
         for c in field.get("comments") or []
@@ -114,7 +124,11 @@ def _translate(exc: Exception, what: str, *, write: bool) -> Exception:
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return ServiceUnreachable(SERVICE, f"{what}: timed out connecting", hint="is BRIDGE_JIRA_URL right?")
     if isinstance(exc, requests.exceptions.Timeout):
-        return ServiceUnreachable(SERVICE, f"{what}: timed out", maybe_applied=write)
+        return ServiceUnreachable(SERVICE, f"{what}: timed out waiting for an answer (BRIDGE_HTTP_TIMEOUT)",
+                                  maybe_applied=write)
+    if isinstance(exc, requests.exceptions.SSLError):
+        return ServiceUnreachable(SERVICE, f"{what}: the TLS certificate was not accepted",
+                                  hint="for a private certificate authority set http.ca_bundle (BRIDGE_HTTP_CA_BUNDLE)")
     refused = "NewConnectionError" in repr(getattr(exc, "args", ())) or "Connection refused" in str(exc)
     return ServiceUnreachable(SERVICE, f"{what}: {'cannot connect' if refused else 'connection dropped'}",
                               hint="is BRIDGE_JIRA_URL right and JIRA up?", maybe_applied=write and not refused)
@@ -132,7 +146,13 @@ def _jira_error_text(exc: JIRAError) -> str:
             parts += [f"{k}: {v}" for k, v in (body.get("errors") or {}).items()]
             if parts:
                 return "; ".join(parts)[:500]
-    return (exc.text or "no error text")[:300]
+        return excerpt(response.content, _auth_values(response)) or "no error text"
+    return excerpt(exc.text or "") or "no error text"
+
+
+def _auth_values(response) -> tuple[str, ...]:
+    header = (getattr(getattr(response, "request", None), "headers", None) or {}).get("Authorization") or ""
+    return tuple(part for part in str(header).split() if len(part) >= 6)
 
 
 class JiraTracker:
@@ -142,10 +162,15 @@ class JiraTracker:
 
     def __init__(self, url: str, *, user: str | None, token: str, auth: str = "basic",
                  timeout: float = 30.0, retries: int = 3,
-                 sleep: Callable[[float], None] | None = None) -> None:
+                 sleep: Callable[[float], None] | None = None, verify: bool | str = True,
+                 api_version: Literal["2", "3"] = "2", deployment: Literal["cloud", "server"] | None = None) -> None:
         self.url = url.rstrip("/")
         self.retries = retries
-        self._sleep = sleep
+        self.api_version = str(api_version)
+        self._deployment = deployment
+        self._sleep = sleep or time.sleep
+        #: All pauses for Retry-After and backoff together stay within the timeout.
+        self.budget = WaitBudget(timeout)
         kwargs: dict[str, Any] = {}
         if auth == "pat":
             kwargs["token_auth"] = token
@@ -153,21 +178,39 @@ class JiraTracker:
             if not user:
                 raise InvalidValue("JIRA basic / API-token auth needs a user", hint="set BRIDGE_JIRA_USER")
             kwargs["basic_auth"] = (user, token)
-        self._connect_args = dict(server=self.url, options={"rest_api_version": "2"},
-                                  max_retries=0, timeout=timeout, **kwargs)
+        # (connect, read): each bounded by the timeout, and neither retried.
+        self._connect_args = dict(server=self.url, options={"rest_api_version": self.api_version, "verify": verify},
+                                  max_retries=0, timeout=(timeout, timeout), get_server_info=False, **kwargs)
         self._client: JIRA | None = None
+        self._last_response: requests.Response | None = None
 
     @property
     def _jira(self) -> JIRA:
-        """The library client, connected on first use (the library reads serverInfo then),
-        so building a tracker costs nothing when a command fails before needing JIRA."""
+        """The library client, connected on first use (serverInfo is read then), so building
+        a tracker costs nothing when a command fails before needing JIRA."""
         if self._client is None:
-            self._client = self._call("connecting", lambda: JIRA(**self._connect_args))
+            self._client = self._call("connecting", self._connect)
         return self._client
+
+    def _connect(self) -> JIRA:
+        client = JIRA(**self._connect_args)
+        # The last answer, for an UnexpectedAnswer to show what came instead of JSON.
+        client._session.hooks["response"].append(self._remember)
+        info = client.server_info()
+        client._version = tuple(int(v) for v in info["versionNumbers"])
+        detected = info.get("deploymentType")
+        if not isinstance(detected, (str, type(None))):
+            raise TypeError("deploymentType")
+        # jira.deployment, when set, wins over serverInfo (a proxy may hide the real answer).
+        client.deploymentType = {"cloud": "Cloud", "server": "Server"}.get(self._deployment or "", detected)
+        return client
+
+    def _remember(self, response: requests.Response, *args, **kwargs) -> None:
+        self._last_response = response
 
     @property
     def deployment(self) -> str:
-        """``Cloud`` or ``Server`` (Data Center), as JIRA's serverInfo says."""
+        """``Cloud`` or ``Server`` (Data Center): ``jira.deployment`` if set, else serverInfo."""
         return self._jira.deploymentType or "Server"
 
     @property
@@ -176,30 +219,64 @@ class JiraTracker:
 
     # -- plumbing --------------------------------------------------------------------
     def _call(self, what: str, fn: Callable[[], T], *, write: bool = False) -> T:
-        """Run one library call with our retry policy and error translation."""
+        """Run one library call with our retry policy, wait budget and error translation.
 
-        def retryable(exc: BaseException) -> bool:
-            return isinstance(exc, ServiceUnreachable) and not exc.maybe_applied
+        Retried: failures that prove the request was not applied (refused connection, 429,
+        5xx of a read) — never a time-out, and never past the wait budget.
+        """
+        attempt = 0
+        while True:
+            try:
+                return fn()
+            except BridgeError:
+                raise  # a nested call (connecting) already translated its failure
+            except requests.exceptions.JSONDecodeError:
+                error: Exception = unexpected_answer(SERVICE, self._last_response, write=write)
+            except (JIRAError, requests.exceptions.RequestException) as exc:
+                error = _translate(exc, what, write=write)
+                if isinstance(exc, requests.exceptions.Timeout):
+                    raise error from None
+            except (KeyError, IndexError, TypeError, AttributeError, ValueError):
+                # The library read fields JIRA's API always sends: this was not JIRA's JSON.
+                error = unexpected_answer(SERVICE, self._last_response, write=write)
+            attempt += 1
+            if (not isinstance(error, ServiceUnreachable) or isinstance(error, UnexpectedAnswer)
+                    or error.maybe_applied or attempt > self.retries):
+                raise error from None
+            self._pause(error, what, attempt)
 
-        def wait(state) -> float:
-            exc = state.outcome.exception()
-            if isinstance(exc, ServiceUnreachable) and exc.retry_after:
-                return min(exc.retry_after, MAX_RETRY_AFTER_S)
-            return min(0.25 * 2 ** (state.attempt_number - 1), 8.0)
+    def _pause(self, error: ServiceUnreachable, what: str, attempt: int) -> None:
+        """Wait before retry ``attempt``, within the budget; a longer wait asked for fails now."""
+        wanted = error.retry_after if error.retry_after is not None else min(0.25 * 2 ** (attempt - 1), 8.0)
+        if error.retry_after is not None and wanted > min(self.budget.remaining(), MAX_RETRY_AFTER_S):
+            raise ServiceUnreachable(
+                SERVICE, f"{what}: rate limited (429); JIRA asked to wait {wanted:.0f} s before trying again, "
+                "longer than the bridge waits within one run (at most BRIDGE_HTTP_TIMEOUT)",
+                retry_after=wanted, hint="run again later (a scheduled sync does that by itself)") from None
+        granted = self.budget.take(wanted)
+        if granted < wanted:
+            raise error from None  # the budget is spent: give up rather than hammer JIRA
+        self._sleep(granted)
 
-        kwargs: dict[str, Any] = {}
-        if self._sleep is not None:
-            kwargs["sleep"] = self._sleep
-        for attempt in Retrying(stop=stop_after_attempt(self.retries + 1), wait=wait,
-                                retry=retry_if_exception(retryable), reraise=True, **kwargs):
-            with attempt:
-                try:
-                    return fn()
-                except (JIRAError, requests.exceptions.RequestException) as exc:
-                    raise _translate(exc, what, write=write) from None
-        raise AssertionError("unreachable")  # pragma: no cover
+    def _text(self, body: Any) -> str:
+        """A description or comment body as text (v3 answers ADF documents)."""
+        if body is None:
+            return ""
+        if isinstance(body, str):
+            return body
+        return adf_to_text(body if isinstance(body, dict) else getattr(body, "raw", None))
+
+    def _rich(self, text: str) -> Any:
+        """Text as the API version takes it: a string on v2, an ADF document on v3."""
+        return text_to_adf(text) if self.api_version == "3" and isinstance(text, str) else text
 
     def _to_issue(self, raw) -> Issue:
+        try:
+            return self._issue_of(raw)
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError):
+            raise unexpected_answer(SERVICE, self._last_response) from None
+
+    def _issue_of(self, raw) -> Issue:
         f = raw.fields
         status = getattr(f, "status", None)
         category = getattr(getattr(status, "statusCategory", None), "key", None) or "new"
@@ -228,8 +305,8 @@ class JiraTracker:
     # -- reading ---------------------------------------------------------------------
     def check(self) -> str:
         """Verify the credentials; return the user's display name."""
-        me = self._call("checking credentials", lambda: self._jira.myself())
-        return me.get("emailAddress") or me.get("name") or me.get("displayName") or "?"
+        me = self._call("checking credentials", lambda: dict(self._jira.myself()))
+        return str(me.get("emailAddress") or me.get("name") or me.get("displayName") or "?")
 
     def issue(self, key_or_id: str) -> Issue | None:
         """The issue, or None when JIRA has no such issue (or we may not see it)."""
@@ -280,7 +357,11 @@ class JiraTracker:
                 start += len(page)
                 if not page or start >= (page.total or 0):
                     break
-        return [(self._to_issue(raw), _raw_comments(raw)) for raw in results]
+        try:
+            return [(self._to_issue(raw), [{**c, "body": self._text(c["body"])} for c in _raw_comments(raw)])
+                    for raw in results]
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError):
+            raise unexpected_answer(SERVICE, self._last_response) from None
 
     def project_versions(self, project: str) -> list[Version]:
         raws = self._call(f"reading versions of {project}", lambda: self._jira.project_versions(project))
@@ -304,12 +385,15 @@ class JiraTracker:
 
     def comments(self, key: str) -> list[Comment]:
         raws = self._call(f"reading comments of {key}", lambda: self._jira.comments(key, expand="properties"))
-        return [
-            Comment(id=str(c.id), body=c.body or "", public=jira_comment_is_public(c),
-                    author=getattr(getattr(c, "author", None), "displayName", "") or "",
-                    created=parse_jira_time(getattr(c, "created", None)))
-            for c in raws
-        ]
+        try:
+            return [
+                Comment(id=str(c.id), body=self._text(c.raw.get("body")), public=jira_comment_is_public(c),
+                        author=getattr(getattr(c, "author", None), "displayName", "") or "",
+                        created=parse_jira_time(getattr(c, "created", None)))
+                for c in raws
+            ]
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError):
+            raise unexpected_answer(SERVICE, self._last_response) from None
 
     def remote_link_ids(self, key: str) -> set[str]:
         links = self._call(f"reading remote links of {key}", lambda: self._jira.remote_links(key))
@@ -336,6 +420,7 @@ class JiraTracker:
     def create_issue(self, fields: dict[str, Any]) -> Issue:
         """Create an issue. Not idempotent: a ServiceUnreachable with ``maybe_applied`` means
         JIRA may have created it; the caller searches by its label before trying again."""
+        fields = self._rich_fields(fields)
         raw = self._call("creating the issue", lambda: self._jira.create_issue(fields=fields), write=True)
         return self._to_issue(raw)
 
@@ -378,7 +463,12 @@ class JiraTracker:
 
     def update_fields(self, key: str, fields: dict[str, Any]) -> None:
         """Set fields (idempotent: setting the same values twice is harmless)."""
+        fields = self._rich_fields(fields)
         self._call(f"updating {key}", lambda: self._jira.issue(key, fields="summary").update(fields=fields, notify=False))
+
+    def _rich_fields(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """The text fields JIRA keeps as rich text, as the API version takes them."""
+        return {k: self._rich(v) if k in ("description", "environment") else v for k, v in fields.items()}
 
     def add_remote_link(self, key: str, *, global_id: str, url: str, title: str, summary: str | None = None) -> None:
         """Create or update (JIRA upserts by ``globalId``) a remote link on the issue."""
@@ -391,7 +481,7 @@ class JiraTracker:
     def add_comment(self, key: str, body: str, *, internal: bool = True) -> str:
         """Add a comment; ``internal`` marks it internal (``sd.public.comment``). Not idempotent."""
         comment = self._call(f"commenting on {key}",
-                             lambda: self._jira.add_comment(key, body, is_internal=internal), write=True)
+                             lambda: self._jira.add_comment(key, self._rich(body), is_internal=internal), write=True)
         return str(comment.id)
 
     def reopen(self, key: str) -> None:

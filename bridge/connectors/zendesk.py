@@ -16,8 +16,8 @@ from urllib.parse import quote
 import requests
 
 from bridge.connectors.base import Conflict, Helpdesk, TicketWrite
-from bridge.connectors.http import build_session, send
-from bridge.errors import BridgeError, InvalidValue, ServiceRejected, ServiceUnreachable, UnknownTicket
+from bridge.connectors.http import answer_shape, api_json, build_session, send
+from bridge.errors import BridgeError, InvalidValue, shown, ServiceRejected, ServiceUnreachable, UnknownTicket
 from bridge.models import Comment, Ticket
 
 SERVICE = "Zendesk"
@@ -51,8 +51,10 @@ class ZendeskHelpdesk(Helpdesk):
     # -- reading ---------------------------------------------------------------------
     def validate_ticket_id(self, ticket_id: str) -> str:
         text = str(ticket_id).strip().lstrip("#")
-        if not text.isdigit() or len(text) > 18:
-            raise InvalidValue(f"{ticket_id!r} is not a Zendesk ticket id", hint="Zendesk ticket ids are whole numbers, e.g. 1234")
+        # ASCII digits only: str.isdigit() also accepts "²" and other digits int() refuses.
+        if not (text.isascii() and text.isdigit()) or len(text) > 18:
+            raise InvalidValue(f"{shown(ticket_id)} is not a Zendesk ticket id",
+                               hint="Zendesk ticket ids are whole numbers, e.g. 1234")
         return str(int(text))
 
     def ticket_url(self, ticket_id: str) -> str:
@@ -67,12 +69,15 @@ class ZendeskHelpdesk(Helpdesk):
                              allow=(404,), include="users,organizations")
         if response.status_code == 404:
             raise UnknownTicket(ticket_id, SERVICE)
-        body = response.json()
-        users = {u["id"]: u for u in body.get("users", [])}
-        orgs = {o["id"]: o for o in body.get("organizations", [])}
+        body = api_json(SERVICE, response)
+        with answer_shape(SERVICE, response):
+            users = {u["id"]: u for u in body.get("users", [])}
+            orgs = {o["id"]: o for o in body.get("organizations", [])}
+            raw = body["ticket"]
         comments, comment_users = self._comments(ticket_id)
         users.update(comment_users)
-        return self._to_ticket(body["ticket"], users, orgs, comments)
+        with answer_shape(SERVICE, response):
+            return self._to_ticket(raw, users, orgs, comments)
 
     def read_many(self, ticket_ids: list[str]) -> dict[str, Ticket]:
         """Up to 100 tickets a request (``show_many``), without their conversations."""
@@ -80,13 +85,15 @@ class ZendeskHelpdesk(Helpdesk):
         ids = [self.validate_ticket_id(t) for t in ticket_ids]
         for start in range(0, len(ids), MANY_LIMIT):
             chunk = ids[start:start + MANY_LIMIT]
-            body = self._get("/api/v2/tickets/show_many.json", what=f"reading {len(chunk)} tickets",
-                             ids=",".join(chunk), include="users,organizations").json()
-            users = {u["id"]: u for u in body.get("users", [])}
-            orgs = {o["id"]: o for o in body.get("organizations", [])}
-            for raw in body.get("tickets", []):
-                ticket = self._to_ticket(raw, users, orgs, [])
-                found[ticket.id] = ticket
+            response = self._get("/api/v2/tickets/show_many.json", what=f"reading {len(chunk)} tickets",
+                                 ids=",".join(chunk), include="users,organizations")
+            body = api_json(SERVICE, response)
+            with answer_shape(SERVICE, response):
+                users = {u["id"]: u for u in body.get("users", [])}
+                orgs = {o["id"]: o for o in body.get("organizations", [])}
+                for raw in body.get("tickets", []):
+                    ticket = self._to_ticket(raw, users, orgs, [])
+                    found[ticket.id] = ticket
         return found
 
     def _to_ticket(self, raw: dict, users: dict, orgs: dict, comments: list[dict]) -> Ticket:
@@ -139,12 +146,14 @@ class ZendeskHelpdesk(Helpdesk):
         comments: list[dict] = []
         users: dict = {}
         while url:
-            body = send(self._session, SERVICE, "GET", url, params=params,
-                        what=f"reading the conversation of ticket {ticket_id}").json()
-            comments.extend(body.get("comments", []))
-            users.update({u["id"]: u for u in body.get("users", [])})
-            meta = body.get("meta") or {}
-            url = (body.get("links") or {}).get("next") if meta.get("has_more") else None
+            response = send(self._session, SERVICE, "GET", url, params=params,
+                            what=f"reading the conversation of ticket {ticket_id}")
+            body = api_json(SERVICE, response)
+            with answer_shape(SERVICE, response):
+                comments.extend(dict(c) for c in body.get("comments", []))
+                users.update({u["id"]: u for u in body.get("users", [])})
+                meta = body.get("meta") or {}
+                url = (body.get("links") or {}).get("next") if meta.get("has_more") else None
             params = None  # the next link carries its own query
         return comments, users
 
@@ -156,8 +165,10 @@ class ZendeskHelpdesk(Helpdesk):
         ids: list[str] = []
         after = None
         while True:
-            body = send(self._session, SERVICE, "GET", url, params=params, what="listing changed tickets").json()
-            ids.extend(str(t["id"]) for t in body.get("tickets", []))
+            response = send(self._session, SERVICE, "GET", url, params=params, what="listing changed tickets")
+            body = api_json(SERVICE, response)
+            with answer_shape(SERVICE, response):
+                ids.extend(str(t["id"]) for t in body.get("tickets", []))
             after = body.get("after_cursor") or after
             if body.get("end_of_stream") or not body.get("after_cursor"):
                 break
@@ -165,18 +176,23 @@ class ZendeskHelpdesk(Helpdesk):
         return list(dict.fromkeys(ids)), (f"cursor:{after}" if after else cursor)
 
     def user_groups(self, user: str) -> list[str]:
-        found = self._get("/api/v2/users/search.json", what=f"looking up agent {user}", query=f"email:{user}").json()
-        users = found.get("users") or []
-        if not users:
-            return []
-        memberships = self._get(f"/api/v2/users/{users[0]['id']}/group_memberships.json",
-                                what=f"reading the groups of {user}").json().get("group_memberships", [])
-        group_ids = {m["group_id"] for m in memberships}
-        groups = self._get("/api/v2/groups.json", what="reading groups").json().get("groups", [])
-        return sorted(g["name"] for g in groups if g["id"] in group_ids)
+        response = self._get("/api/v2/users/search.json", what=f"looking up agent {user}", query=f"email:{user}")
+        with answer_shape(SERVICE, response):
+            users = api_json(SERVICE, response).get("users") or []
+            if not users:
+                return []
+            user_id = users[0]["id"]
+        response = self._get(f"/api/v2/users/{user_id}/group_memberships.json", what=f"reading the groups of {user}")
+        with answer_shape(SERVICE, response):
+            group_ids = {m["group_id"] for m in api_json(SERVICE, response).get("group_memberships", [])}
+        response = self._get("/api/v2/groups.json", what="reading groups")
+        with answer_shape(SERVICE, response):
+            return sorted(g["name"] for g in api_json(SERVICE, response).get("groups", []) if g["id"] in group_ids)
 
     def check(self) -> str:
-        me = self._get("/api/v2/users/me.json", what="checking credentials").json().get("user") or {}
+        response = self._get("/api/v2/users/me.json", what="checking credentials")
+        with answer_shape(SERVICE, response):
+            me = dict(api_json(SERVICE, response).get("user") or {})
         if not me.get("id"):
             # Zendesk answers an anonymous user rather than 401 to some bad credentials.
             from bridge.errors import CredentialsRefused
@@ -192,8 +208,10 @@ class ZendeskHelpdesk(Helpdesk):
             chunk = changes[start:start + MANY_LIMIT]
             payload = [{"id": int(ticket_id), **_ticket_body(change)} for ticket_id, change in chunk]
             try:
-                job = send(self._session, SERVICE, "PUT", f"{self.base_url}/api/v2/tickets/update_many.json",
-                           json={"tickets": payload}, what=f"updating {len(chunk)} tickets").json()["job_status"]
+                response = send(self._session, SERVICE, "PUT", f"{self.base_url}/api/v2/tickets/update_many.json",
+                                json={"tickets": payload}, what=f"updating {len(chunk)} tickets")
+                with answer_shape(SERVICE, response):
+                    job = dict(api_json(SERVICE, response)["job_status"])
                 done = self._wait_for_job(job)
             except BridgeError as exc:
                 # The whole job failed (or may have been applied: the caller's marker check
@@ -224,8 +242,10 @@ class ZendeskHelpdesk(Helpdesk):
                                          maybe_applied=True)
             time.sleep(pause)
             pause = min(pause * 2, 2.0)
-            job = send(self._session, SERVICE, "GET", f"{self.base_url}/api/v2/job_statuses/{job['id']}.json",
-                       what="reading a bulk update job").json()["job_status"]
+            response = send(self._session, SERVICE, "GET", f"{self.base_url}/api/v2/job_statuses/{job['id']}.json",
+                            what="reading a bulk update job")
+            with answer_shape(SERVICE, response):
+                job = dict(api_json(SERVICE, response)["job_status"])
         if job["status"] != "completed":
             raise ServiceRejected(SERVICE, 500, f"bulk update job {job.get('id')} {job['status']}: {job.get('message')}")
         return job
