@@ -364,10 +364,11 @@ def sla(ctx: click.Context, at: str | None, as_json: bool) -> None:
 @pass_state
 def sla_due(state: State, profile: str, severity: str, tier: str | None, opened: str, as_json: bool) -> None:
     """When the first response and the next status update are due for a ticket."""
+    from bridge.mapping import load_profile
     from bridge.policy.sla import due_report
 
     # A team's own profiles (<mappings dir>/profiles/) are found before the packaged ones.
-    report = due_report(profile, severity, tier, opened, search_dirs=state.services.profile_dirs)
+    report = due_report(load_profile(profile, search_dirs=state.services.profile_dirs), severity, tier, opened)
     human = "\n".join(f"{k}: {v}" for k, v in report.items())
     _emit(report, as_json, human)
 

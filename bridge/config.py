@@ -34,7 +34,8 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import AfterValidator, Field, PrivateAttr, SecretStr, ValidationError
 
 from bridge.errors import ConfigError
-from bridge.mapping import HelpdeskKind, StrictModel, did_you_mean, validation_problems
+from bridge.file_schema import StrictModel, did_you_mean, validation_problems
+from bridge.mapping.sections import HelpdeskKind
 
 log = logging.getLogger(__name__)
 

@@ -43,7 +43,7 @@ class Services:
 
     @cached_property
     def profile(self):
-        from bridge.policy.profiles import load_profile
+        from bridge.mapping import load_profile
 
         return load_profile(self.mappings.profile, search_dirs=self.profile_dirs)
 
@@ -255,7 +255,7 @@ class Services:
 
     def profile_named(self, name: str):
         """A profile by name (an escalation keeps the one it was made under), cached."""
-        from bridge.policy.profiles import load_profile
+        from bridge.mapping import load_profile
 
         cache = self.__dict__.setdefault("_profiles_by_name", {})
         if name not in cache:

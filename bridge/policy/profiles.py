@@ -1,7 +1,7 @@
 """Support-policy profiles: a support policy as validated data.
 
-A profile is a YAML file in ``mappings/profiles/`` (the packaged ones live in
-``bridge/mappings/profiles/``; a team's own directory is searched first). It states what a
+A profile is a YAML file in ``mappings/profiles/`` (the packaged ones ship as
+``bridge.mappings``; a team's own directory is searched first). It states what a
 support policy document states, and nothing the code has to guess:
 
 ``severities``
@@ -13,7 +13,8 @@ support policy document states, and nothing the code has to guess:
     Every cell must be filled and every severity must appear in some cell.
 ``subject_rules``
     ``- {contains: "[Emergency]", severity: emergency}`` (case-insensitive text) or
-    ``- {pattern: "(?i)^urgent:", severity: high}`` (a Python regular expression).
+    ``- {regex: "(?i)^urgent:", severity: high}`` (a Python regular expression); the same
+    :class:`SubjectRule` as in the mappings file.
 ``customer_override``
     Whether the customer's own choice of severity overrides the assigned one (see
     :mod:`bridge.policy.severity`).
@@ -68,38 +69,35 @@ unit       meaning
 The long forms ``15 minutes``, ``4 hours``, ``4 business hours``, ``1 business day`` are
 accepted as spellings of the same units. On a 24x7 tier business time *is* wall time.
 
-Errors raise :class:`bridge.errors.MappingError` naming the file that holds the bad key
-(for an ``extends`` chain, the file that set it), the key path (``tiers.standard.hours.
-timezone``) and the expected form.
+This module is the schema and the checks across keys, nothing else: it reads no file.
+:func:`bridge.mapping.load_profile` finds, reads and merges the files (``extends``) and
+raises :class:`bridge.errors.MappingError` naming the file that holds the bad key (for an
+``extends`` chain, the file that set it), the key path (``tiers.standard.hours.timezone``)
+and the expected form.
 """
 
 from __future__ import annotations
 
-import copy
-import importlib.resources
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays as holidays_lib
-import yaml
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     PlainValidator,
     PrivateAttr,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
 from bridge.errors import MappingError, UsageError
+from bridge.file_schema import StrictModel
 from bridge.policy.calendar import BusinessCalendar, parse_weekly_hours
 
 __all__ = [
@@ -113,9 +111,8 @@ __all__ = [
     "Target",
     "Tier",
     "TIER_NAMES",
-    "list_profiles",
-    "load_profile",
-    "packaged_profiles_dir",
+    "check_profile",
+    "normal_name",
     "parse_duration",
 ]
 
@@ -234,8 +231,9 @@ DurationField = Annotated[Duration, PlainValidator(parse_duration)]
 # --------------------------------------------------------------------------------------
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+class _Strict(StrictModel):
+    # Durations are plain dataclasses, validated by parse_duration.
+    model_config = ConfigDict(arbitrary_types_allowed=True)
 
 
 def _check_zone(name: str) -> str:
@@ -394,30 +392,56 @@ class Matrix(_Strict):
     cells: dict[str, dict[str, str]]
 
 
-class SubjectRule(_Strict):
-    """A rule on the ticket subject: ``contains`` (case-insensitive text) or ``pattern`` (regex)."""
+class SubjectRule(StrictModel):
+    """A ticket whose subject holds some text, or matches a regular expression, has a severity.
+
+    The one rule type of profiles and the mappings file. Written as
+    ``{contains: "[Emergency]", severity: emergency}`` (text, ignoring case) or
+    ``{regex: "^URGENT\\b", severity: high}`` (a Python regular expression, case as written).
+    The mappings' older long form ``{pattern: ..., match: contains|regex}`` is read as one
+    of those; ``pattern`` without ``match`` is refused, because it meant text in mappings
+    files and a regular expression in profiles.
+    """
 
     severity: str
-    contains: str | None = None
-    pattern: str | None = None
+    contains: str | None = Field(default=None, min_length=1)
+    regex: str | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _long_form(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "pattern" not in data:
+            return data
+        data = dict(data)
+        pattern, match = data.pop("pattern"), data.pop("match", None)
+        if match not in ("contains", "regex"):
+            raise ValueError(
+                "write contains: TEXT (text, any case) or regex: PATTERN (a regular expression)"
+                if match is None else "expected match: contains or match: regex (or write contains: / regex:)")
+        data[match] = pattern
+        return data
 
     @model_validator(mode="after")
     def _one_test(self) -> SubjectRule:
-        if (self.contains is None) == (self.pattern is None):
-            raise ValueError("give exactly one of contains (text) or pattern (regular expression)")
-        if self.pattern is not None:
+        if (self.contains is None) == (self.regex is None):
+            raise ValueError("expected exactly one of contains (text) or regex (a regular expression)")
+        if self.regex is not None:
             try:
-                re.compile(self.pattern)
+                re.compile(self.regex)
             except re.error as exc:
-                raise ValueError(f"pattern is not a valid regular expression: {exc}") from None
+                raise ValueError(f"expected a valid regular expression in regex: {exc}") from None
         return self
 
     def matches(self, subject: str) -> bool:
-        """True when ``subject`` satisfies this rule."""
+        """True when ``subject`` satisfies this rule (``contains`` ignores case)."""
         if self.contains is not None:
             return self.contains.casefold() in subject.casefold()
-        assert self.pattern is not None
-        return re.search(self.pattern, subject) is not None
+        assert self.regex is not None
+        return re.search(self.regex, subject) is not None
+
+    def describe(self) -> str:
+        """The test in words, for explanations: ``contains '[Emergency]'`` or ``matches /^x/``."""
+        return f"contains {self.contains!r}" if self.contains is not None else f"matches /{self.regex}/"
 
 
 class AfterHours(_Strict):
@@ -486,7 +510,7 @@ class Profile(_Strict):
 
     def check_severity(self, name: str) -> str:
         """Normalise ``name`` (case, spaces) to one of the severities, or raise UsageError."""
-        normal = _normal_name(name)
+        normal = normal_name(name)
         if normal not in self.severities:
             raise UsageError(
                 f"profile {self.name!r} has no severity {name!r}",
@@ -498,7 +522,7 @@ class Profile(_Strict):
         """Normalise ``name`` to a tier of this profile (``None`` -> default), or raise UsageError."""
         if name is None:
             return self.default_tier
-        normal = _normal_name(name)
+        normal = normal_name(name)
         if normal not in self.tiers:
             raise UsageError(
                 f"profile {self.name!r} has no tier {name!r}",
@@ -545,7 +569,8 @@ class Profile(_Strict):
         return resolved.targets[self.check_severity(severity)]
 
 
-def _normal_name(name: str) -> str:
+def normal_name(name: str) -> str:
+    """A severity, tier or profile name as written in files: lower case, hyphens."""
     return re.sub(r"[\s_]+", "-", str(name).strip().lower())
 
 
@@ -554,9 +579,15 @@ def _normal_name(name: str) -> str:
 # --------------------------------------------------------------------------------------
 
 
-def _semantic_checks(profile: Profile, where: _Origins) -> None:
+def check_profile(profile: Profile, file_of: Callable[[str], str]) -> None:
+    """Check how the keys of a validated ``profile`` fit together (pydantic checked each form).
+
+    ``file_of(key_path)`` names the file that set a key (a profile may extend another), so
+    the :class:`MappingError` raised for the first problem names the file to fix.
+    """
+
     def fail(path: str, problem: str) -> None:
-        raise MappingError(where.file_of(path), path, problem)
+        raise MappingError(file_of(path), path, problem)
 
     severities = list(profile.severities)
     valid = "expected one of " + ", ".join(severities)
@@ -646,213 +677,3 @@ def _check_matrix(matrix: Matrix, severities: list[str], fail: Any) -> None:
         if severity not in used:
             fail("matrix.cells", f"severity {severity!r} is missing from the matrix; every "
                  "severity must be the result of at least one urgency x impact cell")
-
-
-# --------------------------------------------------------------------------------------
-# Loading: YAML, extends, provenance of each key for error messages
-# --------------------------------------------------------------------------------------
-
-
-class _Origins:
-    """Which file set each key path, so an error in an ``extends`` chain names the right file."""
-
-    def __init__(self, default: str) -> None:
-        self.default = default
-        self.files: dict[tuple[str, ...], str] = {}
-
-    def record(self, data: Any, file: str, prefix: tuple[str, ...] = ()) -> None:
-        self.files[prefix] = file
-        if isinstance(data, Mapping):
-            for key, value in data.items():
-                self.record(value, file, (*prefix, str(key)))
-
-    def overlay(self, data: Any, file: str, prefix: tuple[str, ...] = ()) -> None:
-        """Record that ``file`` (a child in an ``extends`` chain) set the keys in ``data``."""
-        if prefix:
-            self.files[prefix] = file
-        if not isinstance(data, Mapping):
-            return
-        for key, value in data.items():
-            sub = (*prefix, str(key))
-            if not isinstance(value, Mapping):
-                # A replaced list or scalar: what the parent said beneath it is gone.
-                for known in [k for k in self.files if k[: len(sub)] == sub]:
-                    del self.files[known]
-            self.overlay(value, file, sub)
-
-    def file_of(self, path: str | Sequence[str]) -> str:
-        parts = tuple(_split_path(path)) if isinstance(path, str) else tuple(path)
-        while parts:
-            if parts in self.files:
-                return self.files[parts]
-            parts = parts[:-1]
-        return self.default
-
-
-def _split_path(path: str) -> list[str]:
-    return [p for p in re.split(r"\.|\[\d+\]", path) if p]
-
-
-def _deep_merge(base: Any, override: Any) -> Any:
-    if isinstance(base, Mapping) and isinstance(override, Mapping):
-        merged = dict(base)
-        for key, value in override.items():
-            merged[key] = _deep_merge(base[key], value) if key in base else copy.deepcopy(value)
-        return merged
-    return copy.deepcopy(override)
-
-
-def packaged_profiles_dir() -> Path:
-    """The directory of the profiles shipped with bridge."""
-    return Path(str(importlib.resources.files("bridge.mappings") / "profiles"))
-
-
-def _dirs(search_dirs: Iterable[str | Path] | None) -> list[Path]:
-    return [Path(d) for d in (search_dirs or ())] + [packaged_profiles_dir()]
-
-
-def list_profiles(*, search_dirs: Iterable[str | Path] | None = None) -> list[str]:
-    """Names of the profiles found in ``search_dirs`` and the packaged directory, sorted."""
-    return _names_in(_dirs(search_dirs))
-
-
-def _find(name: str, dirs: list[Path], *, skip: Path | None = None) -> Path | None:
-    for directory in dirs:
-        for suffix in (".yaml", ".yml"):
-            candidate = directory / f"{name}{suffix}"
-            if candidate.is_file() and (skip is None or candidate.resolve() != skip):
-                return candidate
-    return None
-
-
-def _looks_like_path(text: str) -> bool:
-    return "/" in text or "\\" in text or text.endswith((".yaml", ".yml"))
-
-
-def load_profile(
-    name_or_path: str | Path, *, search_dirs: Iterable[str | Path] | None = None
-) -> Profile:
-    """Load and validate a profile by name (``p1-p4-matrix``) or by file path.
-
-    Names are looked up as ``NAME.yaml`` in ``search_dirs`` (a team's own
-    ``mappings/profiles/``, searched first) and then in the packaged directory. A profile
-    may ``extends:`` another, including the packaged profile of its own name.
-
-    Raises :class:`UsageError` for an unknown name (listing the known ones) and
-    :class:`MappingError` (file, key path, expected form) for a malformed file.
-    """
-    dirs = _dirs(search_dirs)
-    text = str(name_or_path)
-    if isinstance(name_or_path, Path) or _looks_like_path(text):
-        path = Path(text)
-        if not path.is_file():
-            raise UsageError(f"no profile file {text}", hint="check the path")
-    else:
-        found = _find(_normal_name(text), dirs)
-        if found is None:
-            raise UsageError(
-                f"unknown policy profile {text!r}",
-                hint="known profiles: " + ", ".join(list_profiles(search_dirs=search_dirs)),
-            )
-        path = found
-    data, origins = _load_chain(path, dirs, ())
-    data.pop("extends", None)
-    data.setdefault("name", path.stem)
-    try:
-        profile = Profile.model_validate(data)
-    except ValidationError as exc:
-        raise _mapping_error(exc, origins) from None
-    _semantic_checks(profile, origins)
-    profile._file = str(path)
-    return profile
-
-
-def _load_chain(path: Path, dirs: list[Path], stack: tuple[Path, ...]) -> tuple[dict[str, Any], _Origins]:
-    resolved = path.resolve()
-    if resolved in stack:
-        chain = " -> ".join(str(p) for p in (*stack, resolved))
-        raise MappingError(str(path), "extends", f"profiles extend each other in a circle: {chain}")
-    data = _read_yaml(path)
-    parent_ref = data.get("extends")
-    if parent_ref is None:
-        origins = _Origins(str(path))
-        origins.record(data, str(path))
-        return data, origins
-    if not isinstance(parent_ref, str) or not parent_ref.strip():
-        raise MappingError(str(path), "extends", "expected a profile name or a path to a .yaml file")
-    if _looks_like_path(parent_ref):
-        parent_path: Path | None = (path.parent / parent_ref)
-        if not parent_path.is_file():
-            raise MappingError(str(path), "extends", f"no profile file {parent_path}")
-    else:
-        # Skipping this very file lets a team's own p1-p4-matrix.yaml extend the packaged one.
-        parent_path = _find(_normal_name(parent_ref), dirs, skip=resolved)
-        if parent_path is None:
-            raise MappingError(str(path), "extends", f"unknown profile {parent_ref!r}; expected "
-                               "one of " + ", ".join(_names_in(dirs)))
-    parent, origins = _load_chain(parent_path, dirs, (*stack, resolved))
-    parent.pop("name", None)  # a name belongs to its file; the child's stem names the result
-    merged = _deep_merge(parent, data)
-    origins.default = str(path)
-    origins.overlay(data, str(path))
-    return merged, origins
-
-
-def _names_in(dirs: list[Path]) -> list[str]:
-    names = set()
-    for directory in dirs:
-        if directory.is_dir():
-            names.update(p.stem for p in directory.iterdir() if p.suffix in (".yaml", ".yml"))
-    return sorted(names)
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise MappingError(str(path), "", f"cannot read: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown line"
-        raise MappingError(
-            str(path), "", f"YAML syntax error at {where}: {exc.problem or exc}"
-        ) from None
-    except yaml.YAMLError as exc:
-        raise MappingError(str(path), "", f"YAML syntax error: {exc}") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise MappingError(str(path), "", "expected a mapping of keys (severities, tiers, ...)")
-    return data
-
-
-def _mapping_error(exc: ValidationError, origins: _Origins) -> MappingError:
-    errors = exc.errors()
-    first = errors[0]
-    parts: list[str] = []
-    path = ""
-    for item in first["loc"]:
-        if isinstance(item, int):
-            path += f"[{item}]"
-        else:
-            parts.append(str(item))
-            path += ("." if path else "") + str(item)
-    problem = _problem_text(first)
-    if len(errors) > 1:
-        problem += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-    return MappingError(origins.file_of(path), path, problem)
-
-
-def _problem_text(error: Mapping[str, Any]) -> str:
-    kind = error["type"]
-    if kind == "value_error" and "error" in error.get("ctx", {}):
-        return str(error["ctx"]["error"])
-    if kind == "missing":
-        return "missing; this key is required"
-    if kind == "extra_forbidden":
-        return "unknown key (misspelt?); see the list of keys in bridge/policy/profiles.py"
-    value = error.get("input")
-    return f"{error['msg']} (got {value!r})" if value is not None else str(error["msg"])
-

@@ -107,9 +107,8 @@ def classify(
     if subject:
         for rule in (*subject_rules, *profile.subject_rules):
             if rule.matches(subject):
-                test = f"contains {rule.contains!r}" if rule.contains is not None else f"matches /{rule.pattern}/"
                 severity = profile.check_severity(rule.severity)
-                return Classification(severity, "subject", f"the subject {test}{ignored}")
+                return Classification(severity, "subject", f"the subject {rule.describe()}{ignored}")
     if mapped is not None:
         return Classification(
             mapped, "priority", f"the ticket's priority {ticket_priority!r} maps to {mapped}{ignored}"

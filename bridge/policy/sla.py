@@ -40,12 +40,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from bridge.errors import UsageError
 from bridge.policy.calendar import BusinessCalendar
-from bridge.policy.profiles import Duration, Profile, Target, load_profile
+from bridge.policy.profiles import Duration, Profile, Target
 
 __all__ = [
     "ClockState",
@@ -398,15 +397,14 @@ def _aware_le(t: datetime, now: datetime) -> bool:
 
 
 def due_report(
-    profile_name: str,
+    profile: Profile,
     severity: str,
     tier: str | None,
     opened_iso: str,
     *,
-    search_dirs: Iterable[str | Path] | None = None,
     customer_zone: str | None = None,
 ) -> dict[str, Any]:
-    """What ``bridge sla due`` prints with ``--json``.
+    """What ``bridge sla due`` prints with ``--json``, for a loaded ``profile``.
 
     Keys: ``profile``, ``severity``, ``tier``, ``opened``, ``first_response_due``,
     ``status_update_every`` (ISO 8601 duration such as ``PT1H`` for wall-clock cadences, a
@@ -416,7 +414,6 @@ def due_report(
     DST included); on a 24x7 tier, in the offset of ``opened_iso``. Bad input raises
     :class:`UsageError` naming what to fix.
     """
-    profile = load_profile(profile_name, search_dirs=search_dirs)
     opened = parse_iso(opened_iso, "--opened")
     result = due(profile, severity, tier, opened, customer_zone=customer_zone)
     calendar = profile.calendar(result.tier, customer_zone)

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from bridge.cli import main
 from bridge.config import load_config
 from bridge.escalation import EscalationRequest
-from bridge.policy.profiles import load_profile
+from bridge.mapping import load_profile
 from bridge.policy.sla import due
 from bridge.services import Services
 from tests.conftest import ACTOR

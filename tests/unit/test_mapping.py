@@ -13,6 +13,7 @@ from bridge.config import load_config
 from bridge.errors import EXIT_USAGE, MappingError
 from bridge.mapping import (
     EscalationRules,
+    SubjectRule,
     TierMapping,
     load_mappings,
     load_mappings_for,
@@ -90,7 +91,7 @@ def test_selected_profile_brings_its_own_severity_names(profile, highest, priori
 
 
 def test_mappings_cover_every_packaged_profile():
-    from bridge.policy.profiles import list_profiles, load_profile
+    from bridge.mapping import list_profiles, load_profile
 
     for name in list_profiles():
         profile = load_profile(name)
@@ -139,7 +140,7 @@ def test_profile_problems_name_missing_and_extra_severities_and_unknown_tiers(tm
 
 
 def test_subject_rules_feed_the_severity_classifier():
-    from bridge.policy.profiles import load_profile
+    from bridge.mapping import load_profile
     from bridge.policy.severity import classify
 
     m = load_mappings(profile="p1-p4-matrix")
@@ -171,12 +172,20 @@ def test_config_overrides_win(tmp_path):
          "severities.high.jira_priorty", "unknown key; did you mean 'jira_priority'?"),
         ("severites: {}\n", "severites", "did you mean 'severities'?"),
         ("severities:\n  high: Highest\n", "severities.high", "expected a mapping"),
-        ("subject_rules:\n  - pattern: '[Emergency]'\n    severity: critical\n",
+        ("subject_rules:\n  - contains: '[Emergency]'\n    severity: critical\n",
          "subject_rules[0].severity", "expected one of the severities"),
+        ("subject_rules:\n  - regex: '(['\n    severity: high\n",
+         "subject_rules[0]", "expected a valid regular expression"),
         ("subject_rules:\n  - pattern: '(['\n    severity: high\n    match: regex\n",
          "subject_rules[0]", "expected a valid regular expression"),
         ("subject_rules:\n  - pattern: x\n    severity: high\n    match: glob\n",
-         "subject_rules[0].match", "expected one of 'contains' or 'regex'"),
+         "subject_rules[0]", "expected match: contains or match: regex"),
+        ("subject_rules:\n  - pattern: '[Emergency]'\n    severity: high\n",
+         "subject_rules[0]", "write contains: TEXT (text, any case) or regex: PATTERN"),
+        ("subject_rules:\n  - {contains: x, regex: y, severity: high}\n",
+         "subject_rules[0]", "expected exactly one of contains (text) or regex"),
+        ("subject_rules:\n  - {containz: x, severity: high}\n",
+         "subject_rules[0].containz", "did you mean 'contains'?"),
         ("helpdesk_priority:\n  urgen: high\n", "helpdesk_priority.urgen", "expected one of"),
         ("helpdesk_priority:\n  urgent: critical\n", "helpdesk_priority.urgent",
          "expected one of the severities"),
@@ -313,12 +322,24 @@ def test_ticket_key_tag():
 def test_subject_rules_contains_is_case_insensitive_and_regex_is_not(tmp_path):
     m = load_mappings(mappings_dir(tmp_path, r"""
         subject_rules:
-          - {pattern: "^URGENT\\b", severity: high, match: regex}
-          - {pattern: "[emergency]", severity: emergency}
+          - {regex: "^URGENT\\b", severity: high}
+          - {contains: "[emergency]", severity: emergency}
+          - {pattern: "^Outage", severity: high, match: regex}
     """))
     assert m.severity_for_subject("URGENT: login broken") == "high"
     assert m.severity_for_subject("urgent: login broken") is None
     assert m.severity_for_subject("Re: [EMERGENCY] down") == "emergency"
+    # The older long form `pattern` + `match` reads as the same rule type.
+    assert m.severity_for_subject("Outage in EU") == "high"
+    assert m.subject_rules[2] == SubjectRule(regex="^Outage", severity="high")
+
+
+def test_the_mappings_and_the_profiles_share_one_subject_rule_type():
+    from bridge.policy import profiles
+
+    assert SubjectRule is profiles.SubjectRule
+    assert profiles.Profile.model_fields["subject_rules"].annotation == tuple[SubjectRule, ...]
+    assert load_mappings().subject_rules == [SubjectRule(contains="[Emergency]", severity="emergency")]
 
 
 org_names = st.text(alphabet=st.characters(whitelist_categories=("L", "N", "Zs")), min_size=1,

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from bridge.errors import EXIT_USAGE, MappingError, UsageError
-from bridge.policy.profiles import list_profiles, load_profile, packaged_profiles_dir, parse_duration
+from bridge.mapping import list_profiles, load_profile, packaged_profiles_dir
+from bridge.policy.profiles import parse_duration
 from bridge.policy.sla import due
 
 MINIMAL = """\
@@ -112,7 +113,7 @@ def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
     path = write(tmp_path, "syntax", "severities: [high, low\ndefault_severity: low\n")
     error = load_error(path)
     assert error.file == str(path)
-    assert "line 2" in error.problem
+    assert error.key == "line 2" and "invalid YAML" in error.problem
 
 
 def test_unknown_key_and_unknown_holiday_country(tmp_path: Path) -> None:

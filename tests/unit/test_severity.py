@@ -7,7 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bridge.errors import UsageError
-from bridge.policy.profiles import SubjectRule, load_profile
+from bridge.mapping import load_profile
+from bridge.policy.profiles import SubjectRule
 from bridge.policy.severity import classify, escalate_to_emergency, highest
 
 AMPERITY = load_profile("emergency-to-low")
@@ -59,7 +60,7 @@ def test_subject_rule_from_the_profile() -> None:
 
 
 def test_callers_subject_rules_come_first() -> None:
-    rules = [SubjectRule(pattern=r"(?i)^outage\b", severity="high"),
+    rules = [SubjectRule(regex=r"(?i)^outage\b", severity="high"),
              SubjectRule(contains="[emergency]", severity="low")]
     assert classify(AMPERITY, subject="Outage in EU", subject_rules=rules).severity == "high"
     assert classify(AMPERITY, subject="[Emergency] x", subject_rules=rules).severity == "low"

@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge.errors import UsageError
-from bridge.policy.profiles import Profile, load_profile
+from bridge.mapping import load_profile
+from bridge.policy.profiles import Profile
 from bridge.policy.sla import clock, due, due_report, format_duration, format_iso, parse_iso
 
 PROFILES = {name: load_profile(name) for name in
@@ -182,8 +183,13 @@ def test_default_tier_is_used_when_none_is_given() -> None:
 # -- the `bridge sla due` report ---------------------------------------------------------
 
 
+def report_for(profile_name: str, *args: object) -> dict:
+    """``bridge sla due``'s report: the profile is loaded by name, as the command does."""
+    return due_report(load_profile(profile_name), *args)  # type: ignore[arg-type]
+
+
 def test_due_report_is_json_ready_in_the_support_zone() -> None:
-    report = due_report("emergency-to-low", "High", None, "2024-03-09T03:00:00Z")
+    report = report_for("emergency-to-low", "High", None, "2024-03-09T03:00:00Z")
     assert report == {
         "profile": "emergency-to-low",
         "severity": "high",
@@ -198,14 +204,14 @@ def test_due_report_is_json_ready_in_the_support_zone() -> None:
 
 
 def test_due_report_wall_clock_cadence_is_iso_8601() -> None:
-    report = due_report("after-hours-critical", "critical", "premium", "2024-03-09T10:00:00-05:00")
+    report = report_for("after-hours-critical", "critical", "premium", "2024-03-09T10:00:00-05:00")
     assert report["status_update_every"] == "PT1H"
     assert report["first_response_due"] == "2024-03-09T10:15:00-05:00"
     assert report["after_hours"] is True
 
 
 def test_due_report_best_effort() -> None:
-    report = due_report("severity-1-3", "severity-1", "free", "2024-03-05T10:00:00-07:00")
+    report = report_for("severity-1-3", "severity-1", "free", "2024-03-05T10:00:00-07:00")
     assert report["best_effort"] is True
     assert report["first_response_due"] is None and report["status_update_every"] is None
 
@@ -222,7 +228,7 @@ def test_due_report_best_effort() -> None:
 )
 def test_due_report_bad_input_says_what_to_fix(args: tuple, message: str, hint: str) -> None:
     with pytest.raises(UsageError) as caught:
-        due_report(*args)
+        report_for(*args)
     assert message in caught.value.message
     assert hint in str(caught.value)
     assert caught.value.exit_code == 2
