@@ -373,6 +373,32 @@ def sla_due(state: State, profile: str, severity: str, tier: str | None, opened:
     _emit(report, as_json, human)
 
 
+# ------------------------------------------------------------------------ serve --
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8780, show_default=True,
+              help="Port to listen on (0 = a free port, printed when ready).")
+@click.option("--workers", type=click.IntRange(0, 64), default=None,
+              help="Inbox worker threads (default: [serve] workers, 2; 0: only accept).")
+@pass_state
+def serve(state: State, host: str, port: int, workers: int | None) -> None:
+    """Receive webhooks under /hooks/..., the Escalate button, the board; until SIGTERM.
+
+    Prints one line when it answers requests. SIGTERM or SIGINT stops accepting, finishes
+    or releases the inbox items in hand, and exits 0.
+    """
+    from bridge.service.server import serve as run
+
+    services = state.services
+    services.store  # noqa: B018 - opens (and on SQLite migrates) the store before listening
+    try:
+        run(services, host=host, port=port, workers=workers,
+            announce=lambda line: (click.echo(line), sys.stdout.flush()))
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                         hint="pick another with --port") from None
+
+
 # --------------------------------------------------------------------------- db --
 @main.group(cls=BridgeGroup)
 def db() -> None:

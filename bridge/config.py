@@ -253,7 +253,7 @@ class ServeConfig(Section):
         description="Base URL customers' Escalate links point at; unset = messages carry no link.")
     escalate_link_days: int = Field(
         30, ge=1, le=365, description="Days an Escalate link stays valid.")
-    workers: int = Field(2, ge=1, le=64, description="Worker threads processing the inbox.")
+    workers: int = Field(2, ge=0, le=64, description="Worker threads processing the inbox (0: accept only).")
     lease_seconds: float = Field(
         60.0, gt=0, le=3600,
         description="How long a worker holds an inbox item before another may take it (renewed while working).")

@@ -10,7 +10,8 @@ methods are each one short transaction:
 - ``store.audit`` (:mod:`bridge.store.audit`) — every write and refusal;
 - ``store.cursors`` (:mod:`bridge.store.cursors`) — the sync jobs' high-water marks;
 - ``store.leases`` (:mod:`bridge.store.leases`) — mutual exclusion between processes;
-- ``store.users`` (:mod:`bridge.store.users`) — the board's accounts, sessions, throttling.
+- ``store.users`` (:mod:`bridge.store.users`) — the board's accounts, sessions, throttling;
+- ``store.inbox`` (:mod:`bridge.store.inbox`) — webhook deliveries for `bridge serve`'s workers.
 
 The methods that protect an invariant (``escalations.record_intent``, ``outbox.claim``,
 ``leases.acquire``) are race-safe across threads and processes on SQLite and PostgreSQL
@@ -28,6 +29,7 @@ from sqlmodel import Session
 from bridge.store.audit import AUDIT_RESULTS, AuditRepository
 from bridge.store.cursors import CursorRepository
 from bridge.store.escalations import EscalationRepository
+from bridge.store.inbox import InboxRepository
 from bridge.store.leases import LeaseRepository
 from bridge.store.links import LinkRepository
 from bridge.store.outbox import OutboxRepository
@@ -44,6 +46,7 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.escalations = EscalationRepository(engine)
+        self.inbox = InboxRepository(engine)
         self.links = LinkRepository(engine)
         self.tasks = TaskRepository(engine)
         self.outbox = OutboxRepository(engine)

@@ -18,7 +18,7 @@ TTL = timedelta(seconds=30)
 
 
 def inbox_of(store: Store) -> InboxRepository:
-    return InboxRepository(store.engine)
+    return store.inbox
 
 
 def test_a_redelivery_changes_nothing(store: Store) -> None:

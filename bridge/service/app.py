@@ -1,0 +1,172 @@
+"""The WSGI app of `bridge serve`: webhooks, the Escalate button, health, metrics, the board.
+
+Routes (pinned, operators paste them into the vendors' admin pages):
+
+- ``POST /hooks/jira``, ``/hooks/zendesk``, ``/hooks/sentry``, ``/hooks/freshdesk``,
+  ``/hooks/django-helpdesk/<secret>`` — verify, write the pointer to the inbox, answer.
+  A source without a secret configured answers 404 (as if the path did not exist); a body
+  over ``[serve] max_body_bytes`` 413; a missing or wrong signature 401; a Zendesk
+  timestamp outside the replay window 403; a body that is not the vendor's JSON 400. Every
+  refusal is counted in ``/metrics`` and stores nothing. An accepted delivery answers 202,
+  a redelivery 200, an event the bridge has no use for 200 (``ignored``).
+- ``GET|POST /escalate/<ticket>`` — the signed Escalate link (:mod:`bridge.service.button`).
+- ``GET /healthz`` (the process answers), ``GET /readyz`` (the store and the services
+  answer), ``GET /metrics`` (Prometheus).
+- everything else under ``/`` — the managers' board (:func:`bridge.board.register`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from flask import Flask, Response, abort, jsonify, request
+
+from bridge.errors import BridgeError
+from bridge.service.metrics import CONTENT_TYPE_LATEST, Metrics
+from bridge.service.webhooks import SOURCES, Refused, WebhookRequest, module_for
+from bridge.service.webhooks.django_helpdesk import verify_path
+from bridge.store.inbox import InboxRepository
+
+log = logging.getLogger(__name__)
+
+__all__ = ["create_app"]
+
+#: How long /readyz trusts its last look at the services (they are not called per probe).
+READY_CACHE_S = 15.0
+
+
+def create_app(services, *, inbox: InboxRepository | None = None, metrics: Metrics | None = None,
+               ring: Callable[[], None] | None = None, clock: Callable[[], float] = time.time) -> Flask:
+    """The app for ``services``; ``ring`` wakes the in-process workers after an accept."""
+    config = services.config
+    inbox = inbox or services.store.inbox
+    metrics = metrics or Metrics(backlog=inbox.backlog)
+    app = Flask("bridge.service")
+    app.config["MAX_CONTENT_LENGTH"] = None  # checked per hook, to count and answer it ourselves
+    app.extensions["bridge.inbox"] = inbox
+    app.extensions["bridge.metrics"] = metrics
+    limit = config.serve.max_body_bytes
+    window = config.serve.replay_window_seconds
+
+    def secret_of(source: str) -> str | None:
+        value = getattr(config.webhooks, f"{source.replace('-', '_')}_secret")
+        return value.get_secret_value() if value is not None else None
+
+    def read_body(source: str) -> bytes:
+        if request.content_length is not None and request.content_length > limit:
+            raise Refused(413, "too_large", f"the body is over {limit} bytes")
+        body = request.stream.read(limit + 1)
+        if len(body) > limit:
+            raise Refused(413, "too_large", f"the body is over {limit} bytes")
+        return body
+
+    def receive(source: str, path_secret: str | None = None):
+        secret = secret_of(source)
+        if secret is None:
+            metrics.deliveries.labels(source, "not_configured").inc()
+            abort(404)
+        try:
+            if path_secret is not None:
+                verify_path(path_secret, secret)
+            body = read_body(source)
+            hook = WebhookRequest(headers=dict(request.headers), body=body)
+            module = module_for(source)
+            module.verify(hook, secret, now=clock(), window=window)
+            delivery = module.parse(hook)
+        except Refused as refused:
+            metrics.deliveries.labels(source, refused.outcome).inc()
+            log.info("webhook %s refused (%s): %s", source, refused.status, refused.message)
+            if refused.status == 404:
+                abort(404)
+            return jsonify({"error": refused.message}), refused.status
+        if delivery is None:
+            metrics.deliveries.labels(source, "ignored").inc()
+            return jsonify({"ignored": True}), 200
+        # Written before the answer: once the vendor hears 2xx, the delivery survives a crash.
+        new = inbox.accept(delivery.source, delivery.delivery_id, delivery.event, delivery.subject)
+        metrics.deliveries.labels(source, "accepted" if new else "duplicate").inc()
+        if new and ring is not None:
+            ring()
+        return jsonify({"accepted": new}), 202 if new else 200
+
+    for source in SOURCES:
+        if source == "django-helpdesk":
+            continue
+        app.add_url_rule(f"/hooks/{source}", f"hook_{source}", lambda source=source: receive(source),
+                         methods=["POST"])
+    app.add_url_rule("/hooks/django-helpdesk/<path:secret>", "hook_django_helpdesk",
+                     lambda secret: receive("django-helpdesk", secret), methods=["POST"])
+
+    @app.get("/healthz")
+    def healthz():
+        return jsonify({"ok": True})
+
+    ready = _Readiness(services, inbox)
+
+    @app.get("/readyz")
+    def readyz():
+        problems = ready.problems()
+        return jsonify({"ready": not problems, "problems": problems}), 503 if problems else 200
+
+    @app.get("/metrics")
+    def metrics_page():
+        return Response(metrics.render(), mimetype=CONTENT_TYPE_LATEST)
+
+    _register_button(app, services, inbox, metrics, ring)
+    from bridge.board import register
+
+    register(app, services)
+    return app
+
+
+def _register_button(app: Flask, services, inbox: InboxRepository, metrics: Metrics, ring) -> None:
+    serve = services.config.serve
+    if serve.secret_key is None:
+        return  # no key, no links: /escalate/... is then an unknown path
+    from bridge.service.button import LinkSigner, blueprint
+
+    def accept(ticket: str, press_id: str) -> bool:
+        new = inbox.accept("button", press_id, "escalate", {"ticket": ticket})
+        metrics.deliveries.labels("button", "accepted" if new else "duplicate").inc()
+        if new and ring is not None:
+            ring()
+        return new
+
+    signer = LinkSigner(serve.secret_key.get_secret_value(), max_age_days=serve.escalate_link_days)
+    app.register_blueprint(blueprint(services, signer, accept))
+
+
+class _Readiness:
+    """The store is asked on every probe; the services at most every READY_CACHE_S."""
+
+    def __init__(self, services, inbox: InboxRepository) -> None:
+        self.services = services
+        self.inbox = inbox
+        self._lock = threading.Lock()
+        self._checked_at = 0.0
+        self._service_problems: list[str] = []
+
+    def problems(self) -> list[str]:
+        problems: list[str] = []
+        try:
+            self.inbox.backlog()
+        except Exception as exc:  # whatever the driver raises, the store is not there
+            problems.append(f"store: {type(exc).__name__}")
+        with self._lock:
+            if time.monotonic() - self._checked_at > READY_CACHE_S:
+                self._service_problems = self._check_services()
+                self._checked_at = time.monotonic()
+            return problems + self._service_problems
+
+    def _check_services(self) -> list[str]:
+        found = []
+        for name, check in (("helpdesk", lambda: self.services.helpdesk.check()),
+                            ("jira", lambda: self.services.tracker.check())):
+            try:
+                check()
+            except BridgeError as exc:  # its message names the service, never a secret
+                found.append(f"{name}: {exc}")
+        return found

@@ -1,0 +1,81 @@
+"""Running `bridge serve`: cheroot in front of the app, inbox workers beside it, SIGTERM.
+
+cheroot is a production WSGI server that embeds in our own process (a thread pool, no
+fork): the inbox workers live in the same process, the store's connection pool is shared,
+and shutdown is ours to order. On SIGTERM or SIGINT: stop accepting connections and let
+requests in flight finish (cheroot's shutdown), stop the workers from claiming, give them
+``grace`` seconds to finish the items in hand, release what is still held (another worker
+takes it at once), exit 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+
+from cheroot import wsgi
+
+from bridge.service.app import create_app
+from bridge.service.metrics import Metrics
+from bridge.service.worker import WorkerPool
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Serving", "serve"]
+
+#: Request threads of the HTTP server; a webhook is answered after one insert.
+HTTP_THREADS = 16
+#: How long a SIGTERM waits for the items in hand before releasing them.
+SHUTDOWN_GRACE_S = 20.0
+
+
+class Serving:
+    """A started `bridge serve`: the HTTP server thread and the worker pool."""
+
+    def __init__(self, services, *, host: str, port: int, workers: int | None = None) -> None:
+        config = services.config.serve
+        self.services = services
+        inbox = services.store.inbox
+        self.metrics = Metrics(backlog=inbox.backlog)
+        count = workers if workers is not None else config.workers
+        self.pool = WorkerPool(services, inbox, count=count, ttl=timedelta(seconds=config.lease_seconds),
+                               metrics=self.metrics, poll_seconds=min(1.0, config.lease_seconds / 2))
+        # The link helper used while rendering messages signs with this process's settings.
+        from bridge.service.button import configure
+
+        configure(services.config)
+        self.app = create_app(services, inbox=inbox, metrics=self.metrics, ring=self.pool.ring)
+        self.server = wsgi.Server((host, port), self.app, numthreads=HTTP_THREADS, server_name="bridge",
+                                  shutdown_timeout=10)
+        self.server.prepare()  # binds now, so a taken port fails before anything starts
+        self._thread = threading.Thread(target=self.server.serve, name="http", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.bind_addr[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "Serving":
+        self._thread.start()
+        self.pool.start()
+        return self
+
+    def stop(self, *, grace: float = SHUTDOWN_GRACE_S) -> None:
+        """Stop accepting, finish requests in flight, then finish or release the items in hand."""
+        self.server.stop()
+        self._thread.join(15)
+        self.pool.stop(grace=grace, on_release=lambda n: log.info("released %d inbox item(s) for another worker", n))
+
+
+def serve(services, *, host: str, port: int, workers: int | None, announce: Callable[[str], None]) -> None:
+    """Serve until SIGTERM / SIGINT; ``announce`` gets one line once requests are answered."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    serving = Serving(services, host=host, port=port, workers=workers).start()
+    announce(f"bridge serve listening on {serving.url} (webhooks under /hooks/, /healthz, /readyz, /metrics)")
+    stop.wait()
+    serving.stop()

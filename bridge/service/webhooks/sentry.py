@@ -1,0 +1,53 @@
+"""Sentry integration webhooks.
+
+``Sentry-Hook-Signature`` is the hex HMAC-SHA256 of the raw body with the integration's
+client secret; ``Sentry-Hook-Resource`` names the resource (``issue`` is the one used);
+``Request-ID`` identifies the delivery. Sentry wants an answer within 1 s, which the inbox
+gives: nothing is fetched before answering.
+"""
+
+from __future__ import annotations
+
+from bridge.service.webhooks import (Delivery, Refused, WebhookRequest, body_digest, constant_time_equal,
+                                     hmac_sha256, identifier, json_body)
+
+SOURCE = "sentry"
+SIGNATURE_HEADER = "Sentry-Hook-Signature"
+RESOURCE_HEADER = "Sentry-Hook-Resource"
+TIMESTAMP_HEADER = "Sentry-Hook-Timestamp"
+REQUEST_ID_HEADER = "Request-ID"
+#: Issue actions that can matter to a Bug: a related issue resolved, or back (regressed).
+ACTIONS = {"resolved", "unresolved", "regressed", "ignored", "archived"}
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The signature header value Sentry sends for ``body``."""
+    return hmac_sha256(secret, body).hex()
+
+
+def verify(request: WebhookRequest, secret: str, *, now: float, window: int) -> None:
+    # Sentry's timestamp is not covered by the signature, so it proves nothing about age:
+    # a replay is caught by the Request-ID instead.
+    given = request.header(SIGNATURE_HEADER)
+    if not given:
+        raise Refused(401, "unsigned", f"{SIGNATURE_HEADER} is missing")
+    if not constant_time_equal(given.strip().lower(), sign(secret, request.body)):
+        raise Refused(401, "bad_signature", f"{SIGNATURE_HEADER} does not match the body")
+
+
+def parse(request: WebhookRequest) -> Delivery | None:
+    data = json_body(request.body)
+    if (request.header(RESOURCE_HEADER) or "").strip() != "issue":
+        return None
+    action = data.get("action")
+    if not isinstance(action, str):
+        raise Refused(400, "malformed", "action is missing")
+    if action not in ACTIONS:
+        return None
+    issue = (data.get("data") or {}).get("issue") if isinstance(data.get("data"), dict) else None
+    if not isinstance(issue, dict):
+        raise Refused(400, "malformed", "data.issue is missing")
+    request_id = request.header(REQUEST_ID_HEADER)
+    delivery_id = identifier(request_id, REQUEST_ID_HEADER) if request_id else body_digest(request.body)
+    return Delivery(SOURCE, delivery_id, f"issue.{action}",
+                    {"sentry_issue_id": identifier(issue.get("id"), "data.issue.id")})
