@@ -15,6 +15,7 @@ import binascii
 import copy
 import json
 import math
+import threading
 import time
 from typing import Callable
 from urllib.parse import urlencode
@@ -22,10 +23,11 @@ from urllib.parse import urlencode
 from flask import Flask, Response, request
 
 from bridge.sandbox import zendesk_routes_directory, zendesk_routes_search, zendesk_routes_tickets
-from bridge.sandbox.server import Knobs, Vendor, install
+from bridge.sandbox.server import ADMIN_PREFIX, Knobs, Vendor, install
 from bridge.sandbox.zendesk_format import (
+    ACCOUNT_RATE_LIMIT,
     FORBIDDEN_BODY,
-    NOT_FOUND_BODY,
+    INVALID_ENDPOINT_BODY,
     RATE_LIMITED_TEXT,
     ZendeskError,
     bad_request,
@@ -37,17 +39,19 @@ from bridge.sandbox.zendesk_state import ZendeskState
 
 
 def _error_response(status: int, message: str) -> Response:
-    """Zendesk's error bodies for the shared harness (knob faults, unknown routes)."""
+    """Zendesk's error bodies for the shared harness (knob faults, unknown routes).
+
+    A 404 reaching here is a path no route serves: Zendesk answers that with
+    ``InvalidEndpoint``, unlike a missing record (``RecordNotFound``, raised by the routes).
+    """
     if status == 401:
         body: dict | str = {"error": "Couldn't authenticate you"}
     elif status == 403:
         body = dict(FORBIDDEN_BODY)
-    elif status == 404:
-        body = dict(NOT_FOUND_BODY)
+    elif status in (404, 405):
+        body = dict(INVALID_ENDPOINT_BODY)
     elif status == 429:
         body = RATE_LIMITED_TEXT  # Zendesk answers 429 in text/plain
-    elif status == 405:
-        body = {"error": "InvalidEndpoint", "description": "Not found"}
     elif status >= 500:
         body = {"error": "ServiceUnavailable" if status == 503 else "InternalError",
                 "description": message}
@@ -68,6 +72,29 @@ def _rate_limit_headers(limit: int, remaining: int, reset_epoch: float) -> dict[
 
 ZENDESK_VENDOR = Vendor(name="zendesk", error_response=_error_response,
                         rate_limit_headers=_rate_limit_headers)
+
+
+class MinuteBudget:
+    """An account's requests counted per clock minute, as Zendesk counts its rate limit.
+
+    Only announced (``X-Rate-Limit-Remaining``), never enforced: the knobs' ``rate_limit``
+    is what makes the emulator answer 429.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._minute: int | None = None
+        self._used = 0
+
+    def spend(self) -> tuple[int, float]:
+        """Count one request: (remaining this minute, epoch second the minute ends)."""
+        minute = int(time.time() // 60)
+        with self._lock:
+            if minute != self._minute:
+                self._minute, self._used = minute, 0
+            self._used += 1
+            return max(0, self.limit - self._used), (minute + 1) * 60.0
 
 
 class ZendeskApi:
@@ -296,7 +323,20 @@ def create_app(state: ZendeskState, knobs: Knobs | None = None) -> Flask:
     """A Flask app serving ``state`` as Zendesk's Support API, with the shared knobs."""
     app = Flask("bridge.sandbox.zendesk")
     app.json.sort_keys = False
-    install(app, ZENDESK_VENDOR, knobs or Knobs())
+    knobs = knobs or Knobs()
+    install(app, ZENDESK_VENDOR, knobs)
+    budget = MinuteBudget(ACCOUNT_RATE_LIMIT)
+
+    @app.after_request
+    def _account_rate_headers(response: Response) -> Response:
+        # Zendesk sends these on every answer; clients with proactive rate limiting (zenpy)
+        # wait whenever they are missing. While a knob budget is set, install() sends its own.
+        if request.path.startswith(ADMIN_PREFIX) or knobs.rate_limit is not None:
+            return response
+        remaining, reset = budget.spend()
+        for name, value in _rate_limit_headers(ACCOUNT_RATE_LIMIT, remaining, reset).items():
+            response.headers.setdefault(name, value)
+        return response
 
     @app.errorhandler(ZendeskError)
     def _zendesk_error(exc: ZendeskError) -> Response:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from bridge.sandbox.zendesk_format import DEFAULT_CUSTOM_STATUSES
+
 if TYPE_CHECKING:  # the state module imports this one to seed itself
     from bridge.sandbox.zendesk_state import ZendeskState
 
@@ -87,10 +89,8 @@ def seed(state: "ZendeskState") -> None:
                 requester["id"], at=start, channel="email")
             for step, (author, body, public) in enumerate(conversation[1:], start=1):
                 moment = start + timedelta(hours=2 * step)
-                comment = state._make_comment(created["id"], {"body": body, "public": public},
-                                              author["id"], moment, "web")
-                state._comments[created["id"]].append(comment)
-                state._bump(created, moment)
+                state.add_comment(created["id"], {"body": body, "public": public}, author["id"],
+                                  at=moment, channel="web")
             return created
 
         ticket(
@@ -138,7 +138,7 @@ def seed(state: "ZendeskState") -> None:
             group_id=support["id"], tags=["password"],
             custom_fields=[{"id": FIELD_CATEGORY, "value": "category_question"}],
         )
-        solved["status"] = "solved"
+        solved.update(status="solved", custom_status_id=DEFAULT_CUSTOM_STATUSES["solved"])
         state._bump(solved, now - timedelta(days=9))
         ticket(
             "Synchronisation schlägt nach dem Update fehl", jana,

@@ -29,13 +29,21 @@ UPDATE_MANY_LIMIT = 100
 IDEMPOTENCY_TTL = timedelta(hours=2)
 #: The incremental export never returns tickets changed more recently than this.
 EXPORT_QUIET_PERIOD = timedelta(minutes=1)
+#: The account's default custom ticket status for each status category (every account has
+#: one per category; ``custom_status_id`` follows ``status``). Closed tickets keep solved's.
+DEFAULT_CUSTOM_STATUSES = {"new": 35001, "open": 35002, "pending": 35003, "hold": 35004, "solved": 35005}
+#: Requests per minute the account's plan allows (Enterprise), announced in ``X-Rate-Limit``.
+ACCOUNT_RATE_LIMIT = 700
 
 FORBIDDEN_BODY = {
     "error": "Forbidden",
     "description": "You do not have access to this page. Please contact the account owner "
                    "of this help desk for further help.",
 }
+#: A record that does not exist (a deleted ticket, an unknown id).
 NOT_FOUND_BODY = {"error": "RecordNotFound", "description": "Not found"}
+#: A path Zendesk does not serve at all: a client can tell a missing feature from a missing record.
+INVALID_ENDPOINT_BODY = {"error": "InvalidEndpoint", "description": "Not found"}
 CONFLICT_BODY = {
     "error": "UpdateConflict",
     "description": "Safe Update prevented the update due to outdated ticket data. "

@@ -1,5 +1,5 @@
-"""Zendesk emulator routes for the account's directory: users, organisations, groups,
-group memberships and ticket fields."""
+"""Zendesk emulator routes for the account's directory: users, organisations (and their
+tickets), groups, group memberships, ticket fields and custom statuses."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from flask import Flask, request
 
-from bridge.sandbox.zendesk_format import not_found
+from bridge.sandbox.zendesk_format import DEFAULT_CUSTOM_STATUSES, not_found
 
 if TYPE_CHECKING:
     from bridge.sandbox.zendesk_app import ZendeskApi
@@ -68,6 +68,17 @@ def register(app: Flask, z: ZendeskApi) -> None:
                 raise not_found()
             return z.respond({"organization": z.org_json(org)})
 
+    @app.get("/api/v2/organizations/<int:org_id>/tickets.json")
+    def organization_tickets(org_id: int):
+        z.agent()
+        with state.lock:
+            if org_id not in state.organizations:
+                raise not_found()
+            tickets = sorted((t for t in state.tickets.values() if t["organization_id"] == org_id),
+                             key=lambda t: t["id"])
+            return z.respond(z.paged(tickets, lambda t: [t["id"]], z.ticket_json, "tickets",
+                                     f"organizations/{org_id}/tickets.json"))
+
     @app.get("/api/v2/organizations.json")
     def list_organizations():
         z.agent()
@@ -99,4 +110,18 @@ def register(app: Flask, z: ZendeskApi) -> None:
             return z.respond({"ticket_fields": [z.with_url(f, f"ticket_fields/{f['id']}.json") for f in fields],
                               "next_page": None, "previous_page": None, "count": len(fields)})
 
-    return app
+    @app.get("/api/v2/custom_statuses.json")
+    def list_custom_statuses():
+        z.agent()
+        return z.respond({"custom_statuses": [custom_status_json(z, category, status_id)
+                                              for category, status_id in DEFAULT_CUSTOM_STATUSES.items()]})
+
+
+def custom_status_json(z: "ZendeskApi", category: str, status_id: int) -> dict:
+    """One of the account's default custom statuses, as ``/custom_statuses`` lists it."""
+    label = {"hold": "On-hold"}.get(category, category.capitalize())
+    return {"id": status_id, "url": z.api(f"custom_statuses/{status_id}.json"), "status_category": category,
+            "agent_label": label, "raw_agent_label": label, "end_user_label": label,
+            "raw_end_user_label": label, "description": "", "raw_description": "",
+            "end_user_description": "", "raw_end_user_description": "", "active": True, "default": True,
+            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}

@@ -66,13 +66,18 @@ def register(app: Flask, z: ZendeskApi) -> None:
             last_seq = page[-1]["_seq"] if page else after_seq
             after = encode_cursor({"seq": last_seq, "t": start_time})
             before = encode_cursor({"seq": page[0]["_seq"] - 1, "t": start_time}) if page else None
+            # The next page keeps the caller's page size (and side-loads), as Zendesk's URLs do.
+            kept = {k: v for k, v in request.args.items() if k in ("per_page", "include")}
+
+            def page_url(cursor: str) -> str:
+                return f"{z.api('incremental/tickets/cursor.json')}?{urlencode(dict(kept, cursor=cursor))}"
+
             body = {
                 "tickets": [z.ticket_json(t) for t in page],
                 "after_cursor": after,
-                "after_url": f"{z.api('incremental/tickets/cursor.json')}?{urlencode({'cursor': after})}",
+                "after_url": page_url(after),
                 "before_cursor": before,
-                "before_url": (f"{z.api('incremental/tickets/cursor.json')}?{urlencode({'cursor': before})}"
-                               if before else None),
+                "before_url": page_url(before) if before else None,
                 "end_of_stream": end_of_stream,
             }
             z.sideload(body, page)

@@ -1,4 +1,5 @@
-"""Zendesk emulator routes for tickets, their comments and ``update_many`` jobs."""
+"""Zendesk emulator routes for tickets, their comments, tags and audits, and bulk jobs
+(``update_many``, ``create_many``, ``job_statuses``)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import copy
 import hashlib
 import json
 from typing import TYPE_CHECKING
+from urllib.parse import urlencode
 
-from flask import Flask, request
+from flask import Flask, Response, request
 
-from bridge.sandbox.zendesk_format import UPDATE_MANY_LIMIT, bad_request, not_found
+from bridge.sandbox.zendesk_format import UPDATE_MANY_LIMIT, bad_request, decode_cursor, encode_cursor, not_found
 
 if TYPE_CHECKING:
     from bridge.sandbox.zendesk_app import ZendeskApi
@@ -45,7 +47,9 @@ def register(app: Flask, z: ZendeskApi) -> None:
             if len(wanted) > 100:
                 raise bad_request("InvalidValue", "Too many ids (the limit is 100)")
             tickets = [state.tickets[i] for i in wanted if i in state.tickets]
-            body = {"tickets": [z.ticket_json(t) for t in tickets]}
+            # One page always holds every ticket asked for (at most 100), so no next page.
+            body = {"tickets": [z.ticket_json(t) for t in tickets], "next_page": None,
+                    "previous_page": None, "count": len(tickets)}
             z.sideload(body, tickets)
             return z.respond(body)
 
@@ -99,10 +103,19 @@ def register(app: Flask, z: ZendeskApi) -> None:
             raise bad_request("TooManyValues", f"Too many tickets: update_many takes at most "
                                                f"{UPDATE_MANY_LIMIT} tickets per request")
         job = state.run_update_many(updates, user["id"])
-        # The job already ran; the answer shows it the way Zendesk first reports a job.
-        queued = dict(job, status="queued", progress=None, message=None, results=None,
-                      url=z.api(f"job_statuses/{job['id']}.json"))
-        return z.respond({"job_status": queued})
+        return z.respond({"job_status": dict(job, url=z.api(f"job_statuses/{job['id']}.json"))})
+
+    @app.post("/api/v2/tickets/create_many.json")
+    def create_many():
+        user = z.agent()
+        entries = z.json_body().get("tickets")
+        if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
+            raise bad_request("ParameterMissing", "param is missing or the value is empty: tickets")
+        if len(entries) > UPDATE_MANY_LIMIT:
+            raise bad_request("TooManyValues", f"Too many tickets: create_many takes at most "
+                                               f"{UPDATE_MANY_LIMIT} tickets per request")
+        job = state.run_create_many(entries, user["id"])
+        return z.respond({"job_status": dict(job, url=z.api(f"job_statuses/{job['id']}.json"))})
 
     @app.get("/api/v2/job_statuses/<job_id>.json")
     def show_job(job_id: str):
@@ -130,3 +143,82 @@ def register(app: Flask, z: ZendeskApi) -> None:
             shown = [c for c in comments if c["id"] in {x["id"] for x in body["comments"]}]
             z.sideload(body, [], shown)
             return z.respond(body)
+
+    # -- tags -------------------------------------------------------------------------------------
+    @app.get("/api/v2/tickets/<int:ticket_id>/tags.json")
+    def show_tags(ticket_id: int):
+        z.agent()
+        with state.lock:
+            return z.respond({"tags": list(z.lookup_ticket(ticket_id)["tags"])})
+
+    def tag_write(ticket_id: int, mode: str) -> list[str]:
+        user = z.agent()
+        tags = z.json_body().get("tags")
+        if not isinstance(tags, (list, str)) or not tags:
+            raise bad_request("ParameterMissing", "param is missing or the value is empty: tags")
+        with state.lock:
+            z.lookup_ticket(ticket_id)
+            return state.change_tags(ticket_id, mode, tags, user["id"])
+
+    @app.post("/api/v2/tickets/<int:ticket_id>/tags.json")
+    def set_tags(ticket_id: int):
+        return z.respond({"tags": tag_write(ticket_id, "set")}, 201)
+
+    @app.put("/api/v2/tickets/<int:ticket_id>/tags.json")
+    def add_tags(ticket_id: int):
+        return z.respond({"tags": tag_write(ticket_id, "add")})
+
+    @app.delete("/api/v2/tickets/<int:ticket_id>/tags.json")
+    def remove_tags(ticket_id: int):
+        tag_write(ticket_id, "remove")
+        return Response(status=204)
+
+    # -- audits -----------------------------------------------------------------------------------
+    @app.get("/api/v2/tickets/<int:ticket_id>/audits.json")
+    def list_audits(ticket_id: int):
+        z.agent()
+        with state.lock:
+            z.lookup_ticket(ticket_id)
+            audits = state.audits(ticket_id)
+            return z.respond(z.paged(audits, lambda a: [a["id"]], lambda a: a, "audits",
+                                     f"tickets/{ticket_id}/audits.json"))
+
+    @app.get("/api/v2/tickets/<int:ticket_id>/audits/<int:audit_id>.json")
+    def show_audit(ticket_id: int, audit_id: int):
+        z.agent()
+        with state.lock:
+            z.lookup_ticket(ticket_id)
+            audit = next((a for a in state.audits(ticket_id) if a["id"] == audit_id), None)
+            if audit is None:
+                raise not_found()
+            return z.respond({"audit": audit})
+
+    @app.get("/api/v2/ticket_audits.json")
+    def all_audits():
+        """Every ticket's audits, newest first, in Zendesk's older cursor style for this
+        endpoint (``cursor``/``limit`` with ``after_url`` going back in time)."""
+        z.agent()
+        try:
+            limit = min(max(int(request.args.get("limit", "1000")), 1), 1000)
+        except ValueError:
+            raise bad_request("InvalidPaginationParameter", "limit must be an integer") from None
+        with state.lock:
+            audits = sorted((a for t in state.tickets for a in state.audits(t)), key=lambda a: -a["id"])
+            cursor = request.args.get("cursor")
+            if cursor:
+                position = decode_cursor(cursor)
+                older = position.get("older")
+                audits = ([a for a in audits if a["id"] < older] if older is not None
+                          else [a for a in audits if a["id"] > position.get("newer", 0)][-limit:])
+            page, more = audits[:limit], len(audits) > limit
+
+            def url(position: dict) -> str:
+                return f"{z.api('ticket_audits.json')}?{urlencode({'cursor': encode_cursor(position), 'limit': limit})}"
+
+            after = encode_cursor({"older": page[-1]["id"]}) if page and more else None
+            before = encode_cursor({"newer": page[0]["id"]}) if page else None
+            return z.respond({
+                "audits": page, "after_cursor": after, "before_cursor": before,
+                "after_url": url({"older": page[-1]["id"]}) if after else None,
+                "before_url": url({"newer": page[0]["id"]}) if before else None,
+            })

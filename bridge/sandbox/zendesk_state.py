@@ -10,16 +10,22 @@ from __future__ import annotations
 
 import copy
 import itertools
-import json
 import threading
-import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable
 
 from bridge.sandbox import zendesk_demo
-from bridge.sandbox.zendesk_changes import apply_changes, validate_changes
+from bridge.sandbox.zendesk_changes import (
+    apply_changes,
+    comment_event,
+    creation_events,
+    job_failure,
+    validate_changes,
+)
+from bridge.sandbox.zendesk_jobs import JobRunner
 from bridge.sandbox.zendesk_format import (
     CONFLICT_BODY,
+    DEFAULT_CUSTOM_STATUSES,
     IDEMPOTENCY_TTL,
     ZendeskError,
     bad_request,
@@ -48,6 +54,11 @@ class ZendeskState:
         self.lock = threading.RLock()
         #: Zendesk's incremental export leaves out the most recent minute; tests switch it off.
         self.export_skips_last_minute = True
+        #: Called as ``listener(ticket, audit)`` after every recorded ticket change, under
+        #: ``lock`` (outgoing webhooks listen here); a listener must not block.
+        self.listeners: list[Callable[[dict, dict], None]] = []
+        #: Runs ``update_many`` / ``create_many`` jobs in the background.
+        self.job_runner = JobRunner(self)
         self.reset()
 
     # -- set-up ----------------------------------------------------------------------------
@@ -61,6 +72,7 @@ class ZendeskState:
             self.ticket_fields: dict[int, dict] = {}
             self.tickets: dict[int, dict] = {}
             self._comments: dict[int, list[dict]] = {}
+            self._audits: dict[int, list[dict]] = {}
             self.jobs: dict[str, dict] = {}
             self._idempotency: dict[str, dict] = {}
             #: Account API tokens (any active user may authenticate with one).
@@ -196,6 +208,8 @@ class ZendeskState:
         """
         with self.lock:
             comment = spec.get("comment")
+            if comment is None and isinstance(spec.get("description"), str):
+                comment = {"body": spec["description"]}  # Zendesk makes it the first comment
             if not isinstance(comment, dict) or not (comment.get("body") or comment.get("html_body")):
                 raise invalid("description", "Description: cannot be blank", "BlankValue")
             requester_id = self._resolve_requester(spec, submitter_id)
@@ -217,20 +231,21 @@ class ZendeskState:
                 "group_id": None, "collaborator_ids": [], "follower_ids": [], "email_cc_ids": [],
                 "forum_topic_id": None, "problem_id": None, "has_incidents": False,
                 "is_public": first["public"], "due_at": None, "tags": [],
+                "custom_status_id": DEFAULT_CUSTOM_STATUSES["new"],
                 "custom_fields": [{"id": fid, "value": None} for fid in self._custom_field_ids()],
                 "satisfaction_rating": None, "sharing_agreement_ids": [], "followup_ids": [],
                 "ticket_form_id": None, "brand_id": None, "allow_channelback": False,
                 "allow_attachments": True, "from_messaging_channel": False,
             }
-            events = apply_changes(ticket, fields)
+            apply_changes(ticket, fields)
             if fields.get("status") is None and ticket["assignee_id"] is not None:
-                ticket["status"] = "open"  # Zendesk opens a ticket that is created assigned
+                # Zendesk opens a ticket that is created assigned
+                apply_changes(ticket, {"status": "open"})
             self._bump(ticket, moment)
             self.tickets[ticket_id] = ticket
             self._comments[ticket_id] = [first]
-            events.insert(0, {"type": "Comment", "id": first["id"], "public": first["public"],
-                              "body": first["body"], "author_id": first["author_id"]})
-            return ticket, self._audit(ticket, submitter_id, events, moment, first["audit_id"])
+            events = [comment_event(first), *creation_events(ticket)]
+            return ticket, self._audit(ticket, submitter_id, events, moment, first["audit_id"], channel)
 
     def _resolve_requester(self, spec: dict, submitter_id: int) -> int:
         if spec.get("requester_id") is not None:
@@ -248,14 +263,46 @@ class ZendeskState:
         return submitter_id
 
     def _audit(self, ticket: dict, author_id: int, events: list[dict], at: datetime,
-               audit_id: int | None = None) -> dict:
+               audit_id: int | None = None, channel: str = "api") -> dict:
+        """Record one audit of ``ticket`` (its events get ids) and tell the listeners."""
         audit_id = audit_id or next(self._audit_ids)
-        return {
+        audit = {
             "id": audit_id, "ticket_id": ticket["id"], "created_at": format_time(at),
             "author_id": author_id, "metadata": {"system": {}, "custom": {}},
-            "via": {"channel": "api", "source": {"from": {}, "to": {}, "rel": None}},
+            "via": {"channel": channel, "source": {"from": {}, "to": {}, "rel": None}},
             "events": [dict(e, id=next(self._audit_ids)) for e in events],
         }
+        self._audits.setdefault(ticket["id"], []).append(audit)
+        public = {k: v for k, v in ticket.items() if not k.startswith("_")}
+        for listener in self.listeners:
+            listener(copy.deepcopy(public), copy.deepcopy(audit))
+        return copy.deepcopy(audit)
+
+    def add_comment(self, ticket_id: int, spec: dict, author_id: int, *, at: datetime | None = None,
+                    channel: str = "api") -> dict:
+        """Append one comment as its own audited change (the demo's conversations)."""
+        with self.lock:
+            ticket = self.tickets[ticket_id]
+            moment = at or self.now()
+            comment = self._make_comment(ticket_id, spec, author_id, moment, channel)
+            self._comments[ticket_id].append(comment)
+            self._bump(ticket, moment)
+            self._audit(ticket, author_id, [comment_event(comment)], moment, comment["audit_id"], channel)
+            return copy.deepcopy(comment)
+
+    def change_tags(self, ticket_id: int, mode: str, tags: Any, actor_id: int) -> list[str]:
+        """The tags endpoints: ``set`` replaces, ``add`` adds, ``remove`` removes; the new tags."""
+        key = {"set": "tags", "add": "additional_tags", "remove": "remove_tags"}[mode]
+        with self.lock:
+            ticket, _ = self.update_ticket(ticket_id, {key: tags}, actor_id)
+            return list(ticket["tags"])
+
+    def audits(self, ticket_id: int) -> list[dict]:
+        """Copies of a ticket's audits, oldest first (KeyError when the ticket is unknown)."""
+        with self.lock:
+            if ticket_id not in self.tickets:
+                raise KeyError(ticket_id)
+            return copy.deepcopy(self._audits.get(ticket_id, []))
 
     def update_ticket(self, ticket_id: int, spec: dict, actor_id: int, *,
                       safe: bool | None = None) -> tuple[dict, dict]:
@@ -294,8 +341,7 @@ class ZendeskState:
                 comment = self._make_comment(ticket_id, comment_spec, comment_spec.get("author_id", actor_id), moment)
                 self._comments[ticket_id].append(comment)
                 audit_id = comment["audit_id"]
-                events.insert(0, {"type": "Comment", "id": comment["id"], "public": comment["public"],
-                                  "body": comment["body"], "author_id": comment["author_id"]})
+                events.insert(0, comment_event(comment))
             self._bump(ticket, moment)
             return ticket, self._audit(ticket, actor_id, events, moment, audit_id)
 
@@ -308,27 +354,32 @@ class ZendeskState:
 
     # -- jobs ------------------------------------------------------------------------------
     def run_update_many(self, updates: list[tuple[int, dict]], actor_id: int) -> dict:
-        """Run an ``update_many`` job now; returns the job status record (completed)."""
-        with self.lock:
-            job_id = uuid.uuid4().hex
-            results = []
-            for index, (ticket_id, spec) in enumerate(updates):
+        """Queue an ``update_many`` job (each update a safe update); returns its ``queued`` status."""
+        def update(ticket_id: int, spec: dict) -> Callable[[int], dict]:
+            def run(index: int) -> dict:
                 try:
                     self.update_ticket(ticket_id, spec, actor_id, safe=True)
                 except ZendeskError as exc:
-                    body = exc.body if isinstance(exc.body, dict) else {"error": str(exc.body)}
-                    results.append({"index": index, "id": ticket_id, "success": False,
-                                    "error": body.get("error"),
-                                    "details": body.get("description") or json.dumps(body.get("details"))})
-                else:
-                    results.append({"index": index, "id": ticket_id, "action": "update",
-                                    "success": True, "status": "Updated"})
-            self.jobs[job_id] = {
-                "id": job_id, "job_type": "bulk_update", "total": len(updates),
-                "progress": len(updates), "status": "completed", "message": "Completed at "
-                + format_time(self.now()), "results": results,
-            }
-            return copy.deepcopy(self.jobs[job_id])
+                    return dict(job_failure(index, exc), id=ticket_id)
+                return {"index": index, "id": ticket_id, "action": "update", "success": True,
+                        "status": "Updated"}
+            return run
+
+        return self.job_runner.submit("bulk_update", [update(t, spec) for t, spec in updates])
+
+    def run_create_many(self, specs: list[dict], submitter_id: int) -> dict:
+        """Queue a ``create_many`` job; returns its ``queued`` status."""
+        def create(spec: dict) -> Callable[[int], dict]:
+            def run(index: int) -> dict:
+                try:
+                    ticket, _ = self.create_ticket(spec, submitter_id)
+                except ZendeskError as exc:
+                    return job_failure(index, exc)
+                return {"index": index, "id": ticket["id"], "action": "create", "success": True,
+                        "status": "Created"}
+            return run
+
+        return self.job_runner.submit("bulk_create", [create(spec) for spec in specs])
 
     # -- idempotency -------------------------------------------------------------------------
     def idempotent_lookup(self, key: str, fingerprint: str) -> dict | None:

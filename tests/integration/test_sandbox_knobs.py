@@ -60,9 +60,11 @@ def test_sentry_budget_spent_answers_429_with_sentry_headers(sentry: SentrySandb
     assert "detail" in limited.json()
 
 
-def test_without_a_budget_no_rate_limit_headers_are_sent(zendesk: ZendeskSandbox):
+def test_without_a_knob_budget_zendesk_still_announces_its_account_budget(zendesk: ZendeskSandbox):
+    # Zendesk sends these on every answer; clients with proactive rate limiting rely on them.
     response = zendesk.session().get(zendesk.api("tickets/101.json"))
-    assert "X-Rate-Limit" not in response.headers
+    assert response.headers["X-Rate-Limit"] == "700"
+    assert 0 <= int(response.headers["X-Rate-Limit-Remaining"]) < 700
 
 
 # -- faults ---------------------------------------------------------------------------------------

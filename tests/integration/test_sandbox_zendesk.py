@@ -72,12 +72,15 @@ def test_end_user_is_forbidden_on_agent_endpoints_but_may_read_themselves(zendes
     assert me.json()["user"]["role"] == "end-user"
 
 
-def test_unknown_ticket_and_unknown_route_are_record_not_found(zendesk: ZendeskSandbox):
+def test_a_missing_record_and_an_unknown_route_are_told_apart(zendesk: ZendeskSandbox):
     session = zendesk.session()
-    for url in (zendesk.api("tickets/99999.json"), zendesk.api("no_such_thing.json")):
-        response = session.get(url)
-        assert response.status_code == 404
-        assert response.json() == {"error": "RecordNotFound", "description": "Not found"}
+    missing = session.get(zendesk.api("tickets/99999.json"))
+    assert missing.status_code == 404
+    assert missing.json() == {"error": "RecordNotFound", "description": "Not found"}
+    for url in (zendesk.api("no_such_thing.json"), zendesk.api("tickets/101/metrics.json")):
+        unknown = session.get(url)
+        assert unknown.status_code == 404
+        assert unknown.json() == {"error": "InvalidEndpoint", "description": "Not found"}
 
 
 def test_invalid_json_is_a_400_in_zendesk_shape_not_a_traceback(zendesk: ZendeskSandbox):
@@ -349,7 +352,7 @@ def test_update_many_with_ids_applies_the_same_change(zendesk: ZendeskSandbox):
     assert response.status_code == 200
     job = response.json()["job_status"]
     assert job["status"] == "queued"
-    done = session.get(job["url"]).json()["job_status"]
+    done = zendesk.finished_job(job)
     assert done["status"] == "completed"
     assert done["results"][:2] == [
         {"index": 0, "id": 101, "action": "update", "success": True, "status": "Updated"},
@@ -368,7 +371,7 @@ def test_update_many_with_different_changes_is_a_safe_update(zendesk: ZendeskSan
         {"id": 101, "status": "solved", "updated_stamp": stale},
         {"id": 104, "comment": {"body": "Behoben in 5.3", "public": True}, "status": "solved"},
     ]})
-    done = session.get(response.json()["job_status"]["url"]).json()["job_status"]
+    done = zendesk.finished_job(response.json()["job_status"])
     assert [r["success"] for r in done["results"]] == [False, True]
     assert done["results"][0]["error"] == "UpdateConflict"
     assert zendesk.state.ticket(101)["status"] == "open"
