@@ -32,7 +32,7 @@ PAGE_SIZE = 50
 STANDINGS = ("breached", "at-risk", "on-track", "paused", "best-effort", "error")
 _RANK = {"breached": 0, "at-risk": 1, "on-track": 2, "paused": 2, "best-effort": 3, "error": 4}
 #: Outbox kinds whose write the customer sees (the escalate flow's and sync's action names).
-CUSTOMER_KINDS = ("public_reply", "Announce", "PublicReply", "StatusUpdate")
+CUSTOMER_KINDS = ("public_reply", "Acknowledge", "Announce", "PublicReply", "StatusUpdate")
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,15 @@ from bridge.board.listing import CUSTOMER_KINDS
 
 _INTERNAL_NAMES = {
     "internal_note": "Internal note on the ticket", "InternalNote": "Internal note on the ticket",
+    "EscalatedNote": "Internal note on the ticket (escalated)", "PageOnCall": "On-call paged",
+    "RemoteLink": "Link to the ticket on the Bug", "LinkErrorIssue": "Sentry issue related to the Bug",
+    "SetBugFields": "Bug fields changed", "CreateBug": "Bug created", "AdoptBug": "Existing Bug adopted",
+    "LinkTicket": "Ticket linked", "ReopenTask": "Sentry Task reopened",
     "StateNote": "Internal note on the ticket (state not told to the customer)",
     "CommentOnBug": "Comment on the Bug", "page": "On-call paged", "remote_link": "Link on the Bug",
     "set_status": "Status change",
 }
-_CUSTOMER_NAMES = {"public_reply": "Acknowledgement", "Announce": "Status announced", "PublicReply":
+_CUSTOMER_NAMES = {"public_reply": "Acknowledgement", "Acknowledge": "Acknowledgement", "Announce": "Status announced", "PublicReply":
                    "Reply from engineering", "StatusUpdate": "Periodic status update"}
 
 
@@ -90,8 +94,10 @@ def build(escalation, tickets, outbox: list, payload_of, audit: list, tasks: lis
 
 
 def _announced(key: str) -> str:
-    if key.startswith("announce:"):
-        return f"told the state '{key.rsplit(':', 1)[-1]}' (message text not recorded)"
+    parts = key.split(":")
+    if parts[0] == "announce" and len(parts) > 4:
+        # announce:<helpdesk>:<ticket>:<issue id>:<state>:after:...
+        return f"told the state '{parts[4]}' (message text not recorded)"
     return "message text not recorded"
 
 
