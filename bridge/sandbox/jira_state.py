@@ -41,6 +41,7 @@ from bridge.sandbox.jira_records import (
 from bridge.sandbox.jira_state_comments import CommentsAndLinks
 from bridge.sandbox.jira_state_index import SearchIndex
 from bridge.sandbox.jira_state_issues import IssueWrites
+from bridge.sandbox.jira_webhooks import WebhookHub
 
 # -- state -------------------------------------------------------------------------------
 
@@ -70,6 +71,9 @@ class JiraState(IssueWrites, CommentsAndLinks, SearchIndex):
         self._write_seq = 0
         # Ordered results of recent queries; any write clears it (see _touched).
         self._search_cache: OrderedDict[tuple, list[IssueRecord]] = OrderedDict()
+        if not hasattr(self, "webhooks"):
+            # Kept across reset(): registrations are cleared, the delivery thread stays.
+            self.webhooks = WebhookHub(self)
 
     def reset(self, *, seed: bool = True) -> None:
         """Forget every issue, user and setting (and re-seed): a fresh site on a running server.
@@ -79,6 +83,7 @@ class JiraState(IssueWrites, CommentsAndLinks, SearchIndex):
         """
         with self.lock:
             self.__init__(self.mode, base_url=self.base_url)  # type: ignore[misc]
+            self.webhooks.reset()  # the same hub (and delivery thread), no registrations
             if seed:
                 self.seed_demo()
 
@@ -325,6 +330,7 @@ class JiraState(IssueWrites, CommentsAndLinks, SearchIndex):
             version = VersionRecord(str(self._next_id("version")), project.id, name)
             self._apply_version_fields(version, payload)
             self.versions[version.id] = version
+            self.webhooks.version_event("jira:version_created", version)
             return version
 
     def update_version(self, version: VersionRecord, payload: Any, user: JiraUser) -> None:
@@ -341,7 +347,13 @@ class JiraState(IssueWrites, CommentsAndLinks, SearchIndex):
             trial = copy.copy(version)
             trial.name = name
             self._apply_version_fields(trial, payload)
+            was_released = version.released
             version.__dict__.update(trial.__dict__)
+            if version.released != was_released:
+                self.webhooks.version_event(
+                    "jira:version_released" if version.released else "jira:version_unreleased", version)
+            else:
+                self.webhooks.version_event("jira:version_updated", version)
             # Fix versions are rendered from the version record, so issues show the release
             # at once; search documents carry version ids only, nothing to re-index.
             self._invalidate_search()

@@ -97,6 +97,7 @@ class CommentsAndLinks:
         created = CommentRecord(str(self._next_id("comment")), user.key, comment["body"], now, now, user.key,
                                 comment["visibility"], comment["properties"])
         record.comments.append(created)
+        self.webhooks.comment_event("comment_created", record, created)
         return created
 
     def comment_visible(self, comment: CommentRecord, user: JiraUser) -> bool:
@@ -132,6 +133,7 @@ class CommentsAndLinks:
             comment.updated, comment.update_author = now, user.key
             record.updated = now
             self._touched(record)
+            self.webhooks.comment_event("comment_updated", record, comment)
 
     def delete_comment(self, record: IssueRecord, comment: CommentRecord, user: JiraUser) -> None:
         with self.lock:
@@ -139,6 +141,7 @@ class CommentsAndLinks:
             record.comments.remove(comment)
             record.updated = self.now()
             self._touched(record)
+            self.webhooks.comment_event("comment_deleted", record, comment)
 
     # -- links -----------------------------------------------------------------------------
     def link_type(self, ref: Any) -> Any:
@@ -180,6 +183,7 @@ class CommentsAndLinks:
                 self.links[link.id] = link
                 self._log(outward, user, now, [link_item(link_type.outward, inward, added=True)])
                 self._log(inward, user, now, [link_item(link_type.inward, outward, added=True)])
+                self.webhooks.link_event("issuelink_created", link)
             if comment is not None:
                 self._add_comment_record(outward, comment, user, now)
             for record in (outward, inward):
@@ -198,6 +202,7 @@ class CommentsAndLinks:
             self.require_edit(self.projects[outward.project_id], user, "link issues")
             link_type = LINK_TYPE_BY_ID[link.type_id]
             del self.links[link_id]
+            self.webhooks.link_event("issuelink_deleted", link)
             now = self.now()
             self._log(outward, user, now, [link_item(link_type.outward, inward, added=False)])
             self._log(inward, user, now, [link_item(link_type.inward, outward, added=False)])

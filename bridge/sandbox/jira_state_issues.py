@@ -106,6 +106,7 @@ class IssueWrites:
             record.watchers.append(user.key)
             self.issues[record.id] = record
             self._keys[record.key] = record.id
+            self.webhooks.issue_event("jira:issue_created", record, user)
             for comment in pending_comments:
                 self._add_comment_record(record, comment, user, now)
             self._touched(record)
@@ -394,7 +395,10 @@ class IssueWrites:
                 "fromString": old_text, "to": new_id, "toString": new_text}
 
     def _log(self, record: IssueRecord, user: JiraUser, when: datetime, items: list[dict]) -> None:
-        record.changelog.append(ChangeGroup(str(self._next_id("changegroup")), user.key, when, items))
+        group = ChangeGroup(str(self._next_id("changegroup")), user.key, when, items)
+        record.changelog.append(group)
+        # Every change group is one jira:issue_updated, as Jira fires it.
+        self.webhooks.issue_event("jira:issue_updated", record, user, changelog=group)
 
     # -- transitions -----------------------------------------------------------------------
     def transitions_for(self, record: IssueRecord) -> list[Transition]:
@@ -459,9 +463,11 @@ class IssueWrites:
         """``DELETE /issue/{key}``: the issue, its links and its search entry go."""
         with self.lock:
             self.require_edit(self.projects[record.project_id], user, "delete issues")
+            self.webhooks.issue_event("jira:issue_deleted", record, user)
             for link in self.links_of(record):
                 other = self.issues[link.inward_id if link.outward_id == record.id else link.outward_id]
                 del self.links[link.id]
+                self.webhooks.link_event("issuelink_deleted", link)
                 other.updated = self.now()
                 self._touched(other)
             del self.issues[record.id]

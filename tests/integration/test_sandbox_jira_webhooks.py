@@ -1,0 +1,322 @@
+"""The JIRA emulator's outgoing webhooks, received on a tiny loopback HTTP server.
+
+Registrations go through Jira's admin API (``/rest/webhooks/1.0/webhook``); changes are made
+with the unmodified ``jira`` library; what arrives is checked as a receiver would: the payload
+shape per event, ``X-Hub-Signature`` recomputed from the raw body, the identifier that stays
+the same across retries and duplicates, and each delivery knob. Tests wait for the queue to
+drain through ``GET /__sandbox__/webhooks?wait=S`` (a deadline, never a fixed sleep).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+
+from tests.fixtures.jira_sandbox import *  # noqa: F401,F403 - fixtures jira_cloud, jira_server, jira_any
+
+SECRET = "webhook-secret-for-tests"
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+    path: str
+
+    @property
+    def json(self) -> dict:
+        return json.loads(self.body)
+
+
+@dataclass
+class Receiver:
+    """A loopback HTTP server that records every POST and answers from a script."""
+
+    url: str = ""
+    received: list[Received] = field(default_factory=list)
+    #: Statuses for the next requests, in order (then 200); "slow" answers after ``slow_s``.
+    script: list = field(default_factory=list)
+    slow_s: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def events(self) -> list[str]:
+        with self.lock:
+            return [r.json["webhookEvent"] for r in self.received if r.body]
+
+
+@pytest.fixture
+def receiver():
+    box = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's naming
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            with box.lock:
+                box.received.append(Received(dict(self.headers), body, self.path))
+                answer = box.script.pop(0) if box.script else 200
+            if answer == "slow":
+                time.sleep(box.slow_s)  # longer than the sender's time-out: it gives up first
+                answer = 200
+            self.send_response(answer)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    box.url = f"http://127.0.0.1:{server.server_port}"
+    yield box
+    server.shutdown()
+    server.server_close()
+
+
+def _admin(sandbox) -> requests.Session:
+    session = requests.Session()
+    session.auth = DEMO_LOGINS["bridge"].basic_auth(sandbox.mode)
+    return session
+
+
+def _register(sandbox, url: str, events: list[str], **extra) -> dict:
+    body = {"name": "bridge", "url": url, "events": events, "secret": SECRET, **extra}
+    response = _admin(sandbox).post(f"{sandbox.url}/rest/webhooks/1.0/webhook", json=body, timeout=10)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def _drain(sandbox, timeout: float = 20.0) -> dict:
+    report = requests.get(f"{sandbox.url}/__sandbox__/webhooks", params={"wait": timeout}, timeout=timeout + 10).json()
+    assert report["pending"] == 0, report
+    return report
+
+
+def _knobs(sandbox, **values) -> None:
+    response = requests.patch(f"{sandbox.url}/__sandbox__/webhooks", json=values, timeout=10)
+    assert response.status_code == 200, response.text
+
+
+def _verify(item: Received) -> None:
+    expected = "sha256=" + hmac.new(SECRET.encode(), item.body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(item.headers["X-Hub-Signature"], expected)
+
+
+def _bug(client, summary="Checkout fails"):
+    return client.create_issue(project="SUP", summary=summary, issuetype={"name": "Bug"})
+
+
+# -- registrations -------------------------------------------------------------------------------
+
+def test_registrations_are_admin_only_and_never_answer_the_secret(jira_any, receiver):
+    created = _register(jira_any, receiver.url, ["jira:issue_updated"],
+                        filters={"issue-related-events-section": "project = SUP"})
+    assert created["self"].endswith(f"/rest/webhooks/1.0/webhook/{created['self'].rsplit('/', 1)[1]}")
+    assert created["events"] == ["jira:issue_updated"] and created["enabled"] is True
+    assert created["filters"] == {"issue-related-events-section": "project = SUP"}
+    assert "secret" not in created and SECRET not in json.dumps(created)
+    listed = _admin(jira_any).get(f"{jira_any.url}/rest/webhooks/1.0/webhook").json()
+    assert [w["self"] for w in listed] == [created["self"]]
+    viewer = requests.Session()
+    viewer.auth = DEMO_LOGINS["viewer"].basic_auth(jira_any.mode)
+    refused = viewer.post(f"{jira_any.url}/rest/webhooks/1.0/webhook",
+                          json={"name": "x", "url": receiver.url, "events": []})
+    assert refused.status_code == 403 and refused.json()["errorMessages"]
+    assert _admin(jira_any).delete(created["self"]).status_code == 204
+    assert _admin(jira_any).get(created["self"]).status_code == 404
+
+
+@pytest.mark.parametrize("body, field_name", [
+    ({"name": "x", "url": "not a url", "events": []}, "url"),
+    ({"name": "", "url": "http://127.0.0.1:9", "events": []}, "name"),
+    ({"name": "x", "url": "http://127.0.0.1:9", "events": ["jira:nonsense"]}, "events"),
+    ({"name": "x", "url": "http://127.0.0.1:9", "events": [], "filters": {"issue-related-events-section": "project ="}},
+     "filters"),
+])
+def test_invalid_registrations_answer_400_naming_the_field(jira_any, body, field_name):
+    response = _admin(jira_any).post(f"{jira_any.url}/rest/webhooks/1.0/webhook", json=body)
+    assert response.status_code == 400 and field_name in response.json()["errors"]
+    assert _admin(jira_any).get(f"{jira_any.url}/rest/webhooks/1.0/webhook").json() == []
+
+
+# -- payloads and signatures ------------------------------------------------------------------------
+
+def test_transition_sends_signed_issue_updated_with_changelog(jira_any, receiver):
+    client = jira_any.client()
+    issue = _bug(client)
+    _register(jira_any, receiver.url, ["jira:issue_updated"])
+    before = int(time.time() * 1000)
+    client.transition_issue(issue, "In Progress")
+    _drain(jira_any)
+    (item,) = receiver.received
+    _verify(item)
+    payload = item.json
+    assert payload["webhookEvent"] == "jira:issue_updated" and isinstance(payload["timestamp"], int)
+    assert payload["timestamp"] >= before - 1000
+    assert payload["issue"]["key"] == issue.key
+    assert payload["issue"]["fields"]["status"]["name"] == "In Progress"
+    status_items = [i for i in payload["changelog"]["items"] if i["field"] == "status"]
+    assert status_items and status_items[0]["toString"] == "In Progress"
+    assert item.headers["X-Atlassian-Webhook-Identifier"] and "X-Atlassian-Webhook-Retry" not in item.headers
+    assert item.headers["Content-Type"].startswith("application/json")
+
+
+def test_comment_events_carry_the_comment_and_the_issue(jira_any, receiver):
+    client = jira_any.client()
+    issue = _bug(client)
+    _register(jira_any, receiver.url, ["comment_created", "comment_updated", "comment_deleted"])
+    comment = client.add_comment(issue, "first words")
+    comment.update(body="second words")
+    comment.delete()
+    _drain(jira_any)
+    assert receiver.events() == ["comment_created", "comment_updated", "comment_deleted"]
+    for item in receiver.received:
+        _verify(item)
+        assert item.json["issue"]["key"] == issue.key and item.json["comment"]["id"] == comment.id
+    assert "second words" in json.dumps(receiver.received[1].json["comment"]["body"])
+
+
+def test_version_release_and_issue_links_fire_their_events(jira_any, receiver):
+    client = jira_any.client()
+    first, second = _bug(client, "one"), _bug(client, "two")
+    _register(jira_any, receiver.url, ["jira:version_released", "issuelink_created", "issuelink_deleted"])
+    version = client.create_version("9.9", project="SUP")
+    version.update(released=True)
+    client.create_issue_link("Blocks", first.key, second.key)
+    link_id = client.issue(first.key).fields.issuelinks[0].id
+    client.delete_issue_link(link_id)
+    _drain(jira_any)
+    assert receiver.events() == ["jira:version_released", "issuelink_created", "issuelink_deleted"]
+    released, created, deleted = (r.json for r in receiver.received)
+    assert released["version"]["name"] == "9.9" and released["version"]["released"] is True
+    assert created["issueLink"]["id"] == int(link_id) == deleted["issueLink"]["id"]
+    assert {created["issueLink"]["sourceIssueId"], created["issueLink"]["destinationIssueId"]} == {
+        int(first.id), int(second.id)}
+    assert created["issueLink"]["issueLinkType"]["name"] == "Blocks"
+
+
+def test_jql_filter_exclude_body_and_url_variables(jira_server, receiver):
+    client = jira_server.client()
+    issue = _bug(client)
+    _register(jira_server, receiver.url + "/ops", ["jira:issue_updated"],
+              filters={"issue-related-events-section": "project = OPS"})
+    _register(jira_server, receiver.url + "/bare/${issue.key}", ["jira:issue_updated"], excludeBody=True)
+    issue.update(summary="renamed")
+    _drain(jira_server)
+    (item,) = receiver.received  # the OPS-only registration stayed silent
+    assert item.path == f"/bare/{issue.key}" and item.body == b""
+    _verify(item)
+
+
+# -- retries and knobs ------------------------------------------------------------------------------
+
+def test_retries_keep_the_identifier_and_count_in_the_retry_header(jira_server, receiver):
+    client = jira_server.client()
+    issue = _bug(client)
+    _register(jira_server, receiver.url, ["jira:issue_updated"])
+    _knobs(jira_server, retry_backoff_s=0.01)
+    receiver.script = [503, 429, 408, 200]
+    issue.update(summary="retried")
+    report = _drain(jira_server)
+    identifiers = {r.headers["X-Atlassian-Webhook-Identifier"] for r in receiver.received}
+    assert len(receiver.received) == 4 and len(identifiers) == 1
+    assert [r.headers.get("X-Atlassian-Webhook-Retry") for r in receiver.received] == [None, "1", "2", "3"]
+    assert all(r.body == receiver.received[0].body for r in receiver.received)
+    assert report["delivered"] == 1 and [a["outcome"] for a in report["attempts"]] == ["retry"] * 3 + ["delivered"]
+
+
+def test_client_errors_are_final_and_retries_stop_at_the_limit(jira_server, receiver):
+    client = jira_server.client()
+    issue = _bug(client)
+    _register(jira_server, receiver.url, ["jira:issue_updated"])
+    _knobs(jira_server, retry_backoff_s=0.01, max_retries=2)
+    receiver.script = [400]
+    issue.update(summary="refused")
+    _drain(jira_server)
+    assert len(receiver.received) == 1
+    receiver.script = [500, 500, 500, 500]
+    issue.update(summary="failing")
+    report = _drain(jira_server)
+    assert len(receiver.received) == 1 + 3 and report["failed"] == 1
+
+
+def test_a_time_out_is_retried_with_the_same_identifier(jira_server, receiver):
+    client = jira_server.client()
+    issue = _bug(client)
+    _register(jira_server, receiver.url, ["jira:issue_updated"])
+    _knobs(jira_server, retry_backoff_s=0.01, timeout_s=0.2)
+    receiver.script, receiver.slow_s = ["slow"], 1.0
+    issue.update(summary="slow receiver")
+    report = _drain(jira_server)
+    assert len(receiver.received) == 2
+    first, second = receiver.received
+    assert first.headers["X-Atlassian-Webhook-Identifier"] == second.headers["X-Atlassian-Webhook-Identifier"]
+    assert second.headers["X-Atlassian-Webhook-Retry"] == "1"
+    assert report["attempts"][0]["error"] == "timeout"
+
+
+def test_duplicate_knob_repeats_each_delivery_with_one_identifier(jira_server, receiver):
+    client = jira_server.client()
+    issue = _bug(client)
+    _register(jira_server, receiver.url, ["jira:issue_updated"])
+    _knobs(jira_server, duplicate=4)
+    issue.update(summary="five times")
+    _drain(jira_server)
+    assert len(receiver.received) == 5
+    assert len({r.headers["X-Atlassian-Webhook-Identifier"] for r in receiver.received}) == 1
+    for item in receiver.received:
+        _verify(item)
+
+
+def test_drop_knob_loses_deliveries_and_counts_them(jira_server, receiver):
+    client = jira_server.client()
+    issue = _bug(client)
+    _register(jira_server, receiver.url, ["jira:issue_updated"])
+    _knobs(jira_server, drop_fraction=1.0)
+    issue.update(summary="lost")
+    report = _drain(jira_server)
+    assert receiver.received == [] and report["dropped"] == 1
+    _knobs(jira_server, drop_fraction=0.0)
+    issue.update(summary="found")
+    _drain(jira_server)
+    assert len(receiver.received) == 1
+
+
+def test_reorder_knob_releases_a_window_shuffled(jira_server, receiver):
+    client = jira_server.client()
+    issue = _bug(client)
+    _register(jira_server, receiver.url, ["jira:issue_updated"])
+    _knobs(jira_server, reorder_window=6, reorder_hold_s=30, seed=7)
+    for n in range(6):
+        issue.update(summary=f"change {n}")
+    _drain(jira_server)
+    summaries = [r.json["issue"]["fields"]["summary"] for r in receiver.received]
+    assert sorted(summaries) == [f"change {n}" for n in range(6)]
+    assert summaries != [f"change {n}" for n in range(6)]  # seed 7 shuffles this window
+
+
+def test_delay_knob_never_blocks_the_api_call(jira_server, receiver):
+    client = jira_server.client()
+    issue = _bug(client)
+    _register(jira_server, receiver.url, ["jira:issue_updated"])
+    _knobs(jira_server, delay_s=5)
+    issue.update(summary="later")  # returns while the delivery waits its 5 s
+    report = requests.get(f"{jira_server.url}/__sandbox__/webhooks", timeout=10).json()
+    assert report["pending"] == 1 and receiver.received == []
+    _drain(jira_server)
+    assert len(receiver.received) == 1
+
+
+@pytest.mark.parametrize("knobs", [{"duplicate": -1}, {"drop_fraction": 2}, {"nonsense": 1}, {"seed": "x"}])
+def test_bad_knobs_answer_400(jira_server, knobs):
+    response = requests.patch(f"{jira_server.url}/__sandbox__/webhooks", json=knobs, timeout=10)
+    assert response.status_code == 400 and "bad webhook knob" in response.json()["error"]
