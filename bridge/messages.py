@@ -23,6 +23,8 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from pathlib import Path
 
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_time, get_datetime_format, get_timezone_gmt, get_timezone_name
 from jinja2 import (
     FileSystemLoader,
     StrictUndefined,
@@ -54,16 +56,53 @@ SAFE_CONTEXT: dict[str, str] = {
 _SCALARS = (str, int, float, date, datetime)
 
 
-def _format_value(value: object) -> object:
-    """Dates as ISO dates, times as ``2024-05-03 14:00 UTC+02:00`` (unambiguous in any locale)."""
+def _babel_locale(locale: str | None) -> Locale:
+    """The most specific locale Babel knows among ``locale``'s candidates (``de-CH``, ``de``), else English."""
+    for tag in locale_candidates(locale):
+        try:
+            return Locale.parse(tag, sep="-")
+        except (UnknownLocaleError, ValueError):
+            continue
+    return Locale.parse("en")  # pragma: no cover - "en" is always a candidate
+
+
+def customer_time(value: datetime | None, locale: str | None) -> str | None:
+    """A time as a customer reads it, in their language, with the zone spelled out.
+
+    ``Friday, May 3, 2024, 2:00 PM Central European Summer Time (GMT+02:00)`` in ``en``,
+    ``Freitag, 3. Mai 2024, 14:00 Mitteleuropäische Sommerzeit (GMT+02:00)`` in ``de``: the
+    locale's own date, time and date-time patterns (CLDR, through Babel), the zone's long
+    name — which also tells the repeated hour apart when clocks go back — and the UTC
+    offset, so a customer elsewhere can convert it. A zone that has no name (a fixed
+    offset) is written as the offset alone. This is the one customer date format: every
+    message that shows a time goes through it. ``None`` stays ``None``.
+
+    Raises ValueError for a naive datetime: a time without a zone would be a guess.
+    """
+    if value is None:
+        return None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("a customer time needs a time zone; got a naive datetime")
+    where = _babel_locale(locale)
+    moment = get_datetime_format("full", locale=where).replace("'", "").format(
+        format_time(value, "short", locale=where), format_date(value, "full", locale=where))
+    offset = get_timezone_gmt(value, "long", locale=where)
+    name = get_timezone_name(value, "long", locale=where)
+    zone = offset if name == offset or name.startswith(("GMT", "UTC")) and name[3:4] in "+-" else f"{name} ({offset})"
+    return f"{moment} {zone}"
+
+
+def customer_date(value: date | None, locale: str | None) -> str | None:
+    """A calendar date as a customer reads it: ``May 3, 2024`` (``en``), ``3. Mai 2024`` (``de``)."""
+    return None if value is None else format_date(value, "long", locale=_babel_locale(locale))
+
+
+def _format_value(value: object, locale: str | None) -> object:
+    """Times and dates in the customer's format (:func:`customer_time`); anything else as is."""
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            return value.strftime("%Y-%m-%d %H:%M")
-        offset = value.strftime("%z")
-        zone = "UTC" if offset in ("+0000", "-0000") else f"UTC{offset[:3]}:{offset[3:]}"
-        return f"{value.strftime('%Y-%m-%d %H:%M')} {zone}"
+        return customer_time(value, locale)
     if isinstance(value, date):
-        return value.isoformat()
+        return customer_date(value, locale)
     return value
 
 
@@ -183,7 +222,7 @@ class Messages:
         for key, value in context.items():
             if value is not None and not isinstance(value, _SCALARS):
                 raise TypeError(f"template value {key} must be text, a number or a date")
-            values[key] = _format_value(value)
+            values[key] = _format_value(value, locale or self.default_locale)
         values["reference"] = values["jira_key"] if self.show_jira_key else None
         del values["jira_key"]
 
@@ -238,5 +277,5 @@ def render(name: str, locale: str | None, **context: object) -> str:
     return packaged_messages().render(name, locale, **context)
 
 
-__all__ = ["SAFE_CONTEXT", "TEMPLATE_SUFFIX", "Messages", "locale_candidates",
-           "packaged_messages", "render"]
+__all__ = ["SAFE_CONTEXT", "TEMPLATE_SUFFIX", "Messages", "customer_date", "customer_time",
+           "locale_candidates", "packaged_messages", "render"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 
 from bridge.errors import MappingError
 from bridge.mapping import load_mappings, packaged_mappings_dir
-from bridge.messages import SAFE_CONTEXT, Messages, locale_candidates, render
+from bridge.messages import SAFE_CONTEXT, Messages, customer_date, customer_time, locale_candidates, render
 
 PACKAGED = packaged_mappings_dir() / "templates"
 NAMES = ["acknowledgement", "in_progress", "in_qa", "fix_ready", "released", "reopened",
@@ -172,13 +173,94 @@ def test_every_packaged_template_renders_with_full_and_minimal_context(locale, n
 
 def test_release_details_appear_when_known():
     text = render("fix_ready", "en", subject="X", version="2.4.1", release_date=date(2024, 5, 3))
-    assert "version 2.4.1, planned for 2024-05-03" in text
+    assert "version 2.4.1, planned for May 3, 2024" in text
     assert "in Version 2.4.1" in render("released", "de", subject="X", version="2.4.1")
+    assert "3. Mai 2024" in render("fix_ready", "de", subject="X", version="2.4.1", release_date=date(2024, 5, 3))
 
 
-def test_times_are_written_with_their_offset():
+def test_times_are_written_in_the_customers_words_with_their_zone():
     text = render("in_progress", "en", subject="X", next_update=FULL["next_update"])
-    assert "by 2024-05-03 14:00 UTC+02:00" in text
+    assert "by Friday, May 3, 2024, 2:00\u202fPM GMT+02:00." in text
+    text = render("in_progress", "de", subject="X", next_update=FULL["next_update"])
+    assert "bis Freitag, 3. Mai 2024, 14:00 GMT+02:00." in text
+
+
+# -- customer_time: the one customer date format ------------------------------------------------
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+@pytest.mark.parametrize(
+    ("locale", "expected"),
+    [
+        ("en", "Friday, May 3, 2024, 2:00\u202fPM Central European Summer Time (GMT+02:00)"),
+        ("en-GB", "Friday, 3 May 2024, 14:00 Central European Summer Time (GMT+02:00)"),
+        ("de", "Freitag, 3. Mai 2024, 14:00 Mitteleuropäische Sommerzeit (GMT+02:00)"),
+        ("de-CH", "Freitag, 3. Mai 2024, 14:00 Mitteleuropäische Sommerzeit (GMT+02:00)"),
+        ("DE_at", "Freitag, 3. Mai 2024, 14:00 Mitteleuropäische Sommerzeit (GMT+02:00)"),
+        (None, "Friday, May 3, 2024, 2:00\u202fPM Central European Summer Time (GMT+02:00)"),
+        ("xx-unknown", "Friday, May 3, 2024, 2:00\u202fPM Central European Summer Time (GMT+02:00)"),
+    ],
+)
+def test_customer_time_per_locale(locale, expected):
+    # CLDR's own patterns: US English keeps "2:00 PM" together with a narrow no-break space.
+    assert customer_time(datetime(2024, 5, 3, 14, 0, tzinfo=BERLIN), locale) == expected
+
+
+def test_customer_time_of_a_fixed_offset_or_utc_and_none():
+    assert customer_time(datetime(2024, 5, 3, 9, 0, tzinfo=timezone(timedelta(hours=-5))), "en") == \
+        "Friday, May 3, 2024, 9:00\u202fAM GMT-05:00"
+    assert customer_time(datetime(2024, 5, 3, 9, 0, tzinfo=timezone.utc), "de") == \
+        "Freitag, 3. Mai 2024, 09:00 Koordinierte Weltzeit (GMT+00:00)"
+    assert customer_time(None, "en") is None and customer_date(None, "de") is None
+
+
+def test_customer_time_refuses_a_time_without_a_zone():
+    with pytest.raises(ValueError, match="time zone"):
+        customer_time(datetime(2024, 5, 3, 14, 0), "en")
+
+
+def test_the_repeated_hour_is_told_apart():
+    # 01:30 happens twice in Denver on 2024-11-03; the customer must know which one.
+    first = datetime(2024, 11, 3, 1, 30, tzinfo=ZoneInfo("America/Denver"))
+    second = first.replace(fold=1)
+    assert customer_time(first, "en").endswith("Mountain Daylight Time (GMT-06:00)")
+    assert customer_time(second, "en").endswith("Mountain Standard Time (GMT-07:00)")
+
+
+_ZONES = ["Europe/Berlin", "America/Denver", "America/Los_Angeles", "Asia/Kolkata", "Australia/Lord_Howe",
+          "Pacific/Chatham", "Europe/London", "UTC"]
+_LOCALES = ["en", "de", "en-GB", "de-CH", "fr", "pt-BR", "ja", None, "zz"]
+
+
+def _gmt(value: datetime) -> str:
+    minutes = int(value.utcoffset().total_seconds() // 60)
+    sign, minutes = ("+" if minutes >= 0 else "-"), abs(minutes)
+    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+@given(moment=st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2060, 1, 1),
+                           timezones=st.sampled_from(_ZONES).map(ZoneInfo)),
+       locale=st.sampled_from(_LOCALES))
+def test_customer_time_always_states_the_offset_and_never_depends_on_the_region_alone(moment, locale):
+    text = customer_time(moment, locale)
+    offset = _gmt(moment)
+    # The UTC offset is always there, so the text names exactly one instant.
+    assert offset in text
+    assert str(moment.year) in text
+    # A region CLDR does not know reads like its language; an unknown language like English.
+    language = (locale or "en").split("-")[0]
+    assert customer_time(moment, f"{language}-QQ") == customer_time(moment, language)
+    assert customer_time(moment, "qq") == customer_time(moment, "en")
+
+
+@given(moment=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2040, 1, 1),
+                           timezones=st.sampled_from(_ZONES).map(ZoneInfo)),
+       locale=st.sampled_from(_LOCALES))
+def test_different_instants_at_the_same_wall_time_read_differently(moment, locale):
+    other = moment.replace(fold=1 - moment.fold)
+    if other.utcoffset() != moment.utcoffset():  # only in a repeated or skipped hour
+        assert customer_time(moment, locale) != customer_time(other, locale)
 
 
 def test_status_update_words_the_announced_state_per_locale():
