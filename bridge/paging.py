@@ -183,7 +183,8 @@ def build_pager(pager_config, http_config) -> Pager | None:
     from bridge.connectors.http import build_session
 
     options = {"session": build_session(timeout=http_config.timeout, retries=http_config.retries,
-                                        backoff=http_config.backoff)}
+                                        backoff=http_config.backoff, verify=http_config.verify,
+                                        ca_bundle=str(http_config.ca_bundle) if http_config.ca_bundle else None)}
     if kind == "webhook":
         if not url:
             raise ConfigError("pager.kind is webhook but pager.url is not set",
