@@ -154,6 +154,14 @@ class Escalation(SQLModel, table=True):
     last_fix_versions: str | None = Field(default=None, sa_type=sa.Text)
     #: JIRA's ``updated`` of the issue when sync last read it.
     last_jira_updated: datetime | None = _when(nullable=True)
+    #: Who may create the Bug while ``state == "intent"`` (the one-Bug-per-ticket claim):
+    #: holder, its host and process, until when. A live claim elsewhere means "wait";
+    #: an expired one, or one whose process is provably gone, is taken over.
+    claim_holder: str | None = None
+    claim_host: str | None = None
+    claim_pid: int | None = None
+    claim_process_scope: str | None = None
+    claim_expires_at: datetime | None = _when(nullable=True)
 
 
 class LinkedTicket(SQLModel, table=True):
@@ -265,13 +273,26 @@ class SyncCursor(SQLModel, table=True):
 
 
 class Lease(SQLModel, table=True):
-    """A named lease: at most one holder until ``expires_at``."""
+    """A named lease: at most one holder until ``expires_at``.
+
+    The row outlives its holders so that ``token`` (the fencing token) grows with every
+    acquisition; ``holder`` is null while nobody holds the lease.
+    """
 
     __tablename__ = "lease"
 
     name: str = Field(primary_key=True)
-    holder: str
+    holder: str | None = None
     expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    #: The holder's host name and process id: a holder on this host whose process is gone
+    #: is provably dead, and its lease is taken over before it expires.
+    host: str | None = None
+    pid: int | None = None
+    #: Where ``pid`` means something: the boot and PID namespace of the holder's process.
+    process_scope: str | None = None
+    #: The fencing token: grows by one with every acquisition.
+    token: int = 0
+    acquired_at: datetime | None = _when(nullable=True)
 
 
 # -- the managers' board (bridge/board) ------------------------------------------------------

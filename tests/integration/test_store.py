@@ -295,7 +295,7 @@ def test_related_tasks(store: Store) -> None:
     assert [t.sentry_issue_id for t in store.tasks.all()] == ["4711"]
 
 
-# -- outbox, audit, cursors, leases -----------------------------------------------------------
+# -- outbox, audit, cursors (leases: test_store_leases.py) --------------------------------------
 
 
 def test_outbox_claim_is_granted_once(store: Store) -> None:
@@ -373,44 +373,6 @@ def test_cursors(store: Store) -> None:
     store.cursors.set("jira", "2024-03-01T11:00:00+00:00")
     assert store.cursors.get("jira") == "2024-03-01T11:00:00+00:00"
     assert count_rows(store, "sync_cursor") == 1
-
-
-def test_a_lease_excludes_a_second_holder_until_it_expires(store: Store) -> None:
-    now = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
-    ttl = timedelta(minutes=5)
-    assert store.leases.acquire("sync", "host-a:1", ttl, now=now)
-    assert not store.leases.acquire("sync", "host-b:2", ttl, now=now + timedelta(minutes=1))
-    assert not store.leases.acquire("sync", "host-b:2", ttl, now=now + ttl - timedelta(microseconds=1))
-    assert store.leases.acquire("sync", "host-a:1", ttl, now=now + timedelta(minutes=2))  # re-acquire renews
-    held = store.leases.get("sync")
-    assert (
-        held is not None and held.expires_at == now + timedelta(minutes=7) and held.expires_at.tzinfo == UTC
-    )
-    assert not store.leases.acquire("sync", "host-b:2", ttl, now=now + timedelta(minutes=6))
-    # host-a died; its lease expires and host-b takes over.
-    assert store.leases.acquire("sync", "host-b:2", ttl, now=now + timedelta(minutes=7))
-    assert not store.leases.renew("sync", "host-a:1", ttl)
-    assert not store.leases.release("sync", "host-a:1")
-    assert store.leases.renew("sync", "host-b:2", ttl, now=now + timedelta(minutes=8))
-    assert store.leases.release("sync", "host-b:2")
-    assert store.leases.get("sync") is None
-    assert store.leases.acquire("sync", "host-a:1", ttl, now=now + timedelta(minutes=9))
-
-
-def test_lease_acquisition_is_race_safe_across_engines(store_url: str, store: Store) -> None:
-    now = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
-    store.leases.acquire("sync", "dead-host", timedelta(minutes=1), now=now - timedelta(hours=1))  # expired
-    racers = separate_stores(store_url, 6)
-    try:
-        granted = race(
-            len(racers), lambda i: racers[i].leases.acquire("sync", f"host-{i}", timedelta(minutes=5), now=now)
-        )
-    finally:
-        for racer in racers:
-            racer.close()
-    assert sorted(granted) == [False] * 5 + [True]
-    held = store.leases.get("sync")
-    assert held is not None and held.holder == f"host-{granted.index(True)}"
 
 
 # -- timestamps ----------------------------------------------------------------------------

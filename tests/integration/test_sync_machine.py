@@ -431,7 +431,10 @@ class SyncMachine(RuleBasedStateMachine):
         lease = self.services.store.leases.get(LEASE)
         if lease is not None:
             assert process.returncode == -signal.SIGKILL, "a sync that exited left its lease behind"
-            self.stale_holder = lease.holder
+            # Its process is gone from this host: the next sync takes the lease over at once.
+            taken = self.services.store.leases.acquire(LEASE, "machine", timedelta(seconds=1))
+            assert taken is not None, f"the lease of the killed {lease.holder} was not taken over"
+            assert self.services.store.leases.release(LEASE, "machine")
 
     @precondition(lambda self: self.stale_holder is not None)
     @rule()

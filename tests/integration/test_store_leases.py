@@ -1,0 +1,260 @@
+"""Leases on SQLite and on a real PostgreSQL server: one holder at a time, fencing tokens
+that grow with every acquisition, a killed holder taken over at once, and a holder paused
+past its lease that never passes ``check()`` beside the new holder."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bridge.errors import LeaseLost
+from bridge.store.holders import Holder, this_process
+from bridge.store.leases import LeaseKeeper
+from bridge.store.repository import Store
+from bridge.store.tables import utcnow
+from tests.integration.test_store import race, separate_stores
+
+NOW = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+#: How long a test waits for a subprocess or a lease to reach the state it waits for.
+PATIENCE_S = 60
+
+# A lease holder in a process of its own: takes the lease, says so, then answers each
+# "check" line on stdin with "ok <token>" or "lost", until stdin closes.
+HOLDER = r"""
+import sys
+from datetime import timedelta
+from bridge.errors import LeaseLost
+from bridge.store.db import open_store
+
+store = open_store(sys.argv[1])
+keeper = store.leases.keeper("sync", timedelta(seconds=float(sys.argv[2])),
+                             renew_every=timedelta(seconds=float(sys.argv[3])))
+print("acquired" if keeper.acquire() else "refused", keeper.token, flush=True)
+for line in sys.stdin:
+    try:
+        keeper.check()
+        print("ok", keeper.token, flush=True)
+    except LeaseLost as exc:
+        print("lost", exc, flush=True)
+"""
+
+
+@pytest.fixture
+def holder_process(store_url: str, store: Store) -> Iterator[list[subprocess.Popen[str]]]:
+    """Start lease holders in processes of their own; all are killed at the end."""
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.send_signal(signal.SIGCONT)
+            process.kill()
+        process.wait()
+
+
+def start_holder(started: list[subprocess.Popen[str]], url: str, ttl_s: float, renew_s: float) -> subprocess.Popen[str]:
+    process = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, url, str(ttl_s), str(renew_s)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    started.append(process)
+    return process
+
+
+def ask(process: subprocess.Popen[str]) -> str:
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write("check\n")
+    process.stdin.flush()
+    return process.stdout.readline().strip()
+
+
+def dead_pid() -> int:
+    """The id of a process of this host that has exited (and been reaped)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_lease_excludes_a_second_holder_until_it_expires(store: Store) -> None:
+    ttl = timedelta(minutes=5)
+    first = store.leases.acquire("sync", "host-a:1", ttl, now=NOW)
+    assert first is not None and first.token == 1
+    assert not store.leases.acquire("sync", "host-b:2", ttl, now=NOW + timedelta(minutes=1))
+    assert not store.leases.acquire("sync", "host-b:2", ttl, now=NOW + ttl - timedelta(microseconds=1))
+    again = store.leases.acquire("sync", "host-a:1", ttl, now=NOW + timedelta(minutes=2))  # re-acquire renews
+    assert again is not None and again.token == 2
+    held = store.leases.get("sync")
+    assert held is not None and held.expires_at == NOW + timedelta(minutes=7) and held.expires_at.tzinfo == UTC
+    assert (held.host, held.pid) == (this_process().host, os.getpid())
+    assert not store.leases.acquire("sync", "host-b:2", ttl, now=NOW + timedelta(minutes=6))
+    # host-a stopped renewing; its lease expires and host-b takes over under a new token.
+    taken = store.leases.acquire("sync", "host-b:2", ttl, now=NOW + timedelta(minutes=7))
+    assert taken is not None and taken.token == 3
+    assert not store.leases.renew("sync", "host-a:1", ttl)
+    assert not store.leases.release("sync", "host-a:1")
+    assert not store.leases.renew("sync", "host-b:2", ttl, token=2)  # an older acquisition's token
+    assert store.leases.renew("sync", "host-b:2", ttl, now=NOW + timedelta(minutes=8), token=3)
+    assert store.leases.release("sync", "host-b:2", token=3)
+    assert store.leases.get("sync") is None
+    # The row outlives its holders: the token still grows after a release.
+    after = store.leases.acquire("sync", "host-a:1", ttl, now=NOW + timedelta(minutes=9))
+    assert after is not None and after.token == 4
+
+
+def test_lease_acquisition_is_race_safe_across_engines(store_url: str, store: Store) -> None:
+    store.leases.acquire("sync", "dead-host", timedelta(minutes=1), now=NOW - timedelta(hours=1))  # expired
+    racers = separate_stores(store_url, 6)
+    try:
+        granted = race(
+            len(racers), lambda i: racers[i].leases.acquire("sync", f"host-{i}", timedelta(minutes=5), now=NOW)
+        )
+    finally:
+        for racer in racers:
+            racer.close()
+    winners = [i for i, lease in enumerate(granted) if lease is not None]
+    assert len(winners) == 1
+    held = store.leases.get("sync")
+    assert held is not None and held.holder == f"host-{winners[0]}" and held.token == 2
+
+
+def test_a_killed_holder_on_this_host_is_taken_over_at_once(
+    store_url: str, store: Store, holder_process: list[subprocess.Popen[str]]
+) -> None:
+    holder = start_holder(holder_process, store_url, ttl_s=3600, renew_s=600)
+    assert holder.stdout is not None
+    assert holder.stdout.readline().split() == ["acquired", "1"]
+    assert store.leases.acquire("sync", "next-sync", timedelta(minutes=10)) is None  # alive: it waits
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    taken = store.leases.acquire("sync", "next-sync", timedelta(minutes=10))  # an hour before the expiry
+    assert taken is not None and taken.holder == "next-sync" and taken.token == 2
+
+
+def test_a_dead_holder_elsewhere_is_waited_for_until_its_lease_expires(store: Store) -> None:
+    me = this_process()
+    gone = dead_pid()
+    ttl = timedelta(minutes=5)
+    for elsewhere in (
+        Holder("other-host", "other-host", gone, me.process_scope),  # the pid means nothing here
+        Holder("container", me.host, gone, "another-boot/pid:[1]"),  # same name, other pid space
+    ):
+        store.leases.acquire("sync", elsewhere.name, ttl, now=NOW, process=elsewhere)
+        assert store.leases.acquire("sync", "next-sync", ttl, now=NOW + timedelta(minutes=1)) is None
+        assert store.leases.acquire("sync", "next-sync", ttl, now=NOW + ttl) is not None
+        assert store.leases.release("sync", "next-sync")
+    # The same dead pid on this host and in this scope: provably dead, taken over at once.
+    here = Holder("crashed", me.host, gone, me.process_scope)
+    store.leases.acquire("sync", here.name, ttl, now=NOW, process=here)
+    assert store.leases.acquire("sync", "next-sync", ttl, now=NOW + timedelta(minutes=1)) is not None
+
+
+def test_a_holder_paused_past_its_lease_never_passes_check_beside_the_new_holder(
+    store_url: str, store: Store, holder_process: list[subprocess.Popen[str]]
+) -> None:
+    first = start_holder(holder_process, store_url, ttl_s=5, renew_s=0.2)
+    assert first.stdout is not None
+    assert first.stdout.readline().split() == ["acquired", "1"]
+    assert ask(first) == "ok 1"
+    first.send_signal(signal.SIGSTOP)  # paused: its renewal thread stops with it
+    second = store.leases.keeper("sync", timedelta(minutes=5))
+    give_up = time.monotonic() + PATIENCE_S
+    while not second.acquire():  # the paused holder is alive: the lease lapses by its time only
+        assert time.monotonic() < give_up, "the paused holder's lease never expired"
+        time.sleep(0.05)
+    with second:
+        assert second.token == 2
+        second.check()
+        first.send_signal(signal.SIGCONT)
+        assert ask(first).startswith("lost")
+        assert ask(first).startswith("lost")  # and stays lost
+        second.check()
+    assert store.leases.get("sync") is None  # released on leaving the block
+
+
+def test_of_two_keepers_only_one_passes_check_at_any_moment(store: Store) -> None:
+    """Two keepers in threads check in turn under one lock, so the log is the true order of
+    their passes; the first stops renewing (as if paused) and the second waits for it."""
+    turn = threading.Lock()
+    log: list[tuple[str, str]] = []
+    first = store.leases.keeper("sync", timedelta(seconds=2), holder="first", renew_every=timedelta(seconds=0.1))
+    second = store.leases.keeper("sync", timedelta(seconds=2), holder="second",
+                                 renew_every=timedelta(seconds=0.1))
+    assert first.acquire()
+    first.stop_renewing()
+
+    def checks(keeper: LeaseKeeper, until: threading.Event) -> None:
+        while not until.is_set():
+            with turn:
+                try:
+                    keeper.check()
+                    log.append((keeper.holder, "ok"))
+                except LeaseLost:
+                    log.append((keeper.holder, "lost"))
+            time.sleep(0.005)
+
+    done = threading.Event()
+    checker = threading.Thread(target=checks, args=(first, done))
+    checker.start()
+    try:
+        give_up = time.monotonic() + PATIENCE_S
+        while True:
+            with turn:
+                if second.acquire():
+                    break
+            assert time.monotonic() < give_up, "the first keeper's lease never expired"
+            time.sleep(0.02)
+        with second:
+            for _ in range(20):
+                with turn:
+                    second.check()
+                    log.append(("second", "ok"))
+                time.sleep(0.005)
+    finally:
+        done.set()
+        checker.join()
+    first_pass_of_second = log.index(("second", "ok"))
+    assert ("first", "ok") in log[:first_pass_of_second]  # the first did hold it ...
+    assert ("first", "ok") not in log[first_pass_of_second:]  # ... and never again beside the second
+    assert first.lost
+
+
+def test_a_keeper_that_cannot_acquire_says_who_holds_the_lease(store: Store) -> None:
+    assert store.leases.acquire("sync", "busy-elsewhere", timedelta(minutes=5))
+    keeper = store.leases.keeper("sync", timedelta(minutes=5))
+    assert not keeper.acquire()
+    assert keeper.current is not None and keeper.current.holder == "busy-elsewhere"
+    with pytest.raises(LeaseLost, match="busy-elsewhere"):
+        keeper.__enter__()
+    with pytest.raises(LeaseLost, match="never acquired"):
+        keeper.check()
+
+
+def test_a_keeper_renews_while_work_goes_on(store: Store) -> None:
+    keeper = store.leases.keeper("sync", timedelta(seconds=3), renew_every=timedelta(seconds=0.05))
+    with keeper:
+        first_expiry = store.leases.get("sync").expires_at  # type: ignore[union-attr]
+        give_up = time.monotonic() + PATIENCE_S
+        while store.leases.get("sync").expires_at == first_expiry:  # type: ignore[union-attr]
+            assert time.monotonic() < give_up, "the keeper never renewed its lease"
+            time.sleep(0.02)
+        keeper.check()
+    assert keeper.lost and store.leases.get("sync") is None
+    # A renewal refused (someone took the lease over) marks the keeper lost.
+    stolen = store.leases.keeper("sync", timedelta(seconds=3), holder="victim", renew_every=timedelta(seconds=0.05))
+    assert stolen.acquire()
+    store.leases.acquire("sync", "thief", timedelta(minutes=5), now=utcnow() + timedelta(hours=1))
+    give_up = time.monotonic() + PATIENCE_S
+    while not stolen.lost:
+        assert time.monotonic() < give_up, "a refused renewal did not mark the keeper lost"
+        time.sleep(0.02)
+    with pytest.raises(LeaseLost, match="renewal refused"):
+        stolen.check()
+    stolen.release()
+    assert store.leases.get("sync").holder == "thief"  # type: ignore[union-attr]
