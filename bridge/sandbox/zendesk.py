@@ -12,9 +12,20 @@ that matters for a sync tool:
   ``custom_fields`` in one call; ``safe_update`` + ``updated_stamp`` answers 409 when the
   ticket changed since it was read; a closed ticket answers 422; ``updated_at`` moves on
   every write.
-* ``PUT /api/v2/tickets/update_many.json`` runs as a job (``/api/v2/job_statuses/{id}``),
-  always as a safe update. The job is applied before the answer leaves, so it is
-  ``completed`` by the time anyone asks.
+* ``PUT /api/v2/tickets/update_many.json`` and ``POST /api/v2/tickets/create_many.json``
+  answer a ``queued`` job (``/api/v2/job_statuses/{id}``) that a background worker takes
+  (``working``, with ``progress``) and finishes (``completed``, one result per ticket);
+  update_many is always a safe update (:mod:`zendesk_jobs`).
+* Tags (``/tickets/{id}/tags.json``: show, set, add, remove) and audits
+  (``/tickets/{id}/audits.json``, ``/ticket_audits.json``): a new ticket's audit has
+  ``Create`` events, values (ids too) are strings as Zendesk sends them, comments carry
+  ``html_body``, ``plain_body``, ``attachments`` and ``audit_id``; tickets carry
+  ``custom_status_id``.
+* ``X-Rate-Limit`` / ``X-Rate-Limit-Remaining`` on every answer; an unknown path answers
+  404 ``InvalidEndpoint``, a missing record 404 ``RecordNotFound``.
+* Outgoing webhooks: ``/api/v2/webhooks`` and ``/api/v2/triggers.json``; every ticket change
+  is POSTed, signed as Zendesk signs, to event-subscribed webhooks and through matching
+  triggers (:mod:`zendesk_webhooks`, :mod:`zendesk_triggers`).
 * ``POST /api/v2/tickets.json`` honours ``Idempotency-Key`` (kept 2 h; ``x-idempotency-
   lookup: hit|miss``; the same key with another body answers 400).
 * The incremental export (``/api/v2/incremental/tickets/cursor.json``) leaves out tickets
@@ -24,8 +35,9 @@ that matters for a sync tool:
 The emulator is split by what each part holds: :mod:`zendesk_format` (wire formats,
 errors, cursors), :mod:`zendesk_state` (the data and Zendesk's rules),
 :mod:`zendesk_changes` (validating and applying ticket fields), :mod:`zendesk_demo` (the
-seeded demo help desk), :mod:`zendesk_app` (the Flask app) and its ``zendesk_routes_*``
-modules. This module is the entry point: it re-exports their public names and
+seeded demo help desk), :mod:`zendesk_jobs` (bulk jobs), :mod:`zendesk_webhooks` and
+:mod:`zendesk_triggers` (outgoing webhooks), :mod:`zendesk_app` (the Flask app) and its
+``zendesk_routes_*`` modules. This module is the entry point: it re-exports their public names and
 :func:`start` serves a seeded emulator.
 """
 
@@ -68,15 +80,17 @@ from bridge.sandbox.zendesk_format import (
     parse_time,
 )
 from bridge.sandbox.zendesk_state import ZendeskState
+from bridge.sandbox.zendesk_webhooks import WebhookHub, sign
 
 __all__ = [
-    "ACCOUNT_RATE_LIMIT", "DEFAULT_CUSTOM_STATUSES", "INVALID_ENDPOINT_BODY", "CONFLICT_BODY", "DEMO_CREDENTIALS", "DEMO_END_USER_OAUTH_TOKEN", "EXPORT_QUIET_PERIOD",
-    "FIELD_CATEGORY", "FIELD_DEVICE", "FIELD_JIRA_KEY", "FIELD_OS", "FORBIDDEN_BODY",
-    "IDEMPOTENCY_TTL", "NOT_FOUND_BODY", "PRIORITIES", "RATE_LIMITED_TEXT", "STATUSES",
-    "TICKET_TYPES", "UPDATE_MANY_LIMIT", "ZENDESK_VENDOR", "ZendeskApi", "ZendeskError",
+    "ACCOUNT_RATE_LIMIT", "CONFLICT_BODY", "DEFAULT_CUSTOM_STATUSES", "DEMO_CREDENTIALS",
+    "DEMO_END_USER_OAUTH_TOKEN", "EXPORT_QUIET_PERIOD", "FIELD_CATEGORY", "FIELD_DEVICE",
+    "FIELD_JIRA_KEY", "FIELD_OS", "FORBIDDEN_BODY", "IDEMPOTENCY_TTL", "INVALID_ENDPOINT_BODY",
+    "NOT_FOUND_BODY", "PRIORITIES", "RATE_LIMITED_TEXT", "STATUSES", "TICKET_TYPES",
+    "UPDATE_MANY_LIMIT", "WebhookHub", "ZENDESK_VENDOR", "ZendeskApi", "ZendeskError",
     "ZendeskState", "bad_request", "body_to_html", "create_app", "decode_cursor",
     "encode_cursor", "format_time", "html_to_text", "invalid", "normalise_tags", "not_found",
-    "parse_time", "start",
+    "parse_time", "sign", "start",
 ]
 
 

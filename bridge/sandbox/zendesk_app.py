@@ -2,9 +2,10 @@
 
 :func:`create_app` installs the shared knobs (:mod:`bridge.sandbox.server`) with Zendesk's
 error shapes and rate-limit headers, and registers the routes of
-:mod:`zendesk_routes_tickets` (tickets, comments, jobs), :mod:`zendesk_routes_search`
-(search, incremental export) and :mod:`zendesk_routes_directory` (users, organisations,
-groups, fields). :class:`ZendeskApi` is what those routes share: authentication, body
+:mod:`zendesk_routes_tickets` (tickets, comments, tags, audits, jobs),
+:mod:`zendesk_routes_search` (search, incremental export), :mod:`zendesk_routes_directory`
+(users, organisations, groups, fields) and :mod:`zendesk_routes_webhooks` (webhooks,
+triggers). :class:`ZendeskApi` is what those routes share: authentication, body
 parsing, serialisers, side-loading and Zendesk's two pagination styles.
 """
 
@@ -22,7 +23,12 @@ from urllib.parse import urlencode
 
 from flask import Flask, Response, request
 
-from bridge.sandbox import zendesk_routes_directory, zendesk_routes_search, zendesk_routes_tickets
+from bridge.sandbox import (
+    zendesk_routes_directory,
+    zendesk_routes_search,
+    zendesk_routes_tickets,
+    zendesk_routes_webhooks,
+)
 from bridge.sandbox.server import ADMIN_PREFIX, Knobs, Vendor, install
 from bridge.sandbox.zendesk_format import (
     ACCOUNT_RATE_LIMIT,
@@ -343,6 +349,7 @@ def create_app(state: ZendeskState, knobs: Knobs | None = None) -> Flask:
         return exc.response()
 
     api = ZendeskApi(state)
-    for routes in (zendesk_routes_tickets, zendesk_routes_search, zendesk_routes_directory):
+    for routes in (zendesk_routes_tickets, zendesk_routes_search, zendesk_routes_directory,
+                   zendesk_routes_webhooks):
         routes.register(app, api)
     return app

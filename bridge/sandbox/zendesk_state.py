@@ -23,6 +23,7 @@ from bridge.sandbox.zendesk_changes import (
     validate_changes,
 )
 from bridge.sandbox.zendesk_jobs import JobRunner
+from bridge.sandbox.zendesk_webhooks import WebhookHub
 from bridge.sandbox.zendesk_format import (
     CONFLICT_BODY,
     DEFAULT_CUSTOM_STATUSES,
@@ -59,12 +60,15 @@ class ZendeskState:
         self.listeners: list[Callable[[dict, dict], None]] = []
         #: Runs ``update_many`` / ``create_many`` jobs in the background.
         self.job_runner = JobRunner(self)
+        #: Registered webhooks and triggers; sends deliveries from its own thread.
+        self.webhooks = WebhookHub(self)
         self.reset()
 
     # -- set-up ----------------------------------------------------------------------------
     def reset(self) -> None:
-        """Forget everything (users, tickets, tokens, jobs, idempotency keys)."""
+        """Forget everything (users, tickets, tokens, jobs, idempotency keys, webhooks)."""
         with self.lock:
+            self.webhooks.reset()
             self.users: dict[int, dict] = {}
             self.organizations: dict[int, dict] = {}
             self.groups: dict[int, dict] = {}
