@@ -151,6 +151,10 @@ class TimeoutSession(requests.Session):
 
     def request(self, method, url, **kwargs):  # noqa: D401 - requests API
         kwargs.setdefault("timeout", self.timeout)
+        # Per request, because requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE in the
+        # environment override a session's own verify (psf/requests#3829): the configured
+        # http.verify / http.ca_bundle must win.
+        kwargs.setdefault("verify", self.verify)
         return super().request(method, url, **kwargs)
 
 
@@ -338,6 +342,10 @@ def send(session: requests.Session, service: str, method: str, url: str, *, what
     except requests.exceptions.Timeout:
         raise ServiceUnreachable(service, f"{what}: timed out waiting for an answer",
                                  maybe_applied=write) from None
+    except requests.exceptions.SSLError:
+        raise ServiceUnreachable(service, f"{what}: the TLS certificate was not accepted",
+                                 hint="for a private certificate authority set http.ca_bundle "
+                                      "(BRIDGE_HTTP_CA_BUNDLE)") from None
     except requests.exceptions.ConnectionError as exc:
         # A refused connection never reached the service; a connection dropped after the
         # request was sent may have been applied.

@@ -9,6 +9,7 @@ so each connector is driven through real HTTP exactly as against the vendor.
 
 from __future__ import annotations
 
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -26,10 +27,11 @@ TOKEN = "tok-3f9a1c7e5b2d"
 
 class CannedServer:
     """A loopback HTTP server answering every request with one canned answer (or, with
-    ``silent``, never answering at all). Use as a context manager."""
+    ``silent``, never answering at all; with ``tls``, over HTTPS). Use as a context manager."""
 
     def __init__(self, status: int = 200, content_type: str | None = "application/json", body: bytes = b"{}",
-                 headers: dict[str, str] | None = None, silent: bool = False) -> None:
+                 headers: dict[str, str] | None = None, silent: bool = False,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.status, self.content_type, self.body = status, content_type, body
         self.headers = headers or {}
         self.silent = silent
@@ -62,7 +64,10 @@ class CannedServer:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+        scheme = "https" if tls is not None else "http"
+        self.url = f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def __enter__(self) -> "CannedServer":
