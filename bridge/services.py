@@ -87,7 +87,8 @@ class Services:
         from bridge.connectors.http import build_session
 
         http = self.config.http
-        return build_session(timeout=http.timeout, retries=http.retries, backoff=http.backoff)
+        return build_session(timeout=http.timeout, retries=http.retries, backoff=http.backoff,
+                             verify=http.verify, ca_bundle=str(http.ca_bundle) if http.ca_bundle else None)
 
     @cached_property
     def helpdesk(self):
@@ -112,11 +113,14 @@ class Services:
 
     @cached_property
     def tracker(self):
+        from bridge.connectors.http import tls_verify
         from bridge.connectors.jira import JiraTracker
 
         jira = self.config.jira
         return JiraTracker(str(jira.url), user=jira.user, token=_secret(jira.token, "BRIDGE_JIRA_TOKEN"),
-                           auth=jira.auth, timeout=self.config.http.timeout, retries=self.config.http.retries)
+                           auth=jira.auth, timeout=self.config.http.timeout, retries=self.config.http.retries,
+                           verify=tls_verify(self.config.http.verify, self.config.http.ca_bundle),
+                           api_version=jira.api_version, deployment=jira.deployment)
 
     def escalator(self):
         from bridge.escalation import Escalator
