@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
+import shlex
 import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -133,29 +136,61 @@ def _bridge_cmd() -> list[str]:
     return [sys.executable, "-m", "bridge"]
 
 
+#: The exports this test uses; `bridge sandbox` prints them (and more) once every emulator listens.
+SANDBOX_EXPORTS = {"BRIDGE_JIRA_URL", "BRIDGE_JIRA_USER", "BRIDGE_JIRA_TOKEN", "BRIDGE_HELPDESK_URL",
+                   "BRIDGE_HELPDESK_USER", "BRIDGE_HELPDESK_TOKEN", "BRIDGE_SENTRY_URL"}
+
+
+def _read_exports(proc: subprocess.Popen, stderr_file: Path, wanted: set[str], *, within: float) -> dict[str, str]:
+    """The ``export NAME=VALUE`` lines ``proc`` prints, once ``wanted`` are all there.
+
+    A reader thread hands over stdout line by line, so the deadline holds even while no
+    line comes. The deadline is generous on purpose: it only bounds a broken start, it
+    does not time the start (a loaded CI machine may take many seconds to import).
+    """
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        for line in proc.stdout:
+            lines.put(line)
+        lines.put(None)  # end of output: the process closed stdout
+
+    threading.Thread(target=pump, daemon=True).start()
+    exports: dict[str, str] = {}
+    deadline = time.monotonic() + within
+    while not wanted <= exports.keys():
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            pytest.fail(f"bridge sandbox printed no {sorted(wanted - exports.keys())} within {within:.0f} s; "
+                        f"stderr: {stderr_file.read_text()[-2000:]}")
+        if line is None:
+            pytest.fail(f"bridge sandbox stopped (exit {proc.wait(timeout=10)}) before printing "
+                        f"{sorted(wanted - exports.keys())}; stderr: {stderr_file.read_text()[-2000:]}")
+        name, _, value = line.strip().removeprefix("export ").partition("=")
+        exports[name] = shlex.split(value)[0] if value else ""
+    return exports
+
+
 def test_bridge_sandbox_prints_exports_serves_and_stops_on_sigterm(tmp_path):
-    proc = subprocess.Popen(_bridge_cmd() + ["sandbox", "--port", "0"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    # stderr goes to a file: a pipe nobody reads would fill with request logs and block the server.
+    stderr_file = tmp_path / "sandbox.stderr"
+    with open(stderr_file, "w") as stderr:
+        proc = subprocess.Popen(_bridge_cmd() + ["sandbox", "--port", "0"], stdout=subprocess.PIPE,
+                                stderr=stderr, text=True)
     try:
-        lines: list[str] = []
-        deadline = time.monotonic() + 5
-        while len(lines) < 11 and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line.strip())
-        exports = dict(line.removeprefix("export ").split("=", 1) for line in lines)
-        assert {"BRIDGE_JIRA_URL", "BRIDGE_HELPDESK_URL", "BRIDGE_SENTRY_URL", "BRIDGE_JIRA_TOKEN"} <= set(exports)
+        exports = _read_exports(proc, stderr_file, SANDBOX_EXPORTS, within=120)
         # The printed settings work: the JIRA answers our user, Zendesk serves ticket 101.
         me = requests.get(exports["BRIDGE_JIRA_URL"] + "/rest/api/2/myself",
-                          auth=(exports["BRIDGE_JIRA_USER"], exports["BRIDGE_JIRA_TOKEN"]), timeout=5)
+                          auth=(exports["BRIDGE_JIRA_USER"], exports["BRIDGE_JIRA_TOKEN"]), timeout=30)
         assert me.status_code == 200
         ticket = requests.get(exports["BRIDGE_HELPDESK_URL"] + "/api/v2/tickets/101.json",
-                              auth=(exports["BRIDGE_HELPDESK_USER"] + "/token", exports["BRIDGE_HELPDESK_TOKEN"]), timeout=5)
+                              auth=(exports["BRIDGE_HELPDESK_USER"] + "/token", exports["BRIDGE_HELPDESK_TOKEN"]),
+                              timeout=30)
         assert ticket.status_code == 200
     finally:
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
+        assert proc.wait(timeout=60) == 0
 
 
 def test_killed_between_create_and_store_write_the_next_run_completes_with_one_bug(sandbox, bridge_env):
