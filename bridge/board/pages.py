@@ -160,13 +160,13 @@ def _escalate_request(ticket: str, *, dry_run: bool, **fields):
                                                              **fields))
 
 
-@bp.get("/escalate")
+@bp.get("/escalations/new")
 @requires("manager")
 def escalate_form():
     return render_template("board/escalate.html", profile=services().profile, values=request.args)
 
 
-@bp.post("/escalate")
+@bp.post("/escalations/new")
 @requires("manager")
 def escalate_plan():
     fields = _form_request()
@@ -180,7 +180,7 @@ def escalate_plan():
     return render_template("board/plan.html", result=result, ticket=ticket, fields=fields)
 
 
-@bp.post("/escalate/confirm")
+@bp.post("/escalations/new/confirm")
 @requires("manager")
 def escalate_confirm():
     fields = _form_request()

@@ -17,7 +17,7 @@ def _escalate_post(board, session: requests.Session, token: str | None) -> reque
     data = {"ticket": "101"}
     if token is not None:
         data["csrf_token"] = token
-    return session.post(f"{board.url}/escalate/confirm", data=data, allow_redirects=False, timeout=30)
+    return session.post(f"{board.url}/escalations/new/confirm", data=data, allow_redirects=False, timeout=30)
 
 
 def test_sign_in_sets_a_session_cookie_that_scripts_cannot_read(board):
@@ -46,11 +46,11 @@ def test_wrong_password_and_unknown_name_get_the_same_answer(board):
 
 def test_nothing_is_reachable_without_signing_in(board):
     anonymous = board.client()
-    for path in ("/", "/failures", "/report", "/escalate", "/accounts", "/report/open.csv", "/board/version"):
+    for path in ("/", "/failures", "/report", "/escalations/new", "/accounts", "/report/open.csv", "/board/version"):
         response = anonymous.get(f"{board.url}{path}", allow_redirects=False, timeout=10)
         assert response.status_code == 302 and response.headers["Location"].startswith("/login"), path
     form = anonymous.get(f"{board.url}/login", timeout=10)
-    response = anonymous.post(f"{board.url}/escalate/confirm", data={"ticket": "101", "csrf_token": csrf_of(form.text)},
+    response = anonymous.post(f"{board.url}/escalations/new/confirm", data={"ticket": "101", "csrf_token": csrf_of(form.text)},
                               allow_redirects=False, timeout=10)
     assert response.status_code == 401
     assert board.services.store.escalations.list() == []
@@ -120,8 +120,8 @@ def test_a_viewer_reads_but_cannot_escalate(board):
     page = session.get(f"{board.url}/", timeout=10)
     assert page.status_code == 200 and 'id="escalate-link"' not in page.text
     token = csrf_of(page.text)
-    assert session.get(f"{board.url}/escalate", timeout=10).status_code == 403
-    assert session.post(f"{board.url}/escalate", data={"ticket": "101", "csrf_token": token}, timeout=10).status_code == 403
+    assert session.get(f"{board.url}/escalations/new", timeout=10).status_code == 403
+    assert session.post(f"{board.url}/escalations/new", data={"ticket": "101", "csrf_token": token}, timeout=10).status_code == 403
     assert _escalate_post(board, session, token).status_code == 403
     assert session.post(f"{board.url}/failures/retry", data={"escalation": "all", "csrf_token": token},
                         timeout=10).status_code == 403
@@ -155,7 +155,7 @@ def test_removing_an_account_ends_its_sessions(board):
 
 def test_pages_carry_a_policy_without_inline_script(board):
     session = board.signed_in(ADMIN)
-    for path in ("/login", "/", "/failures", "/report", "/escalate", "/accounts"):
+    for path in ("/login", "/", "/failures", "/report", "/escalations/new", "/accounts"):
         response = session.get(f"{board.url}{path}", timeout=10)
         policy = response.headers["Content-Security-Policy"]
         assert "script-src 'self'" in policy and "unsafe-inline" not in policy and "unsafe-eval" not in policy

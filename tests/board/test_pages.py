@@ -18,14 +18,14 @@ XSS = '<script>window.pwned=1</script> {{ 7*7 }} <img src=x onerror="window.pwne
 
 def escalate_through_form(board, session, ticket: str = "101", **fields) -> str:
     """Dry run, then confirm; returns the escalation page's path."""
-    form = session.get(f"{board.url}/escalate", timeout=10)
+    form = session.get(f"{board.url}/escalations/new", timeout=10)
     token = csrf_of(form.text)
     before = len(board.services.store.escalations.list())
-    plan = session.post(f"{board.url}/escalate", data={"ticket": ticket, "csrf_token": token, **fields}, timeout=60)
+    plan = session.post(f"{board.url}/escalations/new", data={"ticket": ticket, "csrf_token": token, **fields}, timeout=60)
     assert plan.status_code == 200, plan.text
     assert 'id="confirm-button"' in plan.text
     assert len(board.services.store.escalations.list()) == before  # the dry run wrote nothing
-    done = session.post(f"{board.url}/escalate/confirm", data={"ticket": ticket, "csrf_token": token, **fields},
+    done = session.post(f"{board.url}/escalations/new/confirm", data={"ticket": ticket, "csrf_token": token, **fields},
                         allow_redirects=False, timeout=60)
     assert done.status_code == 303, done.text
     return done.headers["Location"]
@@ -73,8 +73,8 @@ def test_ticket_text_renders_as_inert_text(board, sandbox):
         {"subject": f"Crash {XSS}", "requester_id": alice["id"], "comment": {"body": f"It breaks: {XSS}"}},
         alice["id"])
     session = board.signed_in()
-    token = csrf_of(session.get(f"{board.url}/escalate", timeout=10).text)
-    plan = session.post(f"{board.url}/escalate", data={"ticket": str(created["id"]), "csrf_token": token}, timeout=60)
+    token = csrf_of(session.get(f"{board.url}/escalations/new", timeout=10).text)
+    plan = session.post(f"{board.url}/escalations/new", data={"ticket": str(created["id"]), "csrf_token": token}, timeout=60)
     assert plan.status_code == 200
     pages = [plan.text]
     path = escalate_through_form(board, session, str(created["id"]))
