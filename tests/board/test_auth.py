@@ -186,3 +186,39 @@ def test_the_sign_in_form_needs_its_own_csrf_token(board):
 def test_roles_are_ordered(role, needed):
     assert accounts.may(role, needed) == (accounts.ROLES.index(role) >= accounts.ROLES.index(needed))
     assert not accounts.may("nobody", needed)
+
+
+def test_over_tls_the_session_cookie_is_secure(services, password_hash, tmp_path):
+    import ssl
+    import threading
+
+    import trustme
+    from werkzeug.serving import make_server
+
+    from tests.board.conftest import board_app
+
+    ca = trustme.CA()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    services.store.users.add(MANAGER, "manager", password_hash=password_hash)
+    app, standings = board_app(services)
+    server = make_server("127.0.0.1", 0, app, threaded=True, ssl_context=context)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        url = f"https://127.0.0.1:{server.server_port}"
+        session = requests.Session()
+        ca_file = str(tmp_path / "ca.pem")  # per request: requests lets REQUESTS_CA_BUNDLE beat session.verify
+        form = session.get(f"{url}/login", timeout=10, verify=ca_file)
+        response = session.post(f"{url}/login", data={"username": MANAGER, "password": PASSWORD,
+                                                       "csrf_token": csrf_of(form.text)},
+                                allow_redirects=False, timeout=30, verify=ca_file)
+        cookies = [c for c in response.raw.headers.getlist("Set-Cookie") if c.startswith("bridge_board=")]
+        assert response.status_code == 303 and len(cookies) == 1
+        assert "; Secure" in cookies[0] and "HttpOnly" in cookies[0] and "SameSite=Lax" in cookies[0]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+        standings.stop()
