@@ -27,6 +27,7 @@ import logging
 import os
 import stat
 import tomllib
+from dataclasses import dataclass
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -143,6 +144,32 @@ class SentryConfig(Section):
     project: str | None = Field(
         None, pattern=r"^[A-Z][A-Z0-9_]{0,19}$", examples=["SUP"],
         description="JIRA project key for Sentry Tasks; default: the Bug project.")
+
+
+class ErrorsConfig(Section):
+    """The error tracker whose issues become JIRA Tasks: Sentry or a self-hosted Bugsink.
+    A key left unset here is taken from [sentry] (and BRIDGE_SENTRY_*)."""
+
+    kind: Literal["sentry", "bugsink"] = Field(
+        "sentry", description="sentry or bugsink.")
+    url: HttpUrl | None = Field(
+        None, examples=["https://bugsink.example.com"],
+        description="Base URL of Sentry or Bugsink; default: sentry.url.")
+    token: Secret | None = Field(
+        None, description="Sentry auth token or Bugsink API token (bugsink-manage create_auth_token).")
+    org: str | None = Field(
+        None, min_length=1, examples=["acme"],
+        description="Sentry organization slug (Bugsink has none); default: sentry.org.")
+
+
+@dataclass(frozen=True)
+class ErrorTrackerSettings:
+    """The error tracker's settings after [errors] fell back to [sentry]."""
+
+    kind: str
+    url: str
+    token: SecretStr | None
+    org: str
 
 
 class StoreConfig(Section):
@@ -269,6 +296,7 @@ class Config(StrictModel):
     jira: JiraConfig = Field(default_factory=JiraConfig)
     helpdesk: HelpdeskConfig = Field(default_factory=HelpdeskConfig)
     sentry: SentryConfig = Field(default_factory=SentryConfig)
+    errors: ErrorsConfig = Field(default_factory=ErrorsConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     mappings: MappingsConfig = Field(default_factory=MappingsConfig)
@@ -291,6 +319,15 @@ class Config(StrictModel):
     def actor(self) -> str:
         """Who is running the bridge."""
         return self.bridge.actor
+
+    @property
+    def error_tracker(self) -> ErrorTrackerSettings:
+        """[errors] with every unset key taken from [sentry], where the older
+        ``BRIDGE_SENTRY_*`` names land."""
+        errors, sentry = self.errors, self.sentry
+        return ErrorTrackerSettings(kind=errors.kind, url=errors.url or sentry.url,
+                                    token=errors.token if errors.token is not None else sentry.token,
+                                    org=errors.org or sentry.org)
 
 
 def sections() -> dict[str, type[Section]]:
@@ -331,6 +368,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         # The decoder's message names the line and column, never the value.
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start} cannot be read)",
+                          hint="TOML files are UTF-8: save it as UTF-8") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the file ({exc.strerror})") from None
 
@@ -368,6 +408,10 @@ def _parse_secrets_file(path: Path) -> dict[str, str]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: secrets file not found") from None
+    except UnicodeDecodeError as exc:
+        # Never quote the bytes: they may be a secret.
+        raise ConfigError(f"{path}: the secrets file is not UTF-8 text (byte {exc.start} cannot be read)",
+                          hint="save it as UTF-8 KEY=VALUE lines") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the secrets file ({exc.strerror})") from None
     if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
@@ -505,7 +549,7 @@ def _config_error(
 
 
 __all__ = [
-    "BridgeConfig", "Config", "HelpdeskConfig", "HttpConfig", "JiraConfig", "MappingsConfig",
+    "BridgeConfig", "Config", "ErrorTrackerSettings", "ErrorsConfig", "HelpdeskConfig", "HttpConfig", "JiraConfig", "MappingsConfig",
     "MonitorConfig", "PagerConfig", "PolicyConfig", "Secret", "SecretsConfig", "Section",
     "SentryConfig", "ServeConfig", "StoreConfig", "WebhooksConfig", "env_name", "is_secret_key", "load_config", "secret_keys",
     "sections",

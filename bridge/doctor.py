@@ -51,14 +51,16 @@ def run_checks(services) -> Iterator[Check]:
     yield from _run("helpdesk", lambda: f"{services.helpdesk.service} at {services.helpdesk.base_url} as {services.helpdesk.check()}")
     yield from _run("jira", lambda: f"{services.tracker.deployment} at {services.tracker.url} as {services.tracker.check()}")
     yield from _run("jira mappings", lambda: jira_mapping_problems(services.tracker, services.mappings))
-    yield from _run("sentry", lambda: _sentry(services))
+    # Named after the configured kind: "sentry" or "bugsink".
+    yield from _run(services.config.error_tracker.kind, lambda: _sentry(services))
     yield from _run("monitoring", lambda: _monitoring(services))
 
 
 def _sentry(services) -> str:
-    """Sentry is optional: without a token, escalate links no Sentry issues (not a problem)."""
+    """The error tracker is optional: without a token, escalate links no issues (not a problem)."""
     if not services.sentry_configured:
-        return "not configured (set BRIDGE_SENTRY_TOKEN to file Sentry issues as JIRA Tasks)"
+        return ("not configured (set BRIDGE_ERRORS_TOKEN, or BRIDGE_SENTRY_TOKEN, to file "
+                "error-tracker issues as JIRA Tasks)")
     sentry = services.sentry
     return f"{sentry.base_url}: {sentry.check()}"
 

@@ -92,8 +92,15 @@ class Version:
 
 
 @dataclass(frozen=True)
-class SentryIssue:
-    """A Sentry issue (a group of events), as the org-scoped API describes it."""
+class ErrorIssue:
+    """An error-tracker issue (a group of events): a Sentry issue or a Bugsink issue.
+
+    ``status`` uses Sentry's words whatever the tracker: ``unresolved``, ``resolved``,
+    ``ignored`` (Bugsink: muted) or ``resolvedInNextRelease``, so the regression check in
+    sync reads every tracker alike. ``id`` is Sentry's numeric id or Bugsink's UUID;
+    ``short_id`` Sentry's short id (``BACKEND-1A2``) or Bugsink's friendly id
+    (``BACKEND-1``); ``tracker`` names the service (``sentry`` or ``bugsink``).
+    """
 
     id: str
     short_id: str
@@ -107,3 +114,8 @@ class SentryIssue:
     count: int = 0
     user_count: int = 0
     project: str | None = None
+    tracker: str = "sentry"
+
+
+#: The name the Sentry-only bridge used; the same class.
+SentryIssue = ErrorIssue

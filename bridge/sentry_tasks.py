@@ -1,4 +1,8 @@
-"""Sentry issues filed as JIRA Tasks "related to" the Bug — never anything on a ticket.
+"""Error-tracker issues (Sentry, Bugsink) filed as JIRA Tasks "related to" the Bug — never
+anything on a ticket.
+
+The tracker is any :class:`~bridge.connectors.base.ErrorTracker`; what follows says
+"Sentry" for both (a Bugsink Task is ``[Bugsink] <title>`` labelled ``bridge-bugsink-<uuid>``).
 
 Support policy 001: a client who can follow a Sentry issue from their ticket sees every
 comment engineers make in Sentry. So a Sentry issue that belongs to a Bug becomes **one**
@@ -31,11 +35,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from bridge.connectors.base import ErrorTracker
 from bridge.connectors.jira import JiraTracker
-from bridge.connectors.sentry import SentryErrorTracker
 from bridge.errors import InvalidValue, ItemFailed, UsageError
 from bridge.models import Issue, SentryIssue
-from bridge.policy.visibility import OutboundGate, SentryRef, find_sentry_refs
+from bridge.policy.visibility import OutboundGate, SentryRef
 
 #: JIRA's summary limit.
 SUMMARY_LIMIT = 255
@@ -81,7 +85,7 @@ class SentryLinker:
     and its kind (``--ticket``); no write method of it is ever called from here.
     """
 
-    def __init__(self, *, sentry: SentryErrorTracker, tracker: JiraTracker, store, mappings,
+    def __init__(self, *, sentry: ErrorTracker, tracker: JiraTracker, store, mappings,
                  helpdesk=None, redactor=None, gate: KnownSentryGate | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.sentry = sentry
@@ -140,19 +144,8 @@ class SentryLinker:
         prefixes.update(slugs)
         if self.gate is not None:
             self.gate.learn_short_id_prefixes(slugs)
-        refs: list[SentryRef] = []
-        skipped: list[str] = []
-        for text in texts:
-            for ref in find_sentry_refs(text, self_hosted_base=self.sentry.self_hosted_base,
-                                        known_short_id_prefixes=sorted(prefixes), known_ids=sorted(known_ids)):
-                if ref.org is not None and ref.org != self.sentry.org:
-                    note = f"skipped {ref.value}: Sentry organization {ref.org!r} is not {self.sentry.org!r}"
-                    if note not in skipped:
-                        skipped.append(note)
-                    continue
-                if ref not in refs:
-                    refs.append(ref)
-        return refs, skipped
+        # Which references are the tracker's own (organization, host) is the tracker's call.
+        return self.sentry.references(texts, short_id_prefixes=sorted(prefixes), known_ids=sorted(known_ids))
 
     # ------------------------------------------------------------------ deciding --
     def _bug(self, *, issue_key: str | None, ticket: str | None) -> tuple[Issue, int | None]:
@@ -181,9 +174,13 @@ class SentryLinker:
         escalation = store.escalations.by_issue(bug.id)
         return bug, escalation.id if escalation is not None else None
 
+    @property
+    def _service(self) -> str:
+        return getattr(self.sentry, "service", "Sentry")
+
     def _summary(self, issue: SentryIssue) -> str:
         title = self._redact(issue.title) or issue.short_id or f"issue {issue.id}"
-        return f"[Sentry] {title}"[:SUMMARY_LIMIT]
+        return f"[{self._service}] {title}"[:SUMMARY_LIMIT]
 
     def _description(self, issue: SentryIssue) -> str:
         """What engineers need at a glance; the Sentry issue itself stays the source."""
@@ -191,7 +188,7 @@ class SentryLinker:
             return moment.isoformat(timespec="seconds") if moment else "unknown"
 
         lines = [
-            f"Sentry issue {issue.short_id or issue.id} (id {issue.id}"
+            f"{self._service} issue {issue.short_id or issue.id} (id {issue.id}"
             + (f", project {issue.project}" if issue.project else "") + ")",
             f"Permalink: {issue.permalink}",
             f"Culprit: {self._redact(issue.culprit) or 'unknown'}",
@@ -199,7 +196,7 @@ class SentryLinker:
             f"First seen: {when(issue.first_seen)} · last seen: {when(issue.last_seen)}",
             f"Events: {issue.count} · users affected: {issue.user_count}",
             "",
-            "Filed by the bridge. Policy: Sentry issues are never linked to customer tickets; "
+            f"Filed by the bridge. Policy: {self._service} issues are never linked to customer tickets; "
             "this Task is related to the Bug(s) instead.",
         ]
         return "\n".join(lines)
@@ -212,8 +209,10 @@ class SentryLinker:
         return self.redactor.redact(text)
 
     def label(self, sentry_issue_id: str) -> str:
-        """The Task's deterministic label, e.g. ``bridge-sentry-4505``."""
-        return f"{self.mappings.jira.label_prefix}-sentry-{sentry_issue_id}"
+        """The Task's deterministic label, e.g. ``bridge-sentry-4505`` or
+        ``bridge-bugsink-<uuid>``."""
+        kind = getattr(self.sentry, "kind", "sentry")
+        return f"{self.mappings.jira.label_prefix}-{kind}-{sentry_issue_id}"
 
     # ------------------------------------------------------------------ writing --
     def link_issue(self, issue: SentryIssue, bug: Issue, *, escalation_id: int | None, actor: str,
@@ -276,9 +275,9 @@ class SentryLinker:
         if global_id in self.tracker.remote_link_ids(task.key):
             return
         self.tracker.add_remote_link(task.key, global_id=global_id, url=issue.permalink,
-                                     title=f"Sentry {issue.short_id or issue.id}",
+                                     title=f"{self._service} {issue.short_id or issue.id}",
                                      summary=self._redact(issue.title))
-        steps.append(f"remote link {task.key} → Sentry {issue.short_id or issue.id}")
+        steps.append(f"remote link {task.key} → {self._service} {issue.short_id or issue.id}")
 
 
 class KnownSentryGate:
@@ -292,9 +291,11 @@ class KnownSentryGate:
     ``sync --watch`` does).
     """
 
-    def __init__(self, store, *, self_hosted_base: str | None, known_projects: Iterable[str] = ()) -> None:
+    def __init__(self, store, *, self_hosted_base: str | None, known_projects: Iterable[str] = (),
+                 extra_blocked_hosts: Iterable[str] = ()) -> None:
         self._store = store
         self._self_hosted_base = self_hosted_base
+        self._extra_blocked_hosts = tuple(extra_blocked_hosts)
         self._known_projects = tuple(known_projects)
         self._learned: set[str] = set()
         self._seen: tuple[tuple[str, str | None], ...] | None = None
@@ -314,7 +315,8 @@ class KnownSentryGate:
             prefixes.update(short.rsplit("-", 1)[0] for _, short in seen if short)
             self._gate = OutboundGate(self_hosted_base=self._self_hosted_base,
                                       known_short_id_prefixes=tuple(sorted(prefixes)),
-                                      known_ids=tuple(sorted(i for i, _ in seen)))
+                                      known_ids=tuple(sorted(i for i, _ in seen)),
+                                      extra_blocked_hosts=self._extra_blocked_hosts)
             self._seen = seen
         return self._gate
 

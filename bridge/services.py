@@ -63,12 +63,21 @@ class Services:
         from bridge.sentry_tasks import KnownSentryGate
 
         sentry = self.mappings.sentry
-        return KnownSentryGate(self.store, self_hosted_base=sentry.self_hosted_base or self._self_hosted_sentry(),
+        base = self._self_hosted_sentry()
+        if self.config.error_tracker.kind == "bugsink":
+            # Bugsink's own host always; a self-hosted Sentry the mappings name goes too.
+            extra = [sentry.self_hosted_base] if sentry.self_hosted_base else []
+            return KnownSentryGate(self.store, self_hosted_base=base, known_projects=sentry.known_projects,
+                                   extra_blocked_hosts=extra)
+        return KnownSentryGate(self.store, self_hosted_base=sentry.self_hosted_base or base,
                                known_projects=sentry.known_projects)
 
     def _self_hosted_sentry(self) -> str | None:
-        url = str(self.config.sentry.url)
-        return url if "sentry.io" not in url else None
+        """The error tracker's base URL when it is self-hosted (any Bugsink; a Sentry not on
+        sentry.io), else None: the gate knows sentry.io's hosts anyway."""
+        errors = self.config.error_tracker
+        url = str(errors.url)
+        return url if errors.kind == "bugsink" or "sentry.io" not in url else None
 
     @property
     def messages(self):
@@ -136,22 +145,37 @@ class Services:
     # -- Sentry -------------------------------------------------------------------------------
     @property
     def sentry_configured(self) -> bool:
-        """Whether a Sentry token is set; without one, escalate links no Sentry issues."""
-        return self.config.sentry.token is not None
+        """Whether an error-tracker token is set (``BRIDGE_ERRORS_TOKEN`` or the older
+        ``BRIDGE_SENTRY_TOKEN``); without one, escalate links no error-tracker issues."""
+        return self.config.error_tracker.token is not None
+
+    #: The same, by the name of what it is.
+    errors_configured = sentry_configured
 
     @cached_property
     def sentry(self):
-        """The Sentry organization (``[sentry]``) as an error tracker."""
+        """The error tracker ``[errors]`` chooses (falling back to ``[sentry]``): a
+        :class:`~bridge.connectors.base.ErrorTracker`, Sentry's or Bugsink's."""
+        errors = self.config.error_tracker
+        if errors.kind == "bugsink":
+            from bridge.connectors.bugsink import BugsinkErrorTracker
+
+            return BugsinkErrorTracker(str(errors.url), token=_secret(errors.token, "BRIDGE_ERRORS_TOKEN"),
+                                       session=self.http_session())
         from bridge.connectors.sentry import SentryErrorTracker
 
-        sentry = self.config.sentry
-        return SentryErrorTracker(str(sentry.url), org=sentry.org, token=_secret(sentry.token, "BRIDGE_SENTRY_TOKEN"),
+        return SentryErrorTracker(str(errors.url), org=errors.org, token=_secret(errors.token, "BRIDGE_ERRORS_TOKEN"),
                                   self_hosted_base=self.mappings.sentry.self_hosted_base or self._self_hosted_sentry(),
                                   session=self.http_session())
 
+    @property
+    def error_tracker(self):
+        """The configured error tracker (the same object as :attr:`sentry`)."""
+        return self.sentry
+
     @cached_property
     def sentry_linker(self):
-        """Files Sentry issues as JIRA Tasks related to Bugs (`link-sentry`, `escalate`)."""
+        """Files error-tracker issues as JIRA Tasks related to Bugs (`link-sentry`, `escalate`)."""
         from bridge.sentry_tasks import SentryLinker
 
         return SentryLinker(sentry=self.sentry, tracker=self.tracker, store=self.store, mappings=self.mappings,

@@ -172,3 +172,66 @@ class Helpdesk(abc.ABC):
     @abc.abstractmethod
     def _apply(self, ticket_id: str, change: TicketWrite) -> None:
         """Send an already-gated change. Only :meth:`write` calls this."""
+
+
+# ------------------------------------------------------------------------------------
+# Error trackers (Sentry, Bugsink)
+# ------------------------------------------------------------------------------------
+
+from collections.abc import Iterable, Iterator  # noqa: E402 - kept beside the protocol that uses it
+from typing import TYPE_CHECKING, Protocol, runtime_checkable  # noqa: E402
+
+from bridge.models import ErrorIssue  # noqa: E402
+
+if TYPE_CHECKING:
+    from bridge.policy.visibility import SentryRef
+
+
+@runtime_checkable
+class ErrorTracker(Protocol):
+    """An error tracker whose issues are filed as JIRA Tasks related to Bugs, never linked
+    to a ticket (``bridge.connectors.sentry``, ``bridge.connectors.bugsink``).
+
+    Terminology:
+        reference   what a person writes to name an issue: its page URL, its short id
+                    (Sentry ``BACKEND-1A2``, Bugsink's friendly id ``BACKEND-1``) or its id
+                    (Sentry: a number; Bugsink: a UUID); parsed into a ``SentryRef``.
+        prefix      a project's upper-cased slug, the part of a short id before the dash.
+        status      Sentry's words for every tracker: ``unresolved``, ``resolved``,
+                    ``ignored``, ``resolvedInNextRelease``; a regression is a change from
+                    one of the last three back to ``unresolved``.
+    """
+
+    #: The service's name in messages ("Sentry", "Bugsink") and its kind ("sentry", "bugsink").
+    service: str
+    kind: str
+    base_url: str
+    #: The base URL whose pages are this tracker's (the outbound gate removes its host);
+    #: None for sentry.io, whose hosts the gate always knows.
+    self_hosted_base: str | None
+
+    def check(self) -> str:
+        """Reach the service with our token; say what we see. Raises on failure."""
+
+    def parse(self, ref: str) -> "SentryRef":
+        """A reference as given on the command line (no request); InvalidValue otherwise."""
+
+    def resolve(self, ref: "str | SentryRef") -> ErrorIssue:
+        """The issue a reference names; InvalidValue when malformed or unknown."""
+
+    def issue(self, issue_id: str) -> ErrorIssue | None:
+        """The issue with this id, or None when the tracker has none."""
+
+    def status(self, issue_id: str) -> str | None:
+        """The issue's status, or None when the tracker has no such issue."""
+
+    def issues(self, *, project: str | None = None) -> Iterator[ErrorIssue]:
+        """Unresolved issues, of one project or all, every page."""
+
+    def project_slugs(self) -> list[str]:
+        """The projects' slugs: their upper-cased forms prefix short ids."""
+
+    def references(self, texts: Iterable[str], *, short_id_prefixes: Iterable[str],
+                   known_ids: Iterable[str]) -> "tuple[list[SentryRef], list[str]]":
+        """The issues ``texts`` refer to (URLs, short ids of these prefixes, known ids) and
+        notes on references skipped as not this tracker's."""

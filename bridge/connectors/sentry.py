@@ -17,13 +17,13 @@ How the connector treats Sentry's traffic rules:
 * Every request has a timeout; errors become :mod:`bridge.errors` exceptions carrying the
   service name, what was being done and Sentry's ``detail`` text, never the token.
 
-Raw JSON never leaves: callers get :class:`~bridge.models.SentryIssue`.
+Raw JSON never leaves: callers get :class:`~bridge.models.ErrorIssue` (``SentryIssue``).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any, Callable
 from urllib.parse import quote
@@ -33,7 +33,7 @@ import requests
 from bridge.connectors.http import MAX_RETRY_AFTER_S, build_session, send
 from bridge.errors import ConfigError, InvalidValue, ServiceRejected
 from bridge.models import SentryIssue
-from bridge.policy.visibility import SentryRef, parse_sentry_ref
+from bridge.policy.visibility import SentryRef, find_sentry_refs, parse_sentry_ref
 
 SERVICE = "Sentry"
 #: Sentry's page size limit for issue and project listings.
@@ -84,6 +84,7 @@ class SentryErrorTracker:
     """
 
     service = SERVICE
+    kind = "sentry"
 
     def __init__(self, base_url: str, *, org: str, token: str, self_hosted_base: str | None = None,
                  session: requests.Session | None = None, timeout: float = 30.0, retries: int = 3,
@@ -163,6 +164,11 @@ class SentryErrorTracker:
             return None
         return issue_from_json(response.json())
 
+    def status(self, issue_id: str) -> str | None:
+        """The issue's status (unresolved, resolved, ignored...), or None when unknown."""
+        found = self.issue(issue_id)
+        return found.status if found is not None else None
+
     def issue_by_short_id(self, short_id: str) -> SentryIssue | None:
         """The issue with this short id (``BACKEND-1A2``), or None."""
         response = self._get(self._url(f"shortids/{quote(short_id, safe='')}/"),
@@ -220,3 +226,28 @@ class SentryErrorTracker:
             raise InvalidValue(f"Sentry organization {self.org!r} has no issue {parsed.value}",
                                hint="check the reference (URL, short id or numeric id)")
         return found
+
+    def references(self, texts: Iterable[str], *, short_id_prefixes: Iterable[str],
+                   known_ids: Iterable[str]) -> tuple[list[SentryRef], list[str]]:
+        """The issues of this organization ``texts`` refer to, and notes on what was skipped.
+
+        URLs of another organization are skipped with a note (a customer's own Sentry is
+        none of ours); so are issue pages of a Bugsink that shares the self-hosted base.
+        """
+        refs: list[SentryRef] = []
+        skipped: list[str] = []
+        for text in texts:
+            for ref in find_sentry_refs(text, self_hosted_base=self.self_hosted_base,
+                                        known_short_id_prefixes=sorted(set(short_id_prefixes)),
+                                        known_ids=sorted(set(known_ids))):
+                if ref.org is not None and ref.org != self.org:
+                    note = f"skipped {ref.value}: Sentry organization {ref.org!r} is not {self.org!r}"
+                elif ref.issue_id is not None and not ref.issue_id.isdigit():
+                    note = f"skipped {ref.value}: not a Sentry issue"
+                else:
+                    if ref not in refs:
+                        refs.append(ref)
+                    continue
+                if note not in skipped:
+                    skipped.append(note)
+        return refs, skipped

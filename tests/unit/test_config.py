@@ -178,7 +178,7 @@ def test_secret_names():
         assert is_secret_key(name)
     for name in ("url", "user", "project", "kind", "token_url_hint"):
         assert not is_secret_key(name)
-    assert set(secret_keys()) == {("jira", "token"), ("helpdesk", "token"), ("sentry", "token"),
+    assert set(secret_keys()) == {("jira", "token"), ("helpdesk", "token"), ("sentry", "token"), ("errors", "token"),
                                   ("monitor", "dsn"), ("pager", "routing_key"),
                                   ("webhooks", "jira_secret"), ("webhooks", "zendesk_secret"),
                                   ("webhooks", "sentry_secret"), ("webhooks", "freshdesk_secret"),
