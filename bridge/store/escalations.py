@@ -3,21 +3,39 @@
 :meth:`EscalationRepository.record_intent` is race-safe across threads and processes on
 SQLite and PostgreSQL alike — one escalation per label and per ticket however many runs
 race — because it leans on unique constraints rather than on read-then-write.
+
+It also hands out the *claim* on creating the Bug: while an escalation is an ``intent``,
+exactly one holder (a process and thread) may call JIRA for it. Others get the row with
+``claimed=False`` and wait (call :meth:`~EscalationRepository.record_intent` again a moment
+later) until the Bug is recorded, the claim expires, or its holder provably dies (same host,
+no such process), when the next caller takes the claim over and — since a crashed holder may
+have created the Bug already — first looks for the Bug by its label.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy.exc
 from sqlalchemy import update
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
+from bridge.store.holders import Holder, is_provably_dead, this_process
 from bridge.store.tables import Escalation, LinkedTicket, utcnow
 from bridge.store.transactions import NO_SYNC, Repository, encode, get_for_update
 
-__all__ = ["EscalationRepository"]
+__all__ = ["CLAIM_TTL", "EscalationRepository"]
+
+#: How long a claim on creating a Bug holds without the Bug being recorded: longer than a
+#: find-or-create in JIRA takes with its retries, short enough that a holder that died on
+#: another host does not block its ticket for long (one on this host is taken over at once).
+CLAIM_TTL = timedelta(minutes=15)
+_NO_CLAIM: dict[str, Any] = {
+    "claim_holder": None, "claim_host": None, "claim_pid": None,
+    "claim_process_scope": None, "claim_expires_at": None,
+}
 
 
 class EscalationRepository(Repository):
@@ -76,16 +94,31 @@ class EscalationRepository(Repository):
         organization: str | None = None,
         locale: str | None = None,
         requester_tier: str | None = None,
+        holder: str | None = None,
+        claim_ttl: timedelta = CLAIM_TTL,
+        now: datetime | None = None,
     ) -> tuple[Escalation, bool]:
-        """Record that the bridge is about to create a Bug — call this *before* JIRA.
+        """Claim the ticket's escalation before creating its Bug — call this *before* JIRA.
 
-        Inserts the escalation in state ``intent`` together with the origin ticket's link,
-        in one transaction. Returns ``(escalation, True)`` when this call inserted it, and
-        ``(existing, False)`` when an escalation with this label exists, or the ticket is
-        already linked to another escalation (check ``existing.label``): the unique
-        constraints decide, so of any number of racing callers exactly one gets True.
+        Returns ``(escalation, claimed)``; ``claimed`` True means "this caller, and no one
+        else, may now find or create the Bug" (then :meth:`mark_created`, which ends the
+        claim, or :meth:`release_claim` on failure):
+
+        - a new ticket: the escalation is inserted in state ``intent`` together with the
+          origin ticket's link, in one transaction, claimed by ``holder``;
+        - an escalation with this label exists: ``(existing, True)`` if it is still an
+          intent whose claim is ``holder``'s, expired, released, or held by a provably
+          dead process (taken over by a compare-and-swap); else ``(existing, False)`` —
+          another caller is creating the Bug, or it exists (``existing.state``);
+        - the ticket is linked to another escalation (``--into``): ``(that one, False)``.
+
+        Unique constraints and conditional UPDATEs decide, never a read followed by a
+        write: of any number of racing callers on one store, exactly one gets True, and the
+        others get the winner's row, never an exception. ``holder`` defaults to this
+        process and thread.
         """
-        now = utcnow()
+        now = now or utcnow()
+        me = this_process(holder)
         escalation = Escalation(
             label=label,
             origin_helpdesk=origin_helpdesk,
@@ -101,6 +134,7 @@ class EscalationRepository(Repository):
             created_at=now,
             updated_at=now,
             affected_count=1,
+            **_claim(me, now + claim_ttl),
         )
         try:
             with self.session() as s:
@@ -123,7 +157,40 @@ class EscalationRepository(Repository):
             existing = self.by_label(label) or self.by_ticket(origin_helpdesk, origin_ticket_id)
             if existing is None:  # a constraint other than the two unique keys: a real error
                 raise
+        if existing.label != label or existing.state != "intent":
             return existing, False
+        return self._take_claim(existing, me, now, claim_ttl)
+
+    def _take_claim(self, existing: Escalation, me: Holder, now: datetime, ttl: timedelta) -> tuple[Escalation, bool]:
+        """Take over the claim on an intent that is ours, free, expired or provably orphaned."""
+        intent = (col(Escalation.id) == existing.id) & (col(Escalation.state) == "intent")
+        free = (
+            col(Escalation.claim_holder).is_(None)
+            | (col(Escalation.claim_holder) == me.name)
+            | (col(Escalation.claim_expires_at) <= now)
+        )
+        with self.session() as s:
+            if _set(s, intent & free, _claim(me, now + ttl)):
+                return _reread(s, existing.id), True
+            if is_provably_dead(existing.claim_host, existing.claim_pid, existing.claim_process_scope):
+                # Compare-and-swap: the dead holder's claim exactly as read, else someone
+                # else took it over first.
+                unchanged = (
+                    (col(Escalation.claim_holder) == existing.claim_holder)
+                    & (col(Escalation.claim_pid) == existing.claim_pid)
+                    & (col(Escalation.claim_expires_at) == existing.claim_expires_at)
+                )
+                if _set(s, intent & unchanged, _claim(me, now + ttl)):
+                    return _reread(s, existing.id), True
+            return _reread(s, existing.id), False
+
+    def release_claim(self, escalation_id: int, *, holder: str | None = None) -> bool:
+        """Give up the claim on creating the Bug (the call to JIRA failed): the next caller
+        need not wait for its expiry. False if ``holder`` did not hold it."""
+        me = this_process(holder)
+        with self.session() as s:
+            return _set(s, (col(Escalation.id) == escalation_id) & (col(Escalation.claim_holder) == me.name),
+                        _NO_CLAIM)
 
     def mark_created(
         self, escalation_id: int, *, jira_issue_id: str, jira_key: str, jira_url: str | None = None
@@ -145,6 +212,8 @@ class EscalationRepository(Repository):
             escalation.jira_url = jira_url or escalation.jira_url
             if escalation.state == "intent":
                 escalation.state = "created"
+            for column, value in _NO_CLAIM.items():  # the Bug exists: nothing left to claim
+                setattr(escalation, column, value)
             escalation.updated_at = utcnow()
             s.add(escalation)
             return escalation
@@ -205,3 +274,21 @@ class EscalationRepository(Repository):
                 .execution_options(**NO_SYNC)
             )
             return s.exec(select(Escalation.pages_sent).where(Escalation.id == escalation_id)).one()
+
+
+def _claim(me: Holder, until: datetime) -> dict[str, Any]:
+    return {
+        "claim_holder": me.name, "claim_host": me.host, "claim_pid": me.pid,
+        "claim_process_scope": me.process_scope, "claim_expires_at": until,
+    }
+
+
+def _set(s: Session, condition: Any, values: dict[str, Any]) -> bool:
+    result = s.exec(update(Escalation).where(condition).values(**values).execution_options(**NO_SYNC))
+    return bool(result.rowcount == 1)
+
+
+def _reread(s: Session, escalation_id: int | None) -> Escalation:
+    return s.exec(
+        select(Escalation).where(Escalation.id == escalation_id).execution_options(populate_existing=True)
+    ).one()

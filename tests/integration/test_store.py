@@ -173,8 +173,8 @@ def test_store_migrated_by_a_newer_bridge_is_refused(store_url: str) -> None:
 
 def test_record_intent_is_idempotent(store: Store) -> None:
     first, created = intent(store)
-    again, created_again = intent(store, severity="S1")  # a re-run, maybe with other flags
-    assert (created, created_again) == (True, False)
+    again, claimed_again = intent(store, severity="S1", holder="another run")  # maybe other flags
+    assert (created, claimed_again) == (True, False)
     assert again.id == first.id and again.severity == "S2"
     assert first.state == "intent" and first.jira_issue_id is None
     assert count_rows(store, "escalation") == 1
