@@ -177,7 +177,8 @@ def demo() -> None:
     """Tell the escalation story on a throw-away sandbox and store; print what happened."""
     from bridge.demo import run_demo
 
-    run_demo(click.echo)
+    # At a terminal the board stays up for a look; scripts and tests get the story and the exit.
+    run_demo(click.echo, keep_serving=sys.stdin.isatty() and sys.stdout.isatty())
 
 
 # --------------------------------------------------------------------- escalate --

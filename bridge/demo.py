@@ -22,7 +22,9 @@ DEMO_SECOND_TICKET = "104"
 DEMO_VERSION = "2.4.0"
 
 
-def run_demo(echo: Callable[[str], None]) -> None:
+def run_demo(echo: Callable[[str], None], *, keep_serving: bool = False) -> None:
+    """Tell the story; at the end, serve the board and print its URL signed in as a demo
+    manager (``keep_serving``: until interrupted, else the board stops with the demo)."""
     from jira import JIRA
 
     from bridge.config import load_config
@@ -103,3 +105,33 @@ def run_demo(echo: Callable[[str], None]) -> None:
                  if not c.get("public") and c.get("author_id") == bridge_user]
         echo(f"8. Agents see {len(notes)} internal notes on #{DEMO_TICKET} (the JIRA key, engineering's comments);")
         echo("   no message to any customer mentions Sentry or an internal JIRA comment.")
+        show_board(services, echo, keep_serving=keep_serving)
+
+
+def show_board(services, echo: Callable[[str], None], *, keep_serving: bool) -> None:
+    """Serve `bridge serve`'s app (the board) on loopback and print a one-time link that
+    signs the browser in as the demo's escalation manager."""
+    import secrets
+    import threading
+
+    from bridge.board.accounts import hash_password
+    from bridge.board.auth import add_one_time_link
+    from bridge.sandbox.server import ServiceThread
+    from bridge.service.app import create_app
+
+    name = "erin@example.com"  # the demo helpdesk's escalation manager: the mappings let her escalate
+    services.store.users.add(name, "manager", password_hash=hash_password(secrets.token_urlsafe(24)))
+    app = create_app(services)
+    app.extensions["bridge.board.standings"].refresh()
+    server = ServiceThread(app).start()
+    try:
+        echo(f"9. The managers' board, signed in as {name} (manager): {server.url}{add_one_time_link(app, name)}")
+        if keep_serving:
+            echo("   (the board and the sandbox run until you press Ctrl-C)")
+            try:
+                threading.Event().wait()
+            except KeyboardInterrupt:
+                pass
+    finally:
+        server.stop()
+        app.extensions["bridge.board.standings"].stop()

@@ -183,6 +183,25 @@ def start_session(user, next_target: str | None):
     return response
 
 
+@bp.get("/login/link/<token>")
+def login_link(token: str):
+    """A one-time sign-in link. Only `bridge demo` hands them out (in-process, for its
+    throw-away demo account); anywhere else the table is empty and every link is a 404."""
+    links = current_app.extensions.get("bridge.board.one_time_links") or {}
+    name = links.pop(token, None)
+    user = users().by_name(name) if name else None
+    if user is None:
+        abort(404)
+    return start_session(user, url_for("board.board"))
+
+
+def add_one_time_link(app, name: str) -> str:
+    """A sign-in link path for the account ``name``, good once (see :func:`login_link`)."""
+    token = secrets.token_urlsafe(32)
+    app.extensions.setdefault("bridge.board.one_time_links", {})[token] = name
+    return f"/login/link/{token}"
+
+
 @bp.post("/logout")
 @requires("viewer")
 def logout():

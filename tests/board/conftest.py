@@ -1,5 +1,6 @@
-"""A real board on loopback: the sandbox emulators, a SQLite store, and the board's app
-served by werkzeug from a thread (the same app `bridge serve` mounts)."""
+"""A real board on loopback: the sandbox emulators, a SQLite store, and `bridge serve`'s app
+(:func:`bridge.service.app.create_app`, which mounts the board) served by werkzeug from a
+thread."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import pytest
 import requests
 from flask import Flask
 
-from bridge.board import accounts, register
+from bridge.board import accounts
 from bridge.sandbox.server import ServiceThread
+from bridge.service.app import create_app
 from bridge.services import Services
 
 PASSWORD = "correct horse battery staple"
@@ -22,10 +24,9 @@ ADMIN = "adam@example.com"
 
 
 def board_app(services: Services) -> tuple[Flask, object]:
-    """The board's app the way `bridge serve` builds it (until its create_app exists)."""
-    app = Flask("bridge-board-test")
-    standings = register(app, services, standings_every=0.5)
-    return app, standings
+    """`bridge serve`'s app (webhooks, health and the board), and the board's SLA standings."""
+    app = create_app(services)
+    return app, app.extensions["bridge.board.standings"]
 
 
 @dataclass
