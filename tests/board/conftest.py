@@ -34,6 +34,7 @@ class Board:
     url: str
     services: Services
     standings: object
+    app: Flask
 
     def client(self) -> requests.Session:
         session = requests.Session()
@@ -76,7 +77,7 @@ def board(services: Services, password_hash: str) -> Iterator[Board]:
     app, standings = board_app(services)
     server = ServiceThread(app).start()
     try:
-        yield Board(url=server.url, services=services, standings=standings)
+        yield Board(url=server.url, services=services, standings=standings, app=app)
     finally:
         server.stop()
         standings.stop()

@@ -222,3 +222,15 @@ def test_over_tls_the_session_cookie_is_secure(services, password_hash, tmp_path
         server.server_close()
         thread.join(timeout=5)
         standings.stop()
+
+
+def test_a_one_time_sign_in_link_works_once(board):
+    from bridge.board.auth import add_one_time_link
+
+    path = add_one_time_link(board.app, MANAGER)
+    first = board.client()
+    response = first.get(f"{board.url}{path}", allow_redirects=False, timeout=30)
+    assert response.status_code == 303 and first.get(f"{board.url}/", timeout=10).status_code == 200
+    again = board.client().get(f"{board.url}{path}", allow_redirects=False, timeout=10)
+    assert again.status_code == 404
+    assert board.client().get(f"{board.url}/login/link/guessed", allow_redirects=False, timeout=10).status_code == 404
