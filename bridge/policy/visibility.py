@@ -77,7 +77,8 @@ _SHORT_ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]*-[0-9A-Za-z]+")
 _NUMERIC_ID = re.compile(r"\d{1,20}")
 # Bugsink names an issue by a UUID (its page is /issues/issue/<uuid>/ under its base URL).
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
-_UUID_TOKEN = re.compile(r"(?<![\w-])" + _UUID.pattern + r"(?![\w-])", re.IGNORECASE)
+# Standing alone, as known numeric ids must: not a segment of some other URL.
+_UUID_TOKEN = re.compile(r"(?<![\w./-])" + _UUID.pattern + r"(?![\w-]|/\w)", re.IGNORECASE)
 _SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 # Any host under sentry.io, as text (after decoding): o123.ingest.sentry.io, acme.sentry.io.
