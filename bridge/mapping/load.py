@@ -32,7 +32,8 @@ from bridge.file_schema import mapping_error, parse_yaml
 from bridge.mapping.models import MAPPINGS_FILE, Mappings
 from bridge.mapping.sections import default_per_profile
 from bridge.mapping.validation import check_references
-from bridge.policy.profiles import Profile, check_profile, normal_name
+from bridge.policy.profile_checks import check_profile
+from bridge.policy.profiles import Profile, normal_name
 
 if TYPE_CHECKING:
     from bridge.config import Config

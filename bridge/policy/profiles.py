@@ -52,24 +52,11 @@ support policy document states, and nothing the code has to guess:
     ``status_update: null``). A team copies a line, not the file. A file in a team's
     directory may extend the packaged profile of its own name.
 
-Durations (one syntax everywhere): a number and a unit, ``15m``, ``1h``, ``4bh``, ``1bd``.
+Durations (one syntax everywhere): a number and a unit, ``15m``, ``1h``, ``4bh``, ``1bd``
+(:mod:`bridge.policy.durations`). On a 24x7 tier business time *is* wall time.
 
-=========  ===========================================================================
-unit       meaning
-=========  ===========================================================================
-``m``      wall-clock minutes (around the clock, whatever the support hours)
-``h``      wall-clock hours
-``d``      wall-clock days of 24 hours
-``bm``     business minutes: counted only inside the tier's support hours
-``bh``     business hours
-``bd``     business days: by the close of the n-th business day after the day the clock
-           starts (see :mod:`bridge.policy.calendar`); whole numbers only
-=========  ===========================================================================
-
-The long forms ``15 minutes``, ``4 hours``, ``4 business hours``, ``1 business day`` are
-accepted as spellings of the same units. On a 24x7 tier business time *is* wall time.
-
-This module is the schema and the checks across keys, nothing else: it reads no file.
+This module is the schema, nothing else: it reads no file. The checks across keys are in
+:mod:`bridge.policy.profile_checks`.
 :func:`bridge.mapping.load_profile` finds, reads and merges the files (``extends``) and
 raises :class:`bridge.errors.MappingError` naming the file that holds the bad key (for an
 ``extends`` chain, the file that set it), the key path (``tiers.standard.hours.timezone``)
@@ -79,26 +66,17 @@ and the expected form.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Literal
+from datetime import date
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays as holidays_lib
-from pydantic import (
-    ConfigDict,
-    Field,
-    PlainValidator,
-    PrivateAttr,
-    field_validator,
-    model_validator,
-)
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from bridge.errors import MappingError, UsageError
+from bridge.errors import UsageError
 from bridge.file_schema import StrictModel
 from bridge.policy.calendar import BusinessCalendar, parse_weekly_hours
+from bridge.policy.durations import Duration, DurationField, parse_duration
 
 __all__ = [
     "AfterHours",
@@ -110,8 +88,8 @@ __all__ = [
     "SubjectRule",
     "Target",
     "Tier",
+    "NAME_FORM",
     "TIER_NAMES",
-    "check_profile",
     "normal_name",
     "parse_duration",
 ]
@@ -119,112 +97,9 @@ __all__ = [
 #: The tier names scripts rely on; a profile defines the ones its document has.
 TIER_NAMES = ("free", "community", "trial", "standard", "premium", "enterprise")
 
-_NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+#: How severity and tier names are written: lower case words joined by hyphens.
+NAME_FORM = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _CUSTOMER_ZONE = "customer"
-
-# --------------------------------------------------------------------------------------
-# Durations
-# --------------------------------------------------------------------------------------
-
-DurationKind = Literal["wall", "business", "business_days"]
-
-_UNITS: dict[str, tuple[DurationKind, timedelta | None]] = {}
-for _names, _kind, _unit in (
-    (("m", "min", "mins", "minute", "minutes"), "wall", timedelta(minutes=1)),
-    (("h", "hr", "hrs", "hour", "hours"), "wall", timedelta(hours=1)),
-    (("d", "day", "days"), "wall", timedelta(days=1)),
-    (("bm", "business minute", "business minutes"), "business", timedelta(minutes=1)),
-    (("bh", "business hour", "business hours"), "business", timedelta(hours=1)),
-    (("bd", "business day", "business days"), "business_days", None),
-):
-    for _name in _names:
-        _UNITS[_name] = (_kind, _unit)
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z][a-z ]*?)\s*$")
-_DURATION_FORM = "a number and a unit, e.g. 15m, 1h, 2d, 4bh, 1bd (or '4 business hours')"
-
-
-@dataclass(frozen=True)
-class Duration:
-    """A parsed target duration. ``kind`` says which clock it is counted on.
-
-    * ``wall``: ``length`` of real elapsed time;
-    * ``business``: ``length`` of business time on the tier's calendar;
-    * ``business_days``: ``days`` business days (by the close of the n-th one).
-    """
-
-    kind: DurationKind
-    length: timedelta = timedelta(0)
-    days: int = 0
-    text: str = ""
-
-    def __str__(self) -> str:
-        return self.text or self.describe()
-
-    def describe(self) -> str:
-        """A phrase for people and for JSON: ``1 hour``, ``4 business hours``, ``1 business day``."""
-        if self.kind == "business_days":
-            return f"{self.days} business day{'s' if self.days != 1 else ''}"
-        prefix = "business " if self.kind == "business" else ""
-        return _phrase(self.length, prefix)
-
-    def iso8601(self) -> str | None:
-        """The ISO 8601 duration (``PT1H``) of a wall-clock duration; ``None`` for business time."""
-        if self.kind != "wall":
-            return None
-        seconds = int(self.length.total_seconds())
-        days, seconds = divmod(seconds, 86400)
-        hours, seconds = divmod(seconds, 3600)
-        minutes, seconds = divmod(seconds, 60)
-        time_part = "".join(
-            f"{value}{unit}" for value, unit in ((hours, "H"), (minutes, "M"), (seconds, "S")) if value
-        )
-        return "P" + (f"{days}D" if days else "") + (f"T{time_part}" if time_part else "")
-
-
-def _phrase(length: timedelta, prefix: str) -> str:
-    minutes = int(length.total_seconds() // 60)
-    if minutes % 60 == 0:
-        count, unit = minutes // 60, "hour"
-    else:
-        count, unit = minutes, "minute"
-    return f"{count} {prefix}{unit}{'s' if count != 1 else ''}"
-
-
-def parse_duration(value: object) -> Duration:
-    """Parse a duration as written in a profile (see the module docstring).
-
-    Raises :class:`ValueError` naming the expected form; zero and negative amounts are
-    refused (a target of no time cannot be met).
-    """
-    if isinstance(value, Duration):
-        return value
-    if isinstance(value, bool) or not isinstance(value, str):
-        raise ValueError(f"{value!r} is not a duration; expected {_DURATION_FORM}")
-    text = value.strip()
-    if text.startswith("-"):
-        raise ValueError(f"{value!r}: a target must be positive; expected {_DURATION_FORM}")
-    match = _DURATION.match(text.lower())
-    if not match or match.group(2) not in _UNITS:
-        raise ValueError(f"{value!r} is not a duration; expected {_DURATION_FORM}")
-    try:
-        amount = Decimal(match.group(1))
-    except InvalidOperation:  # pragma: no cover - the regex admits only decimals
-        raise ValueError(f"{value!r} is not a duration; expected {_DURATION_FORM}") from None
-    if amount <= 0:
-        raise ValueError(f"{value!r}: a target must be positive; expected {_DURATION_FORM}")
-    kind, unit = _UNITS[match.group(2)]
-    if unit is None:
-        if amount != amount.to_integral_value():
-            raise ValueError(f"{value!r}: business days must be a whole number, e.g. 1bd")
-        return Duration(kind=kind, days=int(amount), text=text)
-    length = timedelta(seconds=float(amount * Decimal(unit.total_seconds())))
-    if length < timedelta(minutes=1):
-        raise ValueError(f"{value!r}: a target must be at least one minute")
-    return Duration(kind=kind, length=length, text=text)
-
-
-DurationField = Annotated[Duration, PlainValidator(parse_duration)]
 
 # --------------------------------------------------------------------------------------
 # The schema
@@ -572,108 +447,3 @@ class Profile(_Strict):
 def normal_name(name: str) -> str:
     """A severity, tier or profile name as written in files: lower case, hyphens."""
     return re.sub(r"[\s_]+", "-", str(name).strip().lower())
-
-
-# --------------------------------------------------------------------------------------
-# Checks across keys (pydantic checks each key's form; these check how keys fit together)
-# --------------------------------------------------------------------------------------
-
-
-def check_profile(profile: Profile, file_of: Callable[[str], str]) -> None:
-    """Check how the keys of a validated ``profile`` fit together (pydantic checked each form).
-
-    ``file_of(key_path)`` names the file that set a key (a profile may extend another), so
-    the :class:`MappingError` raised for the first problem names the file to fix.
-    """
-
-    def fail(path: str, problem: str) -> None:
-        raise MappingError(file_of(path), path, problem)
-
-    severities = list(profile.severities)
-    valid = "expected one of " + ", ".join(severities)
-    if not severities:
-        fail("severities", "empty; expected the severity names, highest first")
-    for i, name in enumerate(severities):
-        if not _NAME.match(name):
-            fail(f"severities[{i}]", f"{name!r}: expected lower case words joined by hyphens")
-    if len(set(severities)) != len(severities):
-        fail("severities", "a severity is listed twice")
-    if profile.default_severity not in severities:
-        fail("default_severity", f"{profile.default_severity!r} is not a severity; {valid}")
-    if profile.default_tier not in profile.tiers:
-        fail("default_tier", f"unknown tier {profile.default_tier!r}; expected one of "
-             + ", ".join(profile.tiers))
-
-    if profile.matrix is not None:
-        _check_matrix(profile.matrix, severities, fail)
-
-    for i, rule in enumerate(profile.subject_rules):
-        if rule.severity not in severities:
-            fail(f"subject_rules[{i}].severity", f"unknown severity {rule.severity!r}; {valid}")
-
-    for tier_name, tier in profile.tiers.items():
-        base = f"tiers.{tier_name}"
-        if not _NAME.match(tier_name):
-            fail(base, "tier names are lower case words joined by hyphens, e.g. " + ", ".join(TIER_NAMES))
-        if tier.same_as is not None:
-            if tier.same_as not in profile.tiers:
-                fail(f"{base}.same_as", f"unknown tier {tier.same_as!r}; expected one of "
-                     + ", ".join(t for t in profile.tiers if t != tier_name))
-            if profile.tiers[tier.same_as].same_as is not None or tier.same_as == tier_name:
-                fail(f"{base}.same_as", "must name a tier that defines its own hours and targets")
-            if tier.hours is not None or tier.targets or tier.best_effort:
-                fail(base, "same_as takes another tier whole; remove hours, targets and best_effort")
-            continue
-        if tier.best_effort:
-            if tier.targets:
-                fail(f"{base}.targets", "a best-effort tier has no targets; remove them")
-            continue
-        if tier.hours is None:
-            fail(f"{base}.hours", "missing; expected 24x7 or {timezone, weekly, holidays}")
-        for severity in severities:
-            if severity not in tier.targets:
-                fail(f"{base}.targets.{severity}",
-                     "missing; every severity needs {first_response, status_update} or best-effort")
-        for severity in tier.targets:
-            if severity not in severities:
-                fail(f"{base}.targets.{severity}", f"unknown severity {severity!r}; {valid}")
-
-    if profile.after_hours is not None:
-        rule = profile.after_hours
-        for i, severity in enumerate(rule.severities):
-            if severity not in severities:
-                fail(f"after_hours.severities[{i}]", f"unknown severity {severity!r}; {valid}")
-        for i, tier_name in enumerate(rule.tiers or ()):
-            if tier_name not in profile.tiers:
-                fail(f"after_hours.tiers[{i}]", f"unknown tier {tier_name!r}; expected one of "
-                     + ", ".join(profile.tiers))
-
-
-def _check_matrix(matrix: Matrix, severities: list[str], fail: Any) -> None:
-    valid = "expected one of " + ", ".join(severities)
-    if not matrix.urgencies or not matrix.impacts:
-        fail("matrix", "urgencies and impacts must each list at least one level")
-    for urgency in matrix.urgencies:
-        row = matrix.cells.get(urgency)
-        if row is None:
-            fail(f"matrix.cells.{urgency}", "missing row; expected {"
-                 + ", ".join(f"{i}: SEVERITY" for i in matrix.impacts) + "}")
-            return
-        for impact in matrix.impacts:
-            if impact not in row:
-                fail(f"matrix.cells.{urgency}.{impact}", f"missing cell; {valid}")
-            if row[impact] not in severities:
-                fail(f"matrix.cells.{urgency}.{impact}", f"unknown severity {row[impact]!r}; {valid}")
-        for impact in row:
-            if impact not in matrix.impacts:
-                fail(f"matrix.cells.{urgency}.{impact}",
-                     "unknown impact; expected one of " + ", ".join(matrix.impacts))
-    for urgency in matrix.cells:
-        if urgency not in matrix.urgencies:
-            fail(f"matrix.cells.{urgency}",
-                 "unknown urgency; expected one of " + ", ".join(matrix.urgencies))
-    used = {s for row in matrix.cells.values() for s in row.values()}
-    for severity in severities:
-        if severity not in used:
-            fail("matrix.cells", f"severity {severity!r} is missing from the matrix; every "
-                 "severity must be the result of at least one urgency x impact cell")
