@@ -264,6 +264,13 @@ class EscalationRepository(Repository):
             s.add(escalation)
             return escalation
 
+    def record_jira_comment_seen(self, escalation_id: int, comment_id: str) -> None:
+        """Record the newest comment on the Bug that sync has processed."""
+        with self.session() as s:
+            if not _set(s, col(Escalation.id) == escalation_id,
+                        {"last_jira_comment_id": comment_id, "updated_at": utcnow()}):
+                raise LookupError(f"no escalation with id {escalation_id}")
+
     def add_pages_sent(self, escalation_id: int, count: int = 1) -> int:
         """Count pages sent for an emergency escalation; returns the new total."""
         with self.session() as s:

@@ -7,7 +7,8 @@ may share one Bug. The SLA clocks read what each ticket was last told and when.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from enum import Enum
+from typing import Any, Final, Literal
 
 import sqlalchemy.exc
 from sqlalchemy import func, update
@@ -16,7 +17,16 @@ from sqlmodel import Session, col, select
 from bridge.store.tables import Escalation, LinkedTicket, utcnow
 from bridge.store.transactions import NO_SYNC, Repository
 
-__all__ = ["LinkRepository"]
+__all__ = ["KEEP", "LinkRepository"]
+
+
+class _Keep(Enum):
+    KEEP = "keep"
+
+
+#: "Leave this column as it is" for :meth:`LinkRepository.record_seen`.
+KEEP: Final = _Keep.KEEP
+_Kept = Literal[_Keep.KEEP]
 
 
 class LinkRepository(Repository):
@@ -106,6 +116,43 @@ class LinkRepository(Repository):
     def set_waiting_on_customer(self, helpdesk: str, ticket_id: str, since: datetime | None) -> None:
         """Start (a time) or stop (None) the waiting-on-customer pause of the SLA clock."""
         self._update(helpdesk, ticket_id, waiting_on_customer_since=since)
+
+    def record_seen(
+        self,
+        helpdesk: str,
+        ticket_id: str,
+        *,
+        comment_id: str | None | _Kept = KEEP,
+        status: str | None | _Kept = KEEP,
+        version: str | None | _Kept = KEEP,
+    ) -> None:
+        """Record where sync stands in the ticket's conversation (``last_comment_id``,
+        ``last_status``, ``known_version``); the columns not given keep their values."""
+        given = {"last_comment_id": comment_id, "last_status": status, "known_version": version}
+        values = {column: value for column, value in given.items() if value is not KEEP}
+        if values:
+            self._update(helpdesk, ticket_id, **values)
+
+    def record_baseline(self, helpdesk: str, ticket_id: str, *, comment_id: str, status: str | None) -> bool:
+        """Record where the conversation stood when the ticket was linked, unless sync has
+        already recorded a position (idempotent: re-running escalate never moves it back).
+        True if this call recorded it."""
+        with self.session() as s:
+            result = s.exec(
+                update(LinkedTicket)
+                .where(
+                    col(LinkedTicket.helpdesk) == helpdesk,
+                    col(LinkedTicket.ticket_id) == ticket_id,
+                    col(LinkedTicket.last_comment_id).is_(None),
+                )
+                .values(last_comment_id=comment_id, last_status=status)
+                .execution_options(**NO_SYNC)
+            )
+            if result.rowcount == 1:
+                return True
+        if self.get(helpdesk, ticket_id) is None:
+            raise LookupError(f"{helpdesk} ticket {ticket_id} is not linked to an escalation")
+        return False
 
     def _update(self, helpdesk: str, ticket_id: str, **values: Any) -> None:
         with self.session() as s:

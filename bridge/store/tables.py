@@ -162,6 +162,8 @@ class Escalation(SQLModel, table=True):
     claim_pid: int | None = None
     claim_process_scope: str | None = None
     claim_expires_at: datetime | None = _when(nullable=True)
+    #: The newest JIRA comment on the Bug that sync has processed (its id; ids grow).
+    last_jira_comment_id: str | None = None
 
 
 class LinkedTicket(SQLModel, table=True):
@@ -183,6 +185,12 @@ class LinkedTicket(SQLModel, table=True):
     last_announced_state: str | None = None
     last_public_update_at: datetime | None = _when(nullable=True)
     waiting_on_customer_since: datetime | None = _when(nullable=True)
+    #: Where sync stands in the ticket's conversation: the newest comment processed, the
+    #: ticket's status then, and the ticket version the bridge's own last write left (a
+    #: change the helpdesk reports at that version is the bridge's own, not news).
+    last_comment_id: str | None = None
+    last_status: str | None = None
+    known_version: str | None = None
 
 
 class RelatedTask(SQLModel, table=True):
@@ -202,6 +210,8 @@ class RelatedTask(SQLModel, table=True):
     #: ``intent`` (before calling JIRA) or ``created``.
     state: str = "intent"
     created_at: datetime = _when()
+    #: The error tracker's status of the issue when sync last read it (``resolved``, ...).
+    last_error_status: str | None = None
 
 
 class RelatedTaskLink(SQLModel, table=True):
@@ -215,6 +225,8 @@ class RelatedTaskLink(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     related_task_id: int = Field(foreign_key="related_task.id", index=True, ondelete="CASCADE")
     escalation_id: int = Field(foreign_key="escalation.id", index=True, ondelete="CASCADE")
+    #: The error issue is unresolved again while this Bug is resolved (reported once).
+    regression_flagged: bool = False
 
 
 class OutboxEntry(SQLModel, table=True):

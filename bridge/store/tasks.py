@@ -7,10 +7,11 @@ related to several Bugs.
 from __future__ import annotations
 
 import sqlalchemy.exc
+from sqlalchemy import update
 from sqlmodel import col, select
 
 from bridge.store.tables import Escalation, RelatedTask, RelatedTaskLink, utcnow
-from bridge.store.transactions import Repository, get_for_update
+from bridge.store.transactions import NO_SYNC, Repository, get_for_update
 
 __all__ = ["TaskRepository"]
 
@@ -111,3 +112,36 @@ class TaskRepository(Repository):
                     .order_by(col(Escalation.id))
                 ).all()
             )
+
+    def record_error_status(self, task_id: int, status: str | None) -> None:
+        """Record the error tracker's status of the Task's issue as sync last read it."""
+        with self.session() as s:
+            result = s.exec(
+                update(RelatedTask).where(col(RelatedTask.id) == task_id)
+                .values(last_error_status=status).execution_options(**NO_SYNC)
+            )
+            if result.rowcount != 1:
+                raise LookupError(f"no related_task with id {task_id}")
+
+    def flag_regression(self, task_id: int, escalation_id: int, flagged: bool = True) -> None:
+        """Mark (or clear) that the Task's error issue is unresolved again while the
+        escalation's Bug is resolved, so the regression is reported once."""
+        with self.session() as s:
+            result = s.exec(
+                update(RelatedTaskLink)
+                .where(col(RelatedTaskLink.related_task_id) == task_id, col(RelatedTaskLink.escalation_id) == escalation_id)
+                .values(regression_flagged=flagged).execution_options(**NO_SYNC)
+            )
+            if result.rowcount != 1:
+                raise LookupError(f"task {task_id} is not related to escalation {escalation_id}")
+
+    def regressions_of(self, escalation_id: int) -> list[str]:
+        """The error issues flagged as regressed for an escalation, by short id where known
+        (what ``bridge status`` and the board show)."""
+        with self.session() as s:
+            rows = s.exec(
+                select(RelatedTask.sentry_short_id, RelatedTask.sentry_issue_id)
+                .join(RelatedTaskLink, col(RelatedTaskLink.related_task_id) == col(RelatedTask.id))
+                .where(RelatedTaskLink.escalation_id == escalation_id, col(RelatedTaskLink.regression_flagged))
+            ).all()
+        return sorted(short_id or issue_id for short_id, issue_id in rows)
