@@ -129,7 +129,10 @@ class TaskRepository(Repository):
         with self.session() as s:
             result = s.exec(
                 update(RelatedTaskLink)
-                .where(col(RelatedTaskLink.related_task_id) == task_id, col(RelatedTaskLink.escalation_id) == escalation_id)
+                .where(
+                    col(RelatedTaskLink.related_task_id) == task_id,
+                    col(RelatedTaskLink.escalation_id) == escalation_id,
+                )
                 .values(regression_flagged=flagged).execution_options(**NO_SYNC)
             )
             if result.rowcount != 1:

@@ -14,7 +14,7 @@ from alembic.config import Config
 
 from bridge.store.db import MIGRATIONS_DIR, make_engine
 from bridge.store.repository import Store
-from tests.integration.test_store import count_rows, intent
+from tests.integration.test_store import count_rows, intent, race, separate_stores
 
 AT = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
 
@@ -144,3 +144,14 @@ def test_the_old_json_cursors_move_into_the_columns_and_back(engine: sa.Engine) 
         "sync:jira:since": "1709280000000",
     }
     assert count_rows(store, "escalation") == 1
+
+
+def test_setting_a_new_named_cursor_from_racing_processes_never_collides(store_url: str, store: Store) -> None:
+    racers = separate_stores(store_url, 6)
+    try:
+        race(len(racers), lambda i: racers[i].cursors.set("sync:jira:since", str(i)))
+    finally:
+        for racer in racers:
+            racer.close()
+    assert store.cursors.get("sync:jira:since") in {str(i) for i in range(6)}
+    assert count_rows(store, "sync_cursor") == 1
