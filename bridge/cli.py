@@ -165,10 +165,24 @@ def sandbox(port: int | None, jira_mode: str) -> None:
         raise _Failure(UsageError(f"cannot listen on port {port or DEFAULT_PORT}: {exc.strerror}",
                                   hint="pick another with --port")) from None
     with world:
-        for line in world.export_lines():
+        for line in world.export_lines() + _sandbox_dsn_lines(world):
             click.echo(line)
         sys.stdout.flush()
         stop.wait()
+
+
+def _sandbox_dsn_lines(world) -> list[str]:
+    """``BRIDGE_MONITOR_DSN`` for the sandbox's Sentry (the bridge's own errors go to a
+    project of their own, apart from the demo's), and, as a comment, a DSN an application
+    can use to send its errors to the sandbox."""
+    import shlex
+
+    sentry = world.sentry_state
+    own = "bridge-self"
+    if own not in {p["slug"] for p in sentry.projects.values()}:
+        sentry.add_project(str(max(int(i) for i in sentry.projects) + 1), own, "Bridge self-monitoring")
+    return [f"export BRIDGE_MONITOR_DSN={shlex.quote(sentry.dsn(own))}",
+            f"# an application sends its own errors to the sandbox with SENTRY_DSN={sentry.dsn('backend')}"]
 
 
 # ------------------------------------------------------------------------- demo --
