@@ -288,6 +288,11 @@ class ServeConfig(Section):
         1_048_576, ge=1024, le=64 * 1_048_576, description="Largest webhook body accepted (413 above).")
     replay_window_seconds: int = Field(
         300, ge=10, le=3600, description="How old a signed Zendesk or Sentry timestamp may be.")
+    oidc_issuer: HttpUrl | None = Field(
+        None, examples=["https://login.example.com/realms/support"],
+        description="OpenID Connect issuer the board's sign-in offers (discovery at /.well-known/openid-configuration); unset = local accounts only.")
+    oidc_client_id: str | None = Field(None, description="The board's client id at the OpenID Connect provider.")
+    oidc_client_secret: Secret | None = Field(None, description="The board's client secret at the OpenID Connect provider.")
 
 
 class Config(StrictModel):

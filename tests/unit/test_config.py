@@ -182,7 +182,8 @@ def test_secret_names():
                                   ("monitor", "dsn"), ("pager", "routing_key"),
                                   ("webhooks", "jira_secret"), ("webhooks", "zendesk_secret"),
                                   ("webhooks", "sentry_secret"), ("webhooks", "freshdesk_secret"),
-                                  ("webhooks", "django_helpdesk_secret"), ("serve", "secret_key")}
+                                  ("webhooks", "django_helpdesk_secret"), ("serve", "secret_key"),
+                                  ("serve", "oidc_client_secret")}
 
 
 def test_canary_secret_from_the_environment_is_usable_but_never_shown():
