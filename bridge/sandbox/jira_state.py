@@ -38,6 +38,7 @@ from bridge.sandbox.jira_records import (
     copy_for_index,
     utcnow,
 )
+from bridge.sandbox.jira_state_admin import DEFAULT_PROPERTIES, SiteAdministration
 from bridge.sandbox.jira_state_comments import CommentsAndLinks
 from bridge.sandbox.jira_state_index import SearchIndex
 from bridge.sandbox.jira_state_issues import IssueWrites
@@ -45,7 +46,7 @@ from bridge.sandbox.jira_webhooks import WebhookHub
 
 # -- state -------------------------------------------------------------------------------
 
-class JiraState(IssueWrites, CommentsAndLinks, SearchIndex):
+class JiraState(IssueWrites, CommentsAndLinks, SearchIndex, SiteAdministration):
     """The whole emulated JIRA site, in memory. Thread-safe through ``lock``."""
 
     def __init__(self, mode: str = "cloud", *, base_url: str = "",
@@ -71,6 +72,10 @@ class JiraState(IssueWrites, CommentsAndLinks, SearchIndex):
         self._write_seq = 0
         # Ordered results of recent queries; any write clears it (see _touched).
         self._search_cache: OrderedDict[tuple, list[IssueRecord]] = OrderedDict()
+        # Site administration (jira_state_admin): groups beyond the users' own, properties.
+        self.extra_groups: set[str] = set()
+        self.removed_groups: set[str] = set()
+        self.app_properties: dict[str, tuple[str, str]] = dict(DEFAULT_PROPERTIES)
         if not hasattr(self, "webhooks"):
             # Kept across reset(): registrations are cleared, the delivery thread stays.
             self.webhooks = WebhookHub(self)
