@@ -1,5 +1,8 @@
-"""`bridge escalate` (transitional: the flow moves to plan.py / execute.py)."""
+"""`bridge escalate`: fetch (:mod:`.flow`), plan (:mod:`.plan`, pure), execute
+(:mod:`bridge.executor`). See :mod:`bridge.escalation.flow` for the whole story."""
 
-from bridge.escalation.legacy_flow import *  # noqa: F401,F403
-from bridge.escalation.legacy_flow import (ACK_TAG, ESCALATED_TAG, EscalationRequest, EscalationResult,  # noqa: F401
-                                           Escalator)
+from bridge.actions import ACK_TAG, ESCALATED_TAG
+from bridge.escalation.flow import Escalator
+from bridge.escalation.request import EscalationRequest, EscalationResult
+
+__all__ = ["ACK_TAG", "ESCALATED_TAG", "EscalationRequest", "EscalationResult", "Escalator"]

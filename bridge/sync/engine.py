@@ -36,18 +36,16 @@ import os
 import socket
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable
 
-from bridge.connectors.base import Conflict, TicketWrite
+from bridge.actions import ReopenTask
 from bridge.errors import BridgeError, ItemFailed
+from bridge.executor import Outcome
 from bridge.models import Issue, Ticket
-from bridge.sync.plan import (BRIDGE_MARK, Action, Announce, CommentOnBug, CustomerMessage, InternalNote,
-                              JiraComment, PublicReply, Rules, Seen, StateNote, StatusUpdate, TicketView, plan)
-
-#: Customer messages whose delivery the ticket itself records with a marker tag.
-MARKED = (Announce, PublicReply, StatusUpdate)
+from bridge.sync.plan import (BRIDGE_MARK, Action, Announce, CommentOnBug, CustomerMessage, JiraComment,
+                              PublicReply, Rules, Seen, TicketView, plan)
 
 LEASE = "sync"
 CURSOR_SINCE = "sync:jira:since"
@@ -77,13 +75,6 @@ def remember_conversation(store, ticket: Ticket) -> None:
     name = _ticket_cursor(ticket.helpdesk, ticket.id)
     if store.cursors.get(name) is None and ticket.comments:
         store.cursors.set(name, json.dumps({"comment": ticket.comments[-1].id, "status": ticket.status}))
-
-
-@dataclass
-class Outcome:
-    action: Action
-    result: str  # done, skipped (already done), failed, planned (dry run)
-    detail: str = ""
 
 
 @dataclass
@@ -129,6 +120,8 @@ class SyncEngine:
         self.lease_ttl = lease_ttl
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.on_failure = on_failure
+        #: The run's lease while it holds one: checked before every write (fencing).
+        self.lease = None
         #: Loads a policy profile by name, for the SLA cadence; None = no cadence pass.
         self.profile_for = profile_for
         #: The Sentry connector, to notice related Sentry issues that regress; None = off.
@@ -143,6 +136,7 @@ class SyncEngine:
         released versions) stay where the last full pass left them."""
         report = SyncReport(dry_run=dry_run)
         self._only = None if only is None else {int(i) for i in only}
+        self._fetch_failures: list[tuple[str, BaseException]] = []
         if not dry_run and not self.store.leases.acquire(LEASE, self.holder, self.lease_ttl, now=self.clock()):
             holder = self.store.leases.get(LEASE)
             report.skipped = f"another sync holds the lease ({holder.holder if holder else '?'}); nothing done"
@@ -166,6 +160,7 @@ class SyncEngine:
         ticket_changes = self._ticket_changes(escalations, retry)
 
         if not dry_run:
+            self._fence()
             self._note_waiting(ticket_changes)
         affected = set(issues) | set(ticket_changes)
         report.examined = len(affected)
@@ -188,7 +183,7 @@ class SyncEngine:
             report.outcomes.extend(Outcome(a, "planned") for item in prepared + periodic for a in item.actions)
             return
 
-        self.store.leases.renew(LEASE, self.holder, self.lease_ttl, now=self.clock())
+        self._record_fetch_failures()
         self._execute(prepared + periodic, report)
         for item in prepared:
             if item.failures:
@@ -212,6 +207,10 @@ class SyncEngine:
             self.store.cursors.set(CURSOR_RELEASED, json.dumps(self._released))
         if self._helpdesk_cursor is not None:
             self.store.cursors.set(CURSOR_HELPDESK, self._helpdesk_cursor)
+
+    def _fence(self) -> None:
+        if self.lease is not None:
+            self.lease.check()
 
     def _note_waiting(self, ticket_changes: dict[str, dict[str, Ticket]]) -> None:
         """Record which linked tickets wait on the customer (helpdesk status ``pending``):
@@ -267,7 +266,7 @@ class SyncEngine:
                      for t in tickets if t.waiting_on_customer_since is None]
             actions = cadence(issue_key=escalation.jira_key, escalation_id=escalation.id, tickets=views,
                               clock=state, now=now,
-                              next_due_after_update=_human(after),
+                              next_due_after_update=after,
                               post_updates=getattr(profile, "post_status_updates", True),
                               alert_at_risk=getattr(profile, "alert_at_risk", True),
                               at_risk_share=getattr(profile, "at_risk_share", 0.75),
@@ -326,20 +325,24 @@ class SyncEngine:
                               f"(last seen {last}) while this Bug is resolved. "
                               f"{BRIDGE_MARK}sentry-regression:{task.sentry_issue_id}:{last}]")))
                 if action_kind == "reopen" and task.jira_key:
-                    try:
-                        self.tracker.reopen(task.jira_key)
-                    except BridgeError as exc:
-                        self._item_failed(report, f"jira:{task.jira_key}", exc)
+                    actions.append(ReopenTask(key=f"reopen-task:{task.jira_key}:{last}", task_key=task.jira_key))
             cursors[flagged_name] = json.dumps(sorted(flagged))
             items.append(_Item(escalation=escalation, issue=None, actions=actions, cursors=cursors, comment_cursor=None))
         return items
 
     def _item_failed(self, report: SyncReport, target: str, exc: BaseException, *, dry_run: bool = False) -> None:
+        """An item that could not be read or planned. Fetching and planning write nothing
+        (a dry run stops after them): the audit row and the report to self-monitoring wait
+        for the execute step (:meth:`_record_fetch_failures`)."""
         report.failures.append((target, str(exc)))
-        if not dry_run:
+        self._fetch_failures.append((target, exc))
+
+    def _record_fetch_failures(self) -> None:
+        for target, exc in self._fetch_failures:
             self.store.audit.record("bridge", "sync", target, "failed", str(exc))
-        if self.on_failure:
-            self.on_failure(exc, target)
+            if self.on_failure:
+                self.on_failure(exc, target)
+        self._fetch_failures = []
 
     # -------------------------------------------------------------------- fetching --
     def _changed_issues(self, escalations: dict, retry: list[str]) -> dict[str, tuple[Issue, list[dict]]]:
@@ -465,9 +468,34 @@ class SyncEngine:
             redact=self.redactor.redact,
         )
         actions = plan(issue=issue, comments=comments, tickets=views, last_seen=last_seen, rules=rules)
+        if any(isinstance(a, Announce) for a in actions):
+            # Tell the customers when they will hear next (the status-update cadence).
+            next_update = self._next_update_after_now(escalation, issue)
+            if next_update is not None:
+                rules = replace(rules, next_update=next_update)
+                actions = plan(issue=issue, comments=comments, tickets=views, last_seen=last_seen, rules=rules)
 
         return _Item(escalation=escalation, issue=issue, actions=actions, cursors=cursors,
                      comment_cursor=max((c["id"] for c in new_comments), key=_id_order) if new_comments else None)
+
+    def _next_update_after_now(self, escalation, issue: Issue) -> datetime | None:
+        """When the next status update is due if the customers are told something now;
+        None for a resolved Bug, a best-effort tier or a profile without a cadence."""
+        if self.profile_for is None or issue.resolution:
+            return None
+        from bridge.policy import sla
+        from bridge.sla_report import clock_inputs
+
+        now = self.clock()
+        try:
+            profile = self.profile_for(escalation.profile)
+            inputs = clock_inputs(self.store, escalation)
+            return sla.clock(profile, escalation.severity, escalation.tier, escalation.opened_at,
+                             first_response_at=inputs.first_response_at or now,
+                             public_updates=(*inputs.public_updates, now),
+                             waiting_on_customer=inputs.waiting_on_customer, now=now).next_update_due
+        except BridgeError:
+            return None  # the cadence pass reports a profile that cannot be read
 
     def _record(self, item: "_Item") -> None:
         """Everything for this escalation was applied: advance its cursors, mark it seen."""
@@ -512,131 +540,32 @@ class SyncEngine:
 
     # -------------------------------------------------------------------- applying --
     def _execute(self, items: list["_Item"], report: SyncReport) -> None:
-        """Apply every planned action: helpdesk writes in bulk rounds, JIRA comments one by one.
+        """Apply every planned action through the one executor (:mod:`bridge.executor`)."""
+        from bridge.executor import Executor, Item
 
-        1. Claim each action's outbox key; one already ``sent`` is skipped.
-        2. Read the tickets that get customer messages in bulk and skip every message whose
-           marker the ticket already carries (sent by a run that died before recording it).
-        3. Write in rounds of one change per ticket (Zendesk takes one comment per update),
-           each round in bulk where the helpdesk has a bulk endpoint; a ticket that changed
-           since it was read is retried on its own.
-        """
-        helpdesk_work: list[_Pending] = []
-        jira_work: list[_Pending] = []
-        for item in items:
-            for action in item.actions:
-                claimed = self.store.outbox.claim(action.key, target=action.target, kind=type(action).__name__,
-                                                  escalation_id=item.escalation.id)
-                entry = self.store.outbox.get(action.key)
-                if not claimed and entry is not None and entry.state == "sent":
-                    report.outcomes.append(Outcome(action, "skipped", "already sent"))
-                    continue
-                # A write tried before may have landed although its answer was lost (a
-                # time-out, a dropped connection): look before writing again.
-                retried = not claimed or (entry is not None and entry.attempts > 1)
-                pending = _Pending(item, action, orphan=retried)
-                (jira_work if isinstance(action, CommentOnBug) else helpdesk_work).append(pending)
-
-        marked_ids = sorted({p.action.ticket_id for p in helpdesk_work if isinstance(p.action, MARKED)})
-        fresh = getattr(self, "_fresh", {})
-        tickets = {t: fresh[t] for t in marked_ids if t in fresh}  # read moments ago, no write since
-        missing = [t for t in marked_ids if t not in tickets]
-        if missing:
-            tickets.update(self.helpdesk.read_many(missing))
-        queues: dict[str, list[_Pending]] = {}
-        for pending in helpdesk_work:
-            action = pending.action
-            if isinstance(action, MARKED):
-                ticket = tickets.get(action.ticket_id)
-                if ticket is None:
-                    self._failed(pending, report, ItemFailed(f"ticket {action.ticket_id} is gone from the helpdesk"))
-                    continue
-                if action.marker in ticket.tags:
-                    self._succeeded(pending, report, "skipped", "the ticket already carries its marker")
-                    continue
-            elif pending.orphan and self._note_exists(action):
-                self._succeeded(pending, report, "skipped", "the note is already on the ticket")
-                continue
-            queues.setdefault(action.ticket_id, []).append(pending)
-        for queue in queues.values():
-            # Customer messages first: their write is conditional on the version just read.
-            queue.sort(key=lambda p: not isinstance(p.action, MARKED))
-
-        written: dict[str, _Item] = {}
-        first_round = True
-        while any(queues.values()):
-            round_ = [queue.pop(0) for queue in queues.values() if queue]
-            changes, ready = [], []
-            for pending in round_:
-                try:
-                    changes.append((pending.action.ticket_id,
-                                    self._change_for(pending.action, tickets.get(pending.action.ticket_id), first_round)))
-                    ready.append(pending)
-                except BridgeError as exc:
-                    self._failed(pending, report, exc)
-            results = self.helpdesk.write_many(changes) if changes else {}
-            for pending in ready:
-                error = results.get(pending.action.ticket_id)
-                if error is None:
-                    written[pending.action.ticket_id] = pending.item
-                    self._succeeded(pending, report, "done")
-                elif isinstance(error, Conflict) and isinstance(pending.action, (Announce, PublicReply)):
-                    # (A periodic update that met a conflict waits for the next run.)
-                    try:
-                        self._succeeded(pending, report, self._send_marked(pending.action))
-                    except BridgeError as exc:
-                        self._failed(pending, report, exc)
-                else:
-                    self._failed(pending, report, error)
-            first_round = False
-
-        for pending in jira_work:
-            try:
-                self._succeeded(pending, report, self._comment_on_bug(pending.action, orphan=pending.orphan))
-            except BridgeError as exc:
-                self._failed(pending, report, exc)
+        executor = Executor(store=self.store, tracker=self.tracker, helpdesk=self.helpdesk, messages=self.messages,
+                            clock=self.clock, lease=self.lease, on_failure=self.on_failure)
+        executor.fresh = getattr(self, "_fresh", {})
+        executed = [Item(escalation=item.escalation, actions=item.actions, issue=item.issue) for item in items]
+        outcomes = executor.apply(executed)
+        report.outcomes.extend(outcomes)
+        report.failures.extend((o.action.target, o.detail) for o in outcomes if o.result == "failed")
+        owner = {id(done): item for done, item in zip(executed, items)}
+        for done, item in zip(executed, items):
+            item.failures.extend(done.failures)
+            for outcome in done.outcomes:
+                action = outcome.action
+                if isinstance(action, Announce) and action.helpdesk_status and outcome.result == "done":
+                    # The ticket's status is now the one this run wrote (say ``solved``), so a
+                    # customer who reopens it before the next read is seen reopening it.
+                    self._update_ticket_cursor(item, action.helpdesk, action.ticket_id, status=action.helpdesk_status)
         # Only a ticket nothing had touched between the bridge's last full read and its
         # write may be marked as "last changed by the bridge": otherwise a customer message
         # written just before (hidden by the helpdesk's export lag) would never be read.
+        tickets = getattr(executor, "tickets", {})
+        written = {t: owner[id(done)] for t, done in getattr(executor, "written", {}).items()}
         self._remember_versions({t: item for t, item in written.items()
                                  if t in tickets and self._known_version(item, tickets[t]) == tickets[t].version})
-
-    def _change_for(self, action: Action, ticket: Ticket | None, first_round: bool) -> TicketWrite:
-        if isinstance(action, Announce):
-            context = {**action.context}
-            if ticket is not None:
-                context.update(subject=ticket.subject, ticket_id=ticket.id)
-            body = self.messages.render(action.template, action.locale or (ticket.locale if ticket else None), **context)
-            stale = tuple(t for t in (ticket.tags if ticket else ()) if t.startswith("bridge_state_") and t != action.marker)
-            return TicketWrite(comment=body, public=True, status=action.helpdesk_status, add_tags=(action.marker,),
-                               remove_tags=stale, if_version=ticket.version if (ticket and first_round) else None)
-        if isinstance(action, PublicReply):
-            return TicketWrite(comment=action.body, public=True, add_tags=(action.marker,),
-                               if_version=ticket.version if (ticket and first_round) else None)
-        if isinstance(action, StatusUpdate):
-            context = {**action.context}
-            if ticket is not None:
-                context.update(subject=ticket.subject, ticket_id=ticket.id)
-            body = self.messages.render("status_update", action.locale or (ticket.locale if ticket else None), **context)
-            stale = tuple(t for t in (ticket.tags if ticket else ()) if t.startswith("bridge_update_") and t != action.marker)
-            return TicketWrite(comment=body, public=True, add_tags=(action.marker,), remove_tags=stale,
-                               if_version=ticket.version if (ticket and first_round) else None)
-        return TicketWrite(comment=action.body, public=False)
-
-    def _succeeded(self, pending: "_Pending", report: SyncReport, result: str, detail: str = "") -> None:
-        action = pending.action
-        self.store.outbox.done(action.key)
-        if isinstance(action, Announce):
-            self.store.links.record_announcement(action.helpdesk, action.ticket_id, action.state, at=self.clock())
-            if action.helpdesk_status and result == "done":
-                self._remember_status(pending.item, action.helpdesk, action.ticket_id, action.helpdesk_status)
-        elif isinstance(action, StateNote):
-            self.store.links.record_state(action.helpdesk, action.ticket_id, action.state)
-        elif isinstance(action, (PublicReply, StatusUpdate)) and result == "done":
-            self.store.links.record_public_update(action.helpdesk, action.ticket_id, at=self.clock())
-        if result == "done":
-            self.store.audit.record("bridge", type(action).__name__, action.target, "ok", action.describe()[:200])
-        report.outcomes.append(Outcome(action, result, detail))
 
     def _remember_versions(self, written: dict[str, "_Item"]) -> None:
         """Note the version each ticket has after the bridge's own writes (one bulk read
@@ -667,65 +596,6 @@ class SyncEngine:
         else:
             self.store.cursors.set(name, json.dumps(state))
 
-    def _remember_status(self, item: "_Item", helpdesk: str, ticket_id: str, status: str) -> None:
-        """The ticket's status is now the one this run wrote (say ``solved``), so a customer
-        who reopens it before the next read is recognised as reopening it."""
-        self._update_ticket_cursor(item, helpdesk, ticket_id, status=status)
-
-    def _failed(self, pending: "_Pending", report: SyncReport, exc: BaseException) -> None:
-        action = pending.action
-        self.store.outbox.failed(action.key, str(exc))
-        self.store.audit.record("bridge", type(action).__name__, action.target, "failed", str(exc))
-        report.outcomes.append(Outcome(action, "failed", str(exc)))
-        pending.item.failures.append(str(exc))
-        report.failures.append((action.target, str(exc)))
-        if self.on_failure:
-            self.on_failure(exc, action.target)
-
-    def _note_exists(self, action: InternalNote) -> bool:
-        """Whether this note already stands on the ticket, compared as it was sent (after
-        the gate) and with white space folded, as helpdesks re-flow text."""
-        wanted = " ".join(self.helpdesk.outgoing_text(action.body).split())
-        ticket = self.helpdesk.get_ticket(action.ticket_id)
-        return any(not c.public and " ".join(c.body.split()) == wanted for c in ticket.comments)
-
-    def _send_marked(self, action: Announce | PublicReply) -> str:
-        """A customer message, exactly once: skipped when the ticket carries its marker."""
-        for _ in range(CONFLICT_RETRIES + 1):
-            ticket = self.helpdesk.get_ticket(action.ticket_id)
-            if action.marker in ticket.tags:
-                if isinstance(action, Announce):
-                    self.store.links.record_announcement(action.helpdesk, action.ticket_id, action.state, at=self.clock())
-                return "skipped"
-            if isinstance(action, Announce):
-                context = {**action.context, "subject": ticket.subject, "ticket_id": ticket.id}
-                body = self.messages.render(action.template, action.locale or ticket.locale, **context)
-                stale = tuple(t for t in ticket.tags if t.startswith("bridge_state_") and t != action.marker)
-                change = TicketWrite(comment=body, public=True, status=action.helpdesk_status,
-                                     add_tags=(action.marker,), remove_tags=stale, if_version=ticket.version)
-            else:
-                change = TicketWrite(comment=action.body, public=True, add_tags=(action.marker,),
-                                     if_version=ticket.version)
-            try:
-                self.helpdesk.write(action.ticket_id, change)
-            except Conflict:
-                continue
-            if isinstance(action, Announce):
-                self.store.links.record_announcement(action.helpdesk, action.ticket_id, action.state, at=self.clock())
-            else:
-                self.store.links.record_public_update(action.helpdesk, action.ticket_id, at=self.clock())
-            return "done"
-        raise ItemFailed(f"ticket {action.ticket_id} kept changing while the bridge wrote to it")
-
-    def _comment_on_bug(self, action: CommentOnBug, *, orphan: bool) -> str:
-        if orphan:
-            mark = action.body.rsplit(BRIDGE_MARK, 1)[-1]
-            if any(mark in c.body for c in self.tracker.comments(action.issue_key)):
-                return "skipped"
-        self.tracker.add_comment(action.issue_key, action.body, internal=True)
-        return "done"
-
-
 @dataclass
 class _Item:
     """One escalation's planned work and what to record once all of it is applied."""
@@ -736,19 +606,6 @@ class _Item:
     cursors: dict[str, str]
     comment_cursor: str | None
     failures: list[str] = field(default_factory=list)
-
-
-@dataclass
-class _Pending:
-    item: _Item
-    action: Action
-    #: The outbox entry was left pending by a run that died: check before writing.
-    orphan: bool = False
-
-
-def _human(value: datetime | None) -> str | None:
-    """A customer-readable time with its zone spelled out."""
-    return value.strftime("%A %d %B %Y, %H:%M %Z") if value else None
 
 
 def _id_order(value: str):

@@ -32,14 +32,13 @@ Every outgoing body still passes the outbound gate when the connector sends it.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Callable, Iterable, Sequence
 
+from bridge.actions import (BRIDGE_MARK, Action, Announce, CommentOnBug, InternalNote,  # noqa: F401 - re-exported
+                            PublicReply, StateNote, StatusUpdate, TicketAction, state_tag)
 from bridge.models import Issue
-
-#: Every comment the bridge writes carries this, so it never mirrors its own words back.
-BRIDGE_MARK = "[bridge:"
 
 
 # ----------------------------------------------------------------------------- inputs --
@@ -95,118 +94,9 @@ class Rules:
     jira_to_internal_notes: bool = True
     customer_to_jira: bool = True
     redact: Callable[[str], str] = lambda text: text
-    next_update: str | None = None  # customer-readable time of the next update, if any
-
-
-# ---------------------------------------------------------------------------- actions --
-@dataclass(frozen=True)
-class Action:
-    """Base of every action; ``key`` is unique per (target, JIRA change): the outbox key."""
-
-    key: str
-
-    @property
-    def target(self) -> str:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-    def describe(self) -> str:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-
-@dataclass(frozen=True)
-class TicketAction(Action):
-    """An action on one helpdesk ticket."""
-
-    helpdesk: str
-    ticket_id: str
-
-    @property
-    def target(self) -> str:
-        return f"{self.helpdesk}:{self.ticket_id}"
-
-
-@dataclass(frozen=True)
-class Announce(TicketAction):
-    """Tell one customer the Bug's new state: a public reply from a template, the ticket
-    status, and the marker tag of the announced state, in one write."""
-
-    state: str
-    template: str
-    locale: str | None
-    helpdesk_status: str | None
-    context: dict = field(default_factory=dict)
-
-    @property
-    def marker(self) -> str:
-        return state_tag(self.state)
-
-    def describe(self) -> str:
-        status = f", status {self.helpdesk_status}" if self.helpdesk_status else ""
-        return f"{self.target}: tell the customer '{self.state}' ({self.template}, {self.locale or 'default locale'}{status})"
-
-
-@dataclass(frozen=True)
-class InternalNote(TicketAction):
-    """An internal note for the agents on one ticket."""
-
-    body: str
-
-    def describe(self) -> str:
-        return f"{self.target}: internal note ({_excerpt(self.body)})"
-
-
-@dataclass(frozen=True)
-class StateNote(InternalNote):
-    """The internal note that stands for a state the customer is not told automatically;
-    it is recorded as the ticket's announced state like a public announcement."""
-
-    state: str = ""
-
-
-@dataclass(frozen=True)
-class PublicReply(TicketAction):
-    """A developer's deliberate message to the customers (the ``[customer]`` marker)."""
-
-    body: str
-
-    @property
-    def marker(self) -> str:
-        return "bridge_reply_" + _tag_safe(self.key.rsplit(":", 1)[-1])
-
-    def describe(self) -> str:
-        return f"{self.target}: public reply from engineering ({_excerpt(self.body)})"
-
-
-@dataclass(frozen=True)
-class CommentOnBug(Action):
-    """A comment on the Bug (internal), carrying a bridge mark so it is never echoed."""
-
-    issue_key: str
-    body: str
-
-    @property
-    def target(self) -> str:
-        return f"jira:{self.issue_key}"
-
-    def describe(self) -> str:
-        return f"{self.target}: comment ({_excerpt(self.body)})"
-
-
-@dataclass(frozen=True)
-class StatusUpdate(TicketAction):
-    """The periodic update the support policy promises while the Bug is open: a public
-    reply from the ``status_update`` template, marked with the period it belongs to."""
-
-    due: str  # ISO 8601: the due time this update answers
-    locale: str | None
-    context: dict = field(default_factory=dict)
-
-    @property
-    def marker(self) -> str:
-        return "bridge_update_" + _tag_safe(self.due)
-
-    def describe(self) -> str:
-        return f"{self.target}: periodic status update (due {self.due})"
+    #: When the customers will hear next if told something now (the template writes it in
+    #: the ticket's locale), None when no update is promised.
+    next_update: datetime | None = None
 
 
 # ------------------------------------------------------------------------------ helpers --
@@ -225,20 +115,6 @@ def state_key(rule_name: str, issue: Issue) -> str:
     if rule_name in ("fix_ready", "released") and issue.fix_versions:
         return f"{rule_name}:{','.join(sorted(v.name for v in issue.fix_versions))}"
     return rule_name
-
-
-def state_tag(state: str) -> str:
-    """The helpdesk tag marking the last announced state (``bridge_state_released_2_4_0``)."""
-    return "bridge_state_" + _tag_safe(state)
-
-
-def _tag_safe(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
-
-
-def _excerpt(text: str, limit: int = 60) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def _version_context(issue: Issue) -> dict:
@@ -327,7 +203,7 @@ def plan(*, issue: Issue, comments: Sequence[JiraComment], tickets: Iterable[Tic
 
 
 def cadence(*, issue_key: str, escalation_id: int, tickets: Iterable[TicketView], clock, now,
-            next_due_after_update: str | None, post_updates: bool, alert_at_risk: bool,
+            next_due_after_update: datetime | None, post_updates: bool, alert_at_risk: bool,
             at_risk_share: float = 0.75,
             base_state: Callable[[str | None], str | None] = lambda s: s) -> list[Action]:
     """What the SLA clock of one open escalation asks for at ``now``.

@@ -95,7 +95,7 @@ def test_a_failing_item_reaches_sentry_without_secrets_addresses_or_ticket_text(
         assert frames and all("vars" not in frame for frame in frames)
     # Both items: the conversation's references and the --sentry one.
     assert sorted(dict((t["key"], t["value"]) for t in e["tags"])["bridge.item"] for e in events) == [
-        "zendesk:101 sentry-references", "zendesk:101 sentry:BACKEND-1A2"]
+        "error-tracker:BACKEND-1A2", "zendesk:101 error-references"]
 
 
 def test_whatever_an_error_carries_is_scrubbed_before_it_is_sent(sandbox, bridge_env):

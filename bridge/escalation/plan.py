@@ -1,0 +1,424 @@
+"""What `bridge escalate` should do: a pure function over typed inputs.
+
+:func:`plan` reads what the fetch step gathered — the ticket with its conversation, the
+store's row for it (if any), the Bug named by ``--into``, who is escalating and their
+groups, error-tracker references, the clock — plus the policy profile and the mappings,
+and returns an :class:`EscalationPlan`: the decisions (severity, priority, tier, SLA due
+times, the label) and the actions that carry them out. It makes no I/O call; the executor
+(:mod:`bridge.executor`) applies the actions, and ``--dry-run`` prints them.
+
+Why each branch fires:
+
+* **A refusal** (actor not allowed, requester not an active admin, a closed ticket without
+  ``--force``) is part of the plan, so the caller records it (except in a dry run) and
+  exits 2 before anything is written.
+* **A new escalation** creates the Bug (or finds it by its label), links it to the ticket,
+  files error-tracker issues as related Tasks (never on the ticket, policy 001), writes the
+  internal note and the acknowledgement, and pages on-call when the severity is the
+  profile's highest.
+* **An escalation already complete** does nothing and reads nothing more — unless
+  ``--emergency`` raises it (the Bug to the highest priority, a comment on the Bug, a
+  new acknowledgement with the new targets), a page is still owed, ``--sentry`` names
+  new references, or earlier error-tracker links failed (they are retried).
+* **``--into KEY``** attaches the ticket to an existing Bug; a Bug the bridge did not create
+  is adopted with a real severity (the request's, else the one whose JIRA priority the Bug
+  has, else the ticket's own classification) so later syncs can compute its clocks.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable
+
+from bridge.actions import (Acknowledge, Action, AdoptBug, CommentOnBug, CreateBug, EscalatedNote, LinkErrorIssue,
+                            LinkTicket, PageOnCall, RemoteLink, SetBugFields)
+from bridge.escalation.request import EscalationRequest
+from bridge.models import Issue, Ticket
+
+#: JIRA refuses descriptions over 32,767 characters; stay well below.
+DESCRIPTION_LIMIT = 30_000
+COMMENT_EXCERPT = 2_000
+EMERGENCY_ACK_TAG = "bridge_acknowledged_emergency"
+
+
+@dataclass(frozen=True)
+class HelpdeskFacts:
+    """What the planner needs to know about the helpdesk (no connection)."""
+
+    kind: str
+    service: str
+    base_url: str
+    ticket_url: str
+
+
+@dataclass(frozen=True)
+class EscalationFacts:
+    """The store's row for an escalation, as the planner reads it."""
+
+    id: int
+    label: str
+    state: str
+    severity: str
+    priority: str
+    tier: str | None
+    jira_issue_id: str | None
+    jira_key: str | None
+    jira_url: str | None
+    pages_sent: int
+    affected_count: int
+    origin_helpdesk: str
+    origin_ticket_id: str
+
+    @classmethod
+    def of(cls, row) -> "EscalationFacts | None":
+        if row is None:
+            return None
+        return cls(id=row.id, label=row.label, state=row.state, severity=row.severity, priority=row.priority,
+                   tier=row.tier, jira_issue_id=row.jira_issue_id, jira_key=row.jira_key, jira_url=row.jira_url,
+                   pages_sent=row.pages_sent, affected_count=row.affected_count,
+                   origin_helpdesk=row.origin_helpdesk, origin_ticket_id=row.origin_ticket_id)
+
+
+@dataclass(frozen=True)
+class EscalationInputs:
+    """Everything :func:`plan` reads; gathered by the fetch step."""
+
+    request: EscalationRequest
+    helpdesk: HelpdeskFacts
+    now: datetime
+    ticket: Ticket | None
+    existing: EscalationFacts | None = None
+    #: The Bug as JIRA shows it: ``--into``'s target, or a complete escalation's Bug when
+    #: ``--emergency`` needs its priority.
+    bug: Issue | None = None
+    #: The escalation ``--into``'s Bug already belongs to (None: the bridge did not create it).
+    bug_escalation: EscalationFacts | None = None
+    actor_groups: tuple[str, ...] = ()
+    #: Error-tracker references to link (``--sentry`` and those found in the conversation).
+    error_refs: tuple[str, ...] = ()
+    #: References whose earlier link failed (retried now).
+    retry_error_refs: tuple[str, ...] = ()
+    pager: bool = False
+    #: The ticket is linked to the escalation already (``--into`` re-run).
+    already_linked: bool = False
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why this escalation may not go ahead (exit 2, audited as ``denied``)."""
+
+    message: str
+    audit: str
+    hint: str | None = None
+
+
+@dataclass
+class EscalationPlan:
+    """The decisions and the actions that carry them out."""
+
+    ticket_id: str
+    label: str | None
+    severity: str
+    priority: str
+    tier: str
+    severity_reason: str = ""
+    first_response_due: datetime | None = None
+    next_update_due: datetime | None = None
+    status_update_every: str | None = None
+    actions: list[Action] = field(default_factory=list)
+    refusal: Refusal | None = None
+    #: Said instead of acting ("already escalated: nothing to do").
+    nothing_to_do: str | None = None
+    bug_key: str | None = None
+    bug_url: str | None = None
+    affected_count: int | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        """The plan as ``--dry-run --json`` prints it."""
+        return {"label": self.label, "jira_fields": self.fields, "severity_reason": self.severity_reason,
+                "writes": [a.describe() for a in self.actions],
+                "actions": [{"kind": type(a).__name__, "key": a.key, "target": a.target, "what": a.describe()}
+                            for a in self.actions],
+                "nothing_to_do": self.nothing_to_do}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The policy and mapping collaborators the planner calls (all pure)."""
+
+    profile: Any
+    mappings: Any
+    redact: Callable[[str], str]
+
+
+def plan(inputs: EscalationInputs, policy: Policy) -> EscalationPlan:
+    """The plan for one escalate request (see the module docstring)."""
+    request = inputs.request
+    if request.into:
+        return _plan_join(inputs, policy)
+    existing = inputs.existing
+    if existing is not None and existing.state == "complete":
+        return _plan_revisit(inputs, policy)
+    ticket = inputs.ticket
+    decision = _decide(inputs, policy)
+    label = f"{policy.mappings.jira.label_prefix}-{inputs.helpdesk.kind}-{ticket.id}"
+    if existing is not None and existing.label != label:
+        # The ticket joined another Bug earlier (`--into`): that is its escalation.
+        decision.nothing_to_do = f"already linked to {existing.jira_key}: nothing to do"
+        decision.bug_key, decision.bug_url = existing.jira_key, existing.jira_url
+        return decision
+    decision.label = label
+    decision.refusal = _refusal(inputs, policy)
+    if decision.refusal:
+        return decision
+    decision.fields = _bug_fields(inputs, policy, decision)
+    intent = dict(label=label, origin_helpdesk=inputs.helpdesk.kind, origin_ticket_id=ticket.id,
+                  severity=decision.severity, priority=decision.priority, profile=policy.profile.name,
+                  tier=decision.tier, organization=ticket.organization, escalated_by=request.actor,
+                  opened_at=ticket.created or inputs.now, locale=ticket.locale, requester_tier=decision.tier)
+    decision.actions.append(CreateBug(key=f"bug:{label}", label=label, fields=decision.fields, intent=intent))
+    decision.actions += _error_links(inputs, label, None)
+    decision.actions += _ticket_side(inputs, policy, decision, bug_key=None)
+    if inputs.pager and decision.severity == policy.profile.highest:
+        decision.actions.append(PageOnCall(key=f"page:{label}", issue_key=None))
+    decision.affected_count = 1
+    return decision
+
+
+# ------------------------------------------------------------------------ deciding --
+def _decide(inputs: EscalationInputs, policy: Policy, *, bug_priority: str | None = None) -> EscalationPlan:
+    from bridge.policy import severity as severity_policy
+    from bridge.policy import sla
+
+    request, ticket, mappings, profile = inputs.request, inputs.ticket, policy.mappings, policy.profile
+    if request.emergency:
+        severity, reason = severity_policy.highest(profile), "--emergency"
+    elif bug_priority and not (request.severity or request.urgency) and _severity_of_priority(mappings, bug_priority):
+        severity, reason = _severity_of_priority(mappings, bug_priority), f"the Bug's JIRA priority {bug_priority}"
+    else:
+        classification = severity_policy.classify(
+            profile, explicit=request.severity, urgency=request.urgency, impact=request.impact,
+            subject=ticket.subject, ticket_priority=ticket.priority,
+            priority_map=dict(mappings.helpdesk_priority), subject_rules=mappings.subject_rules,
+        )
+        severity, reason = classification.severity, classification.reason
+    priority = mappings.jira_priority(severity)
+    tier = mappings.tiers.tier_for(ticket.organization, ticket.organization_tags)
+    due = sla.due(profile, severity, tier, ticket.created or inputs.now)
+    return EscalationPlan(ticket_id=ticket.id, label=None, severity=severity, priority=priority, tier=tier,
+                          severity_reason=reason, first_response_due=due.first_response_due,
+                          next_update_due=due.next_update_due,
+                          status_update_every=sla.format_duration(due.status_update_every))
+
+
+def _severity_of_priority(mappings, jira_priority: str) -> str | None:
+    """The severity whose JIRA priority is ``jira_priority`` (the most severe if several)."""
+    for name, row in mappings.severities.items():
+        if row.jira_priority.casefold() == jira_priority.casefold():
+            return name
+    return None
+
+
+def _refusal(inputs: EscalationInputs, policy: Policy) -> Refusal | None:
+    rules, request, ticket = policy.mappings.escalation, inputs.request, inputs.ticket
+    if (rules.allowed_actors or rules.allowed_groups) and not rules.actor_allowed(request.actor, list(inputs.actor_groups)):
+        return Refusal(f"{request.actor} may not escalate tickets", "actor not allowed by the mappings",
+                       hint="escalation.allowed_actors / allowed_groups in the mappings name who may")
+    refusal = rules.requester_refusal(ticket)
+    if refusal is not None:
+        # The audit detail names no customer: the requester's name stays on the helpdesk.
+        return Refusal(f"ticket {ticket.id} may not be escalated: {refusal}",
+                       "requester is not an active admin of the account (policy 003)",
+                       hint="the support policy accepts requests only from active admins of the customer's "
+                            f"account (a true user field or a user tag {rules.account_admin_marker!r}); "
+                            "escalation.require_active_admin_requester in the mappings turns this off")
+    if ticket.is_closed and rules.refuse_closed and not request.force:
+        return Refusal(f"ticket {ticket.id} is {ticket.status}", f"ticket is {ticket.status}",
+                       hint="use --force to escalate it anyway")
+    return None
+
+
+def _bug_fields(inputs: EscalationInputs, policy: Policy, d: EscalationPlan) -> dict[str, Any]:
+    jira, ticket, redact = policy.mappings.jira, inputs.ticket, policy.redact
+    fields: dict[str, Any] = {
+        "project": {"key": jira.project},
+        "issuetype": {"name": jira.bug_type},
+        # One line: JIRA refuses a summary with line breaks (helpdesks allow them).
+        "summary": " ".join(redact(ticket.subject).split())[:250] or f"Escalated ticket {ticket.id}",
+        "description": _description(inputs, policy, d),
+        "priority": {"name": d.priority},
+        "labels": [d.label, jira.label_prefix],
+    }
+    computed = {"tier": d.tier, "affected_count": 1}
+    for name, mapping in policy.mappings.fields.items():
+        value = computed[name] if name in computed else mapping.read(ticket)
+        if value is None or value == "":
+            continue
+        if mapping.to == "label":
+            label = _as_label(f"{mapping.label_prefix}{value}")
+            if label and label not in fields["labels"]:
+                fields["labels"].append(label)
+        elif mapping.to == "component":
+            fields.setdefault("components", []).append({"name": str(value)})
+        else:
+            # Free-text fields come from the customer's side: redact them too.
+            fields[mapping.to] = redact(value) if isinstance(value, str) else value
+    return fields
+
+
+def _description(inputs: EscalationInputs, policy: Policy, d: EscalationPlan) -> str:
+    """A summary of the conversation for engineers; customer PII redacted."""
+    t, redact = inputs.ticket, policy.redact
+    lines = [
+        f"Escalated from {inputs.helpdesk.service} ticket {t.id}: {t.url or inputs.helpdesk.ticket_url}",
+        f"Organization: {t.organization or 'unknown'} · tier: {d.tier}",
+        f"Severity: {d.severity} ({d.severity_reason}) · priority: {d.priority} · policy: {policy.profile.name}",
+    ]
+    if d.first_response_due:
+        lines.append(f"First response due: {_iso(d.first_response_due)}")
+    if d.status_update_every:
+        lines.append(f"Customer status updates every: {d.status_update_every}")
+    lines += ["", "h3. Conversation (customer data redacted)", ""]
+    body: list[str] = []
+    for comment in t.comments:
+        who = "Customer" if comment.by_customer else f"Agent {comment.author}"
+        visibility = "" if comment.public else " (internal note)"
+        text = redact(comment.body.strip())
+        if len(text) > COMMENT_EXCERPT:
+            text = text[:COMMENT_EXCERPT] + " […]"
+        body.append(f"*{who}{visibility}*, {_iso(comment.created) or ''}:\n{text}\n")
+    text = "\n".join(lines + body)
+    if len(text) > DESCRIPTION_LIMIT:
+        text = text[:DESCRIPTION_LIMIT] + "\n[…] conversation cut; read the ticket for the rest."
+    return text
+
+
+# -------------------------------------------------------------- the ticket's side --
+def _ticket_side(inputs: EscalationInputs, policy: Policy, d: EscalationPlan, *, bug_key: str | None,
+                 emergency: bool = False) -> list[Action]:
+    """The remote link from the Bug, the internal note naming it, the acknowledgement."""
+    ticket, helpdesk, mappings = inputs.ticket, inputs.helpdesk, policy.mappings
+    origin = f"{helpdesk.kind}:{ticket.id}"
+    key_field = mappings.ticket_key_field.field.get(helpdesk.kind)
+    first_reply = min((c.created for c in ticket.comments if c.public and not c.by_customer and c.created),
+                      default=None)
+    context = dict(ticket_id=ticket.id, subject=ticket.subject, severity=d.severity,
+                   next_update=d.next_update_due, first_response_due=d.first_response_due)
+    actions: list[Action] = []
+    if not emergency:
+        actions += [
+            RemoteLink(key=f"remote-link:{origin}:{bug_key or d.label}", issue_key=bug_key,
+                       global_id=f"bridge:{helpdesk.kind}:{helpdesk.base_url}:ticket:{ticket.id}",
+                       url=ticket.url or helpdesk.ticket_url, title=f"{helpdesk.service} ticket #{ticket.id}"),
+            EscalatedNote(key=f"note:{origin}", helpdesk=helpdesk.kind, ticket_id=ticket.id, severity=d.severity,
+                          priority=d.priority, issue_key=bug_key, key_field=key_field,
+                          tag_prefix=mappings.ticket_key_field.tag_prefix),
+        ]
+    actions.append(Acknowledge(
+        key=f"ack-emergency:{origin}" if emergency else f"ack:{origin}", helpdesk=helpdesk.kind, ticket_id=ticket.id,
+        locale=ticket.locale, context=context,
+        first_response_at=first_reply.isoformat() if first_reply and not emergency else None,
+        show_key=mappings.messages.show_jira_key_to_customer, issue_key=bug_key,
+        marker=EMERGENCY_ACK_TAG if emergency else Acknowledge.marker))
+    return actions
+
+
+def _error_links(inputs: EscalationInputs, owner: str, bug_key: str | None) -> list[Action]:
+    refs = list(dict.fromkeys((*inputs.error_refs, *inputs.retry_error_refs)))
+    return [LinkErrorIssue(key=f"error-link:{owner}:{ref}", issue_key=bug_key, reference=ref,
+                           actor=inputs.request.actor) for ref in refs]
+
+
+# ------------------------------------------------------- complete: revisit, raise --
+def _plan_revisit(inputs: EscalationInputs, policy: Policy) -> EscalationPlan:
+    existing, request, profile = inputs.existing, inputs.request, policy.profile
+    result = EscalationPlan(ticket_id=existing.origin_ticket_id, label=existing.label, severity=existing.severity,
+                            priority=existing.priority, tier=existing.tier or "", bug_key=existing.jira_key,
+                            bug_url=existing.jira_url, affected_count=existing.affected_count)
+    highest = profile.highest
+    page_owed = inputs.pager and existing.pages_sent == 0 and (existing.severity == highest or request.emergency)
+    highest_priority = policy.mappings.jira_priority(highest)
+    raise_bug = request.emergency and (existing.severity != highest
+                                       or (inputs.bug is not None and inputs.bug.priority != highest_priority))
+    result.actions += _error_links(inputs, existing.label, existing.jira_key)
+    if raise_bug or page_owed:
+        if inputs.ticket is not None:
+            result.refusal = _refusal(inputs, policy)
+            if result.refusal:
+                return result
+    if raise_bug:
+        before = existing.severity
+        result.severity, result.priority = highest, highest_priority
+        result.actions.append(SetBugFields(key=f"raise:{existing.label}:{highest}", issue_key=existing.jira_key,
+                                           fields={"priority": {"name": highest_priority}},
+                                           record={"severity": highest, "priority": highest_priority}))
+        result.actions.append(CommentOnBug(
+            key=f"raise-note:{existing.label}:{highest}", issue_key=existing.jira_key,
+            body=(f"Raised from {before} to {highest} ({request.actor}): the customer asked for the highest "
+                  f"severity. [bridge:raise:{existing.label}:{highest}]")))
+        if inputs.ticket is not None:
+            decision = _decide(inputs, policy)
+            result.first_response_due, result.next_update_due = decision.first_response_due, decision.next_update_due
+            result.actions += _ticket_side(inputs, policy, decision, bug_key=existing.jira_key, emergency=True)
+    if page_owed:
+        result.actions.append(PageOnCall(key=f"page:{existing.label}", issue_key=existing.jira_key))
+    if not result.actions:
+        result.nothing_to_do = ("already escalated at the highest severity: nothing to do" if request.emergency
+                                else "already escalated: nothing to do")
+    return result
+
+
+# ------------------------------------------------------------------- --into KEY --
+def _plan_join(inputs: EscalationInputs, policy: Policy) -> EscalationPlan:
+    bug, ticket, helpdesk, request = inputs.bug, inputs.ticket, inputs.helpdesk, inputs.request
+    owner = inputs.bug_escalation
+    decision = _decide(inputs, policy, bug_priority=bug.priority if owner is None else None)
+    if owner is not None:
+        decision.severity, decision.priority = owner.severity, owner.priority
+    decision.label = owner.label if owner else f"{policy.mappings.jira.label_prefix}-jira-{bug.id}"
+    decision.bug_key, decision.bug_url = bug.key, bug.url
+    decision.refusal = _refusal(inputs, policy)
+    if decision.refusal:
+        return decision
+    actions: list[Action] = []
+    if owner is None:
+        intent = dict(label=decision.label, origin_helpdesk=helpdesk.kind, origin_ticket_id=ticket.id,
+                      severity=decision.severity, priority=decision.priority, profile=policy.profile.name,
+                      tier=decision.tier, organization=ticket.organization, escalated_by=request.actor,
+                      opened_at=ticket.created or inputs.now, locale=ticket.locale, requester_tier=decision.tier)
+        actions.append(AdoptBug(key=f"adopt:{bug.id}", issue_id=bug.id, issue_key=bug.key, issue_url=bug.url,
+                                label=decision.label, intent=intent))
+    is_origin = owner is None or (owner.origin_ticket_id == ticket.id and owner.origin_helpdesk == helpdesk.kind)
+    actions.append(LinkTicket(key=f"link:{helpdesk.kind}:{ticket.id}", helpdesk=helpdesk.kind, ticket_id=ticket.id,
+                              role="origin" if is_origin else "joined", locale=ticket.locale, tier=decision.tier))
+    actions += _ticket_side(inputs, policy, decision, bug_key=bug.key)
+    if owner is not None and not is_origin:
+        org = policy.redact(ticket.organization or "an unnamed organization")
+        mark = f"[bridge:{helpdesk.kind}:{ticket.id}]"
+        actions.append(CommentOnBug(
+            key=f"join-note:{helpdesk.kind}:{ticket.id}:{bug.id}", issue_key=bug.key,
+            body=(f"Another customer is affected: {helpdesk.service} ticket #{ticket.id} ({org}, tier "
+                  f"{decision.tier}). {ticket.url or helpdesk.ticket_url} {mark}")))
+    count = (owner.affected_count if owner else 0) + (0 if inputs.already_linked else 1)
+    decision.affected_count = max(count, 1)
+    counter_field = policy.mappings.jira.affected_customers_field
+    if counter_field:
+        actions.append(SetBugFields(key=f"affected:{bug.id}:{decision.affected_count}", issue_key=bug.key,
+                                    fields={counter_field: decision.affected_count}))
+    actions += _error_links(inputs, decision.label, bug.key)
+    decision.actions = actions
+    return decision
+
+
+# ------------------------------------------------------------------------- small --
+def _as_label(text: str) -> str:
+    """A JIRA label from free text: lower case, no spaces (JIRA splits labels on them)."""
+    return re.sub(r"[^a-z0-9_.-]+", "-", text.strip().lower()).strip("-")[:255]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="minutes") if value else None
+

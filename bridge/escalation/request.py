@@ -1,0 +1,63 @@
+"""What an escalation manager (or the Escalate button, or the board) asks for, and what
+they are told back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class EscalationRequest:
+    """What the escalation manager asked for."""
+
+    ticket: str
+    actor: str
+    severity: str | None = None
+    urgency: str | None = None
+    impact: str | None = None
+    emergency: bool = False
+    into: str | None = None
+    force: bool = False
+    dry_run: bool = False
+    #: Error-tracker references (URL, short id, id) to file as Tasks related to the Bug.
+    sentry: tuple[str, ...] = ()
+
+
+@dataclass
+class EscalationResult:
+    """What happened (or, with ``dry_run``, what would happen)."""
+
+    ticket: str
+    helpdesk: str
+    jira_key: str | None
+    jira_url: str | None
+    created: bool
+    severity: str
+    priority: str
+    tier: str
+    dry_run: bool = False
+    steps: list[str] = field(default_factory=list)
+    plan: dict[str, Any] = field(default_factory=dict)
+    first_response_due: str | None = None
+    next_update_due: str | None = None
+    affected_count: int | None = None
+    #: Whether on-call was paged by this run (None: no page was due).
+    paged: bool | None = None
+    #: Steps that failed without undoing the escalation (e.g. the page); the CLI exits 1.
+    failures: list[str] = field(default_factory=list)
+    #: One entry per error-tracker issue linked (or not: ``error``) by this run.
+    sentry_tasks: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        data = {
+            "ticket": self.ticket, "helpdesk": self.helpdesk, "jira_key": self.jira_key,
+            "jira_url": self.jira_url, "created": self.created, "severity": self.severity,
+            "priority": self.priority, "tier": self.tier, "dry_run": self.dry_run,
+            "steps": self.steps, "first_response_due": self.first_response_due,
+            "next_update_due": self.next_update_due, "affected_count": self.affected_count,
+            "paged": self.paged, "failures": self.failures, "sentry_tasks": self.sentry_tasks,
+        }
+        if self.dry_run:
+            data["plan"] = self.plan
+        return data

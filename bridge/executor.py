@@ -1,0 +1,476 @@
+"""The one executor: applies the plans of every use case (escalate, sync, the Escalate
+button, the board's actions) through the outbox.
+
+Why each step is safe to repeat after a crash, a time-out or a retry:
+
+1. **The Bug first** (:class:`~bridge.actions.CreateBug`, :class:`~bridge.actions.AdoptBug`):
+   the intent is recorded in the store before JIRA is called, the Bug carries a
+   deterministic label and JIRA is searched for it before anything is created
+   (:meth:`bridge.connectors.jira.JiraTracker.create_once`). The item's other actions are
+   then bound to the Bug's key.
+2. **Claim** every other action's outbox key; an action already ``sent`` is skipped. One
+   claimed before (a run that died, an answer that was lost) is an *orphan*: the executor
+   looks whether it landed before writing again.
+3. **JIRA actions** one by one (remote links are upserts, fields are idempotent, comments
+   carry a bridge mark the orphan check looks for, error-tracker links find-or-create their
+   Task by label).
+4. **Helpdesk actions** in rounds of one change per ticket, each round in bulk where the
+   helpdesk has a bulk endpoint. Marked actions (customer messages, the escalation note)
+   carry a marker tag written in the same call, conditional on the ticket version just read;
+   a ticket that already carries the marker is not written again. A message the outbound
+   gate refuses becomes an internal note saying why, so nothing is dropped without a trace.
+5. **The page**, once (a counter on the escalation and an outbox entry; the pager's dedup
+   key is the Bug's label, so a page re-sent after a crash joins the same alert).
+
+One failing action never stops the others: it is recorded (outbox, audit) with its reason
+and reported; the next run retries it. With a lease (``lease.check()``), a process that lost
+its lease stops before its next write (fencing).
+
+``--dry-run`` never builds an executor: it prints the plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from bridge.actions import (CUSTOMER_FACING, ESCALATED_TAG, MARKED, Acknowledge, Action, AdoptBug, Announce, BugAction,
+                            CommentOnBug, CreateBug, EscalatedNote, InternalNote, LinkErrorIssue, LinkTicket,
+                            PageOnCall, PublicReply, ReopenTask, RemoteLink, SetBugFields, StateNote,
+                            StatusUpdate)
+from bridge.connectors.base import Conflict, TicketWrite
+from bridge.errors import BridgeError, ItemFailed
+from bridge.models import Issue, Ticket
+
+#: How many times a marked write is retried after the ticket changed under it.
+CONFLICT_RETRIES = 3
+
+
+@dataclass
+class Outcome:
+    """What became of one action: done, skipped (already done), failed, planned (dry run)."""
+
+    action: Action
+    result: str
+    detail: str = ""
+    #: What the action produced, where a caller reports it (an error-tracker link's result).
+    data: Any = None
+
+
+@dataclass
+class Item:
+    """One escalation's planned work. ``escalation`` is the store row (None until the
+    executor has found or created the Bug of a new escalation)."""
+
+    escalation: Any
+    actions: list[Action]
+    #: The Bug, when the caller has it (sync's search) or once the executor found it.
+    issue: Issue | None = None
+    failures: list[str] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+    #: How the Bug was found: "created", "found", "recorded", "adopted" (escalate only).
+    bug_how: str | None = None
+    #: Error-tracker issues linked by this run (one issue may be named twice: URL, short id).
+    linked_error_issues: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Pending:
+    item: Item
+    action: Action
+    #: The outbox entry was claimed before: check whether it landed before writing.
+    orphan: bool = False
+    data: Any = None
+
+
+class Executor:
+    """Applies items through the outbox. Collaborators are passed in, so tests hand it real
+    connectors pointed at loopback services and a real store."""
+
+    def __init__(self, *, store, tracker, helpdesk, messages, actor: str = "bridge",
+                 clock: Callable[[], datetime] | None = None, pager=None, error_linker=None,
+                 page_for: Callable[[Any], Any] | None = None, lease=None,
+                 on_failure: Callable[[BaseException, str], None] | None = None,
+                 sleep: Callable[[float], None] | None = None) -> None:
+        self.store = store
+        self.tracker = tracker
+        self.helpdesk = helpdesk
+        self.messages = messages
+        self.actor = actor
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.pager = pager
+        self.error_linker = error_linker
+        #: Builds the pager's Page for an escalation row (the escalation flow knows how).
+        self.page_for = page_for
+        self.lease = lease
+        self.on_failure = on_failure
+        self.sleep = sleep
+        #: Tickets read moments ago by the caller, with no write since (saves a read).
+        self.fresh: dict[str, Ticket] = {}
+
+    # ------------------------------------------------------------------------ apply --
+    def apply(self, items: list[Item]) -> list[Outcome]:
+        """Apply every item's actions; returns the outcomes in the order they happened."""
+        outcomes: list[Outcome] = []
+        jira_work: list[_Pending] = []
+        helpdesk_work: list[_Pending] = []
+        pager_work: list[_Pending] = []
+        for item in items:
+            if not self._bug_phase(item, outcomes):
+                continue
+            for action in item.actions:
+                if isinstance(action, (CreateBug, AdoptBug)):
+                    continue
+                if item.issue is not None:
+                    action = action.bound(item.issue.key, item.issue.url)
+                if isinstance(action, LinkTicket):
+                    self._link_ticket(item, action, outcomes)
+                    continue
+                pending = self._claim(item, action, outcomes)
+                if pending is None:
+                    continue
+                if isinstance(action, PageOnCall):
+                    pager_work.append(pending)
+                elif isinstance(action, (BugAction, ReopenTask)):
+                    jira_work.append(pending)
+                else:
+                    helpdesk_work.append(pending)
+        for pending in jira_work:
+            self._guarded(pending, outcomes, self._jira)
+        self._helpdesk(helpdesk_work, outcomes)
+        for pending in pager_work:
+            self._guarded(pending, outcomes, self._page)
+        return outcomes
+
+    def _guarded(self, pending: _Pending, outcomes: list[Outcome], run: Callable[[_Pending], str]) -> None:
+        try:
+            self._fence()
+            self._succeeded(pending, outcomes, run(pending))
+        except BridgeError as exc:
+            self._failed(pending, outcomes, exc)
+
+    def _fence(self) -> None:
+        """A process that lost its lease must not write (another may be working now)."""
+        if self.lease is not None:
+            self.lease.check()
+
+    # ----------------------------------------------------------------------- the Bug --
+    def _bug_phase(self, item: Item, outcomes: list[Outcome]) -> bool:
+        """Find or create the Bug of a new escalation; False when it could not be had (the
+        item's other actions then wait for the next run)."""
+        for action in item.actions:
+            if isinstance(action, CreateBug):
+                return self._create_bug(item, action, outcomes)
+            if isinstance(action, AdoptBug):
+                return self._adopt_bug(item, action, outcomes)
+        return True
+
+    def _create_bug(self, item: Item, action: CreateBug, outcomes: list[Outcome]) -> bool:
+        self._fence()
+        escalation, _ = self.store.escalations.record_intent(**action.intent)
+        item.escalation = escalation
+        issue = None
+        if escalation.jira_issue_id:
+            issue = self.tracker.issue(escalation.jira_issue_id)
+            item.bug_how = "recorded" if issue is not None else None
+        if issue is None:
+            self._fence()
+            kwargs = {"sleep": self.sleep} if self.sleep else {}
+            issue, how = self.tracker.create_once(action.label, action.fields, what="Bug", **kwargs)
+            item.bug_how = "created" if how == "created" else "found"
+        item.issue = issue
+        item.escalation = self.store.escalations.mark_created(
+            escalation.id, jira_issue_id=issue.id, jira_key=issue.key, jira_url=issue.url)
+        detail = {"created": f"created {issue.key}", "found": f"found {issue.key} by its label",
+                  "recorded": f"found {issue.key} recorded for this ticket"}[item.bug_how]
+        outcomes.append(Outcome(action, "done" if item.bug_how == "created" else "skipped", detail))
+        item.outcomes.append(outcomes[-1])
+        return True
+
+    def _adopt_bug(self, item: Item, action: AdoptBug, outcomes: list[Outcome]) -> bool:
+        self._fence()
+        escalation = self.store.escalations.by_issue(action.issue_id)
+        if escalation is None:
+            escalation, _ = self.store.escalations.record_intent(**action.intent)
+            escalation = self.store.escalations.mark_created(
+                escalation.id, jira_issue_id=action.issue_id, jira_key=action.issue_key, jira_url=action.issue_url)
+            escalation = self.store.escalations.mark_complete(escalation.id)
+            outcomes.append(Outcome(action, "done", f"adopted {action.issue_key}"))
+        else:
+            outcomes.append(Outcome(action, "skipped", f"{action.issue_key} is already an escalation"))
+        item.outcomes.append(outcomes[-1])
+        item.escalation = escalation
+        item.bug_how = "adopted"
+        return True
+
+    def _link_ticket(self, item: Item, action: LinkTicket, outcomes: list[Outcome]) -> None:
+        self._fence()
+        self.store.links.add(item.escalation.id, action.helpdesk, action.ticket_id, role=action.role,
+                             locale=action.locale, requester_tier=action.tier)
+        item.escalation = self.store.escalations.get(item.escalation.id)
+        outcomes.append(Outcome(action, "done"))
+        item.outcomes.append(outcomes[-1])
+
+    # ------------------------------------------------------------------------ claims --
+    def _claim(self, item: Item, action: Action, outcomes: list[Outcome]) -> _Pending | None:
+        payload = self._payload(action)
+        claimed = self.store.outbox.claim(action.key, target=action.target, kind=type(action).__name__,
+                                          escalation_id=item.escalation.id if item.escalation else None,
+                                          payload=payload)
+        entry = self.store.outbox.get(action.key)
+        if not claimed and entry is not None and entry.state == "sent":
+            outcomes.append(Outcome(action, "skipped", "already sent"))
+            item.outcomes.append(outcomes[-1])
+            return None
+        retried = not claimed or (entry is not None and entry.attempts > 1)
+        return _Pending(item, action, orphan=retried)
+
+    @staticmethod
+    def _payload(action: Action) -> dict | None:
+        """What a later run needs to retry the action without its plan."""
+        if isinstance(action, Acknowledge) and action.first_response_at:
+            return {"first_response_at": action.first_response_at}
+        if isinstance(action, LinkErrorIssue):
+            return {"reference": action.reference, "issue_key": action.issue_key}
+        return None
+
+    # ------------------------------------------------------------------ JIRA actions --
+    def _jira(self, pending: _Pending) -> str:
+        action = pending.action
+        if isinstance(action, RemoteLink):
+            self.tracker.add_remote_link(action.issue_key, global_id=action.global_id, url=action.url,
+                                         title=action.title)
+            return "done"
+        if isinstance(action, CommentOnBug):
+            if pending.orphan or action.key.startswith("join-note:"):
+                mark = action.body.rsplit("[bridge:", 1)[-1]
+                if any(mark in c.body for c in self.tracker.comments(action.issue_key)):
+                    return "skipped"
+            self.tracker.add_comment(action.issue_key, action.body, internal=True)
+            return "done"
+        if isinstance(action, SetBugFields):
+            self.tracker.update_fields(action.issue_key, action.fields)
+            if action.record and pending.item.escalation is not None:
+                pending.item.escalation = self.store.escalations.set_severity(
+                    pending.item.escalation.id, **action.record)
+            return "done"
+        if isinstance(action, ReopenTask):
+            self.tracker.reopen(action.task_key)
+            return "done"
+        if isinstance(action, LinkErrorIssue):
+            return self._link_error_issue(pending)
+        raise TypeError(f"not a JIRA action: {action!r}")  # pragma: no cover - a planner bug
+
+    def _link_error_issue(self, pending: _Pending) -> str:
+        action = pending.action
+        if self.error_linker is None:
+            raise ItemFailed(f"error-tracker issue {action.reference} cannot be linked: no error tracker is "
+                             "configured", hint="set BRIDGE_ERRORS_KIND, BRIDGE_ERRORS_URL and BRIDGE_ERRORS_TOKEN")
+        bug = pending.item.issue or self.tracker.issue(action.issue_key)
+        if bug is None:
+            raise ItemFailed(f"the Bug {action.issue_key} cannot be read in JIRA")
+        ref = action.reference
+        error_issue = self.error_linker.sentry.resolve(ref)
+        if error_issue.id in pending.item.linked_error_issues:
+            return "skipped"  # the same issue by URL and by short id
+        pending.item.linked_error_issues.add(error_issue.id)
+        linked = self.error_linker.link_issue(error_issue, bug, escalation_id=getattr(pending.item.escalation, "id", None),
+                                              actor=action.actor, reference=ref)
+        if linked.error:
+            raise ItemFailed(linked.error)
+        pending.data = linked
+        return "linked"
+
+    # ------------------------------------------------------------------- the pager --
+    def _page(self, pending: _Pending) -> str:
+        escalation = pending.item.escalation
+        if self.pager is None or self.page_for is None:
+            raise ItemFailed("paging on-call is not configured")
+        if escalation.pages_sent > 0:
+            return "skipped"
+        receipt = self.pager.send(self.page_for(escalation))
+        self.store.escalations.add_pages_sent(escalation.id)
+        pending.item.escalation = self.store.escalations.get(escalation.id)
+        self.store.audit.record(self.actor, "page", f"pager:{self.pager.kind}", "ok",
+                                f"{escalation.jira_key} dedup_key={receipt.dedup_key}")
+        return "done"
+
+    # -------------------------------------------------------------- helpdesk rounds --
+    def _helpdesk(self, work: list[_Pending], outcomes: list[Outcome]) -> None:
+        """Marked actions: skip those whose marker the ticket carries; then write in rounds
+        of one change per ticket (Zendesk takes one comment per update), each round in bulk."""
+        marked_ids = sorted({p.action.ticket_id for p in work if isinstance(p.action, MARKED)})
+        tickets = {t: self.fresh[t] for t in marked_ids if t in self.fresh}
+        missing = [t for t in marked_ids if t not in tickets]
+        if missing:
+            tickets.update(self.helpdesk.read_many(missing))
+        self.tickets = tickets
+        queues: dict[str, list[_Pending]] = {}
+        for pending in work:
+            action = pending.action
+            if isinstance(action, MARKED):
+                ticket = tickets.get(action.ticket_id)
+                if ticket is None:
+                    self._failed(pending, outcomes, ItemFailed(f"ticket {action.ticket_id} is gone from the helpdesk"))
+                    continue
+                if action.marker in ticket.tags:
+                    self._succeeded(pending, outcomes, "skipped", "the ticket already carries its marker")
+                    continue
+            elif pending.orphan and self._note_exists(action):
+                self._succeeded(pending, outcomes, "skipped", "the note is already on the ticket")
+                continue
+            queues.setdefault(action.ticket_id, []).append(pending)
+        for queue in queues.values():
+            # Marked writes first: their write is conditional on the version just read.
+            queue.sort(key=lambda p: not isinstance(p.action, MARKED))
+
+        self.written: dict[str, Item] = {}
+        first_round = True
+        while any(queues.values()):
+            round_ = [queue.pop(0) for queue in queues.values() if queue]
+            changes, ready = [], []
+            for pending in round_:
+                try:
+                    self._fence()
+                    changes.append((pending.action.ticket_id,
+                                    self.change_for(pending.action, tickets.get(pending.action.ticket_id), first_round)))
+                    ready.append(pending)
+                except BridgeError as exc:
+                    self._failed(pending, outcomes, exc)
+            results = self._write_round(changes)
+            for pending in ready:
+                error = results.get(pending.action.ticket_id)
+                if error is None:
+                    self.written[pending.action.ticket_id] = pending.item
+                    self._succeeded(pending, outcomes, "done")
+                elif isinstance(error, Conflict) and isinstance(pending.action, MARKED) \
+                        and not isinstance(pending.action, StatusUpdate):
+                    # (A periodic update that met a conflict waits for the next run.)
+                    self._guarded(pending, outcomes, lambda p: self._send_marked(p.action))
+                elif _refused(error) and isinstance(pending.action, CUSTOMER_FACING):
+                    self._refused_to_note(pending, outcomes, error)
+                else:
+                    self._failed(pending, outcomes, error)
+            first_round = False
+
+    def _write_round(self, changes: list[tuple[str, TicketWrite]]) -> dict[str, BaseException | None]:
+        """One round: a bulk write where there are several tickets, a plain one for one (a
+        bulk job costs a status poll that a single ticket does not need)."""
+        if len(changes) != 1:
+            return self.helpdesk.write_many(changes) if changes else {}
+        ticket_id, change = changes[0]
+        try:
+            self.helpdesk.write(ticket_id, change)
+        except (BridgeError, Conflict) as exc:
+            return {ticket_id: exc}
+        return {ticket_id: None}
+
+    def change_for(self, action: Action, ticket: Ticket | None, first_round: bool = False) -> TicketWrite:
+        """The helpdesk write that carries ``action`` (its marker tag in the same call)."""
+        version = ticket.version if (ticket and first_round) else None
+        if isinstance(action, Announce):
+            body = self._render(action.template, action.locale, action.context, ticket)
+            stale = tuple(t for t in (ticket.tags if ticket else ()) if t.startswith("bridge_state_") and t != action.marker)
+            return TicketWrite(comment=body, public=True, status=action.helpdesk_status, add_tags=(action.marker,),
+                               remove_tags=stale, if_version=version)
+        if isinstance(action, PublicReply):
+            return TicketWrite(comment=action.body, public=True, add_tags=(action.marker,), if_version=version)
+        if isinstance(action, StatusUpdate):
+            body = self._render("status_update", action.locale, action.context, ticket)
+            stale = tuple(t for t in (ticket.tags if ticket else ()) if t.startswith("bridge_update_") and t != action.marker)
+            return TicketWrite(comment=body, public=True, add_tags=(action.marker,), remove_tags=stale,
+                               if_version=version)
+        if isinstance(action, Acknowledge):
+            context = dict(action.context)
+            if action.show_key:
+                context["jira_key"] = action.issue_key
+            body = self._render("acknowledgement", action.locale, context, ticket)
+            return TicketWrite(comment=body, public=True, add_tags=(action.marker,), if_version=version)
+        if isinstance(action, EscalatedNote):
+            url = self.tracker.browse_url(action.issue_key) if action.issue_key else ""
+            note = (f"Escalated to JIRA as {action.issue_key}: {action.issue_url or url}\n"
+                    f"Severity {action.severity}, JIRA priority {action.priority}. "
+                    "Engineering's progress will be mirrored on this ticket.")
+            fields = {action.key_field: action.issue_key} if action.key_field else {}
+            tags = tuple(dict.fromkeys((action.marker, ESCALATED_TAG)))
+            return TicketWrite(comment=note, public=False, add_tags=tags, fields=fields, if_version=version)
+        return TicketWrite(comment=action.body, public=False)
+
+    def _render(self, template: str, locale: str | None, context: dict, ticket: Ticket | None) -> str:
+        """A customer message from a template (the templates write times in one format)."""
+        locale = locale or (ticket.locale if ticket else None)
+        context = dict(context)
+        if ticket is not None:
+            context.update(subject=ticket.subject, ticket_id=ticket.id)
+        return self.messages.render(template, locale, **context)
+
+    def _send_marked(self, action) -> str:
+        """A marked write on its own, exactly once: re-read, skip if marked, write on that version."""
+        for _ in range(CONFLICT_RETRIES + 1):
+            ticket = self.helpdesk.get_ticket(action.ticket_id)
+            if action.marker in ticket.tags:
+                return "skipped"
+            try:
+                self._fence()
+                self.helpdesk.write(action.ticket_id, self.change_for(action, ticket, first_round=True))
+            except Conflict:
+                continue
+            return "done"
+        raise ItemFailed(f"ticket {action.ticket_id} kept changing while the bridge wrote to it", hint="run again")
+
+    def _refused_to_note(self, pending: _Pending, outcomes: list[Outcome], error: BaseException) -> None:
+        """The gate refused a customer message: the agents get it as an internal note with
+        the reason, and the message counts as handled (it must not fail every run again)."""
+        action = pending.action
+        body = self.change_for(action, self.tickets.get(action.ticket_id)).comment or ""
+        note = (f"The bridge did not send this message to the customer: {error}. "
+                f"Review it and reply yourself if it should reach them.\n---\n{body}")
+        try:
+            self.helpdesk.write(action.ticket_id, TicketWrite(comment=note, public=False))
+        except BridgeError as exc:
+            self._failed(pending, outcomes, exc)
+            return
+        self._succeeded(pending, outcomes, "refused", f"kept as an internal note: {error}")
+
+    def _note_exists(self, action: InternalNote) -> bool:
+        """Whether this note already stands on the ticket, compared as it was sent (after
+        the gate) and with white space folded, as helpdesks re-flow text."""
+        wanted = " ".join(self.helpdesk.outgoing_text(action.body).split())
+        ticket = self.helpdesk.get_ticket(action.ticket_id)
+        return any(not c.public and " ".join(c.body.split()) == wanted for c in ticket.comments)
+
+    # ------------------------------------------------------------------- recording --
+    def _succeeded(self, pending: _Pending, outcomes: list[Outcome], result: str, detail: str = "") -> None:
+        action = pending.action
+        now = self.clock()
+        self.store.outbox.done(action.key)
+        if isinstance(action, Announce):
+            self.store.links.record_announcement(action.helpdesk, action.ticket_id, action.state, at=now)
+        elif isinstance(action, StateNote):
+            self.store.links.record_state(action.helpdesk, action.ticket_id, action.state)
+        elif isinstance(action, (PublicReply, StatusUpdate, Acknowledge)) and result == "done":
+            self.store.links.record_public_update(action.helpdesk, action.ticket_id, at=now)
+        if result in ("done", "linked"):
+            self.store.audit.record("bridge", type(action).__name__, action.target, "ok", action.describe()[:200])
+        outcome = Outcome(action, result, detail or (f"Task {pending.data.task_key}" if result == "linked" else ""),
+                          data=pending.data)
+        outcomes.append(outcome)
+        pending.item.outcomes.append(outcome)
+
+    def _failed(self, pending: _Pending, outcomes: list[Outcome], exc: BaseException) -> None:
+        action = pending.action
+        self.store.outbox.failed(action.key, str(exc))
+        self.store.audit.record("bridge", type(action).__name__, action.target, "failed", str(exc))
+        outcome = Outcome(action, "failed", str(exc))
+        outcomes.append(outcome)
+        pending.item.outcomes.append(outcome)
+        pending.item.failures.append(str(exc))
+        if self.on_failure:
+            self.on_failure(exc, action.target)
+
+
+def _refused(error: BaseException) -> bool:
+    from bridge.policy.visibility import OutboundRefused
+
+    return isinstance(error, OutboundRefused)
