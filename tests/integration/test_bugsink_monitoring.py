@@ -39,7 +39,7 @@ def test_a_failing_item_is_reported_to_bugsink_without_the_token(sandbox, bridge
     assert result.exit_code == 1, result.output  # escalated; looking for Bugsink references failed
     assert monitoring_active()
     flush()
-    [issue] = bugsink.issues(project)
+    issue = bugsink.wait_for_issue(project)
     assert issue["calculated_type"] == "CredentialsRefused"
     events = bugsink.api("GET", "events/", params={"issue": issue["id"]})["results"]
     assert events
