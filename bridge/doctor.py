@@ -7,9 +7,10 @@ mapping. Each yields a :class:`Check`; the CLI prints them and exits 1 if any fa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime, timezone
 from typing import Callable, Iterator
 
-from bridge.errors import BridgeError
+from bridge.errors import EXIT_USAGE, BridgeError
 
 
 @dataclass(frozen=True)
@@ -22,8 +23,9 @@ class Check:
     exit_code: int = 1
 
 
-def _run(name: str, fn: Callable[[], str | list[str]]) -> Iterator[Check]:
-    """Run one check; a returned list holds problems (one line each), a string is success."""
+def _run(name: str, fn: Callable[[], str | list[str]], *, problem_exit: int = 1) -> Iterator[Check]:
+    """Run one check; a returned list holds problems (one line each, exiting
+    ``problem_exit``), a string is success."""
     try:
         outcome = fn()
     except BridgeError as exc:
@@ -32,7 +34,7 @@ def _run(name: str, fn: Callable[[], str | list[str]]) -> Iterator[Check]:
     if isinstance(outcome, list):
         if outcome:
             for problem in outcome:
-                yield Check(name, False, problem)
+                yield Check(name, False, problem, problem_exit)
         else:
             yield Check(name, True, "ok")
     else:
@@ -43,6 +45,8 @@ def run_checks(services) -> Iterator[Check]:
     """All checks, in the order a person would fix them."""
     yield from _run("mappings", lambda: f"loaded (profile {services.mappings.profile})")
     yield from _run("policy profile", lambda: f"{services.profile.name}: severities {', '.join(services.profile.severities)}")
+    # A template that cannot render is a mapping problem: exit 2, like a malformed mapping.
+    yield from _run("templates", lambda: template_problems(services.messages), problem_exit=EXIT_USAGE)
     yield from _run("mappings vs profile", lambda: [str(p) for p in services.mappings.profile_problems(
         services.profile.severities, tuple(services.profile.tiers))])
     yield from _run("store", lambda: _store(services))
@@ -67,10 +71,51 @@ def _sentry(services) -> str:
 
 def _monitoring(services) -> str:
     # Never sends a test event: the DSN's project would get an issue for every doctor run.
+    from bridge.errors import ConfigError
+    from bridge.monitoring import dsn_problem
+
     monitor = services.config.monitor
     if monitor.dsn is None:
         return "off (set BRIDGE_MONITOR_DSN to report the bridge's own errors)"
+    problem = dsn_problem(monitor.dsn.get_secret_value())
+    if problem:
+        raise ConfigError(problem, hint="other commands run without self-monitoring until it is fixed")
     return f"on, environment {monitor.environment or services.mappings.monitoring.environment}"
+
+
+def _sample_context() -> dict[str, object]:
+    """A value of the right kind for every name a template may use (see SAFE_CONTEXT)."""
+    when = datetime(2026, 12, 1, 15, 30, tzinfo=timezone.utc)
+    return {"ticket_id": "1234", "subject": "Export to CSV fails", "customer_name": "Jo Example",
+            "status": "in_progress", "severity": "High", "version": "2.4.1", "release_date": date(2026, 12, 15),
+            "next_update": when, "first_response_due": when, "jira_key": "SUP-1"}
+
+
+def template_problems(messages) -> list[str]:
+    """Render every customer template in every locale, once with sample values and once
+    with none of them set (a customer without a name, a fix without a version), so a
+    template that would fail when sent — an undefined name such as ``{{ jira_comment }}``,
+    an ``{% include %}`` of a missing file, ``__class__`` and other attributes the sandbox
+    refuses — fails here instead. One line per template that fails."""
+    from bridge.messages import TEMPLATE_SUFFIX
+
+    problems: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    for root in messages.roots:
+        if not root.is_dir():
+            continue
+        for path in sorted(root.glob(f"*/*{TEMPLATE_SUFFIX}")):
+            locale, name = path.parent.name, path.name[: -len(TEMPLATE_SUFFIX)]
+            if (locale, name) in seen:
+                continue  # a team's own template hides the packaged one of the same name
+            seen.add((locale, name))
+            for context in (_sample_context(), {}):
+                try:
+                    messages.render(name, locale, **context)
+                except BridgeError as exc:
+                    problems.append(str(exc))
+                    break
+    return problems
 
 
 def _store(services) -> str:

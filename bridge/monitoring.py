@@ -27,6 +27,7 @@ the command line (``argv``, scrubbed like the rest) are on.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -54,6 +55,16 @@ _DROPPED_REQUEST_KEYS = ("data", "cookies", "headers", "env", "query_string")
 _EXTRA_DENYLIST = ["dsn", "routing_key", "x-api-key", "api-token", "private-token"]
 
 _active = False
+_warned: set[str] = set()
+
+#: Where the DSN comes from, for messages.
+DSN_VARIABLE = "BRIDGE_MONITOR_DSN"
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        print(message, file=sys.stderr)
 
 
 class _Scrubber:
@@ -153,16 +164,40 @@ def _environment(config) -> str:
         return DEFAULT_ENVIRONMENT
 
 
+def dsn_problem(dsn: str) -> str | None:
+    """Why ``dsn`` is not a usable Sentry DSN, or None when it is. Never quotes the value
+    (a DSN carries the project's key)."""
+    from sentry_sdk.utils import BadDsn, Dsn
+
+    try:
+        parsed = Dsn(dsn)
+    except (BadDsn, ValueError, TypeError):
+        return f"{DSN_VARIABLE} is not a Sentry DSN (expected https://<key>@<host>/<project id>)"
+    if not parsed.host:
+        return f"{DSN_VARIABLE} names no host (expected https://<key>@<host>/<project id>)"
+    return None
+
+
 def init_monitoring(config) -> bool:
     """Turn self-monitoring on when ``config.monitor.dsn`` is set, off otherwise.
 
     Returns whether it is on. Safe to call again (each CLI invocation does): a later call
     without a DSN closes a client an earlier call opened.
+
+    A malformed DSN does not stop the command: monitoring is a helper, and a typo in it
+    must not stop escalations and customer updates. The command runs without monitoring
+    after one warning on stderr; ``bridge doctor`` reports it as a configuration problem
+    (exit 2).
     """
     global _active
     dsn = config.monitor.dsn.get_secret_value() if config.monitor.dsn is not None else ""
     if not dsn:
         stop_monitoring()
+        return False
+    problem = dsn_problem(dsn)
+    if problem is not None:
+        stop_monitoring()
+        _warn_once(f"warning: {problem}; running without self-monitoring")
         return False
     import sentry_sdk
     from sentry_sdk.integrations.argv import ArgvIntegration

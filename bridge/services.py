@@ -22,8 +22,10 @@ log = logging.getLogger(__name__)
 class Services:
     """Lazily built connectors, store, mappings and policy for one configuration."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, read_only: bool = False) -> None:
         self.config = config
+        #: Open the store read-only (``status``, dry runs): nothing is written or created.
+        self.read_only = read_only
 
     @classmethod
     def from_config_path(cls, path: str | None) -> "Services":
@@ -88,7 +90,7 @@ class Services:
     def store(self):
         from bridge.store.db import open_store
 
-        return open_store(self.config.store.url)
+        return open_store(self.config.store.url, read_only=self.read_only)
 
     def http_session(self):
         """A new session with the configured timeout, retries and backoff (``[http]``);

@@ -110,11 +110,17 @@ def write_starter(directory: Path, *, force: bool = False) -> list[Path]:
     directory = Path(directory)
     plan: list[tuple[Path, Path | str]] = [(directory / DEFAULT_FILE, starter_toml())]
     plan += [(directory / MAPPINGS_DIRNAME / rel, src) for src, rel in _mapping_files()]
-    if not force:
-        for target, _ in plan:
-            if target.exists():
-                raise UsageError(f"{target} already exists",
-                                 hint="keep it, or run `bridge init --force` to overwrite")
+    for target, _ in plan:
+        # A link to nowhere would be written through (open() follows it), putting the file
+        # wherever the link points; even --force does not do that.
+        for path in (target, *target.relative_to(directory).parents):
+            path = directory / path
+            if path.is_symlink() and not path.exists():
+                raise UsageError(f"{path} is a symbolic link to nothing",
+                                 hint="remove the link, or make it point at a file: bridge init does not write through it")
+        if not force and target.exists():
+            raise UsageError(f"{target} already exists",
+                             hint="keep it, or run `bridge init --force` to overwrite")
     written: list[Path] = []
     for target, content in plan:
         target.parent.mkdir(parents=True, exist_ok=True)

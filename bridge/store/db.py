@@ -7,17 +7,24 @@
 - :func:`open_store` is what the commands call: it checks the schema revision and either
   upgrades (a SQLite store, which is one person's file) or refuses with a message saying to
   run ``bridge db upgrade`` (a shared server, where schema changes are an operator's call).
+  ``read_only=True`` (``status``, dry runs) writes nothing and creates nothing: a SQLite file
+  is opened ``mode=ro``, a missing one reads as an empty store, PostgreSQL sessions are
+  read-only transactions.
+- A SQLite store holds customer text: the bridge creates its file 0600 and its missing
+  directories 0700 (SQLite gives the ``-wal`` / ``-shm`` files the file's mode).
 
 Every message that shows a store URL shows it through :func:`~bridge.store.urls.mask_url`.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import sqlalchemy.exc
 import tenacity
@@ -56,7 +63,7 @@ CONNECT_TIMEOUT_S = 10
 _UPGRADE_LOCK_KEY = 0x62726964  # "brid"
 
 
-def make_engine(url: str | URL) -> Engine:
+def make_engine(url: str | URL, *, read_only: bool = False) -> Engine:
     """An engine for ``url``, configured for the bridge's access pattern.
 
     SQLite: WAL (readers do not block the writer), ``busy_timeout`` (a second process waits
@@ -73,10 +80,12 @@ def make_engine(url: str | URL) -> Engine:
     backend = parsed.get_backend_name()
     try:
         if backend == "sqlite":
-            return _sqlite_engine(parsed)
+            return _sqlite_engine(parsed, read_only=read_only)
         kwargs: dict[str, Any] = {"pool_pre_ping": True}
         if backend == "postgresql":
             kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
+            if read_only:
+                kwargs["execution_options"] = {"postgresql_readonly": True}
         return create_engine(parsed, **kwargs)
     except ModuleNotFoundError as exc:
         raise ConfigError(
@@ -87,20 +96,22 @@ def make_engine(url: str | URL) -> Engine:
         raise ConfigError(f"store URL {mask_url(parsed)} is not usable: {exc}") from exc
 
 
-def _sqlite_engine(url: URL) -> Engine:
-    in_memory = url.database in (None, "", ":memory:") or str(url.query.get("mode", "")) == "memory"
+def _in_memory(url: URL) -> bool:
+    return url.database in (None, "", ":memory:") or str(url.query.get("mode", "")) == "memory"
+
+
+def _sqlite_engine(url: URL, *, read_only: bool = False) -> Engine:
+    in_memory = _in_memory(url)
     if in_memory:
         engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+    elif read_only:
+        assert url.database is not None  # not in memory
+        location = "file:" + quote(str(Path(url.database).expanduser())) + "?mode=ro"
+        engine = create_engine("sqlite://", creator=lambda: sqlite3.connect(
+            location, uri=True, check_same_thread=False, timeout=SQLITE_BUSY_TIMEOUT_S))
     else:
         assert url.database is not None  # not in memory
-        directory = Path(url.database).expanduser().parent
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot create the directory of the store at {mask_url(url)}: {exc.strerror}",
-                hint=f"check that {directory} can be created and written",
-            ) from None
+        _create_private(Path(url.database).expanduser(), url)
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S}
         )
@@ -113,7 +124,7 @@ def _sqlite_engine(url: URL) -> Engine:
         try:
             cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_S * 1000}")
             cursor.execute("PRAGMA foreign_keys = ON")
-            if not in_memory:
+            if not in_memory and not read_only:
                 _use_wal(cursor)
                 # In WAL mode NORMAL is durable against application crashes, which is the
                 # failure the outbox guards against; only an OS crash may lose the last commit.
@@ -123,9 +134,32 @@ def _sqlite_engine(url: URL) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin_immediate(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A read-only connection cannot take the write lock; a deferred BEGIN still gives
+        # it one consistent snapshot.
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def _create_private(path: Path, url: URL) -> None:
+    """Create the store's missing directories (0700) and file (0600), whatever the umask:
+    the store holds customer text. An existing file keeps the mode its owner gave it."""
+    missing = [d for d in (path.parent, *path.parent.parents) if not d.exists()]
+    try:
+        for directory in reversed(missing):
+            try:
+                os.mkdir(directory, 0o700)
+            except FileExistsError:
+                pass  # another process made it a moment ago
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create the store at {mask_url(url)}: {exc.strerror}",
+            hint=f"check that {path.parent} can be created and written",
+        ) from None
 
 
 def _is_locked(exc: BaseException) -> bool:
@@ -206,14 +240,20 @@ def upgrade(url_or_engine: str | URL | Engine) -> None:
             engine.dispose()
 
 
-def open_store(url: str | URL, *, auto_upgrade: bool | None = None) -> Store:
+def open_store(url: str | URL, *, auto_upgrade: bool | None = None, read_only: bool = False) -> Store:
     """Open the store at ``url``, making sure its schema is the one this code expects.
+
+    ``read_only`` (``bridge status``, dry runs) neither writes nor creates anything: a SQLite
+    file that does not exist, or was never migrated, reads as an empty store (kept in
+    memory); one at an older revision is refused with a message to upgrade it.
 
     ``auto_upgrade=None`` upgrades SQLite stores (the default store is a file of one user's)
     and refuses other backends, whose schema an operator changes with ``bridge db upgrade``.
     Raises :class:`ConfigError` when the store is unreachable, not migrated, or migrated by a
     newer bridge.
     """
+    if read_only:
+        return _open_read_only(url)
     engine = make_engine(url)
     masked = mask_url(engine.url)
     if auto_upgrade is None:
@@ -248,3 +288,25 @@ def _known(script: ScriptDirectory, revision: str) -> bool:
         return script.get_revision(revision) is not None
     except Exception:  # alembic raises several types for unknown / ambiguous revisions
         return False
+
+
+def _open_read_only(url: str | URL) -> Store:
+    parsed = normalise_url(url)
+    sqlite = parsed.get_backend_name() == "sqlite"
+    if sqlite and not _in_memory(parsed) and not Path(str(parsed.database)).expanduser().is_file():
+        return open_store("sqlite://")  # nothing escalated yet: an empty store, in memory
+    engine = make_engine(parsed, read_only=True)
+    try:
+        at = current_revision(engine)
+        if at is None and sqlite:
+            engine.dispose()
+            return open_store("sqlite://")
+        if at != head_revision():
+            raise ConfigError(
+                f"store at {mask_url(engine.url)} is at schema revision {at}, this bridge needs "
+                f"{head_revision()}: run `bridge db upgrade` (this command only reads it)"
+            )
+    except BaseException:
+        engine.dispose()
+        raise
+    return Store(engine)
