@@ -8,10 +8,15 @@ unreachable or refused our credentials.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import os
 import signal
+import socket
 import sys
 import threading
+import traceback
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +24,11 @@ from typing import Any
 import click
 
 from bridge import __version__
-from bridge.errors import EXIT_USAGE, BridgeError, UsageError
+from bridge.errors import EXIT_ITEMS_FAILED, EXIT_USAGE, BridgeError, UsageError, shown
+
+
+#: How many consecutive ports `bridge sandbox` listens on (JIRA, Zendesk, Sentry, pager, Freshdesk).
+SANDBOX_PORTS = 5
 
 
 class _Failure(click.ClickException):
@@ -44,12 +53,17 @@ class BridgeGroup(click.Group):
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except Exception as error:
-            # A bug, not an outcome: self-monitoring hears of it (when on), then the
-            # traceback goes to the person as usual.
+            # A bug, not an outcome: self-monitoring hears of it (when on). The person gets
+            # one line naming the error's type and where it happened — not its text, which
+            # may quote a ticket or a credential — and BRIDGE_DEBUG=1 shows the traceback.
             from bridge.monitoring import report_unhandled
 
             report_unhandled(error)
-            raise
+            if os.environ.get("BRIDGE_DEBUG"):
+                raise
+            click.echo(f"error: internal error {type(error).__name__} at {_where(error)}: a bug in bridge "
+                       "(please report it; BRIDGE_DEBUG=1 shows the traceback)", err=True)
+            sys.exit(EXIT_ITEMS_FAILED)
 
 
 class State:
@@ -57,6 +71,8 @@ class State:
 
     def __init__(self, config_path: str | None) -> None:
         self.config_path = config_path
+        #: Set by commands that only read (status, dry runs) before they touch services.
+        self.read_only = False
         self._services = None
         self._config = None
 
@@ -65,10 +81,10 @@ class State:
         if self._services is None:
             from bridge.services import Services
 
-            if self._config is not None:
-                self._services = Services(self._config)
-            else:
-                self._services = Services.from_config_path(self.config_path)
+            from bridge.config import load_config
+
+            config = self._config if self._config is not None else load_config(self.config_path)
+            self._services = Services(config, read_only=self.read_only)
         return self._services
 
     def start_monitoring(self) -> None:
@@ -89,6 +105,13 @@ class State:
 
 
 pass_state = click.make_pass_decorator(State)
+
+
+def _where(error: BaseException) -> str:
+    """``module.py:line`` of the innermost frame of the bridge's own code in ``error``."""
+    frames = traceback.extract_tb(error.__traceback__)
+    ours = [f for f in frames if "/bridge/" in f.filename.replace("\\", "/")] or frames
+    return f"{Path(ours[-1].filename).name}:{ours[-1].lineno}" if ours else "?"
 
 
 def _emit(data: dict | list, as_json: bool, human: str) -> None:
@@ -116,7 +139,13 @@ def init(force: bool) -> None:
     """Write a starter bridge.toml and mappings/ into the current directory."""
     from bridge.starter import write_starter
 
-    written = write_starter(Path.cwd(), force=force)
+    # What init writes is the team's configuration: readable by its owner only (0600 files,
+    # 0700 directories), whatever the shell's umask.
+    previous = os.umask(0o077)
+    try:
+        written = write_starter(Path.cwd(), force=force)
+    finally:
+        os.umask(previous)
     for path in written:
         click.echo(f"wrote {path}")
     click.echo("Next: set the secrets in the environment (see bridge.toml), then run `bridge doctor`.")
@@ -145,8 +174,9 @@ def doctor(state: State) -> None:
 
 # ---------------------------------------------------------------------- sandbox --
 @main.command()
-@click.option("--port", type=int, default=None,
-              help="JIRA's port; Zendesk, Sentry and the pager take the next three (default 8765; 0 = free ports).")
+@click.option("--port", type=click.IntRange(0, 65535 - SANDBOX_PORTS + 1), default=None,
+              help="JIRA's port; Zendesk, Sentry, the pager and Freshdesk take the next four "
+                   "(default 8765; 0 = free ports).")
 @click.option("--jira-mode", type=click.Choice(["cloud", "server"]), default="cloud", show_default=True,
               help="Emulate JIRA Cloud or Data Center.")
 def sandbox(port: int | None, jira_mode: str) -> None:
@@ -156,14 +186,20 @@ def sandbox(port: int | None, jira_mode: str) -> None:
     """
     from bridge.sandbox.world import DEFAULT_PORT, start_sandbox
 
+    first = DEFAULT_PORT if port is None else port
+    if first:
+        _check_ports_free(first)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     try:
-        world = start_sandbox(DEFAULT_PORT if port is None else port, jira_mode=jira_mode)
-    except OSError as exc:
-        raise _Failure(UsageError(f"cannot listen on port {port or DEFAULT_PORT}: {exc.strerror}",
-                                  hint="pick another with --port")) from None
+        # werkzeug prints its own advice and exits 1 on a busy port (a race with the check
+        # above): keep its text and turn the exit into ours.
+        with contextlib.redirect_stderr(io.StringIO()):
+            world = start_sandbox(first, jira_mode=jira_mode)
+    except (OSError, OverflowError, SystemExit):
+        raise _Failure(UsageError(f"cannot listen on ports {first}-{first + SANDBOX_PORTS - 1} of 127.0.0.1",
+                                  hint="one is in use: pick others with --port (0 = free ports)")) from None
     with world:
         for line in world.export_lines() + _sandbox_dsn_lines(world):
             click.echo(line)
@@ -183,6 +219,20 @@ def _sandbox_dsn_lines(world) -> list[str]:
         sentry.add_project(str(max(int(i) for i in sentry.projects) + 1), own, "Bridge self-monitoring")
     return [f"export BRIDGE_MONITOR_DSN={shlex.quote(sentry.dsn(own))}",
             f"# an application sends its own errors to the sandbox with SENTRY_DSN={sentry.dsn('backend')}"]
+
+
+def _check_ports_free(first: int) -> None:
+    """Exit 2 naming the port when one the sandbox needs is taken."""
+    for number in range(first, first + SANDBOX_PORTS):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", number))
+            except OSError as exc:
+                raise _Failure(UsageError(
+                    f"cannot listen on port {number} of 127.0.0.1 ({exc.strerror or 'in use'}); the sandbox "
+                    f"uses {first}-{first + SANDBOX_PORTS - 1}",
+                    hint="stop what uses it, or pick other ports with --port (0 = free ports)")) from None
 
 
 # ------------------------------------------------------------------------- demo --
@@ -328,9 +378,10 @@ def link_sentry(state: State, ref: str, issue_key: str | None, ticket: str | Non
 @pass_state
 def status(state: State, target: str | None, as_json: bool) -> None:
     """Show escalations: tickets, JIRA key and state, last customer update."""
+    state.read_only = True  # reading only: no store file is created, nothing is written
     rows = state.services.status_rows(target)
     if not rows and target:
-        raise UsageError(f"no escalation for {target!r}", hint="give a ticket id or a JIRA key the bridge escalated")
+        raise UsageError(f"no escalation for {shown(target)}", hint="give a ticket id or a JIRA key the bridge escalated")
     lines: list[str] = []
     for r in rows:
         jira_state = r["jira_status"] or "not synced yet"
@@ -366,7 +417,10 @@ def sla(ctx: click.Context, at: str | None, as_json: bool) -> None:
     when = _parse_iso(at, "--at") if at else None
     from bridge.sla_report import sla_table
 
-    rows = state.services.sla_rows(when)
+    try:
+        rows = state.services.sla_rows(when)
+    except OverflowError:
+        raise _out_of_range("--at", at or "") from None
     _emit(rows, as_json, sla_table(rows))
 
 
@@ -383,7 +437,10 @@ def sla_due(state: State, profile: str, severity: str, tier: str | None, opened:
     from bridge.policy.sla import due_report
 
     # A team's own profiles (<mappings dir>/profiles/) are found before the packaged ones.
-    report = due_report(load_profile(profile, search_dirs=state.services.profile_dirs), severity, tier, opened)
+    try:
+        report = due_report(load_profile(profile, search_dirs=state.services.profile_dirs), severity, tier, opened)
+    except OverflowError:
+        raise _out_of_range("--opened", opened) from None
     human = "\n".join(f"{k}: {v}" for k, v in report.items())
     _emit(report, as_json, human)
 
@@ -477,6 +534,11 @@ def users_remove(state: State, name: str) -> None:
         raise UsageError(f"no board account named {name!r}", hint="names are case-sensitive")
     store.audit.record(state.services.actor, "user_remove", f"board:user:{name.strip()}", "ok")
     click.echo(f"removed {name.strip()}")
+
+
+def _out_of_range(option: str, value: str) -> UsageError:
+    return UsageError(f"{option} {shown(value)}: the due times it leads to fall outside the years 1-9999",
+                      hint="give a time in this millennium, e.g. 2026-11-23T09:00:00+01:00")
 
 
 def _parse_iso(value: str, option: str) -> datetime:
