@@ -269,6 +269,7 @@ def escalate(state: State, ticket: str, severity, urgency, impact, emergency, in
         raise UsageError("give either --severity, or --urgency with --impact, or --emergency")
     if bool(urgency) != bool(impact):
         raise UsageError("--urgency and --impact go together")
+    state.read_only = dry_run  # a dry run opens the store read-only: it cannot write
     services = state.services
     result = services.escalator().escalate(EscalationRequest(
         ticket=ticket, actor=services.actor, severity=severity, urgency=urgency, impact=impact,
@@ -301,6 +302,7 @@ def sync(state: State, dry_run: bool, as_json: bool, every: float | None) -> Non
     """Mirror JIRA progress onto every linked ticket, and customer messages back to JIRA."""
     from bridge.sync.engine import watch
 
+    state.read_only = dry_run  # a dry run opens the store read-only: it cannot write
     engine = state.services.sync_engine()
 
     def progress(items):
@@ -351,9 +353,11 @@ class _ProgressIterable:
 @click.argument("ref", metavar="REF")
 @click.option("--issue", "issue_key", metavar="KEY", help="The JIRA Bug to relate the Sentry issue to.")
 @click.option("--ticket", metavar="TICKET", help="An escalated ticket: relate to its Bug.")
+@click.option("--dry-run", is_flag=True, help="Print the plan; write nothing anywhere.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_state
-def link_sentry(state: State, ref: str, issue_key: str | None, ticket: str | None, as_json: bool) -> None:
+def link_sentry(state: State, ref: str, issue_key: str | None, ticket: str | None, dry_run: bool,
+                as_json: bool) -> None:
     """File Sentry issue REF as a JIRA Task related to a Bug (never on the customer's ticket).
 
     REF is an issue URL (sentry.io, an org subdomain, a region host or the self-hosted
@@ -362,8 +366,17 @@ def link_sentry(state: State, ref: str, issue_key: str | None, ticket: str | Non
     """
     if (issue_key is None) == (ticket is None):
         raise UsageError("give exactly one of --issue KEY or --ticket TICKET")
+    from bridge.escalation.link_error import link, plan_link
+
+    if dry_run:
+        state.read_only = True
     services = state.services
-    result = services.sentry_linker.link(ref, issue_key=issue_key, ticket=ticket, actor=services.actor)
+    linker = services.sentry_linker
+    the_plan = plan_link(linker, ref, issue_key=issue_key, ticket=ticket, actor=services.actor, store=services.store)
+    if dry_run:
+        _emit(the_plan.as_json(), as_json, f"dry run: {the_plan.action.describe()}")
+        return
+    result = link(services.escalator().executor(services.actor), the_plan, services.store, linker)
     verb = "created" if result.task_created else "reused"
     human = [f"Sentry {result.sentry_short_id or result.sentry_issue_id}: {verb} {result.task_key} "
              f"{result.task_url}, related to {result.bug_key}"]

@@ -56,6 +56,8 @@ class Outcome:
     detail: str = ""
     #: What the action produced, where a caller reports it (an error-tracker link's result).
     data: Any = None
+    #: Why it failed (``result == "failed"``), for callers that turn it into an exit code.
+    error: BaseException | None = None
 
 
 @dataclass
@@ -462,7 +464,7 @@ class Executor:
         action = pending.action
         self.store.outbox.failed(action.key, str(exc))
         self.store.audit.record("bridge", type(action).__name__, action.target, "failed", str(exc))
-        outcome = Outcome(action, "failed", str(exc))
+        outcome = Outcome(action, "failed", str(exc), error=exc)
         outcomes.append(outcome)
         pending.item.outcomes.append(outcome)
         pending.item.failures.append(str(exc))

@@ -148,6 +148,11 @@ class SentryLinker:
         return self.sentry.references(texts, short_id_prefixes=sorted(prefixes), known_ids=sorted(known_ids))
 
     # ------------------------------------------------------------------ deciding --
+    def find_bug(self, *, issue_key: str | None, ticket: str | None) -> tuple[Issue, int | None]:
+        """The Bug named by ``--issue KEY`` or by an escalated ``--ticket``, and its
+        escalation id (None for a Bug the bridge did not escalate); reads only."""
+        return self._bug(issue_key=issue_key, ticket=ticket)
+
     def _bug(self, *, issue_key: str | None, ticket: str | None) -> tuple[Issue, int | None]:
         store = self.store
         if ticket is not None:
