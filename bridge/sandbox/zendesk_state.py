@@ -1,9 +1,11 @@
 """The Zendesk emulator's data: users, organisations, groups, fields, tickets, comments, jobs.
 
 :class:`ZendeskState` holds it in memory behind one RLock and implements Zendesk's rules
-for creating and updating tickets (validation in :mod:`zendesk_changes`), ``update_many``
-jobs and ``Idempotency-Key`` replays. :mod:`zendesk_app` serves it over HTTP;
-:meth:`ZendeskState.seed_demo` builds the demo help desk (:mod:`zendesk_demo`).
+for creating and updating tickets (validation in :mod:`zendesk_changes`), with an audit per
+change that its listeners (the outgoing webhooks, :mod:`zendesk_webhooks`) hear about, bulk
+jobs run in the background (:mod:`zendesk_jobs`) and ``Idempotency-Key`` replays.
+:mod:`zendesk_app` serves it over HTTP; :meth:`ZendeskState.seed_demo` builds the demo help
+desk (:mod:`zendesk_demo`).
 """
 
 from __future__ import annotations
@@ -95,10 +97,12 @@ class ZendeskState:
             self._write_seq = 0
 
     def now(self) -> datetime:
+        """The current time, to the second (Zendesk's timestamps carry no fraction)."""
         return self.clock().astimezone(timezone.utc).replace(microsecond=0)
 
     def add_organization(self, name: str, *, tags: Iterable[str] = (), fields: dict | None = None,
                          domains: Iterable[str] = ()) -> dict:
+        """Create an organisation; returns a copy."""
         with self.lock:
             org_id = next(self._org_ids)
             now = format_time(self.now())
@@ -112,6 +116,7 @@ class ZendeskState:
             return copy.deepcopy(self.organizations[org_id])
 
     def add_group(self, name: str, *, description: str = "") -> dict:
+        """Create a group (the first one is the default); returns a copy."""
         with self.lock:
             group_id = next(self._group_ids)
             now = format_time(self.now())
@@ -124,6 +129,7 @@ class ZendeskState:
     def add_user(self, name: str, email: str, *, role: str = "end-user", locale: str = "en-US",
                  organization_id: int | None = None, groups: Iterable[int] = (),
                  time_zone: str = "UTC", phone: str | None = None) -> dict:
+        """Create a user with ``role`` end-user, agent or admin, members of ``groups``; returns a copy."""
         if role not in ("end-user", "agent", "admin"):
             raise ValueError(f"unknown role {role!r}")
         with self.lock:
@@ -153,6 +159,7 @@ class ZendeskState:
 
     def add_ticket_field(self, field_id: int, title: str, field_type: str = "text", *,
                          options: Iterable[tuple[str, str]] = (), removable: bool = True) -> dict:
+        """Create a ticket field (``removable`` ones are custom fields); returns a copy."""
         with self.lock:
             now = format_time(self.now())
             self.ticket_fields[field_id] = {
@@ -401,6 +408,7 @@ class ZendeskState:
             return entry
 
     def idempotent_store(self, key: str, fingerprint: str, status: int, body: dict, headers: dict) -> None:
+        """Remember the answer to a create under ``key`` for two hours."""
         with self.lock:
             self._idempotency[key] = {"fingerprint": fingerprint, "status": status, "body": body,
                                       "headers": headers, "expires": self.now() + IDEMPOTENCY_TTL}
@@ -417,10 +425,12 @@ class ZendeskState:
             return copy.deepcopy(self._comments[ticket_id])
 
     def user(self, user_id: int) -> dict:
+        """A copy of the stored user (KeyError when unknown)."""
         with self.lock:
             return copy.deepcopy(self.users[user_id])
 
     def user_by_email(self, email: str) -> dict:
+        """A copy of the user with this e-mail address (KeyError when none)."""
         with self.lock:
             for user in self.users.values():
                 if user["email"].lower() == email.lower():
@@ -428,6 +438,7 @@ class ZendeskState:
         raise KeyError(email)
 
     def group_by_name(self, name: str) -> dict:
+        """A copy of the group with this name (KeyError when none)."""
         with self.lock:
             for group in self.groups.values():
                 if group["name"] == name:
@@ -435,6 +446,7 @@ class ZendeskState:
         raise KeyError(name)
 
     def organization_by_name(self, name: str) -> dict:
+        """A copy of the organisation with this name (KeyError when none)."""
         with self.lock:
             for org in self.organizations.values():
                 if org["name"] == name:
