@@ -321,7 +321,7 @@ class SyncEngine:
                     last = issue.last_seen.isoformat(timespec="minutes") if issue.last_seen else "recently"
                     actions.append(CommentOnBug(
                         key=f"regression:{escalation.id}:{task.sentry_issue_id}:{last}", issue_key=escalation.jira_key,
-                        body=(f"Sentry issue {name} (related Task {task.jira_key}) is unresolved again "
+                        body=(f"{getattr(self.sentry, 'service', 'Sentry')} issue {name} (related Task {task.jira_key}) is unresolved again "
                               f"(last seen {last}) while this Bug is resolved. "
                               f"{BRIDGE_MARK}sentry-regression:{task.sentry_issue_id}:{last}]")))
                 if action_kind == "reopen" and task.jira_key:

@@ -152,7 +152,7 @@ def test_a_bugsink_issue_in_an_internal_note_becomes_a_related_task_and_never_re
         synced = bridge(env, tmp_path, "sync", "--json")
         assert synced.returncode == 0, synced.stdout + synced.stderr
     told = [c for c in sandbox.jira_state.comments(data["jira_key"]) if "unresolved again" in c["body"]]
-    assert len(told) == 1 and friendly in told[0]["body"]
+    assert len(told) == 1 and f"Bugsink issue {friendly}" in told[0]["body"]
     status = bridge(env, tmp_path, "status", data["jira_key"], "--json")
     assert status.returncode == 0, status.stdout + status.stderr
     assert json.loads(status.stdout)[0]["sentry_regressions"] == [friendly]
