@@ -40,6 +40,7 @@ from bridge.sandbox.jira_routes_issues import issue_routes
 from bridge.sandbox.jira_routes_search import search_routes
 from bridge.sandbox.jira_routes_site import site_routes
 from bridge.sandbox.jira_routes_webhooks import webhook_routes
+from bridge.sandbox.jira_routes_work import work_routes
 from bridge.sandbox.jira_state import JiraState
 from bridge.sandbox.server import ADMIN_PREFIX, Knobs, ServiceThread, install
 
@@ -67,7 +68,7 @@ def create_app(state: JiraState, knobs: Knobs | None = None) -> Flask:
     knobs = knobs or Knobs()
     install(app, JIRA_VENDOR if state.mode == "cloud" else server_vendor(knobs), knobs)
     for blueprint in (site_routes(state), issue_routes(state), search_routes(state), webhook_routes(state),
-                      admin_routes(state)):
+                      admin_routes(state), work_routes(state)):
         app.register_blueprint(blueprint)
 
     # -- JIRA-only sandbox settings ----------------------------------------------------------------

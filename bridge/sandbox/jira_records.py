@@ -111,6 +111,44 @@ class IssueRecord:
     remote_links: list[RemoteLinkRecord] = field(default_factory=list)
     watchers: list[str] = field(default_factory=list)  # user keys
     properties: dict[str, Any] = field(default_factory=dict)
+    worklogs: list["WorklogRecord"] = field(default_factory=list)
+    voters: list[str] = field(default_factory=list)  # user keys
+    attachments: list["AttachmentRecord"] = field(default_factory=list)
+    #: Remaining estimate in seconds (None = never estimated); worklogs move it as Jira's "auto".
+    remaining_s: int | None = None
+
+
+@dataclass
+class WorklogRecord:
+    id: str
+    author: str
+    comment: str
+    started: datetime
+    created: datetime
+    updated: datetime
+    seconds: int
+
+
+@dataclass
+class AttachmentRecord:
+    id: str
+    filename: str
+    author: str
+    created: datetime
+    content: bytes
+    mime_type: str
+
+
+@dataclass
+class FilterRecord:
+    """A saved search (``/filter``)."""
+
+    id: str
+    owner: str
+    name: str
+    jql: str
+    description: str | None = None
+    favourite_of: set[str] = field(default_factory=set)  # user keys
 
 
 @dataclass

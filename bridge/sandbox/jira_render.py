@@ -353,6 +353,9 @@ def field_value(record: "IssueRecord", field_id: str, view: View) -> Any:
                 "maxResults": len(comments), "total": len(comments), "startAt": 0}
     if field_id == "watches":
         return watches_json(record, view)
+    if field_id in ("timetracking", "worklog", "votes", "attachment"):
+        from bridge.sandbox.jira_render_work import work_field  # renders the issue's work records
+        return work_field(record, field_id, view)
     if field_id in _CUSTOM:
         value = f.get(field_id)
         if isinstance(value, float) and value.is_integer():

@@ -237,7 +237,7 @@ def admin_routes(state: "JiraState") -> Blueprint:
 
     @endpoint("statuscategory/<ref>")
     def status_category(call: Call, ref: str):
-        found = next((c for c in STATUS_CATEGORIES if ref in (c.id, c.key)), None)
+        found = next((c for c in STATUS_CATEGORIES if ref in (str(c.id), c.key)), None)
         if found is None:
             raise JiraError(404, [f"The status category with ID or key '{ref}' does not exist."])
         return json_response(status_category_json(found.id, call.view))

@@ -27,6 +27,7 @@ from bridge.sandbox.jira_render import (
     visible_comments,
     watchers_json,
 )
+from bridge.sandbox.jira_render_work import editmeta_json, rendered, rendered_fields
 from bridge.sandbox.jira_state import JiraState
 
 
@@ -64,8 +65,13 @@ def issue_routes(state: JiraState) -> Blueprint:
     @endpoint("issue/<key>")
     def get_issue(call: Call, key: str):
         record = state.visible_issue(key, call.user)
-        return json_response(issue_json(record, call.view, fields=select_fields(multi_arg("fields"), "*all"),
-                                         expand=multi_arg("expand"), properties=multi_arg("properties")))
+        fields, expand = select_fields(multi_arg("fields"), "*all"), multi_arg("expand")
+        data = issue_json(record, call.view, fields=fields, expand=expand, properties=multi_arg("properties"))
+        if "renderedFields" in expand:
+            data["renderedFields"] = rendered_fields(record, call.view, fields)
+        if "editmeta" in expand:
+            data["editmeta"] = editmeta_json(call.view)
+        return json_response(data)
 
     @endpoint("issue/<key>", methods=("PUT",))
     def edit_issue(call: Call, key: str):
@@ -110,6 +116,12 @@ def issue_routes(state: JiraState) -> Blueprint:
         state.transition(record, read_body(), call.user, adf=call.adf)
         return Response(status=204)
 
+    def with_rendered_body(data: dict, comment) -> dict:
+        """``expand=renderedBody``: the comment's HTML beside its body."""
+        if "renderedBody" in multi_arg("expand"):
+            data["renderedBody"] = rendered(comment.body)
+        return data
+
     # -- comments -------------------------------------------------------------------------------
     @endpoint("issue/<key>/comment")
     def comments(call: Call, key: str):
@@ -120,30 +132,30 @@ def issue_routes(state: JiraState) -> Blueprint:
         start, size = int_arg("startAt", 0), int_arg("maxResults", 5000)
         expand_properties = "properties" in multi_arg("expand")
         return json_response({"startAt": start, "maxResults": size, "total": len(listed), "comments": [
-            comment_json(c, record, call.view, expand_properties=expand_properties)
+            with_rendered_body(comment_json(c, record, call.view, expand_properties=expand_properties), c)
             for c in listed[start:start + size]]})
 
     @endpoint("issue/<key>/comment", methods=("POST",))
     def add_comment(call: Call, key: str):
         record = state.visible_issue(key, call.user)
         comment = state.add_comment(record, read_body(), call.user, adf=call.adf)
-        return json_response(comment_json(comment, record, call.view,
-                                           expand_properties="properties" in multi_arg("expand")), 201)
+        return json_response(with_rendered_body(comment_json(
+            comment, record, call.view, expand_properties="properties" in multi_arg("expand")), comment), 201)
 
     @endpoint("issue/<key>/comment/<comment_id>")
     def get_comment(call: Call, key: str, comment_id: str):
         record = state.visible_issue(key, call.user)
         comment = state.find_comment(record, comment_id, call.user)
-        return json_response(comment_json(comment, record, call.view,
-                                           expand_properties="properties" in multi_arg("expand")))
+        return json_response(with_rendered_body(comment_json(
+            comment, record, call.view, expand_properties="properties" in multi_arg("expand")), comment))
 
     @endpoint("issue/<key>/comment/<comment_id>", methods=("PUT",))
     def update_comment(call: Call, key: str, comment_id: str):
         record = state.visible_issue(key, call.user)
         comment = state.find_comment(record, comment_id, call.user)
         state.update_comment(record, comment, read_body(), call.user, adf=call.adf)
-        return json_response(comment_json(comment, record, call.view,
-                                           expand_properties="properties" in multi_arg("expand")))
+        return json_response(with_rendered_body(comment_json(
+            comment, record, call.view, expand_properties="properties" in multi_arg("expand")), comment))
 
     @endpoint("issue/<key>/comment/<comment_id>", methods=("DELETE",))
     def delete_comment(call: Call, key: str, comment_id: str):

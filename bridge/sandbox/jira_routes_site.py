@@ -18,6 +18,7 @@ from bridge.sandbox.jira_http import (
     Routes,
     int_arg,
     json_response,
+    multi_arg,
     read_body,
 )
 from bridge.sandbox.jira_records import JiraError
@@ -134,7 +135,9 @@ def site_routes(state: JiraState) -> Blueprint:
 
     @endpoint("project")
     def projects(call: Call):
-        return json_response([project_json(p, call.view) for p in state.visible_projects(call.user)])
+        with_keys = "projectKeys" in multi_arg("expand")
+        return json_response([{**project_json(p, call.view), **({"projectKeys": [p.key]} if with_keys else {})}
+                              for p in state.visible_projects(call.user)])
 
     @endpoint("project/<key>")
     def project(call: Call, key: str):

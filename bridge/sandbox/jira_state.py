@@ -28,6 +28,7 @@ from bridge.sandbox.jira_catalog import (
     demo_users,
 )
 from bridge.sandbox.jira_records import (
+    FilterRecord,
     INVALID_PAYLOAD,
     ISSUE_NOT_FOUND,
     IndexEntry,
@@ -42,11 +43,12 @@ from bridge.sandbox.jira_state_admin import DEFAULT_PROPERTIES, SiteAdministrati
 from bridge.sandbox.jira_state_comments import CommentsAndLinks
 from bridge.sandbox.jira_state_index import SearchIndex
 from bridge.sandbox.jira_state_issues import IssueWrites
+from bridge.sandbox.jira_state_work import IssueWork
 from bridge.sandbox.jira_webhooks import WebhookHub
 
 # -- state -------------------------------------------------------------------------------
 
-class JiraState(IssueWrites, CommentsAndLinks, SearchIndex, SiteAdministration):
+class JiraState(IssueWrites, CommentsAndLinks, SearchIndex, SiteAdministration, IssueWork):
     """The whole emulated JIRA site, in memory. Thread-safe through ``lock``."""
 
     def __init__(self, mode: str = "cloud", *, base_url: str = "",
@@ -76,6 +78,9 @@ class JiraState(IssueWrites, CommentsAndLinks, SearchIndex, SiteAdministration):
         self.extra_groups: set[str] = set()
         self.removed_groups: set[str] = set()
         self.app_properties: dict[str, tuple[str, str]] = dict(DEFAULT_PROPERTIES)
+        # Saved filters and component settings beyond their names (jira_state_work).
+        self.filters: dict[str, FilterRecord] = {}
+        self.component_details: dict[str, dict] = {}
         if not hasattr(self, "webhooks"):
             # Kept across reset(): registrations are cleared, the delivery thread stays.
             self.webhooks = WebhookHub(self)
