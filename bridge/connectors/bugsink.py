@@ -29,8 +29,8 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from bridge.connectors.http import build_session, send
-from bridge.errors import InvalidValue, ServiceRejected
+from bridge.connectors.http import answer_shape, api_json, build_session, send, unexpected_answer
+from bridge.errors import InvalidValue
 from bridge.models import ErrorIssue
 from bridge.policy.visibility import SentryRef, find_sentry_refs, parse_sentry_ref
 
@@ -113,9 +113,9 @@ class BugsinkErrorTracker:
         query: dict[str, Any] | None = params
         while url is not None:
             response = self._get(url, what=what, params=query)
-            body = response.json()
-            if not isinstance(body, dict) or not isinstance(body.get("results"), list):
-                raise ServiceRejected(SERVICE, response.status_code, f"{what}: expected a page of results")
+            body = api_json(SERVICE, response, require=("results",))
+            if not isinstance(body["results"], list):
+                raise unexpected_answer(SERVICE, response)
             yield from body["results"]
             url, query = body.get("next") or None, None  # the next URL carries cursor and filters
 
@@ -147,7 +147,9 @@ class BugsinkErrorTracker:
                              allow=(404,))
         if response.status_code == 404:
             return None
-        return self._issue(response.json())
+        body = api_json(SERVICE, response)
+        with answer_shape(SERVICE, response):
+            return self._issue(body)
 
     def status(self, issue_id: str) -> str | None:
         """The issue's status in Sentry's words, or None when Bugsink has no such issue."""

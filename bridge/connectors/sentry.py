@@ -30,8 +30,8 @@ from urllib.parse import quote
 
 import requests
 
-from bridge.connectors.http import MAX_RETRY_AFTER_S, build_session, send
-from bridge.errors import ConfigError, InvalidValue, ServiceRejected
+from bridge.connectors.http import MAX_RETRY_AFTER_S, answer_shape, api_json, build_session, send
+from bridge.errors import ConfigError, InvalidValue
 from bridge.models import SentryIssue
 from bridge.policy.visibility import SentryRef, find_sentry_refs, parse_sentry_ref
 
@@ -136,9 +136,7 @@ class SentryErrorTracker:
         query: dict[str, Any] | None = {**params, "limit": params.get("limit", PAGE_SIZE)}
         while url is not None:
             response = self._get(url, what=what, params=query)
-            body = response.json()
-            if not isinstance(body, list):
-                raise ServiceRejected(SERVICE, response.status_code, f"{what}: expected a list")
+            body = api_json(SERVICE, response, expect=list)
             yield from body
             following = response.links.get("next")
             if not following or following.get("results") != "true":
@@ -152,7 +150,7 @@ class SentryErrorTracker:
         if response.status_code == 404:
             raise ConfigError(f"Sentry has no organization {self.org!r} (or the token cannot see it)",
                               hint="set BRIDGE_SENTRY_ORG to the organization slug in the Sentry URL")
-        body = response.json()
+        body = api_json(SERVICE, response)
         return f"organization {body.get('slug') or self.org} ({body.get('name') or '?'})"
 
     def issue(self, issue_id: str) -> SentryIssue | None:
@@ -162,7 +160,9 @@ class SentryErrorTracker:
         response = self._get(self._url(f"issues/{issue_id}/"), what=f"reading issue {issue_id}", allow=(404,))
         if response.status_code == 404:
             return None
-        return issue_from_json(response.json())
+        body = api_json(SERVICE, response)
+        with answer_shape(SERVICE, response):
+            return issue_from_json(body)
 
     def status(self, issue_id: str) -> str | None:
         """The issue's status (unresolved, resolved, ignored...), or None when unknown."""
@@ -175,8 +175,9 @@ class SentryErrorTracker:
                              what=f"looking up {short_id}", allow=(404,))
         if response.status_code == 404:
             return None
-        body = response.json()
-        return issue_from_json(body.get("group") or {"id": body["groupId"], "shortId": short_id})
+        body = api_json(SERVICE, response)
+        with answer_shape(SERVICE, response):
+            return issue_from_json(body.get("group") or {"id": body["groupId"], "shortId": short_id})
 
     def issues(self, *, query: str = "is:unresolved", project: str | None = None,
                stats_period: str | None = None, page_size: int = PAGE_SIZE) -> Iterator[SentryIssue]:
@@ -187,7 +188,9 @@ class SentryErrorTracker:
         if stats_period is not None:
             params["statsPeriod"] = stats_period
         for body in self._pages("issues/", what="listing issues", params=params):
-            yield issue_from_json(body)
+            with answer_shape(SERVICE, None):
+                issue = issue_from_json(body)
+            yield issue
 
     def project_slugs(self) -> list[str]:
         """Slugs of the organization's projects: the prefixes of its short ids."""

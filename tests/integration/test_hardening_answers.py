@@ -17,7 +17,9 @@ import pytest
 
 from bridge.connectors.django_helpdesk import DjangoHelpdesk
 from bridge.connectors.freshdesk import FreshdeskHelpdesk
+from bridge.connectors.bugsink import BugsinkErrorTracker
 from bridge.connectors.jira import JiraTracker
+from bridge.connectors.sentry import SentryErrorTracker
 from bridge.connectors.zendesk import ZendeskHelpdesk
 from bridge.errors import EXIT_SERVICE, UnexpectedAnswer
 from bridge.policy.visibility import OutboundGate
@@ -108,7 +110,16 @@ def _jira(url):
     return lambda: JiraTracker(url, user="bridge@example.com", token=TOKEN, retries=0).issue("SUP-1")
 
 
-CONNECTORS = {"Zendesk": _zendesk, "Freshdesk": _freshdesk, "django-helpdesk": _django_helpdesk, "JIRA": _jira}
+def _sentry(url):
+    return lambda: SentryErrorTracker(url, org="acme", token=TOKEN, retries=0).issue("4505")
+
+
+def _bugsink(url):
+    return lambda: BugsinkErrorTracker(url, token=TOKEN, retries=0).issue("BACKEND-1")
+
+
+CONNECTORS = {"Zendesk": _zendesk, "Freshdesk": _freshdesk, "django-helpdesk": _django_helpdesk, "JIRA": _jira,
+              "Sentry": _sentry, "Bugsink": _bugsink}
 
 
 @pytest.mark.parametrize("answer", list(ANSWERS))
