@@ -108,10 +108,17 @@ pass_state = click.make_pass_decorator(State)
 
 
 def _where(error: BaseException) -> str:
-    """``module.py:line`` of the innermost frame of the bridge's own code in ``error``."""
+    """Where ``error`` was raised (``file.py:line``), and when that is outside the bridge
+    (a library), the innermost place in the bridge's own code that led there."""
     frames = traceback.extract_tb(error.__traceback__)
-    ours = [f for f in frames if "/bridge/" in f.filename.replace("\\", "/")] or frames
-    return f"{Path(ours[-1].filename).name}:{ours[-1].lineno}" if ours else "?"
+    if not frames:
+        return "?"
+    package = str(Path(__file__).resolve().parent)
+    ours = [f for f in frames[1:] if str(Path(f.filename).resolve()).startswith(package)]
+    where = f"{Path(frames[-1].filename).name}:{frames[-1].lineno}"
+    if ours and ours[-1] is not frames[-1]:
+        where += f" (from {Path(ours[-1].filename).name}:{ours[-1].lineno})"
+    return where
 
 
 def _emit(data: dict | list, as_json: bool, human: str) -> None:
