@@ -190,3 +190,25 @@ def test_init_refuses_to_write_through_a_dangling_symlink(tmp_path):
         assert result.exit_code == 2
         assert "symbolic link" in one_line(result)
     assert not elsewhere.exists() and not (tmp_path / "project" / "mappings").exists()
+
+
+def test_an_unexpected_error_is_one_line_without_its_text():
+    import click
+
+    from bridge.cli import BridgeGroup
+
+    @click.group(cls=BridgeGroup)
+    def group() -> None:
+        pass
+
+    @group.command()
+    def boom() -> None:
+        raise RuntimeError("customer text and a token tok-3f9a1c7e5b2d")
+
+    result = CliRunner().invoke(group, ["boom"], env={"BRIDGE_DEBUG": ""}, catch_exceptions=False)
+    assert result.exit_code == 1
+    line = one_line(result)
+    assert "RuntimeError" in line and "test_hardening_cli.py:" in line
+    assert "tok-3f9a1c7e5b2d" not in result.output and "customer text" not in result.output
+    with pytest.raises(RuntimeError):
+        CliRunner().invoke(group, ["boom"], env={"BRIDGE_DEBUG": "1"}, catch_exceptions=False)
