@@ -51,6 +51,9 @@ class ErrorTrackerBackend(Protocol):
     def resolve(self, issue_id: str) -> None:
         """Mark the issue resolved, as a developer does in the service's UI."""
 
+    def mute(self, issue_id: str) -> None:
+        """Ignore (Sentry) or mute (Bugsink) the issue."""
+
     def with_token(self, token: str) -> ErrorTracker:
         """The same tracker with another token."""
 
@@ -143,3 +146,8 @@ class ErrorTrackerContract:
         assert again.id == raised.id
         issue = backend.tracker.issue(raised.id)
         assert issue.status == "unresolved" and issue.count >= 2
+
+    def test_an_ignored_or_muted_issue_reads_ignored(self, backend):
+        raised = backend.raise_into(_crash("muted"), fingerprint=[f"contract-mute-{uuid.uuid4().hex[:8]}"])
+        backend.mute(raised.id)
+        assert backend.tracker.status(raised.id) == "ignored"

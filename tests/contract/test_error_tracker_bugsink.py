@@ -36,6 +36,9 @@ class BugsinkBackend:
     def resolve(self, issue_id: str) -> None:
         self.server.resolve(issue_id)
 
+    def mute(self, issue_id: str) -> None:
+        self.server.api("POST", f"issues/{issue_id}/mute/")
+
     def unknown_id(self) -> str:
         return "00000000-0000-4000-8000-000000000000"
 

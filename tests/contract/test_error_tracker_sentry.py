@@ -36,6 +36,10 @@ class SentryBackend:
         answer = self.sandbox.session().put(self.sandbox.api(f"issues/{issue_id}/"), json={"status": "resolved"})
         assert answer.status_code == 200, answer.text
 
+    def mute(self, issue_id: str) -> None:
+        answer = self.sandbox.session().put(self.sandbox.api(f"issues/{issue_id}/"), json={"status": "ignored"})
+        assert answer.status_code == 200, answer.text
+
     def unknown_id(self) -> str:
         return "987654321"
 
