@@ -62,3 +62,30 @@ def test_tracker_reads_the_internal_mark_the_library_returns(sandbox, services, 
     by_id = {c.id: c.public for c in tracker.comments(escalated)}
     assert by_id[str(internal.id)] is False and by_id[str(restricted.id)] is False
     assert by_id[str(public.id)] is True
+
+
+@pytest.mark.parametrize("jira_mode", ["cloud", "server"])
+def test_bridge_sync_command_never_posts_an_internal_comment(tmp_path, jira_mode):
+    """The same through `bridge sync` itself, on JIRA Cloud (which also says ``jsdPublic``)
+    and Data Center (where only the comment property tells)."""
+    from click.testing import CliRunner
+
+    from bridge.cli import main
+    from bridge.sandbox.world import start_sandbox
+
+    with start_sandbox(0, jira_mode=jira_mode) as world:
+        env = {**world.env(), "BRIDGE_STORE_URL": f"sqlite:///{tmp_path / 'bridge.db'}", "BRIDGE_BRIDGE_ACTOR": ACTOR}
+        runner = CliRunner()
+        escalated = runner.invoke(main, ["escalate", "101", "--json"], env=env, catch_exceptions=False)
+        assert escalated.exit_code == 0, escalated.output
+        key = __import__("json").loads(escalated.stdout)["jira_key"]
+        world.zendesk_state.export_skips_last_minute = False
+        dev = JIRA(server=world.jira.url, basic_auth=DEMO_LOGINS["dev"].basic_auth(jira_mode), max_retries=0)
+        dev.add_comment(key, "[customer] internal-only: do not tell them about the refund bug", is_internal=True)
+        dev.add_comment(key, "[customer] We found the cause.")
+        for _ in range(2):
+            synced = runner.invoke(main, ["sync"], env=env, catch_exceptions=False)
+            assert synced.exit_code == 0, synced.output
+        public = _bridge_comments(world, 101, public=True)
+        assert not any("internal-only" in body for body in public)
+        assert any("We found the cause." in body for body in public)
