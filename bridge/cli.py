@@ -421,6 +421,12 @@ def status(state: State, target: str | None, as_json: bool) -> None:
         for failure in r["failures"]:
             lines.append(f"    FAILED {failure['kind']} on {failure['target']} ({failure['attempts']} tries): {failure['error']}")
     lines = lines or ["no escalations yet"]
+    if target is None:
+        from datetime import timezone
+
+        from bridge.service.backlog import backlog_lines
+
+        lines += backlog_lines(state.services.store.inbox, datetime.now(timezone.utc))
     _emit(rows, as_json, "\n".join(lines))
 
 

@@ -68,6 +68,11 @@ class Serving:
         self.server.stop()
         self._thread.join(15)
         self.pool.stop(grace=grace, on_release=lambda n: log.info("released %d inbox item(s) for another worker", n))
+        # The board's background SLA pass: a daemon thread still in a query when the
+        # interpreter finalises aborts the process instead of exiting 0.
+        standings = self.app.extensions.get("bridge.board.standings")
+        if standings is not None:
+            standings.stop()
 
 
 def serve(services, *, host: str, port: int, workers: int | None, announce: Callable[[str], None]) -> None:

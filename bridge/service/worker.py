@@ -27,6 +27,7 @@ from bridge.errors import EXIT_USAGE, BridgeError
 from bridge.service.routing import route
 from bridge.store.inbox import InboxRepository
 from bridge.store.tables import InboxItem, utcnow
+from bridge.sync.engine import LEASE as SYNC_LEASE
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,8 @@ class InboxWorker:
         if not items:
             return False
         self.in_hand = [i.id for i in items]
-        renewer = _Renewer(self.inbox, self.in_hand, self.holder, self.ttl)
+        renewer = _Renewer(self.inbox, self.in_hand, self.holder, self.ttl,
+                           also=lambda: self.services.store.leases.renew(SYNC_LEASE, self.holder, self.ttl))
         renewer.start()
         try:
             self._work(items)
@@ -130,7 +132,9 @@ class InboxWorker:
         return failures
 
     def _sync(self, escalation_ids: set[int]):
-        engine = self.services.sync_engine()
+        # The sync lease under our name and our lease time, renewed with the items: a worker
+        # SIGKILLed mid-run blocks the next run for lease_seconds, not for sync's 10 minutes.
+        engine = self.services.sync_engine(holder=self.holder, lease_ttl=self.ttl)
         if "only" in inspect.signature(engine.run).parameters:
             return engine.run(only=escalation_ids)
         # TODO(core): `SyncEngine.run(only=...)` lands with the lead's core; until then the
@@ -165,8 +169,9 @@ class InboxWorker:
 class _Renewer:
     """Renews the lease on the items in hand while the core works on them."""
 
-    def __init__(self, inbox: InboxRepository, ids: list[int], holder: str, ttl: timedelta) -> None:
-        self.inbox, self.ids, self.holder, self.ttl = inbox, ids, holder, ttl
+    def __init__(self, inbox: InboxRepository, ids: list[int], holder: str, ttl: timedelta,
+                 also: Callable[[], object] = lambda: None) -> None:
+        self.inbox, self.ids, self.holder, self.ttl, self.also = inbox, ids, holder, ttl, also
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="inbox-lease", daemon=True)
 
@@ -177,6 +182,7 @@ class _Renewer:
         while not self._stop.wait(self.ttl.total_seconds() / 3):
             try:
                 self.inbox.renew(self.ids, self.holder, self.ttl)
+                self.also()
             except Exception:  # the store away for a moment: the next renewal may succeed
                 log.warning("could not renew the lease on inbox items %s", self.ids, exc_info=True)
 

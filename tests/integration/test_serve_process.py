@@ -1,0 +1,110 @@
+"""A real `bridge serve` process: SIGKILLed while working on an item, the item completes
+after a restart with no duplicate message; SIGTERM finishes or releases the item in hand
+and exits 0; `bridge status` shows the inbox backlog and each source's last delivery."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+import requests
+from click.testing import CliRunner
+from jira import JIRA
+
+from bridge.cli import main
+from bridge.config import load_config
+from bridge.escalation import EscalationRequest
+from bridge.sandbox.jira import DEMO_LOGINS
+from bridge.services import Services
+from tests.conftest import ACTOR
+from tests.fixtures.serve import SECRETS, ServeProcess, inbox_settled, jira_issue_event, post_jira, wait_until
+
+BRIDGE_EMAIL = "bridge@example.com"
+TICKETS = (101, 105)
+LEASE_S = "2"
+
+
+@pytest.fixture
+def env(bridge_env) -> dict[str, str]:
+    return {**os.environ, **bridge_env, **SECRETS, "BRIDGE_SERVE_LEASE_SECONDS": LEASE_S}
+
+
+@pytest.fixture
+def services(env) -> Services:
+    return Services(load_config(None, env=env))
+
+
+@pytest.fixture
+def escalated(sandbox, services) -> str:
+    escalator = services.escalator()
+    first = escalator.escalate(EscalationRequest(ticket="101", actor=ACTOR))
+    escalator.escalate(EscalationRequest(ticket="105", actor=ACTOR, into=first.jira_key))
+    sandbox.zendesk_state.export_skips_last_minute = False
+    return first.jira_key
+
+
+def told_in_progress(sandbox, ticket: int) -> int:
+    bridge = sandbox.zendesk_state.user_by_email(BRIDGE_EMAIL)
+    return sum("working on a fix" in c["body"] for c in sandbox.zendesk_state.comments(ticket)
+               if c["public"] and c["author_id"] == bridge["id"])
+
+
+def slow_zendesk(sandbox, ms: float) -> None:
+    requests.patch(f"{sandbox.zendesk.url}/__sandbox__/knobs", json={"latency_ms": ms}, timeout=10).raise_for_status()
+
+
+def transition_and_ring(sandbox, url: str, key: str) -> None:
+    dev = JIRA(server=sandbox.jira.url, basic_auth=DEMO_LOGINS["dev"].basic_auth("cloud"), max_retries=0)
+    dev.transition_issue(key, "In Progress")
+    assert post_jira(url, jira_issue_event(dev.issue(key)), delivery="change-1").status_code == 202
+
+
+def test_a_worker_killed_mid_item_completes_it_after_restart_without_a_duplicate(
+        sandbox, env, services, escalated, tmp_path):
+    first = ServeProcess(env, tmp_path / "serve-1.log")
+    # Slow Zendesk down so the worker is caught between the first customer's message and
+    # the end of the item.
+    slow_zendesk(sandbox, 400)
+    transition_and_ring(sandbox, first.url, escalated)
+    wait_until(lambda: told_in_progress(sandbox, 101) or told_in_progress(sandbox, 105),
+               what="the first customer message")
+    first.kill()
+    [item] = services.store.inbox.items()
+    assert item.state == "working"  # killed with the item in hand
+
+    slow_zendesk(sandbox, 0)
+    second = ServeProcess(env, tmp_path / "serve-2.log")
+    try:
+        wait_until(lambda: inbox_settled(services.store), what="the item to be taken again and finished")
+    finally:
+        assert second.terminate() == 0
+    [item] = services.store.inbox.items()
+    assert item.state == "done" and item.attempts == 2
+    assert [told_in_progress(sandbox, t) for t in TICKETS] == [1, 1]
+
+
+def test_sigterm_finishes_or_releases_the_item_in_hand_and_exits_0(sandbox, env, services, escalated, tmp_path):
+    first = ServeProcess(env, tmp_path / "serve-1.log")
+    slow_zendesk(sandbox, 300)
+    transition_and_ring(sandbox, first.url, escalated)
+    wait_until(lambda: services.store.inbox.items()[0].state == "working", what="the worker to take the item")
+    assert first.terminate() == 0
+    [item] = services.store.inbox.items()
+    assert item.state in ("done", "pending")  # finished, or given back for the next process
+
+    slow_zendesk(sandbox, 0)
+    second = ServeProcess(env, tmp_path / "serve-2.log")
+    try:
+        wait_until(lambda: inbox_settled(services.store))
+    finally:
+        assert second.terminate() == 0
+    assert [told_in_progress(sandbox, t) for t in TICKETS] == [1, 1]
+
+
+def test_status_shows_the_inbox_backlog_and_the_last_delivery_per_source(env, services):
+    services.store.inbox.accept("jira", "x-1", "jira:issue_updated", {"jira_issue_id": "1"})
+    result = CliRunner().invoke(main, ["status"], env=env)
+    assert result.exit_code == 0, result.output
+    assert re.search(r"inbox: 1 waiting, 0 in progress, 0 failed, oldest \d+s old", result.output)
+    assert re.search(r"last webhook delivery: jira \d+s ago, zendesk never", result.output)
