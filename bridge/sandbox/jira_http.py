@@ -182,7 +182,8 @@ class Routes:
                 if api not in (versions or self.api_versions):
                     return error_response(404, "null for uri: " + request.url)
                 presented = bool(request.headers.get("Authorization"))
-                user = authenticate(state) if presented else None
+                # Without credentials, a session cookie from POST /rest/auth/1/session may stand in.
+                user = authenticate(state) if presented else state.session_user(request.cookies.get("JSESSIONID"))
                 # Wrong credentials are refused even where anonymous access is allowed.
                 if user is None and (auth or presented):
                     return unauthorized(state)

@@ -33,11 +33,22 @@ SCHEMES = {
 }
 TEMPLATES = ("Basic software development", "Kanban software development", "Process management",
              "Project management", "Scrum software development", "Task management")
-#: Permissions ``mypermissions`` reports, and whether plain users hold them.
-PERMISSIONS = {"BROWSE_PROJECTS": True, "CREATE_ISSUES": True, "EDIT_ISSUES": True, "ADD_COMMENTS": True,
-               "ASSIGN_ISSUES": True, "ASSIGNABLE_USER": True, "LINK_ISSUES": True, "MANAGE_WATCHERS": True,
-               "ADMINISTER_PROJECTS": False, "ADMINISTER": False, "SYSTEM_ADMIN": False,
-               "DELETE_ISSUES": False, "TRANSITION_ISSUES": True, "WORK_ON_ISSUES": True}
+#: Jira's permission keys ``mypermissions`` reports; plain users hold the project ones.
+ADMIN_ONLY = {"ADMINISTER", "SYSTEM_ADMIN", "ADMINISTER_PROJECTS", "DELETE_ISSUES", "DELETE_ALL_COMMENTS",
+              "DELETE_ALL_ATTACHMENTS", "DELETE_ALL_WORKLOGS", "EDIT_ALL_COMMENTS", "EDIT_ALL_WORKLOGS",
+              "BULK_CHANGE", "MANAGE_GROUP_FILTER_SUBSCRIPTIONS", "CREATE_SHARED_OBJECTS", "MODIFY_REPORTER",
+              "SET_ISSUE_SECURITY", "VIEW_VOTERS_AND_WATCHERS", "MANAGE_SPRINTS_PERMISSION"}
+PERMISSIONS = (
+    "ADD_COMMENTS", "ADMINISTER", "ADMINISTER_PROJECTS", "ASSIGNABLE_USER", "ASSIGN_ISSUES", "BROWSE_PROJECTS",
+    "BULK_CHANGE", "CLOSE_ISSUES", "CREATE_ATTACHMENTS", "CREATE_ISSUES", "CREATE_SHARED_OBJECTS",
+    "DELETE_ALL_ATTACHMENTS", "DELETE_ALL_COMMENTS", "DELETE_ALL_WORKLOGS", "DELETE_ISSUES",
+    "DELETE_OWN_ATTACHMENTS", "DELETE_OWN_COMMENTS", "DELETE_OWN_WORKLOGS", "EDIT_ALL_COMMENTS",
+    "EDIT_ALL_WORKLOGS", "EDIT_ISSUES", "EDIT_OWN_COMMENTS", "EDIT_OWN_WORKLOGS", "LINK_ISSUES",
+    "MANAGE_GROUP_FILTER_SUBSCRIPTIONS", "MANAGE_SPRINTS_PERMISSION", "MANAGE_WATCHERS", "MODIFY_REPORTER",
+    "MOVE_ISSUES", "RESOLVE_ISSUES", "SCHEDULE_ISSUES", "SET_ISSUE_SECURITY", "SYSTEM_ADMIN",
+    "TRANSITION_ISSUES", "USER_PICKER", "VIEW_DEV_TOOLS", "VIEW_READONLY_WORKFLOW", "VIEW_VOTERS_AND_WATCHERS",
+    "WORK_ON_ISSUES", "VIEW_WORKFLOW_READONLY", "BROWSE", "CREATE_ISSUE", "PROJECT_ADMIN", "COMMENT_ISSUE",
+)
 CREATE_FIELDS = ("summary", "issuetype", "project", "description", "priority", "labels", "components",
                  "fixVersions", "assignee", "reporter")
 
@@ -112,8 +123,14 @@ def admin_routes(state: "JiraState") -> Blueprint:
     @endpoint("project/<key>/<any(permissionscheme,notificationscheme,issuesecuritylevelscheme,"
               "priorityscheme,workflowscheme):kind>")
     def project_scheme(call: Call, key: str, kind: str):
-        project_of(call, key)
-        return json_response(scheme_json(kind, call.view))
+        project = project_of(call, key)
+        if kind == "issuesecuritylevelscheme":
+            # Jira: a project without an explicitly associated security scheme answers 404.
+            raise JiraError(404, ["No issue security scheme is associated with this project."])
+        data = scheme_json(kind, call.view)
+        if kind == "workflowscheme":
+            data["name"] = f"{project.key}: Software Simplified Workflow Scheme"
+        return json_response(data)
 
     @endpoint("project/<key>/role")
     def project_roles(call: Call, key: str):
@@ -130,6 +147,9 @@ def admin_routes(state: "JiraState") -> Blueprint:
         actors = [{"id": int(u.key.removeprefix("JIRAUSER") or 0), "displayName": u.display_name,
                    "type": "atlassian-user-role-actor", "name": u.name}
                   for u in state.users.values() if name in u.roles and project.key in u.browse]
+        if name == "Administrators":
+            actors.append({"id": 10000, "displayName": "jira-administrators", "type": "atlassian-group-role-actor",
+                           "name": "jira-administrators"})
         return json_response({"self": f"{call.view.rest}/project/{project.id}/role/{role_id}", "name": name,
                               "id": int(role_id), "description": f"{name} of the project", "actors": actors})
 
@@ -247,7 +267,7 @@ def admin_routes(state: "JiraState") -> Blueprint:
         admin = "jira-administrators" in call.user.groups
         return json_response({"permissions": {
             key: {"id": str(index), "key": key, "name": key.replace("_", " ").title(), "type": "PROJECT",
-                  "description": "", "havePermission": granted or admin}
-            for index, (key, granted) in enumerate(PERMISSIONS.items())}})
+                  "description": "", "havePermission": admin or key not in ADMIN_ONLY}
+            for index, key in enumerate(PERMISSIONS)}})
 
     return routes.blueprint

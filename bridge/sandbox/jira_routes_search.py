@@ -35,6 +35,9 @@ from bridge.sandbox.jira_render import (
 from bridge.sandbox.jira_state import JiraState
 
 
+#: Data Center's default Tomcat ``maxHttpHeaderSize`` (8 KB) bounds a GET's request line.
+SERVER_MAX_REQUEST_LINE = 8192
+
 def search_routes(state: JiraState) -> Blueprint:
     """The blueprint of these routes for ``state``."""
     routes = Routes("jira_search_routes", state)
@@ -134,6 +137,10 @@ def search_routes(state: JiraState) -> Blueprint:
     def search(call: Call):
         if cloud:
             raise JiraError(410, [SEARCH_REMOVED])
+        if request.method == "GET" and len(request.full_path) > SERVER_MAX_REQUEST_LINE:
+            # Tomcat in front of Data Center refuses request lines past its header buffer;
+            # long JQL has to come by POST.
+            raise JiraError(414, ["Request-URI Too Long"])
         params = search_params()
         # Data Center's validateQuery defaults to strict; "warn"/"false" turn value errors into warnings.
         validate = params.get("validateQuery")

@@ -3,7 +3,7 @@ resolutions, link types, projects, versions and users."""
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import Blueprint, Response, request
 
 from bridge.sandbox.jira_catalog import (
     ISSUE_TYPES,
@@ -52,6 +52,25 @@ def site_routes(state: JiraState) -> Blueprint:
     @endpoint("myself")
     def myself(call: Call):
         return json_response(user_json(call.user, call.view, full=True))
+
+    @endpoint("session", methods=("POST",), prefix="/rest/auth/1/", versions=("2",), auth=False)
+    def login(view):
+        body = read_body()
+        if not isinstance(body, dict) or not isinstance(body.get("username"), str):
+            raise JiraError(400, ["Invalid request payload. Refer to the REST API documentation and try again."])
+        user = state.authenticate_basic(body["username"], str(body.get("password") or ""))
+        if user is None:
+            raise JiraError(401, ["Login failed"])
+        token = state.start_session(user)
+        response = json_response({"session": {"name": "JSESSIONID", "value": token},
+                                  "loginInfo": {"loginCount": 1, "failedLoginCount": 0}})
+        response.set_cookie("JSESSIONID", token, httponly=True)
+        return response
+
+    @endpoint("websudo", methods=("DELETE",), prefix="/rest/auth/1/", versions=("2",))
+    def drop_websudo(call: Call):
+        # The emulator never asks for websudo; dropping it always succeeds.
+        return Response(status=204)
 
     @endpoint("session", prefix="/rest/auth/1/", versions=("2",))
     def session(call: Call):
@@ -141,7 +160,11 @@ def site_routes(state: JiraState) -> Blueprint:
 
     @endpoint("project/<key>")
     def project(call: Call, key: str):
-        return json_response(project_json(visible_project(call, key), call.view, full=True))
+        found = visible_project(call, key)
+        data = project_json(found, call.view, full=True)
+        if "projectKeys" in multi_arg("expand"):
+            data["projectKeys"] = [found.key]
+        return json_response(data)
 
     @endpoint("project/<key>/versions")
     def project_versions(call: Call, key: str):

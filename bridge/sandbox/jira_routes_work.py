@@ -135,7 +135,7 @@ def work_routes(state: "JiraState") -> Blueprint:
         return [u for u in found if u.active and all(k in u.edit for k in project_keys)]
 
     def projects_from_args(call: Call) -> list[str]:
-        keys = multi_arg("projectKeys") or multi_arg("project")
+        keys = multi_arg("projectKeys") or multi_arg("project") or multi_arg("projectKey")
         issue_key = request.args.get("issueKey")
         if issue_key:
             keys.append(state.projects[state.visible_issue(issue_key, call.user).project_id].key)

@@ -15,6 +15,7 @@ consistent — unless an issue's id is passed in ``reconcileIssues``.
 from __future__ import annotations
 
 import copy
+import secrets
 import threading
 from collections import OrderedDict
 from datetime import date, datetime, timedelta
@@ -78,6 +79,7 @@ class JiraState(IssueWrites, CommentsAndLinks, SearchIndex, SiteAdministration, 
         self.extra_groups: set[str] = set()
         self.removed_groups: set[str] = set()
         self.app_properties: dict[str, tuple[str, str]] = dict(DEFAULT_PROPERTIES)
+        self.sessions: dict[str, str] = {}  # JSESSIONID -> user key (cookie-based auth)
         # Saved filters and component settings beyond their names (jira_state_work).
         self.filters: dict[str, FilterRecord] = {}
         self.component_details: dict[str, dict] = {}
@@ -165,6 +167,17 @@ class JiraState(IssueWrites, CommentsAndLinks, SearchIndex, SiteAdministration, 
         if self.mode != "server":
             return None
         return next((u for u in self.users.values() if u.pat and u.pat == token), None)
+
+    def start_session(self, user: JiraUser) -> str:
+        """A cookie session for ``user`` (``POST /rest/auth/1/session``); answers the JSESSIONID."""
+        with self.lock:
+            token = secrets.token_hex(16)
+            self.sessions[token] = user.key
+            return token
+
+    def session_user(self, token: str | None) -> JiraUser | None:
+        key = self.sessions.get(token or "")
+        return self.users.get(key) if key else None
 
     def user_tz(self, user: JiraUser | None) -> ZoneInfo:
         return ZoneInfo(user.time_zone if user else "UTC")

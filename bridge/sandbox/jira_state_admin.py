@@ -22,6 +22,7 @@ DEFAULT_PROPERTIES = {
     "jira.title": ("Sandbox JIRA", "string"),
     "jira.lf.favicon.hires.url": ("/jira-favicon-hires.png", "string"),
     "jira.lf.favicon.url": ("/favicon.ico", "string"),
+    "jira.lf.text.headingcolour": ("#172b4d", "colour"),
     "jira.option.voting": ("true", "boolean"),
     "jira.option.watching": ("true", "boolean"),
     "jira.option.allowattachments": ("true", "boolean"),
