@@ -10,6 +10,7 @@ last message, Tasks) are read in one query each for the rows of the page only.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -109,15 +110,27 @@ def _open_query(f: Filters):
 def page(engine, f: Filters) -> Page:
     """One page of open escalations: breached, then at risk, then the rest; soonest due first."""
     query = _open_query(f)
-    ordered = query.order_by(sa.func.coalesce(BoardStanding.rank, 5), col(BoardStanding.due_at).is_(None),
-                             col(BoardStanding.due_at), col(Escalation.id))
+    # The sort runs over ids only (a narrow temporary b-tree); the page's rows are read after.
+    ids = query.with_only_columns(col(Escalation.id)).order_by(
+        sa.func.coalesce(BoardStanding.rank, 5), col(BoardStanding.due_at).is_(None), col(BoardStanding.due_at),
+        col(Escalation.id)).limit(PAGE_SIZE).offset((f.page - 1) * PAGE_SIZE)
+    counted = query.with_only_columns(sa.func.count(col(Escalation.id)))
     with Session(engine) as s:
-        total = s.exec(select(sa.func.count()).select_from(query.subquery())).one()
-        found = s.exec(ordered.limit(PAGE_SIZE).offset((f.page - 1) * PAGE_SIZE)).all()
+        total = s.execute(_without_standing(counted) if not f.standing else counted).scalar_one()
+        wanted = list(s.execute(ids).scalars().all())
+        found = {e.id: (e, b) for e, b in s.exec(
+            select(Escalation, BoardStanding)
+            .join(BoardStanding, col(BoardStanding.escalation_id) == col(Escalation.id), isouter=True)
+            .where(col(Escalation.id).in_(wanted))).all()}
         rows = [Row(e, b.standing if b else None, b.due_at if b else None, b.next_update_due if b else None)
-                for e, b in found]
+                for e, b in (found[i] for i in wanted if i in found)]
         _details(s, rows)
     return Page(rows=rows, total=total, filters=f)
+
+
+def _without_standing(counted):
+    """``counted`` without the outer join to ``board_standing`` (it changes no count)."""
+    return counted.with_only_columns(sa.func.count(col(Escalation.id))).select_from(Escalation)
 
 
 def _details(s: Session, rows: list[Row]) -> None:
@@ -128,21 +141,18 @@ def _details(s: Session, rows: list[Row]) -> None:
     for t in s.exec(select(LinkedTicket).where(col(LinkedTicket.escalation_id).in_(ids))
                     .order_by(col(LinkedTicket.id))).all():
         by_id[t.escalation_id].tickets.append(t)
-    for escalation_id, count in s.exec(
-            select(OutboxEntry.escalation_id, sa.func.count()).where(
-                col(OutboxEntry.escalation_id).in_(ids), OutboxEntry.state == "failed")
-            .group_by(OutboxEntry.escalation_id)).all():
-        by_id[escalation_id].failures = count
-    last = (select(OutboxEntry.escalation_id, sa.func.max(OutboxEntry.sent_at).label("at"))
-            .where(col(OutboxEntry.escalation_id).in_(ids), OutboxEntry.state == "sent",
-                   col(OutboxEntry.kind).in_(CUSTOMER_KINDS))
-            .group_by(OutboxEntry.escalation_id)).subquery()
-    for escalation_id, target, at in s.exec(
-            select(OutboxEntry.escalation_id, OutboxEntry.target, OutboxEntry.sent_at)
-            .join(last, sa.and_(last.c.escalation_id == OutboxEntry.escalation_id, last.c.at == OutboxEntry.sent_at))
-            .where(col(OutboxEntry.kind).in_(CUSTOMER_KINDS))).all():
+    # One read of the page's outbox rows by escalation (a few each), counted here: a filter
+    # on the state or kind would lead SQLite to the state index and its tens of thousands
+    # of sent rows instead.
+    for escalation_id, target, kind, state, at in s.exec(
+            select(OutboxEntry.escalation_id, OutboxEntry.target, OutboxEntry.kind, OutboxEntry.state,
+                   OutboxEntry.sent_at).where(col(OutboxEntry.escalation_id).in_(ids))).all():
         row = by_id[escalation_id]
-        row.last_message_at, row.last_message_to = at, target
+        if state == "failed":
+            row.failures += 1
+        elif (state == "sent" and kind in CUSTOMER_KINDS and at is not None
+              and (row.last_message_at is None or at > row.last_message_at)):
+            row.last_message_at, row.last_message_to = at, target
     for escalation_id, task in s.exec(
             select(RelatedTaskLink.escalation_id, RelatedTask)
             .join(RelatedTask, col(RelatedTask.id) == col(RelatedTaskLink.related_task_id))
@@ -156,30 +166,50 @@ def _details(s: Session, rows: list[Row]) -> None:
             pass
 
 
+_CHOICES_TTL_S = 30.0
+_choices_cache: dict[int, tuple[float, dict[str, list[str]]]] = {}
+
+
 def choices(engine) -> dict[str, list[str]]:
-    """The values the filters offer: those present among open escalations."""
-    out: dict[str, list[str]] = {}
+    """The values the filters offer: those present among open escalations (re-read every
+    half minute: a new severity or organisation rarely appears, and each read scans)."""
+    cached = _choices_cache.get(id(engine))
+    if cached is not None and time.monotonic() - cached[0] < _CHOICES_TTL_S:
+        return cached[1]
+    out: dict[str, list[str]] = {"severity": [], "tier": [], "organization": []}
     with Session(engine) as s:
-        for name, column in (("severity", Escalation.severity), ("tier", Escalation.tier),
-                             ("organization", Escalation.organization)):
-            out[name] = [v for v in s.exec(select(column).where(col(Escalation.last_resolution).is_(None))
-                                           .distinct().order_by(column)).all() if v]
+        for severity, tier, organization in s.exec(
+                select(Escalation.severity, Escalation.tier, Escalation.organization)
+                .where(col(Escalation.last_resolution).is_(None)).distinct()).all():
+            for name, value in (("severity", severity), ("tier", tier), ("organization", organization)):
+                if value and value not in out[name]:
+                    out[name].append(value)
+    out = {name: sorted(values) for name, values in out.items()}
     out["standing"] = list(STANDINGS)
+    _choices_cache[id(engine)] = (time.monotonic(), out)
     return out
 
 
 def version(engine, escalation_id: int | None = None) -> str:
-    """A fingerprint that changes whenever something the board shows changes."""
+    """A fingerprint that changes whenever something the board shows changes: a new outbox
+    entry or one changing state (counted per state, on its index), an escalation changed,
+    standings recomputed."""
     with Session(engine) as s:
-        outbox = select(sa.func.count(), sa.func.max(OutboxEntry.id), sa.func.max(OutboxEntry.sent_at),
-                        sa.func.sum(sa.case((OutboxEntry.state == "failed", 1), else_=0)))
+        # Sent rows are the bulk and are not counted: an entry reaching "sent" leaves
+        # "pending" (or "failed"), whose counts are small ranges of the state index.
+        outbox = select(sa.func.max(OutboxEntry.id),
+                        sa.func.count().filter(OutboxEntry.state == "pending"),
+                        sa.func.count().filter(OutboxEntry.state == "failed"))
         escalations = select(sa.func.count(), sa.func.max(Escalation.updated_at))
         if escalation_id is not None:
-            outbox = outbox.where(OutboxEntry.escalation_id == escalation_id)
+            outbox = select(sa.func.max(OutboxEntry.id), sa.func.count().filter(OutboxEntry.state == "sent"),
+                            sa.func.count().filter(OutboxEntry.state == "failed")).where(
+                OutboxEntry.escalation_id == escalation_id)
             escalations = escalations.where(Escalation.id == escalation_id)
-        parts = [*s.exec(outbox).one(), *s.exec(escalations).one()]
+        parts: list[Any] = [*s.exec(outbox).one(), *s.exec(escalations).one()]
         if escalation_id is None:
-            parts.append(s.exec(select(sa.func.max(BoardStanding.computed_at))).one())
+            # Every pass rewrites all standings with one time: any row tells it.
+            parts.append(s.exec(select(BoardStanding.computed_at).limit(1)).first())
     return "|".join(str(p) for p in parts)
 
 

@@ -66,17 +66,21 @@ def attainment_rows(sla_rows: list[dict]) -> list[list]:
 
 
 def open_rows(engine, now: datetime) -> list[list]:
-    """``[week, severity, open at the week's end]`` for the last :data:`WEEKS` weeks."""
+    """``[week, severity, open at the week's end]`` for the last :data:`WEEKS` weeks, in one
+    pass over the escalations (one counting column per week)."""
     ends = [now - timedelta(weeks=i) for i in range(WEEKS - 1, -1, -1)]
+    columns = [sa.func.sum(sa.case((sa.and_(col(Escalation.created_at) <= end,
+                                            sa.or_(col(Escalation.last_resolution).is_(None),
+                                                   col(Escalation.updated_at) > end)), 1), else_=0))
+               for end in ends]
     rows = []
     with Session(engine) as s:
-        for end in ends:
-            resolved_after = sa.or_(col(Escalation.last_resolution).is_(None), col(Escalation.updated_at) > end)
-            for severity, count in s.exec(
-                    select(Escalation.severity, sa.func.count())
-                    .where(col(Escalation.created_at) <= end, resolved_after)
-                    .group_by(Escalation.severity).order_by(Escalation.severity)).all():
-                rows.append([_week(end), severity, count])
+        found = s.exec(select(Escalation.severity, *columns).group_by(Escalation.severity)
+                       .order_by(Escalation.severity)).all()
+    for i, end in enumerate(ends):
+        for severity, *counts in found:
+            if counts[i]:
+                rows.append([_week(end), severity, int(counts[i])])
     return rows
 
 
