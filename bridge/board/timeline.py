@@ -85,10 +85,16 @@ def build(escalation, tickets, outbox: list, payload_of, audit: list, tasks: lis
             entries.append(Entry(escalation.updated_at, False, "Fix versions", detail=versions))
     if sla:
         clock = sla.get("sla") or {}
+        due = clock.get("first_response_due")
         if clock.get("first_response_at"):
             met = "met" if not clock.get("first_response_breached") else "missed"
             entries.append(Entry(_parse(clock["first_response_at"]), False, f"First response target {met}",
-                                 detail=f"due {clock.get('first_response_due') or '-'}"))
+                                 detail=f"due {due or '-'}"))
+        elif due and clock.get("first_response_breached"):
+            entries.append(Entry(_parse(due), False, "First response target missed", detail="no response yet"))
+        if clock.get("update_breached") and clock.get("next_update_due"):
+            entries.append(Entry(_parse(clock["next_update_due"]), False, "Status update target missed",
+                                 detail=f"an update was due every {clock.get('status_update_every') or '-'}"))
     entries.sort(key=lambda e: (e.at is None, e.at.timestamp() if e.at else 0))
     return entries
 
