@@ -122,7 +122,9 @@ def _safe_next(target: str | None) -> str:
     if not target:
         return url_for("board.board")
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+    # Browsers read "/\\host" as "//host", and drop tabs and newlines inside URLs.
+    if (parts.scheme or parts.netloc or not target.startswith("/") or target[1:2] in ("/", "\\")
+            or any(c in target for c in "\\\t\r\n")):
         return url_for("board.board")
     return target
 

@@ -1,0 +1,78 @@
+"""Property tests of the board's pure pieces: redirects after sign-in, filters from the
+query string, time-left wording and the SLA attainment table."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from flask import Flask
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from bridge.board import _left
+from bridge.board.auth import _safe_next
+from bridge.board.listing import STANDINGS, Filters
+from bridge.board.report import attainment_rows
+
+_app = Flask("logic")
+_app.add_url_rule("/", "board.board", lambda: "")
+
+NOW = datetime(2026, 12, 1, 12, tzinfo=timezone.utc)
+
+
+@example("/\\evil.example/")
+@example("/\t/evil.example/")
+@example("//evil.example")
+@example("https://evil.example")
+@given(st.text(alphabet=st.sampled_from("/\\:.\tahttps"), max_size=20) | st.text(max_size=200))
+def test_after_sign_in_the_browser_never_leaves_the_board(target):
+    with _app.test_request_context("/login"):
+        where = _safe_next(target)
+    assert where.startswith("/") and where[1:2] not in ("/", "\\")
+    assert not any(c in where for c in "\\\t\r\n")
+    assert where == target or where == "/"
+
+
+@given(st.dictionaries(st.sampled_from(["severity", "tier", "organization", "standing", "q", "page", "x"]),
+                       st.text(max_size=300)))
+def test_any_query_string_makes_valid_filters(args):
+    f = Filters.from_args(args)
+    assert f.page >= 1
+    assert all(len(getattr(f, k)) <= 100 for k in ("severity", "tier", "organization", "standing", "q"))
+    again = Filters.from_args({k: str(v) for k, v in f.args().items()})
+    assert again == f
+
+
+@given(st.integers(min_value=-10**7, max_value=10**7))
+def test_time_left_says_left_or_over(seconds):
+    text = _left(NOW + timedelta(seconds=seconds), NOW)
+    assert text.endswith(" left") if seconds >= 0 else text.endswith(" over")
+
+
+_clock = st.fixed_dictionaries({
+    "best_effort": st.booleans(),
+    "first_response_due": st.one_of(st.none(), st.just("2026-11-30T10:00:00+00:00")),
+    "first_response_breached": st.booleans(),
+    "status_update_every": st.one_of(st.none(), st.just("PT4H")),
+    "update_breached": st.booleans(),
+})
+_row = st.fixed_dictionaries({
+    "opened_at": st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2026, 12, 1),
+                              timezones=st.just(timezone.utc)).map(datetime.isoformat),
+    "severity": st.sampled_from(["urgent", "high", "low"]),
+    "tier": st.sampled_from(["premium", "standard", None]),
+    "standing": st.sampled_from(STANDINGS),
+    "sla": st.one_of(st.none(), _clock),
+})
+
+
+@given(st.lists(_row, max_size=60))
+def test_attainment_counts_each_clocked_escalation_once(rows):
+    table = attainment_rows(rows)
+    clocked = [r for r in rows if r["sla"] and not r["sla"]["best_effort"]]
+    assert sum(t[4] for t in table) == sum(1 for r in clocked if r["sla"]["first_response_due"])
+    assert sum(t[6] for t in table) == sum(1 for r in clocked if r["sla"]["status_update_every"])
+    assert sum(t[3] for t in table) == sum(1 for r in clocked if r["sla"]["first_response_due"]
+                                           and not r["sla"]["first_response_breached"])
+    for _, _, _, met, total, on_time, updates in table:
+        assert 0 <= met <= total and 0 <= on_time <= updates
