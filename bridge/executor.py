@@ -31,6 +31,7 @@ its lease stops before its next write (fencing).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -45,6 +46,8 @@ from bridge.models import Issue, Ticket
 
 #: How many times a marked write is retried after the ticket changed under it.
 CONFLICT_RETRIES = 3
+#: Pauses while waiting for a just-created Bug to show in JIRA's (lagging) search.
+RECHECK_PAUSES_S = (0.5, 1.0, 2.0)
 
 
 @dataclass
@@ -170,7 +173,7 @@ class Executor:
 
     def _create_bug(self, item: Item, action: CreateBug, outcomes: list[Outcome]) -> bool:
         self._fence()
-        escalation, _ = self.store.escalations.record_intent(**action.intent)
+        escalation = self._claim_escalation(action)
         item.escalation = escalation
         issue = None
         if escalation.jira_issue_id:
@@ -179,8 +182,14 @@ class Executor:
         if issue is None:
             self._fence()
             kwargs = {"sleep": self.sleep} if self.sleep else {}
-            issue, how = self.tracker.create_once(action.label, action.fields, what="Bug", **kwargs)
+            try:
+                issue, how = self.tracker.create_once(action.label, action.fields, what="Bug", **kwargs)
+            except BaseException:
+                self.store.escalations.release_claim(escalation.id)
+                raise
             item.bug_how = "created" if how == "created" else "found"
+            if how == "created":
+                issue = self._oldest_of_label(action.label, issue)
         item.issue = issue
         item.escalation = self.store.escalations.mark_created(
             escalation.id, jira_issue_id=issue.id, jira_key=issue.key, jira_url=issue.url)
@@ -189,6 +198,46 @@ class Executor:
         outcomes.append(Outcome(action, "done" if item.bug_how == "created" else "skipped", detail))
         item.outcomes.append(outcomes[-1])
         return True
+
+    #: How long a second process waits for the one that claimed the escalation to create
+    #: its Bug before giving up with "run again" (seconds between looks).
+    CLAIM_WAITS_S = (0.2, 0.5, 1.0, 2.0, 4.0)
+
+    def _claim_escalation(self, action: CreateBug):
+        """The escalation row, claimed for this process (one creator per ticket, across
+        processes sharing the store). Another process's live claim is waited for: once it
+        has created the Bug, that Bug is this run's too."""
+        escalation, claimed = self.store.escalations.record_intent(**action.intent)
+        for pause in self.CLAIM_WAITS_S:
+            if claimed or escalation.jira_issue_id:
+                return escalation
+            (self.sleep or time.sleep)(pause)
+            escalation, claimed = self.store.escalations.record_intent(**action.intent)
+        if claimed or escalation.jira_issue_id:
+            return escalation
+        raise ItemFailed(f"another process is escalating ticket {action.intent['origin_ticket_id']} right now",
+                         hint="run the same command again in a minute: it then finds that Bug")
+
+    def _oldest_of_label(self, label: str, created: Issue) -> Issue:
+        """After creating a Bug, look again: another installation (its own store) may have
+        created one for the same ticket a moment earlier, unseen by a lagging search. Once
+        our own Bug shows in the search, an older one shows too; the oldest wins, and ours
+        is closed as its duplicate before anything else refers to it."""
+        pauses = (0.0, *RECHECK_PAUSES_S)
+        for pause in pauses:
+            if pause:
+                (self.sleep or time.sleep)(pause)
+            found = self.tracker.find_by_label(label)
+            if any(issue.id == created.id for issue in found):
+                oldest = min(found, key=lambda issue: int(issue.id) if str(issue.id).isdigit() else 0)
+                if oldest.id == created.id:
+                    return created
+                self._fence()
+                self.tracker.close_as_duplicate(created.key, oldest.key)
+                self.store.audit.record("bridge", "CloseDuplicate", f"jira:{created.key}", "ok",
+                                        f"{created.key} duplicates {oldest.key}, created first for {label}")
+                return oldest
+        return created  # search still lags: the next run's label search settles it
 
     def _adopt_bug(self, item: Item, action: AdoptBug, outcomes: list[Outcome]) -> bool:
         self._fence()
@@ -333,6 +382,13 @@ class Executor:
             round_ = [queue.pop(0) for queue in queues.values() if queue]
             changes, ready = [], []
             for pending in round_:
+                if not first_round and self.lease is None and isinstance(pending.action, MARKED):
+                    # No lease keeps other processes off this ticket (two operators on two
+                    # stores): the ticket's version moved with our last write, so a later
+                    # marked write is made on a fresh read (a conflict there means someone
+                    # else wrote; the marker then decides).
+                    self._guarded(pending, outcomes, lambda p: self._send_marked(p.action))
+                    continue
                 try:
                     self._fence()
                     changes.append((pending.action.ticket_id,

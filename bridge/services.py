@@ -236,7 +236,7 @@ class Services:
                 "sentry_tasks": [{"jira_key": task.jira_key, "sentry_short_id": task.sentry_short_id,
                                   "sentry_issue_id": task.sentry_issue_id, "state": task.state}
                                  for task in store.tasks.of(e.id)],
-                "sentry_regressions": json.loads(store.cursors.get(f"sync:sentry:regressed:{e.id}") or "[]"),
+                "sentry_regressions": store.tasks.regressions_of(e.id),
                 "failures": [{"target": f.target, "kind": f.kind, "attempts": f.attempts, "error": f.last_error}
                              for f in store.outbox.list(states=("failed",), escalation_id=e.id)],
                 "next_update_due": self._next_update_due(e, tickets),

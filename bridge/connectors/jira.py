@@ -495,6 +495,22 @@ class JiraTracker:
                 return
         raise ServiceRejected(SERVICE, 400, f"{key} offers no transition out of done")
 
+    def close_as_duplicate(self, key: str, of_key: str) -> None:
+        """Close ``key`` as a duplicate of ``of_key``: a "Duplicate" link, then the first
+        transition to a done status, with the resolution Duplicate where the screen takes it."""
+        names = {name.casefold(): name for name in self.link_type_names()}
+        self.link_issues(names.get("duplicate", "Relates"), key, of_key)
+        transitions = self._call(f"reading transitions of {key}", lambda: self._jira.transitions(key))
+        for transition in transitions:
+            if ((transition.get("to") or {}).get("statusCategory") or {}).get("key") == "done":
+                try:
+                    self._call(f"closing {key}", lambda: self._jira.transition_issue(
+                        key, transition["id"], fields={"resolution": {"name": "Duplicate"}}), write=True)
+                except ServiceRejected:
+                    self._call(f"closing {key}", lambda: self._jira.transition_issue(key, transition["id"]), write=True)
+                return
+        raise ServiceRejected(SERVICE, 400, f"{key} offers no transition to a done status")
+
     def link_issues(self, link_type: str, inward: str, outward: str) -> None:
         self._call(f"linking {inward} to {outward}",
                    lambda: self._jira.create_issue_link(link_type, inward, outward), write=True)

@@ -162,15 +162,15 @@ class Escalator:
             if not any(isinstance(a, CreateBug) for a in the_plan.actions) else None
         item = Item(escalation=existing or (self.store.escalations.by_issue(inputs.bug.id) if inputs.bug else None),
                     actions=the_plan.actions, issue=inputs.bug)
-        if inputs.ticket is not None and not request.into and inputs.existing is None:
-            # Sync mirrors to JIRA what the customer writes from now on, not the history.
-            from bridge.sync.engine import remember_conversation
-
-            remember_conversation(self.store, inputs.ticket)
         executor = self.executor(request.actor)
         executor.fresh = {inputs.ticket.id: inputs.ticket} if inputs.ticket is not None else {}
         executor.apply([item])
         escalation = item.escalation
+        if inputs.ticket is not None and escalation is not None and inputs.existing is None:
+            # Sync mirrors to JIRA what the customer writes from now on, not the history.
+            from bridge.sync.engine import remember_conversation
+
+            remember_conversation(self.store, inputs.ticket)
         helpdesk_failed = any(o.result == "failed" and not isinstance(o.action, (LinkErrorIssue, PageOnCall))
                               for o in item.outcomes)
         if escalation is not None and escalation.state != "complete" and not helpdesk_failed:

@@ -1,0 +1,185 @@
+"""Fetching for the sync pass: what changed in JIRA and on the helpdesk, and the plan for
+each escalation that changed (see :mod:`bridge.sync.engine` for the whole pass).
+
+A mixin of :class:`bridge.sync.engine.SyncEngine`: it reads (JIRA, the helpdesk, the store)
+and plans; it writes nothing, so a dry run stops after it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import timedelta
+
+from bridge.errors import ItemFailed
+from bridge.models import Issue, Ticket
+from bridge.sync.items import CURSOR_HELPDESK, CURSOR_RELEASED, CURSOR_SINCE, _after, _id_order, _Item
+from bridge.sync.plan import Announce, CustomerMessage, JiraComment, Rules, Seen, TicketView, plan
+
+#: For a ticket linked without a recorded baseline: how far before the link a customer
+#: message may be stamped and still count as new (helpdesk clocks, whole-second stamps).
+LINK_CLOCK_TOLERANCE = timedelta(minutes=2)
+
+
+class FetchSteps:
+    """Reading and planning (see the module docstring)."""
+
+    def _changed_issues(self, escalations: dict, retry: list[str]) -> dict[str, tuple[Issue, list[dict]]]:
+        """Bugs to look at, by issue id, with their comments (see the module docstring)."""
+        prefix = self.mappings.jira.label_prefix
+        from bridge.connectors.jira import jql_string
+
+        if self._only is not None:
+            # Just these Bugs, whatever their "updated": a doorbell rang for them.
+            ids = sorted(escalations, key=_id_order)
+            jql = f"labels = {jql_string(prefix)} AND id in ({', '.join(str(int(i)) for i in ids)})"
+            found = self.tracker.search_with_comments(jql, reconcile=ids)
+            self._released = None
+            return {issue.id: (issue, comments) for issue, comments in found if issue.id in escalations}
+        since = self.store.cursors.get(CURSOR_SINCE)
+        released_before = self.store.cursors.get(CURSOR_RELEASED)
+        versions = self.tracker.project_versions(self.mappings.jira.project)
+        released_now = sorted(v.id for v in versions if v.released)
+        newly_released = [] if released_before is None else sorted(set(released_now) - set(json.loads(released_before)))
+
+        clauses = []
+        if since is not None:
+            clauses.append(f"updated >= {int(since)}")
+            if newly_released:
+                clauses.append(f"fixVersion in ({', '.join(newly_released)})")
+            if retry:
+                clauses.append(f"id in ({', '.join(str(int(i)) for i in retry)})")
+        jql = f"labels = {jql_string(prefix)}"
+        if clauses:
+            jql += " AND (" + " OR ".join(clauses) + ")"
+        jql += " ORDER BY updated ASC"
+        never_seen = [i for i, e in escalations.items() if e.last_jira_updated is None]
+        found = self.tracker.search_with_comments(jql, reconcile=never_seen)
+        self._released = released_now
+        return {issue.id: (issue, comments) for issue, comments in found if issue.id in escalations}
+
+    def _ticket_changes(self, escalations: dict, retry: list[str]) -> dict[str, dict[str, Ticket]]:
+        """Linked tickets changed since the last run, read afresh, grouped by issue id.
+
+        The tickets of escalations whose last sync failed are read again too: the helpdesk's
+        change cursor has moved past them, but their news was not passed on yet."""
+        if self._only is not None:
+            changed_ids, self._helpdesk_cursor = None, None  # read every linked ticket of these
+        else:
+            cursor = self.store.cursors.get(CURSOR_HELPDESK)
+            if cursor is None:
+                cursor = str(int((self.clock() - timedelta(days=1)).timestamp()))
+            changed_ids, self._helpdesk_cursor = self.helpdesk.changed_ticket_ids(cursor)
+        issue_of = {e.id: issue_id for issue_id, e in escalations.items()}
+        by_ticket, links = {}, {}
+        for escalation_id, linked_tickets in self.store.links.by_escalation().items():
+            for link in linked_tickets:
+                if link.helpdesk == self.helpdesk.kind and escalation_id in issue_of:
+                    by_ticket[link.ticket_id] = issue_of[escalation_id]
+                    links[link.ticket_id] = link
+        if changed_ids is None:
+            # This helpdesk cannot list changes: every linked ticket is read.
+            changed_ids = list(by_ticket)
+        changed_ids = list(dict.fromkeys(
+            [str(t) for t in changed_ids] + [t for t, issue_id in by_ticket.items() if issue_id in set(retry)]))
+        linked = [t for t in changed_ids if t in by_ticket]
+        # One bulk read tells which of them changed since the bridge's own last write.
+        current = self.helpdesk.read_many(linked) if linked else {}
+        self._fresh = dict(current)
+        changes: dict[str, dict[str, Ticket]] = {}
+        for ticket_id in linked:
+            ticket = current.get(ticket_id)
+            if ticket is None:
+                continue
+            known = links[ticket_id].known_version
+            if known is not None and known == ticket.version and by_ticket[ticket_id] not in set(retry):
+                continue  # the last change is the bridge's own write
+            full = ticket if ticket.comments else self.helpdesk.get_ticket(ticket_id)
+            self._fresh[ticket_id] = full
+            changes.setdefault(by_ticket[ticket_id], {})[ticket_id] = full
+        return changes
+
+    # ----------------------------------------------------------------- one escalation --
+    def _prepare(self, escalation, found, changed_tickets: dict[str, Ticket]) -> "_Item":
+        """Read what is needed for one escalation and plan its actions (no writes)."""
+        if found is None:
+            issue = self.tracker.issue(escalation.jira_issue_id)
+            if issue is None:
+                raise ItemFailed(f"{escalation.jira_key} is gone from JIRA (or hidden from the bridge's user)")
+            raw_comments = [{"id": c.id, "body": c.body, "author": c.author, "restricted": not c.public}
+                            for c in self.tracker.comments(issue.key)]
+        else:
+            issue, raw_comments = found
+
+        comment_cursor = escalation.last_jira_comment_id
+        new_comments = [c for c in raw_comments if comment_cursor is None or _after(c["id"], comment_cursor)]
+        comments = [JiraComment(id=c["id"], body=c["body"], author=c["author"],
+                                public=not c["restricted"] and self._publishable(issue.key, c))
+                    for c in new_comments]
+
+        views = []
+        seen: dict[tuple[str, str], dict] = {}
+        for link in self.store.links.of(escalation.id):
+            ticket = changed_tickets.get(link.ticket_id)
+            messages: tuple[CustomerMessage, ...] = ()
+            reopened = False
+            if ticket is not None:
+                messages, last_id, reopened = self._customer_news(link, ticket)
+                if last_id:
+                    seen[(link.helpdesk, link.ticket_id)] = {"comment_id": last_id, "status": ticket.status,
+                                                             "version": ticket.version}
+            views.append(TicketView(helpdesk=link.helpdesk, ticket_id=link.ticket_id, locale=link.locale,
+                                    last_announced=link.last_announced_state,
+                                    last_announced_at=(link.last_public_update_at.isoformat()
+                                                       if link.last_public_update_at else None),
+                                    subject=ticket.subject if ticket else "",
+                                    customer_messages=messages, reopened_by_customer=reopened))
+
+        last_seen = None
+        if escalation.last_jira_updated is not None or escalation.last_status is not None:
+            last_seen = Seen(status=escalation.last_status, resolution=escalation.last_resolution,
+                             fix_versions=tuple(json.loads(escalation.last_fix_versions or "[]")))
+        rules = Rules(
+            status_rule_for=self.mappings.status_rule_for,
+            customer_marker=self.mappings.comments.customer_marker,
+            jira_to_internal_notes=self.mappings.comments.jira_to_internal_notes,
+            customer_to_jira=self.mappings.comments.customer_to_jira,
+            redact=self.redactor.redact,
+        )
+        actions = plan(issue=issue, comments=comments, tickets=views, last_seen=last_seen, rules=rules)
+        if any(isinstance(a, Announce) for a in actions):
+            # Tell the customers when they will hear next (the status-update cadence).
+            next_update = self._next_update_after_now(escalation, issue)
+            if next_update is not None:
+                rules = replace(rules, next_update=next_update)
+                actions = plan(issue=issue, comments=comments, tickets=views, last_seen=last_seen, rules=rules)
+
+        return _Item(escalation=escalation, issue=issue, actions=actions, seen=seen,
+                     comment_cursor=max((c["id"] for c in new_comments), key=_id_order) if new_comments else None)
+
+    def _publishable(self, key: str, comment: dict) -> bool:
+        """Only a comment that would go to customers is worth a request to check it."""
+        if not comment["body"].lstrip().startswith(self.mappings.comments.customer_marker):
+            return not comment["restricted"]
+        return self.tracker.comment_is_public(key, comment["id"])
+
+    def _customer_news(self, link, ticket: Ticket) -> tuple[tuple[CustomerMessage, ...], str | None, bool]:
+        """Customer messages on ``ticket`` new since the last run, the newest comment id,
+        and whether the customer reopened a solved ticket."""
+        comments = list(ticket.comments)
+        if not comments:
+            return (), None, False
+        if link.last_comment_id is None:
+            # First look at this ticket: what the customer wrote after it was linked to the
+            # Bug is new (what came before is in the Bug's description already).
+            # (Tickets linked by the escalate flow have a recorded baseline; this is for others.)
+            since = link.linked_at - LINK_CLOCK_TOLERANCE if link.linked_at else None
+            fresh = [c for c in comments if c.created is None or since is None or c.created >= since]
+        else:
+            fresh = [c for c in comments if _after(c.id, link.last_comment_id)]
+        # Whatever a customer writes is theirs, even text that looks like the bridge's mark:
+        # the bridge writes as an agent, never as the requester.
+        messages = tuple(CustomerMessage(id=c.id, body=c.body) for c in fresh if c.public and c.by_customer)
+        was_closed = link.last_status in ("solved", "closed")
+        reopened = was_closed and ticket.status in ("new", "open", "pending", "hold") and bool(messages)
+        return messages, comments[-1].id, reopened
