@@ -14,7 +14,6 @@ change by waiting (a usage or mapping error, exit code 2) fails the item at once
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 import socket
@@ -135,11 +134,7 @@ class InboxWorker:
         # The sync lease under our name and our lease time, renewed with the items: a worker
         # SIGKILLed mid-run blocks the next run for lease_seconds, not for sync's 10 minutes.
         engine = self.services.sync_engine(holder=self.holder, lease_ttl=self.ttl)
-        if "only" in inspect.signature(engine.run).parameters:
-            return engine.run(only=escalation_ids)
-        # TODO(core): `SyncEngine.run(only=...)` lands with the lead's core; until then the
-        # whole sync runs, which reaches the same escalations and more.
-        return engine.run()
+        return engine.run(only=escalation_ids)
 
     def _retry(self, items: list[InboxItem], error: str, *, permanent: bool) -> None:
         attempts = max(i.attempts for i in items)
@@ -160,9 +155,9 @@ class InboxWorker:
     def _count_messages(self, report) -> None:
         if self.metrics is None:
             return
-        from bridge.sync.engine import MARKED
+        from bridge.actions import CUSTOMER_FACING
 
-        sent = sum(1 for o in report.outcomes if o.result == "done" and isinstance(o.action, MARKED))
+        sent = sum(1 for o in report.outcomes if o.result == "done" and isinstance(o.action, CUSTOMER_FACING))
         self.metrics.messages.inc(sent)
 
 
