@@ -87,7 +87,7 @@ class Page:
         return max(1, -(-self.total // PAGE_SIZE))
 
 
-def _open_query(f: Filters):
+def _open_query(f: Filters, helpdesk: str | None = None):
     query = (select(Escalation, BoardStanding)
              .join(BoardStanding, col(BoardStanding.escalation_id) == col(Escalation.id), isouter=True)
              .where(col(Escalation.last_resolution).is_(None)))
@@ -101,15 +101,18 @@ def _open_query(f: Filters):
         query = query.where(BoardStanding.standing == f.standing)
     if f.q:
         needle = f.q.lstrip("#")
-        ticket = (select(LinkedTicket.escalation_id).where(LinkedTicket.ticket_id == needle))
-        query = query.where(sa.or_(sa.func.upper(Escalation.jira_key) == needle.upper(),
-                                   col(Escalation.id).in_(ticket)))
+        ticket = select(LinkedTicket.escalation_id).where(LinkedTicket.ticket_id == needle)
+        if helpdesk is not None:
+            # (helpdesk, ticket_id) is the unique index: a lookup instead of a scan.
+            ticket = ticket.where(LinkedTicket.helpdesk == helpdesk)
+        query = query.where(sa.or_(Escalation.jira_key == needle.upper(), col(Escalation.id).in_(ticket)))
     return query
 
 
-def page(engine, f: Filters) -> Page:
-    """One page of open escalations: breached, then at risk, then the rest; soonest due first."""
-    query = _open_query(f)
+def page(engine, f: Filters, *, helpdesk: str | None = None) -> Page:
+    """One page of open escalations: breached, then at risk, then the rest; soonest due first.
+    ``helpdesk`` (the configured kind) lets a ticket search use the tickets' unique index."""
+    query = _open_query(f, helpdesk)
     # The sort runs over ids only (a narrow temporary b-tree); the page's rows are read after.
     ids = query.with_only_columns(col(Escalation.id)).order_by(
         sa.func.coalesce(BoardStanding.rank, 5), col(BoardStanding.due_at).is_(None), col(BoardStanding.due_at),

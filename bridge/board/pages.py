@@ -29,7 +29,7 @@ def _store():
 @requires("viewer")
 def board():
     filters = listing.Filters.from_args(request.args)
-    found = listing.page(_store().engine, filters)
+    found = listing.page(_store().engine, filters, helpdesk=services().config.helpdesk.kind)
     return render_template("board/board.html", page=found, filters=filters, now=_now(),
                            choices=listing.choices(_store().engine),
                            version=listing.version(_store().engine))
