@@ -36,10 +36,22 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError, ReadTimeoutError, ResponseError
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    MaxRetryError,
+    NewConnectionError,
+    ReadTimeoutError,
+    ResponseError,
+)
 from urllib3.util.retry import Retry
 
-from bridge.errors import BridgeError, CredentialsRefused, ServiceRejected, ServiceUnreachable, UnexpectedAnswer
+from bridge.errors import (
+    BridgeError,
+    CredentialsRefused,
+    ServiceRejected,
+    ServiceUnreachable,
+    UnexpectedAnswer,
+)
 
 #: The longest single Retry-After any connector honours (the wait budget caps it further).
 MAX_RETRY_AFTER_S = 60.0

@@ -35,10 +35,17 @@ from typing import Any, Callable, Literal, TypeVar
 import requests
 from jira import JIRA, JIRAError
 
-from bridge.connectors.http import MAX_RETRY_AFTER_S, WaitBudget, excerpt, unexpected_answer
+from bridge.connectors.http import MAX_RETRY_AFTER_S, WaitBudget, unexpected_answer
 from bridge.connectors.jira_adf import adf_to_text, text_to_adf
-from bridge.errors import (BridgeError, CredentialsRefused, InvalidValue, ItemFailed, ServiceRejected,
-                           ServiceUnreachable, UnexpectedAnswer)
+from bridge.connectors.jira_errors import translate
+from bridge.errors import (
+    BridgeError,
+    InvalidValue,
+    ItemFailed,
+    ServiceRejected,
+    ServiceUnreachable,
+    UnexpectedAnswer,
+)
 from bridge.models import Comment, Issue, Version
 from bridge.policy.visibility import jira_comment_is_public
 
@@ -100,59 +107,6 @@ def _raw_comments(raw) -> list[dict]:
 def _restricted_without_properties(comment: dict) -> bool:
     """What a comment without its properties says of itself: restricted or not public."""
     return comment.get("visibility") not in (None, {}) or comment.get("jsdPublic", True) is not True
-
-
-def _translate(exc: Exception, what: str, *, write: bool) -> Exception:
-    """A bridge error for a JIRAError or a requests failure, carrying no headers or bodies."""
-    if isinstance(exc, JIRAError):
-        status = exc.status_code or 0
-        text = _jira_error_text(exc)
-        if status in (401, 403):
-            return CredentialsRefused(SERVICE, f"{what} was refused ({status}): {text}",
-                                      hint="check BRIDGE_JIRA_USER / BRIDGE_JIRA_TOKEN and the user's project permissions")
-        if status == 429:
-            retry_after = None
-            if exc.response is not None:
-                try:
-                    retry_after = float(exc.response.headers.get("Retry-After", ""))
-                except ValueError:
-                    retry_after = None
-            return ServiceUnreachable(SERVICE, f"{what}: rate limited (429)", retry_after=retry_after)
-        if status >= 500 or status == 0:
-            return ServiceUnreachable(SERVICE, f"{what} failed with {status}: {text}", maybe_applied=write)
-        return ServiceRejected(SERVICE, status, f"{what}: {text}")
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return ServiceUnreachable(SERVICE, f"{what}: timed out connecting", hint="is BRIDGE_JIRA_URL right?")
-    if isinstance(exc, requests.exceptions.Timeout):
-        return ServiceUnreachable(SERVICE, f"{what}: timed out waiting for an answer (BRIDGE_HTTP_TIMEOUT)",
-                                  maybe_applied=write)
-    if isinstance(exc, requests.exceptions.SSLError):
-        return ServiceUnreachable(SERVICE, f"{what}: the TLS certificate was not accepted",
-                                  hint="for a private certificate authority set http.ca_bundle (BRIDGE_HTTP_CA_BUNDLE)")
-    refused = "NewConnectionError" in repr(getattr(exc, "args", ())) or "Connection refused" in str(exc)
-    return ServiceUnreachable(SERVICE, f"{what}: {'cannot connect' if refused else 'connection dropped'}",
-                              hint="is BRIDGE_JIRA_URL right and JIRA up?", maybe_applied=write and not refused)
-
-
-def _jira_error_text(exc: JIRAError) -> str:
-    response = exc.response
-    if response is not None:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if isinstance(body, dict):
-            parts = [str(m) for m in body.get("errorMessages") or []]
-            parts += [f"{k}: {v}" for k, v in (body.get("errors") or {}).items()]
-            if parts:
-                return "; ".join(parts)[:500]
-        return excerpt(response.content, _auth_values(response)) or "no error text"
-    return excerpt(exc.text or "") or "no error text"
-
-
-def _auth_values(response) -> tuple[str, ...]:
-    header = (getattr(getattr(response, "request", None), "headers", None) or {}).get("Authorization") or ""
-    return tuple(part for part in str(header).split() if len(part) >= 6)
 
 
 class JiraTracker:
@@ -233,7 +187,7 @@ class JiraTracker:
             except requests.exceptions.JSONDecodeError:
                 error: Exception = unexpected_answer(SERVICE, self._last_response, write=write)
             except (JIRAError, requests.exceptions.RequestException) as exc:
-                error = _translate(exc, what, write=write)
+                error = translate(exc, what, write=write)
                 if isinstance(exc, requests.exceptions.Timeout):
                     raise error from None
             except (KeyError, IndexError, TypeError, AttributeError, ValueError):

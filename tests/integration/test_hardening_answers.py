@@ -15,9 +15,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from bridge.connectors.bugsink import BugsinkErrorTracker
 from bridge.connectors.django_helpdesk import DjangoHelpdesk
 from bridge.connectors.freshdesk import FreshdeskHelpdesk
-from bridge.connectors.bugsink import BugsinkErrorTracker
 from bridge.connectors.jira import JiraTracker
 from bridge.connectors.sentry import SentryErrorTracker
 from bridge.connectors.zendesk import ZendeskHelpdesk
