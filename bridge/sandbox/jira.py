@@ -36,6 +36,7 @@ from bridge.sandbox.jira_catalog import DEMO_LOGINS, DemoLogin
 from bridge.sandbox.jira_http import JIRA_VENDOR, json_response, server_vendor
 from bridge.sandbox.jira_records import JiraError
 from bridge.sandbox.jira_routes_admin import admin_routes
+from bridge.sandbox.jira_routes_agile import agile_routes
 from bridge.sandbox.jira_routes_issues import issue_routes
 from bridge.sandbox.jira_routes_search import search_routes
 from bridge.sandbox.jira_routes_site import site_routes
@@ -68,7 +69,7 @@ def create_app(state: JiraState, knobs: Knobs | None = None) -> Flask:
     knobs = knobs or Knobs()
     install(app, JIRA_VENDOR if state.mode == "cloud" else server_vendor(knobs), knobs)
     for blueprint in (site_routes(state), issue_routes(state), search_routes(state), webhook_routes(state),
-                      admin_routes(state), work_routes(state)):
+                      admin_routes(state), work_routes(state), agile_routes(state)):
         app.register_blueprint(blueprint)
 
     # -- JIRA-only sandbox settings ----------------------------------------------------------------

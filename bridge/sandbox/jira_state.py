@@ -80,6 +80,8 @@ class JiraState(IssueWrites, CommentsAndLinks, SearchIndex, SiteAdministration, 
         self.removed_groups: set[str] = set()
         self.app_properties: dict[str, tuple[str, str]] = dict(DEFAULT_PROPERTIES)
         self.sessions: dict[str, str] = {}  # JSESSIONID -> user key (cookie-based auth)
+        self.boards: dict[int, dict] = {}  # Agile boards and sprints (jira_routes_agile)
+        self.sprints: dict[int, dict] = {}
         # Saved filters and component settings beyond their names (jira_state_work).
         self.filters: dict[str, FilterRecord] = {}
         self.component_details: dict[str, dict] = {}
