@@ -59,6 +59,8 @@ MAX_RETRY_AFTER_S = 60.0
 WAIT_WINDOW_S = 600.0
 #: How much of a non-JSON answer an error shows.
 EXCERPT_BYTES = 80
+#: How much of it is read to find that much printable text (whitespace collapses).
+_SCAN_BYTES = 64 * 1024
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 
@@ -220,8 +222,12 @@ def excerpt(content: bytes | str | None, secrets: tuple[str, ...] = ()) -> str:
     if not content:
         return ""
     raw = content if isinstance(content, bytes) else content.encode("utf-8", "replace")
-    text = raw[:EXCERPT_BYTES * 4].decode("utf-8", "replace")
-    for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
+    known = sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True)
+    text = raw[:_SCAN_BYTES].decode("utf-8", "replace")
+    if len(raw) > _SCAN_BYTES and known:
+        # A secret cut in two by the window would survive the replacement: drop the tail.
+        text = text[:-len(known[0])]
+    for secret in known:
         text = text.replace(secret, "***")
     text = _AUTH_VALUE.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
     text = _URL_USERINFO.sub("***@", text)
