@@ -149,7 +149,7 @@ def work_routes(state: "JiraState") -> Blueprint:
 
     @endpoint("user/assignable/<any(search,multiProjectSearch):kind>")
     def assignable_users(call: Call, kind: str):
-        text = request.args.get("query") if cloud else (request.args.get("username") or request.args.get("query"))
+        text = request.args.get("query") or request.args.get("username")
         return user_page(matching(text, projects_from_args(call)), call)
 
     @endpoint("user/viewissue/search")
