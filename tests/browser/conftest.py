@@ -89,7 +89,13 @@ class Browser:
         return WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(condition)
 
     def text(self) -> str:
-        return self.driver.find_element(By.TAG_NAME, "body").text
+        return self.text_of("body")
+
+    def text_of(self, selector: str) -> str:
+        """The rendered text of the first element ``selector`` matches, read in one script
+        (a page that swaps its content while polling never hands back a stale element)."""
+        return self.driver.execute_script(
+            "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';", selector)
 
     def axe(self) -> list[dict]:
         """axe-core's serious and critical violations on the current page."""

@@ -52,7 +52,7 @@ def test_a_manager_escalates_and_sees_the_customer_told_without_reloading(browse
     sandbox.zendesk_state.export_skips_last_minute = False
     assert browser.board.services.sync_engine().run().exit_code == 0
 
-    browser.wait(lambda d: "Customer saw: Status announced" in d.find_element(By.ID, "timeline").text)
+    browser.wait(lambda d: "Customer saw: Status announced" in browser.text_of("#timeline"))
     assert browser.driver.execute_script("return window.notReloaded === true;")
     browser.shot("told")
 
