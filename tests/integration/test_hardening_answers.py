@@ -33,8 +33,11 @@ class CannedServer:
 
     def __init__(self, status: int = 200, content_type: str | None = "application/json", body: bytes = b"{}",
                  headers: dict[str, str] | None = None, silent: bool = False,
-                 tls: ssl.SSLContext | None = None) -> None:
+                 tls: ssl.SSLContext | None = None,
+                 first: list[tuple[int, dict[str, str], bytes]] | None = None) -> None:
         self.status, self.content_type, self.body = status, content_type, body
+        #: Answers (status, headers, body) given to the first requests, before the canned one.
+        self.first = list(first or [])
         self.headers = headers or {}
         self.silent = silent
         self.requests: list[tuple[str, str]] = []
@@ -50,14 +53,16 @@ class CannedServer:
                 if server.silent:
                     server._release.wait(60)  # hold the connection, answer nothing
                     return
-                self.send_response(server.status)
+                status, headers, body = (server.first.pop(0) if server.first
+                                         else (server.status, server.headers, server.body))
+                self.send_response(status)
                 if server.content_type:
                     self.send_header("Content-Type", server.content_type)
-                for name, value in server.headers.items():
+                for name, value in headers.items():
                     self.send_header(name, value)
-                self.send_header("Content-Length", str(len(server.body)))
+                self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(server.body)
+                self.wfile.write(body)
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _answer
 
