@@ -19,9 +19,9 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
 from bridge.sandbox.jira_jql_syntax import (
-    And, Clause, Empty, Function, JqlValueError, ListOperand, Node, Not, Or, Query, Value, parse,
-    render_operand,
+    And, Clause, Empty, Function, ListOperand, Node, Not, Or, Query, Value, parse, render_operand,
 )
+from bridge.sandbox.jira_jql_tokens import JqlValueError
 
 
 # -- dates -------------------------------------------------------------------------------

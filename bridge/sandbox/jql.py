@@ -8,8 +8,9 @@ than by string matching. The pipeline is::
                                                                                   .matches(doc)
                                                                                   .sort(docs)
 
-* :mod:`bridge.sandbox.jira_jql_syntax` — tokens, the AST, the parser and :func:`render`;
-  they know nothing about fields. Syntax errors carry Jira's message and position.
+* :mod:`bridge.sandbox.jira_jql_tokens` — the tokenizer, :func:`quote` and the errors;
+  :mod:`bridge.sandbox.jira_jql_syntax` — the AST, the parser and :func:`render`. Neither
+  knows about fields. Syntax errors carry Jira's message and position.
 * :mod:`bridge.sandbox.jira_jql_eval` — :func:`compile_query` binds a query to a
   :class:`JqlSchema` the emulator supplies and an :class:`EvalContext` (who searches, when).
 
@@ -24,9 +25,10 @@ from bridge.sandbox.jira_jql_eval import (
     compile_query, parse_date,
 )
 from bridge.sandbox.jira_jql_syntax import (
-    And, Clause, Empty, Function, JqlError, JqlSyntaxError, JqlValueError, ListOperand, Node, Not,
-    Operand, Or, Query, SortKey, Token, Value, depth, parse, quote, render, render_operand, tokenize, walk,
+    And, Clause, Empty, Function, ListOperand, Node, Not, Operand, Or, Query, SortKey, Value, depth, parse,
+    render, render_operand, walk,
 )
+from bridge.sandbox.jira_jql_tokens import JqlError, JqlSyntaxError, JqlValueError, Token, quote, tokenize
 
 __all__ = [
     "JqlError", "JqlSyntaxError", "JqlValueError", "Token", "tokenize", "parse", "quote",
