@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import pytest
 import requests
+from hypothesis import given
+from hypothesis import strategies as st
 from jira import JIRA, JIRAError
+
+from bridge.sandbox.jira_state_work import UNIT_SECONDS, format_duration, parse_duration
 
 from tests.fixtures.jira_sandbox import *  # noqa: F401,F403 - fixtures jira_cloud, jira_server, jira_any
 
@@ -183,3 +187,20 @@ def test_long_jql_by_get_is_refused_by_data_center_and_accepted_by_post(jira_ser
     short = requests.get(f"{jira_server.url}/rest/api/2/search", params={"jql": f"key = {issue.key}"},
                          auth=DEMO_LOGINS["bridge"].basic_auth("server"), timeout=10)
     assert short.status_code == 200
+
+
+@given(st.integers(min_value=0, max_value=10_000).map(lambda minutes: minutes * 60))
+def test_durations_round_trip_through_jiras_notation(seconds):
+    assert parse_duration(format_duration(seconds)) == seconds if seconds else format_duration(0) == "0m"
+
+
+@given(st.dictionaries(st.sampled_from("wdhm"), st.integers(min_value=1, max_value=50), min_size=1))
+def test_any_jira_duration_parses_to_its_seconds(parts):
+    text = " ".join(f"{n}{unit}" for unit, n in parts.items())
+    assert parse_duration(text) == sum(n * UNIT_SECONDS[unit] for unit, n in parts.items())
+
+
+@pytest.mark.parametrize("text", ["", "2", "2x", "h", "2h and more"])
+def test_non_durations_are_refused(text):
+    with pytest.raises(ValueError):
+        parse_duration(text)

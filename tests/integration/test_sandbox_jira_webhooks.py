@@ -19,6 +19,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bridge.sandbox.jira_webhook_delivery import Delivery, DeliveryKnobs, signature
 
 from tests.fixtures.jira_sandbox import *  # noqa: F401,F403 - fixtures jira_cloud, jira_server, jira_any
 
@@ -320,3 +324,26 @@ def test_delay_knob_never_blocks_the_api_call(jira_server, receiver):
 def test_bad_knobs_answer_400(jira_server, knobs):
     response = requests.patch(f"{jira_server.url}/__sandbox__/webhooks", json=knobs, timeout=10)
     assert response.status_code == 400 and "bad webhook knob" in response.json()["error"]
+
+
+@given(st.text(min_size=1), st.binary())
+def test_signature_is_hmac_sha256_of_the_raw_body(secret, body):
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    assert signature(secret, body) == expected
+    delivery = Delivery("id-1", 1, "jira:issue_updated", "http://127.0.0.1:9", body, secret=secret, attempt=2)
+    headers = delivery.headers()
+    assert headers["X-Hub-Signature"] == expected and headers["X-Atlassian-Webhook-Retry"] == "2"
+    assert "X-Hub-Signature" not in Delivery("id-1", 1, "e", "http://x", body).headers()
+
+
+@given(st.dictionaries(st.sampled_from(["duplicate", "delay_s", "reorder_window", "drop_fraction", "max_retries"]),
+                       st.one_of(st.integers(-3, 5), st.floats(-1, 3, allow_nan=False), st.booleans(), st.text(max_size=2))))
+def test_knob_updates_are_all_or_nothing(values):
+    knobs = DeliveryKnobs()
+    try:
+        updated = knobs.updated(values)
+    except ValueError:
+        assert knobs == DeliveryKnobs()  # a refused update leaves the knobs as they were
+        return
+    for name, value in values.items():
+        assert getattr(updated, name) == value and not isinstance(value, bool) and value >= 0
