@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
             missing = _missing_modules(env)
             if missing:
-                print(f"the suite needs {', '.join(missing)}: pip install --target DIR {' '.join(missing)} "
+                print(f"the suite needs {', '.join(missing)}: pip install --no-deps --target DIR {' '.join(missing)} "
                       f"and pass --deps DIR", file=sys.stderr)
                 return 2
             command = [sys.executable, "-m", "pytest", "tests", "-o", "addopts=", "-p", "no:cacheprovider",
