@@ -379,7 +379,10 @@ def test_escalations_whose_conversation_names_sentry_issues_put_none_on_the_tick
         assert world.leaks(entry.body) == [], entry.body
     if result is not None:
         # Not vacuous: the internal note and the acknowledgement (subject inside) were sent.
-        comments = [json.loads(e.body)["ticket"].get("comment") for e in sent]
+        # One ticket's update, or several tickets' in one update_many.
+        bodies = [json.loads(e.body) for e in sent]
+        comments = [change.get("comment") for body in bodies
+                    for change in ([body["ticket"]] if "ticket" in body else body.get("tickets", []))]
         assert sorted(c["public"] for c in comments if c) == [False, True]
 
 
