@@ -186,7 +186,9 @@ def doctor(state: State) -> None:
                    "(default 8765; 0 = free ports).")
 @click.option("--jira-mode", type=click.Choice(["cloud", "server"]), default="cloud", show_default=True,
               help="Emulate JIRA Cloud or Data Center.")
-def sandbox(port: int | None, jira_mode: str) -> None:
+@click.option("--webhooks-to", "webhooks_to", metavar="URL", default=None,
+              help="Register bridge serve at URL as every emulator's webhook receiver (fresh secrets, printed).")
+def sandbox(port: int | None, jira_mode: str, webhooks_to: str | None) -> None:
     """Run emulated JIRA, Zendesk, Sentry and a pager on 127.0.0.1 until interrupted.
 
     When ready, prints one `export BRIDGE_...=...` line per setting.
@@ -210,6 +212,13 @@ def sandbox(port: int | None, jira_mode: str) -> None:
     with world:
         for line in world.export_lines() + _sandbox_dsn_lines(world):
             click.echo(line)
+        if webhooks_to:
+            import shlex
+
+            from bridge.service.registration import register_sandbox
+
+            for name, value in register_sandbox(world, webhooks_to).items():
+                click.echo(f"export {name}={shlex.quote(value)}")
         sys.stdout.flush()
         stop.wait()
 
@@ -495,6 +504,31 @@ def serve(state: State, host: str, port: int, workers: int | None) -> None:
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
                          hint="pick another with --port") from None
+
+
+# --------------------------------------------------------------------- webhooks --
+@main.group(cls=BridgeGroup)
+def webhooks() -> None:
+    """Webhooks from JIRA, Zendesk, Sentry, Freshdesk and django-helpdesk to bridge serve."""
+
+
+@webhooks.command("register")
+@pass_state
+def webhooks_register(state: State) -> None:
+    """Register bridge serve's /hooks URLs at JIRA and Zendesk (idempotent).
+
+    Uses BRIDGE_SERVE_PUBLIC_URL and the BRIDGE_WEBHOOKS_*_SECRET of each source; a source
+    without a secret is skipped. Sentry, Freshdesk and django-helpdesk are set up in their
+    own admin pages (see the README).
+    """
+    from bridge.service.registration import register_all
+
+    services = state.services
+    done = register_all(services.config, services.http_session)
+    for registration in done:
+        click.echo(registration.describe())
+    if not done:
+        click.echo("nothing to register: set BRIDGE_WEBHOOKS_JIRA_SECRET and/or BRIDGE_WEBHOOKS_ZENDESK_SECRET")
 
 
 # --------------------------------------------------------------------------- db --

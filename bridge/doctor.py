@@ -58,6 +58,14 @@ def run_checks(services) -> Iterator[Check]:
     # Named after the configured kind: "sentry" or "bugsink".
     yield from _run(services.config.error_tracker.kind, lambda: _sentry(services))
     yield from _run("monitoring", lambda: _monitoring(services))
+    yield from _run("webhooks", lambda: _webhooks(services))
+
+
+def _webhooks(services) -> str | list[str]:
+    """Each source's secret set or not; JIRA's and Zendesk's registration where one is due."""
+    from bridge.service.registration import doctor_report
+
+    return doctor_report(services.config, services.http_session)
 
 
 def _sentry(services) -> str:

@@ -42,6 +42,7 @@ from typing import Any, Callable
 
 from flask import Flask, Response, request
 
+from bridge.sandbox.outgoing_webhooks import FreshdeskHooks
 from bridge.sandbox.server import Knobs, ServiceThread, Vendor, install
 
 #: The demo account's API key (the integration agent's) and a second agent's key.
@@ -123,6 +124,8 @@ class FreshdeskState:
         self.base_url = base_url.rstrip("/")
         self.clock: Callable[[], datetime] = clock or _utcnow
         self.lock = threading.RLock()
+        #: Automation-rule webhooks sent on every ticket change (outgoing_webhooks).
+        self.hooks = FreshdeskHooks()
         self.reset()
 
     def reset(self) -> None:
@@ -187,6 +190,7 @@ class FreshdeskState:
         if previous is not None and moment <= previous:
             moment = previous + timedelta(seconds=1)  # every write moves updated_at
         ticket["updated_at"] = format_time(moment)
+        self.hooks.ticket_changed(ticket, created=previous is None)
 
     def _validate(self, spec: dict, allowed: frozenset[str]) -> dict:
         errors: list[tuple[str, str, str]] = []

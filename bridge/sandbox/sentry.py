@@ -35,6 +35,7 @@ from urllib.parse import urlencode, urlsplit
 from flask import Flask, Response, request
 
 from bridge.sandbox import sentry_ingest
+from bridge.sandbox.outgoing_webhooks import SentryHooks
 from bridge.sandbox.server import Knobs, ServiceThread, Vendor, install
 
 #: The demo organisation's API token (all scopes) and slug.
@@ -116,6 +117,8 @@ class SentryState:
         self.base_url = base_url.rstrip("/")
         self.clock: Callable[[], datetime] = clock or _utcnow
         self.lock = threading.RLock()
+        #: The integration's issue webhooks (outgoing_webhooks).
+        self.hooks = SentryHooks()
         self.reset()
 
     def reset(self) -> None:
@@ -298,6 +301,7 @@ class SentryState:
                     issue[key] = bool(changes[flag])
             if "assignedTo" in changes:
                 issue["assigned_to"] = self._assignee(changes["assignedTo"])
+            self.hooks.issue_changed(issue, new_status)
             return issue
 
     @staticmethod
