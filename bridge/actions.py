@@ -25,6 +25,16 @@ from typing import Any
 
 #: Every comment the bridge writes carries this, so it never mirrors its own words back.
 BRIDGE_MARK = "[bridge:"
+#: The mark as the bridge writes it: last thing in its own comments (``[bridge:kind:...]``).
+_OWN_MARK = re.compile(r"\[bridge:[^\]\s]+\]\s*$")
+
+
+def is_bridge_comment(body: str) -> bool:
+    """Whether ``body`` is one of the bridge's own comments (it ends with the bridge's mark).
+    Text that merely mentions ``[bridge:`` is somebody's words, and is not dropped."""
+    return bool(_OWN_MARK.search(body))
+
+
 #: Tags the bridge writes on an escalated ticket (with the acknowledgement's and the note's).
 ESCALATED_TAG = "bridge_escalated"
 ACK_TAG = "bridge_acknowledged"

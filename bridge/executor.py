@@ -41,7 +41,7 @@ from bridge.actions import (CUSTOMER_FACING, ESCALATED_TAG, MARKED, Acknowledge,
                             PageOnCall, PublicReply, ReopenTask, RemoteLink, SetBugFields, StateNote,
                             StatusUpdate)
 from bridge.connectors.base import Conflict, TicketWrite
-from bridge.errors import BridgeError, ItemFailed
+from bridge.errors import BridgeError, ItemFailed, LeaseLost
 from bridge.models import Issue, Ticket
 
 #: How many times a marked write is retried after the ticket changed under it.
@@ -117,6 +117,7 @@ class Executor:
     # ------------------------------------------------------------------------ apply --
     def apply(self, items: list[Item]) -> list[Outcome]:
         """Apply every item's actions; returns the outcomes in the order they happened."""
+        self._fence()
         outcomes: list[Outcome] = []
         jira_work: list[_Pending] = []
         helpdesk_work: list[_Pending] = []
@@ -406,8 +407,8 @@ class Executor:
                         and not isinstance(pending.action, StatusUpdate):
                     # (A periodic update that met a conflict waits for the next run.)
                     self._guarded(pending, outcomes, lambda p: self._send_marked(p.action))
-                elif _refused(error) and isinstance(pending.action, CUSTOMER_FACING):
-                    self._refused_to_note(pending, outcomes, error)
+                elif _refused(error):
+                    self._refused(pending, outcomes, error)
                 else:
                     self._failed(pending, outcomes, error)
             first_round = False
@@ -477,19 +478,22 @@ class Executor:
             return "done"
         raise ItemFailed(f"ticket {action.ticket_id} kept changing while the bridge wrote to it", hint="run again")
 
-    def _refused_to_note(self, pending: _Pending, outcomes: list[Outcome], error: BaseException) -> None:
-        """The gate refused a customer message: the agents get it as an internal note with
-        the reason, and the message counts as handled (it must not fail every run again)."""
+    def _refused(self, pending: _Pending, outcomes: list[Outcome], error: BaseException) -> None:
+        """The outbound gate refused the text (an error-tracker reference it could not strip).
+        Failing would fail every later run again; dropping it silently would lose it. So the
+        agents get an internal note naming what was held back and where to read it (the
+        note carries none of the refused text), and the action counts as handled."""
         action = pending.action
-        body = self.change_for(action, self.tickets.get(action.ticket_id)).comment or ""
-        note = (f"The bridge did not send this message to the customer: {error}. "
-                f"Review it and reply yourself if it should reach them.\n---\n{body}")
+        what = "a message to the customer" if isinstance(action, CUSTOMER_FACING) else "an internal note"
+        where = getattr(pending.item.issue, "key", None) or getattr(pending.item.escalation, "jira_key", None)
+        note = (f"The bridge held back {what} for this ticket: {error}. "
+                f"Read it on {where or 'the Bug'} in JIRA and pass on what the customer should know.")
         try:
             self.helpdesk.write(action.ticket_id, TicketWrite(comment=note, public=False))
         except BridgeError as exc:
             self._failed(pending, outcomes, exc)
             return
-        self._succeeded(pending, outcomes, "refused", f"kept as an internal note: {error}")
+        self._succeeded(pending, outcomes, "refused", f"held back, agents told: {error}")
 
     def _note_exists(self, action: InternalNote) -> bool:
         """Whether this note already stands on the ticket, compared as it was sent (after
@@ -517,6 +521,8 @@ class Executor:
         pending.item.outcomes.append(outcome)
 
     def _failed(self, pending: _Pending, outcomes: list[Outcome], exc: BaseException) -> None:
+        if isinstance(exc, LeaseLost):
+            raise exc  # fenced out: record nothing, another process holds the work now
         action = pending.action
         self.store.outbox.failed(action.key, str(exc))
         self.store.audit.record("bridge", type(action).__name__, action.target, "failed", str(exc))

@@ -207,6 +207,7 @@ class Services:
                             "unlinked projects will not be recognised this run", exc)
         kwargs.setdefault("on_failure", lambda exc, target: report_item_failure(exc, item=target))
         kwargs.setdefault("sentry", self.sentry if self.sentry_configured else None)
+        kwargs.setdefault("error_linker", self.sentry_linker if self.sentry_configured else None)
         kwargs.setdefault("profile_for", lambda name: self.profile if name == self.profile.name else self.profile_named(name))
         return SyncEngine(store=self.store, tracker=self.tracker, helpdesk=self.helpdesk, mappings=self.mappings,
                           messages=self.messages, redactor=self.redactor, **kwargs)

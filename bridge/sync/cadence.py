@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from functools import partial
 
-from bridge.actions import BRIDGE_MARK, CommentOnBug, ReopenTask
+from bridge.actions import BRIDGE_MARK, CommentOnBug, LinkErrorIssue, ReopenTask
 from bridge.errors import BridgeError
 from bridge.models import Issue
 from bridge.sync.items import SyncReport, _Item
@@ -140,3 +140,20 @@ class CadenceSteps:
                              waiting_on_customer=inputs.waiting_on_customer, now=now).next_update_due
         except BridgeError:
             return None  # the cadence pass reports a profile that cannot be read
+
+    def _error_link_retries(self, escalations) -> list[_Item]:
+        """Error-tracker links that did not hold (during an escalate or an earlier pass):
+        retried every pass until they do, and listed by `bridge status` meanwhile."""
+        if self.error_linker is None:
+            return []
+        by_id = {e.id: e for e in escalations}
+        items: dict[int, _Item] = {}
+        for entry in self.store.outbox.list(states=("pending", "failed"), key_prefix="error-link:"):
+            escalation = by_id.get(entry.escalation_id)
+            payload = self.store.outbox.payload(entry)
+            if escalation is None or not payload.get("reference"):
+                continue
+            item = items.setdefault(escalation.id, _Item(escalation=escalation, issue=None, actions=[]))
+            item.actions.append(LinkErrorIssue(key=entry.key, issue_key=payload.get("issue_key") or escalation.jira_key,
+                                               reference=payload["reference"]))
+        return list(items.values())

@@ -39,7 +39,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable
 
-from bridge.errors import BridgeError
+from bridge.errors import BridgeError, LeaseLost
 from bridge.executor import Outcome
 from bridge.models import Ticket
 from bridge.sync.cadence import CadenceSteps
@@ -69,7 +69,7 @@ class SyncEngine(FetchSteps, CadenceSteps):
                  clock: Callable[[], datetime] | None = None, lookback: timedelta = timedelta(minutes=10),
                  lease_ttl: timedelta = timedelta(minutes=10), holder: str | None = None,
                  on_failure: Callable[[BaseException, str], None] | None = None,
-                 profile_for: Callable[[str], object] | None = None, sentry=None) -> None:
+                 profile_for: Callable[[str], object] | None = None, sentry=None, error_linker=None) -> None:
         self.store = store
         self.tracker = tracker
         self.helpdesk = helpdesk
@@ -81,6 +81,8 @@ class SyncEngine(FetchSteps, CadenceSteps):
         self.lease_ttl = lease_ttl
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.on_failure = on_failure
+        #: Files error-tracker issues as Tasks: retries links that did not hold (None: off).
+        self.error_linker = error_linker
         #: The run's lease while it holds one: checked before every write (fencing).
         self.lease = None
         #: Loads a policy profile by name, for the SLA cadence; None = no cadence pass.
@@ -110,6 +112,10 @@ class SyncEngine(FetchSteps, CadenceSteps):
         self.lease = keeper
         try:
             self._run(report, dry_run=False, progress=progress)
+        except LeaseLost as exc:
+            # Paused past the lease (or the store unreachable to renew it): another pass may
+            # be working now, so this one stopped before its next write.
+            report.failures.append(("lease", str(exc)))
         finally:
             self.lease = None
             keeper.release()
@@ -146,6 +152,7 @@ class SyncEngine(FetchSteps, CadenceSteps):
         periodic = self._cadence(escalations.values(), skip=busy, report=report)
         resolution_now = {issue_id: found[0].resolution for issue_id, found in issues.items()}
         periodic += self._regressions(escalations.values(), resolution_now, report=report)
+        periodic += self._error_link_retries(escalations.values())
         if dry_run:
             report.outcomes.extend(Outcome(a, "planned") for item in prepared + periodic for a in item.actions)
             return
@@ -229,7 +236,8 @@ class SyncEngine(FetchSteps, CadenceSteps):
         from bridge.executor import Executor, Item
 
         executor = Executor(store=self.store, tracker=self.tracker, helpdesk=self.helpdesk, messages=self.messages,
-                            clock=self.clock, lease=self.lease, on_failure=self.on_failure)
+                            clock=self.clock, lease=self.lease, on_failure=self.on_failure,
+                            error_linker=self.error_linker)
         executor.fresh = getattr(self, "_fresh", {})
         executed = [Item(escalation=item.escalation, actions=item.actions, issue=item.issue) for item in items]
         outcomes = executor.apply(executed)

@@ -37,7 +37,7 @@ from datetime import datetime
 from typing import Callable, Iterable, Sequence
 
 from bridge.actions import (BRIDGE_MARK, Action, Announce, CommentOnBug, InternalNote,  # noqa: F401 - re-exported
-                            PublicReply, StateNote, StatusUpdate, TicketAction, state_tag)
+                            PublicReply, StateNote, StatusUpdate, TicketAction, is_bridge_comment, state_tag)
 from bridge.models import Issue
 
 
@@ -164,7 +164,7 @@ def plan(*, issue: Issue, comments: Sequence[JiraComment], tickets: Iterable[Tic
                 ))
 
     for comment in sorted(comments, key=lambda c: int(c.id) if c.id.isdigit() else c.id):
-        if BRIDGE_MARK in comment.body:
+        if is_bridge_comment(comment.body):
             continue  # our own words: never mirror them back
         text = comment.body.strip()
         if comment.public and text.startswith(rules.customer_marker):

@@ -218,8 +218,10 @@ def test_dry_run_writes_nothing(sandbox, services, dev, escalated):
     report = services.sync_engine().run(dry_run=True)
     assert report.outcomes and all(o.result == "planned" for o in report.outcomes)
     assert [e for e in sandbox.zendesk.knobs.received() if e.method != "GET"] == []
-    assert [e for e in sandbox.jira.knobs.received() if e.method not in ("GET",)] == [] or all(
-        "search" in e.path for e in sandbox.jira.knobs.received() if e.method == "POST")
+    # Every method that can write (POST, PUT, PATCH, DELETE), except JIRA's POSTed searches.
+    assert [f"{e.method} {e.path}" for e in sandbox.jira.knobs.received()
+            if e.method != "GET" and not (e.method == "POST" and "search" in e.path)] == []
+    assert services.store.audit.entries() == [] or all(a.action != "sync" for a in services.store.audit.entries())
 
 
 def test_a_second_sync_on_the_same_store_skips_while_the_first_holds_the_lease(services, escalated):
