@@ -26,6 +26,7 @@ at the edge, through :func:`api_json` and :func:`answer_shape`.
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
 import time
@@ -102,9 +103,11 @@ def retry_after_seconds(response) -> float | None:
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     from email.utils import parsedate_to_datetime
 
     try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import requests
 from jira import JIRAError
 
-from bridge.connectors.http import excerpt
+from bridge.connectors.http import excerpt, retry_after_seconds
 from bridge.errors import CredentialsRefused, ServiceRejected, ServiceUnreachable
 
 SERVICE = "JIRA"
@@ -26,12 +26,7 @@ def translate(exc: Exception, what: str, *, write: bool) -> Exception:
             return CredentialsRefused(SERVICE, f"{what} was refused ({status}): {text}",
                                       hint="check BRIDGE_JIRA_USER / BRIDGE_JIRA_TOKEN and the user's project permissions")
         if status == 429:
-            retry_after = None
-            if exc.response is not None:
-                try:
-                    retry_after = float(exc.response.headers.get("Retry-After", ""))
-                except ValueError:
-                    retry_after = None
+            retry_after = retry_after_seconds(exc.response)
             return ServiceUnreachable(SERVICE, f"{what}: rate limited (429)", retry_after=retry_after)
         if status >= 500 or status == 0:
             return ServiceUnreachable(SERVICE, f"{what} failed with {status}: {text}", maybe_applied=write)
