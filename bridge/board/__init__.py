@@ -32,7 +32,8 @@ _BLUEPRINTS = ("board_auth", "board", "board_report", "board_admin", "board_oidc
 def register(app: Flask, services, *, standings_every: float = 30.0) -> Standings:
     """Attach the board's pages to ``app``; ``services`` is the process's :class:`Services`.
 
-    Starts the background SLA standings pass and returns it (stop it when the app stops).
+    Returns the background SLA standings pass, which starts with the first board request
+    (stop it when the app stops).
     ``BRIDGE_SERVE_SECRET_KEY`` signs the sign-in form's CSRF token; without one, a random
     key per process does (sessions themselves live in the store, not in a signed cookie).
     """
@@ -51,6 +52,7 @@ def register(app: Flask, services, *, standings_every: float = 30.0) -> Standing
     @app.before_request
     def _board_request():
         if request.blueprint in _BLUEPRINTS:
+            standings.start()  # on the first board request: an app nobody looks at computes nothing
             auth.load_user()
             auth.check_csrf()
 
@@ -62,7 +64,6 @@ def register(app: Flask, services, *, standings_every: float = 30.0) -> Standing
 
     app.add_template_filter(_when, "when")
     app.add_template_filter(_left, "left")
-    standings.start()
     return standings
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
-from flask import Blueprint, abort, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, request, url_for
 
 from bridge.board import listing, timeline
 from werkzeug.exceptions import HTTPException
@@ -133,6 +133,7 @@ def retry():
             ok = False
             messages.append(f"sync: {exc}")
     audit("retry", f"board:escalations:{wanted}", "ok" if ok else "failed", "; ".join(messages))
+    _standings().poke()
     return render_template("board/done.html", title="Retry", messages=messages), (200 if ok else 502)
 
 
@@ -193,6 +194,7 @@ def escalate_confirm():
         audit("escalate", f"ticket:{ticket}", "failed", str(exc))
         return _refused(exc, 502)
     audit("escalate", f"ticket:{ticket}", "ok", f"{result.jira_key}")
+    _standings().poke()  # the new escalation gets its SLA standing on the board soon
     found = _store().escalations.by_key(result.jira_key) if result.jira_key else None
     if found is not None:
         return redirect(url_for("board.escalation", escalation_id=found.id), code=303)
@@ -203,6 +205,10 @@ def _refused(exc: BridgeError, status: int):
     hint = getattr(exc, "hint", None)
     return render_template("board/done.html", title="Not escalated",
                            messages=[exc.message] + ([hint] if hint else [])), status
+
+
+def _standings():
+    return current_app.extensions["bridge.board.standings"]
 
 
 def _now() -> datetime:

@@ -27,7 +27,8 @@ class Standings:
         self._rows: list[dict[str, Any]] = []
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one pass at a time
+        self._starting = threading.Lock()
         self._thread: threading.Thread | None = None
 
     def rows(self) -> list[dict[str, Any]]:
@@ -47,10 +48,13 @@ class Standings:
         self._wake.set()
 
     def start(self) -> None:
-        """Run passes in a daemon thread until :meth:`stop`."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="board-standings", daemon=True)
-            self._thread.start()
+        """Run passes in a daemon thread until :meth:`stop` (a no-op once started)."""
+        if self._thread is not None:
+            return
+        with self._starting:
+            if self._thread is None and not self._stop.is_set():
+                self._thread = threading.Thread(target=self._loop, name="board-standings", daemon=True)
+                self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
