@@ -17,6 +17,7 @@ DESIGN.md are decided here and nowhere else::
     │   └── CredentialsRefused                  401 / 403
     └── ServiceRejected                 exit 1  the service answered 4xx to a well-formed call
     └── ItemFailed                      exit 1  one item of a batch failed (recorded, retried)
+        └── Conflict                            the ticket changed since it was read (re-read, retry)
     └── LeaseLost                       exit 1  this process lost the lease it worked under
 
 Messages never carry secrets: connectors build them from the service name, the method, the
@@ -160,6 +161,11 @@ class ServiceRejected(BridgeError):
 
 class ItemFailed(BridgeError):
     """One item of a batch failed; the run goes on and exits 1."""
+
+
+class Conflict(ItemFailed):
+    """The ticket changed since it was read (optimistic concurrency): re-read and retry.
+    Left over after the retries, it is one failed item like any other."""
 
 
 class LeaseLost(BridgeError):

@@ -40,7 +40,7 @@ from bridge.actions import (CUSTOMER_FACING, ESCALATED_TAG, MARKED, Acknowledge,
                             CommentOnBug, CreateBug, EscalatedNote, InternalNote, LinkErrorIssue, LinkTicket,
                             PageOnCall, PublicReply, ReopenTask, RemoteLink, SetBugFields, StateNote,
                             StatusUpdate)
-from bridge.connectors.base import Conflict, TicketWrite
+from bridge.connectors.base import Conflict, Helpdesk, TicketWrite, Tracker
 from bridge.errors import BridgeError, ItemFailed, LeaseLost
 from bridge.models import Issue, Ticket
 
@@ -93,7 +93,7 @@ class Executor:
     """Applies items through the outbox. Collaborators are passed in, so tests hand it real
     connectors pointed at loopback services and a real store."""
 
-    def __init__(self, *, store, tracker, helpdesk, messages, actor: str = "bridge",
+    def __init__(self, *, store, tracker: Tracker, helpdesk: Helpdesk, messages, actor: str = "bridge",
                  clock: Callable[[], datetime] | None = None, pager=None, error_linker=None,
                  page_for: Callable[[Any], Any] | None = None, lease=None,
                  on_failure: Callable[[BaseException, str], None] | None = None,

@@ -162,9 +162,6 @@ PURE_ROOTS = sorted(m for m, p in MODULES.items() if m.startswith("bridge.policy
 
 #: Known when the rule was written (issue 10). Owner in the comment; remove a line once fixed.
 KNOWN_IMPURE: frozenset[str] = frozenset({
-    # Lead (escalation rewrite): importing bridge.escalation.plan runs bridge/escalation/__init__.py,
-    # which imports the I/O shell (flow -> executor -> connectors); the shell also reads the clock.
-    "bridge/escalation/flow.py: reads the clock (datetime.now())",
 })
 
 

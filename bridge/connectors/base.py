@@ -19,6 +19,7 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field, replace
 
+from bridge.errors import Conflict  # noqa: F401 - the connectors raise it from here
 from bridge.models import Ticket
 
 
@@ -37,8 +38,6 @@ class TicketWrite:
     if_version: str | None = None
 
 
-class Conflict(Exception):
-    """The ticket changed since it was read (optimistic concurrency); re-read and retry."""
 
 
 class Helpdesk(abc.ABC):
@@ -235,3 +234,72 @@ class ErrorTracker(Protocol):
                    known_ids: Iterable[str]) -> "tuple[list[SentryRef], list[str]]":
         """The issues ``texts`` refer to (URLs, short ids of these prefixes, known ids) and
         notes on references skipped as not this tracker's."""
+
+
+# ------------------------------------------------------------------------------------
+# The issue tracker (JIRA Cloud and Data Center)
+# ------------------------------------------------------------------------------------
+
+from typing import Any, Callable  # noqa: E402 - kept beside the protocol that uses it
+
+from bridge.models import Comment, Issue, Version  # noqa: E402
+
+
+@runtime_checkable
+class Tracker(Protocol):
+    """Where Bugs and their related Tasks live (``bridge.connectors.jira.JiraTracker``).
+
+    Terminology:
+        label       the deterministic label the bridge puts on each issue it files
+                    (``bridge-zendesk-101``); JQL matches labels exactly, so it is how an
+                    issue is found again after a crash, since JIRA has no idempotency key.
+        internal    a comment only agents of the service desk see (role visibility or the
+                    ``sd.public.comment`` property); the bridge's own comments are internal.
+    """
+
+    def check(self) -> str:
+        """Reach JIRA with our credentials; say who we are. Raises on failure."""
+
+    def browse_url(self, key: str) -> str:
+        """The issue's page for people."""
+
+    def issue(self, key_or_id: str) -> Issue | None:
+        """The issue, or None when JIRA has none (or hides it from us)."""
+
+    def find_by_label(self, label: str) -> list[Issue]:
+        """Issues carrying exactly this label, oldest first (search lags behind writes)."""
+
+    def create_once(self, label: str, fields: dict[str, Any], *, what: str,
+                    sleep: Callable[[float], None] = ...) -> tuple[Issue, str]:
+        """The issue carrying ``label``, created only if JIRA has none: ``(issue, how)``."""
+
+    def close_as_duplicate(self, key: str, of_key: str) -> None:
+        """Close ``key`` as a duplicate of ``of_key``."""
+
+    def search_with_comments(self, jql: str, *, page_size: int = 100,
+                             reconcile: list[str] = ()) -> list[tuple[Issue, list[dict]]]:
+        """Every issue ``jql`` finds, with its comments, paged."""
+
+    def project_versions(self, project: str) -> list[Version]:
+        """The project's versions (released or not)."""
+
+    def comments(self, key: str) -> list[Comment]:
+        """The issue's comments; ``public`` False for internal ones."""
+
+    def comment_is_public(self, key: str, comment_id: str) -> bool:
+        """Whether customers may read this comment (unknown reads as internal)."""
+
+    def add_comment(self, key: str, body: str, *, internal: bool = True) -> str:
+        """Comment on the issue; returns the comment's id."""
+
+    def add_remote_link(self, key: str, *, global_id: str, url: str, title: str, summary: str | None = None) -> None:
+        """Upsert a remote link by ``global_id``."""
+
+    def update_fields(self, key: str, fields: dict[str, Any]) -> None:
+        """Set fields (idempotent)."""
+
+    def link_issues(self, link_type: str, inward: str, outward: str) -> None:
+        """Link two issues (JIRA keeps one link per type and pair)."""
+
+    def reopen(self, key: str) -> None:
+        """Move a resolved issue back to work."""

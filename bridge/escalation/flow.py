@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from bridge.actions import CreateBug, LinkErrorIssue, PageOnCall, SetBugFields
+from bridge.connectors.base import Helpdesk, Tracker
 from bridge.errors import BridgeError, ConfigError, InvalidValue, ItemFailed, NotAllowed
 from bridge.escalation.plan import (EscalationFacts, EscalationInputs, EscalationPlan, HelpdeskFacts, Policy,
                                     plan)
@@ -33,7 +34,7 @@ class Escalator:
     """Carries out escalations. Collaborators are passed in, so tests hand it real
     connectors pointed at loopback services and a real store."""
 
-    def __init__(self, *, helpdesk, tracker, store, mappings, profile, redactor, messages,
+    def __init__(self, *, helpdesk: Helpdesk, tracker: Tracker, store, mappings, profile, redactor, messages,
                  clock: Callable[[], datetime] | None = None, sleep: Callable[[float], None] = time.sleep,
                  pager=None, gate=None, sentry_linker=None, lease=None) -> None:
         self.helpdesk = helpdesk
