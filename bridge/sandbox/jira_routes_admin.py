@@ -138,18 +138,59 @@ def admin_routes(state: "JiraState") -> Blueprint:
         return json_response({name: f"{call.view.rest}/project/{project.id}/role/{rid}"
                               for name, rid in ROLES.items()})
 
-    @endpoint("project/<key>/role/<role_id>")
-    def project_role(call: Call, key: str, role_id: str):
+    def role_of(call: Call, key: str, role_id: str):
         project = project_of(call, key)
         name = next((n for n, rid in ROLES.items() if rid == role_id), None)
         if name is None:
             raise JiraError(404, ["Can not retrieve a role actor for a null project role."])
-        actors = [{"id": int(u.key.removeprefix("JIRAUSER") or 0), "displayName": u.display_name,
-                   "type": "atlassian-user-role-actor", "name": u.name}
-                  for u in state.users.values() if name in u.roles and project.key in u.browse]
-        if name == "Administrators":
-            actors.append({"id": 10000, "displayName": "jira-administrators", "type": "atlassian-group-role-actor",
-                           "name": "jira-administrators"})
+        return project, name
+
+    def current_actors(project, name: str, role_id: str) -> tuple[list[str], list[str]]:
+        if (project.id, role_id) in state.role_actors:
+            return state.role_actors[(project.id, role_id)]
+        users = [u.name for u in state.users.values() if name in u.roles and project.key in u.browse]
+        return users, (["jira-administrators"] if name == "Administrators" else [])
+
+    @endpoint("project/<key>/role/<role_id>", methods=("PUT", "POST"))
+    def set_role_actors(call: Call, key: str, role_id: str):
+        """PUT replaces the role's members (``categorisedActors``); POST adds ``user`` / ``group``."""
+        project, name = role_of(call, key, role_id)
+        state.require_admin(call.user)
+        body = read_body()
+        if not isinstance(body, dict):
+            raise JiraError(400, ["Invalid request payload. Refer to the REST API documentation and try again."])
+        if request.method == "PUT":
+            actors = body.get("categorisedActors") or {}
+            users, groups = list(actors.get("atlassian-user-role-actor") or []), list(
+                actors.get("atlassian-group-role-actor") or [])
+        else:
+            users, groups = (list(x) for x in current_actors(project, name, role_id))
+            users += [u for u in body.get("user") or [] if u not in users]
+            groups += [g for g in body.get("group") or [] if g not in groups]
+        for user_name in users:
+            if state.user_by(name=user_name) is None and state.user_by(account_id=user_name) is None:
+                raise JiraError(400, [f"We can't find '{user_name}' in any accessible user directory."])
+        for group in groups:
+            if group not in state.all_groups():
+                raise JiraError(400, [f"We can't find '{group}' in any accessible user directory."])
+        state.role_actors[(project.id, role_id)] = (users, groups)
+        return role_json(call, key, role_id)
+
+    @endpoint("project/<key>/role/<role_id>")
+    def project_role(call: Call, key: str, role_id: str):
+        return role_json(call, key, role_id)
+
+    def role_json(call: Call, key: str, role_id: str) -> Response:
+        project, name = role_of(call, key, role_id)
+        user_names, groups = current_actors(project, name, role_id)
+        actors = []
+        for user_name in user_names:
+            user = state.user_by(name=user_name) or state.user_by(account_id=user_name)
+            if user is not None:
+                actors.append({"id": int(user.key.removeprefix("JIRAUSER") or 0), "displayName": user.display_name,
+                               "type": "atlassian-user-role-actor", "name": user.name})
+        actors += [{"id": 10000 + index, "displayName": group, "type": "atlassian-group-role-actor", "name": group}
+                   for index, group in enumerate(groups)]
         return json_response({"self": f"{call.view.rest}/project/{project.id}/role/{role_id}", "name": name,
                               "id": int(role_id), "description": f"{name} of the project", "actors": actors})
 

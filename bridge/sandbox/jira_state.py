@@ -80,6 +80,8 @@ class JiraState(IssueWrites, CommentsAndLinks, SearchIndex, SiteAdministration, 
         self.removed_groups: set[str] = set()
         self.app_properties: dict[str, tuple[str, str]] = dict(DEFAULT_PROPERTIES)
         self.sessions: dict[str, str] = {}  # JSESSIONID -> user key (cookie-based auth)
+        # Project role members set through the API: (project id, role id) -> (user names, groups).
+        self.role_actors: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
         self.boards: dict[int, dict] = {}  # Agile boards and sprints (jira_routes_agile)
         self.sprints: dict[int, dict] = {}
         # Saved filters and component settings beyond their names (jira_state_work).

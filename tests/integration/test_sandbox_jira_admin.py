@@ -49,6 +49,11 @@ def test_schemes_roles_statuses_and_jira9_createmeta(jira_server):
         admin.project_issue_security_level_scheme("SUP")
     role = admin.project_role("SUP", admin.project_roles("SUP")["Administrators"]["id"])
     assert "jira-administrators" in {actor.name for actor in role.actors}
+    role.update(users="dev", groups="jira-administrators")
+    role = admin.project_role("SUP", role.id)
+    assert sorted(actor.name for actor in role.actors) == ["dev", "jira-administrators"]
+    with pytest.raises(JIRAError):
+        role.update(users="nobody-here")
     types = admin.createmeta_issuetypes("SUP")
     assert {t["name"] for t in types["values"]} == {"Bug", "Task", "Sub-task"} and types["total"] == 3
     bug_id = next(t["id"] for t in types["values"] if t["name"] == "Bug")
