@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
-
-from bridge.board import accounts
 from werkzeug.exceptions import HTTPException
 
-from bridge.board.auth import error_page, audit, requires, users
+from bridge.board import accounts
+from bridge.board.auth import audit, error_page, requires, users
 from bridge.store.users import ROLES, UserExists
 
 bp = Blueprint("board_admin", __name__, template_folder="templates")

@@ -9,7 +9,6 @@ last message, Tasks) are read in one query each for the rows of the page only.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,7 +24,6 @@ from bridge.store.tables import (
     OutboxEntry,
     RelatedTask,
     RelatedTaskLink,
-    SyncCursor,
     utcnow,
 )
 
@@ -156,17 +154,15 @@ def _details(s: Session, rows: list[Row]) -> None:
         elif (state == "sent" and kind in CUSTOMER_KINDS and at is not None
               and (row.last_message_at is None or at > row.last_message_at)):
             row.last_message_at, row.last_message_to = at, target
-    for escalation_id, task in s.exec(
-            select(RelatedTaskLink.escalation_id, RelatedTask)
+    for escalation_id, task, regressed in s.exec(
+            select(RelatedTaskLink.escalation_id, RelatedTask, RelatedTaskLink.regression_flagged)
             .join(RelatedTask, col(RelatedTask.id) == col(RelatedTaskLink.related_task_id))
             .where(col(RelatedTaskLink.escalation_id).in_(ids))).all():
-        by_id[escalation_id].tasks.append(task)
-    names = {f"sync:sentry:regressed:{i}": i for i in ids}
-    for cursor in s.exec(select(SyncCursor).where(col(SyncCursor.name).in_(list(names)))).all():
-        try:
-            by_id[names[cursor.name]].regressions = list(json.loads(cursor.value or "[]"))
-        except ValueError:
-            pass
+        row = by_id[escalation_id]
+        row.tasks.append(task)
+        if regressed:
+            # The error issue is unresolved again while the Bug is resolved.
+            row.regressions.append(task.sentry_short_id or task.sentry_issue_id)
 
 
 _CHOICES_TTL_S = 30.0

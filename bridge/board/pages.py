@@ -6,15 +6,23 @@ escalator and sync engine as the CLI, under the signed-in account's name, and ar
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 
-from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, request, url_for
-
-from bridge.board import listing, timeline
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from werkzeug.exceptions import HTTPException
 
-from bridge.board.auth import error_page, audit, requires, services
+from bridge.board import listing, timeline
+from bridge.board.auth import audit, error_page, requires, services
 from bridge.errors import BridgeError, NotAllowed
 
 bp = Blueprint("board", __name__, template_folder="templates")
@@ -55,10 +63,7 @@ def escalation(escalation_id: int):
     targets = [f"jira:{e.jira_key}"] + [f"{t.helpdesk}:{t.ticket_id}" for t in tickets]
     audit_rows = [a for target in targets for a in store.audit.entries(target=target, limit=200)]
     tasks = store.tasks.of(e.id)
-    try:
-        regressions = json.loads(store.cursors.get(f"sync:sentry:regressed:{e.id}") or "[]")
-    except ValueError:
-        regressions = []
+    regressions = store.tasks.regressions_of(e.id)
     clock = escalation_clock(e)
     entries = timeline.build(e, tickets, outbox, store.outbox.payload, audit_rows, tasks, regressions, clock)
     return render_template("board/escalation.html", e=e, tickets=tickets, tasks=tasks, entries=entries,

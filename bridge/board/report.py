@@ -24,7 +24,6 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, abort, current_app, render_template
 from pygal.style import Style
 from sqlmodel import Session, col, select
-
 from werkzeug.exceptions import HTTPException
 
 from bridge.board.auth import error_page, requires, services

@@ -72,7 +72,7 @@ def build(escalation, tickets, outbox: list, payload_of, audit: list, tasks: lis
         entries.append(Entry(task.created_at, False, "Sentry issue filed as a related Task",
                              target=task.jira_key or "", detail=task.sentry_short_id or task.sentry_issue_id))
     for r in regressions:
-        entries.append(Entry(None, False, "Sentry issue regressed after the fix", detail=json.dumps(r, default=str)))
+        entries.append(Entry(None, False, "Sentry issue regressed after the fix", detail=str(r)))
     if escalation.last_status:
         entries.append(Entry(escalation.updated_at, False, f"JIRA: {escalation.last_status}",
                              target=escalation.jira_key or "", detail=escalation.last_resolution or ""))
