@@ -7,7 +7,6 @@ mappings, policy profile) is built on first use, so `bridge sla due` touches no 
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime, timezone
 from functools import cached_property
@@ -214,56 +213,14 @@ class Services:
 
     # -- read models for `status` and `sla` ----------------------------------------------------
     def status_rows(self, target: str | None) -> list[dict]:
-        """Escalations as rows for `bridge status`: all, or the one a ticket id or key names."""
-        store = self.store
-        if target is None:
-            escalations = store.escalations.list()
-        else:
-            found = store.escalations.by_key(target.upper()) or store.escalations.by_ticket(self.config.helpdesk.kind, target.strip().lstrip("#"))
-            escalations = [found] if found else []
-        rows = []
-        for e in escalations:
-            tickets = store.links.of(e.id)
-            rows.append({
-                "jira_key": e.jira_key, "jira_issue_id": e.jira_issue_id, "jira_url": e.jira_url,
-                "state": e.state, "severity": e.severity, "priority": e.priority, "tier": e.tier,
-                "profile": e.profile, "organization": e.organization, "escalated_by": e.escalated_by,
-                "opened_at": e.opened_at, "affected_count": e.affected_count,
-                "jira_status": e.last_status, "jira_resolution": e.last_resolution,
-                "tickets": [{"helpdesk": t.helpdesk, "ticket": t.ticket_id, "role": t.role,
-                             "last_announced_state": t.last_announced_state,
-                             "last_public_update_at": t.last_public_update_at} for t in tickets],
-                "last_public_update_at": max((t.last_public_update_at for t in tickets if t.last_public_update_at), default=None),
-                "sentry_tasks": [{"jira_key": task.jira_key, "sentry_short_id": task.sentry_short_id,
-                                  "sentry_issue_id": task.sentry_issue_id, "state": task.state}
-                                 for task in store.tasks.of(e.id)],
-                "sentry_regressions": store.tasks.regressions_of(e.id),
-                "failures": [{"target": f.target, "kind": f.kind, "attempts": f.attempts, "error": f.last_error}
-                             for f in store.outbox.list(states=("failed",), escalation_id=e.id)],
-                "next_update_due": self._next_update_due(e, tickets),
-            })
-        return rows
+        """Escalations as rows for `bridge status` (:func:`bridge.status_report.status_rows`)."""
+        from bridge.status_report import status_rows
 
-    def _next_update_due(self, escalation, tickets) -> str | None:
-        """When the customers should next hear about this escalation (ISO 8601), if the
-        profile has a status-update cadence for it; None when it has none or is best effort."""
-        from bridge.errors import BridgeError
-        from bridge.policy.sla import clock
-        from bridge.sla_report import ack_key, clock_inputs_from
+        return status_rows(self.store, self.profile_for, self.config.helpdesk.kind, target)
 
-        if escalation.state != "complete" or escalation.last_resolution:
-            return None
-        try:
-            profile = self.profile if escalation.profile == self.profile.name else self.profile_named(escalation.profile)
-            # The same inputs `bridge sla` and sync's cadence use, so all three agree.
-            ack = self.store.outbox.get(ack_key(escalation))
-            inputs = clock_inputs_from(tickets, ack, self.store.outbox.payload(ack) if ack else {})
-            state = clock(profile, escalation.severity, escalation.tier, escalation.opened_at,
-                          first_response_at=inputs.first_response_at, public_updates=inputs.public_updates,
-                          waiting_on_customer=inputs.waiting_on_customer, now=datetime.now(timezone.utc))
-        except BridgeError:
-            return None
-        return state.next_update_due.isoformat() if state.next_update_due else None
+    def profile_for(self, name: str):
+        """The policy profile an escalation was opened under (the configured one, or a team's own)."""
+        return self.profile if name == self.profile.name else self.profile_named(name)
 
     def sla_rows(self, at: datetime | None) -> list[dict]:
         """Open escalations with their SLA clocks at ``at`` (default now), for `bridge sla`.
