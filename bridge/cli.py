@@ -506,6 +506,44 @@ def serve(state: State, host: str, port: int, workers: int | None) -> None:
                          hint="pick another with --port") from None
 
 
+# ----------------------------------------------------------------------- worker --
+@main.command()
+@click.option("--concurrency", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Jobs run at once by this process (each in a thread with its own connectors).")
+@click.option("--queues", default=None, metavar="Q[,Q…]",
+              help="Only these queues (inbox, sync, periodic; comma-separated). Default: all.")
+@click.option("--rate", "rates", multiple=True, metavar="SERVICE=N",
+              help="Requests per second all workers together may send to SERVICE (jira, zendesk, "
+                   "freshdesk, django-helpdesk; 0 = no limit). Repeatable.")
+@pass_state
+def worker(state: State, concurrency: int, queues: str | None, rates: tuple[str, ...]) -> None:
+    """Run jobs from the PostgreSQL store's queues until SIGTERM (PostgreSQL store only).
+
+    Inbox items, per-escalation syncs (never two at once on one escalation), the periodic
+    reconciliation, the SLA cadence and webhook refresh. SIGTERM or SIGINT finishes or
+    gives back the jobs in hand and exits 0. On a SQLite store it exits 2.
+    """
+    from bridge.jobs.app import QUEUES, require_postgres
+
+    config = state.services.config
+    require_postgres(config.store.url)
+    chosen = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
+    unknown = sorted(set(chosen or ()) - set(QUEUES))
+    if unknown:
+        raise UsageError(f"--queues: unknown queue {', '.join(unknown)}", hint=f"choose from {', '.join(QUEUES)}")
+    from bridge.jobs.limiter import parse_rates
+
+    try:
+        limits = parse_rates(list(rates))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    from bridge.jobs.runtime import run_worker
+
+    state.services.store  # noqa: B018 - refuses an unmigrated store before any job is taken
+    run_worker(state.services, concurrency=concurrency, queues=chosen, rates=limits,
+               announce=lambda line: (click.echo(line), sys.stdout.flush()))
+
+
 # --------------------------------------------------------------------- webhooks --
 @main.group(cls=BridgeGroup)
 def webhooks() -> None:
@@ -544,10 +582,29 @@ def db_upgrade(state: State) -> None:
     from bridge.store.db import upgrade
 
     url = state.services.config.store.url
-    upgrade(url)
+    upgrade(url, jobs=True)  # on PostgreSQL, procrastinate's schema too (bridge worker)
     from bridge.store.urls import mask_url
 
     click.echo(f"store {mask_url(url)} is at the current version")
+
+
+@db.command("copy")
+@click.argument("from_url", metavar="FROM_URL")
+@click.argument("to_url", metavar="TO_URL")
+@pass_state
+def db_copy(state: State, from_url: str, to_url: str) -> None:
+    """Copy every row of the store at FROM_URL (e.g. SQLite) into an empty store at TO_URL.
+
+    TO_URL is migrated first (with the job engine's schema on PostgreSQL); the copy is one
+    transaction, so a failure leaves TO_URL empty. A store that already holds escalations is
+    refused (exit 2). Stop `bridge serve` and cron before copying.
+    """
+    from bridge.jobs.copy_store import copy_store
+    from bridge.store.urls import mask_url
+
+    counts = copy_store(from_url, to_url)
+    total = sum(counts.values())
+    click.echo(f"copied {total} row(s) in {len(counts)} table(s) from {mask_url(from_url)} to {mask_url(to_url)}")
 
 
 @main.group(cls=BridgeGroup)

@@ -221,7 +221,7 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
-def upgrade(url_or_engine: str | URL | Engine) -> None:
+def upgrade(url_or_engine: str | URL | Engine, *, jobs: bool = False) -> None:
     """Migrate the store to the newest revision (``bridge db upgrade``).
 
     Runs in one transaction. On PostgreSQL (transactional DDL) a failed migration leaves the
@@ -235,6 +235,11 @@ def upgrade(url_or_engine: str | URL | Engine) -> None:
             if connection.dialect.name == "postgresql":
                 connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_UPGRADE_LOCK_KEY})")
             command.upgrade(_alembic_config(connection), "head")
+            if jobs and connection.dialect.name == "postgresql":
+                # `bridge db upgrade`: procrastinate's schema in the same transaction (bridge/jobs).
+                from bridge.jobs.schema import apply as apply_job_schema
+
+                apply_job_schema(connection)
     finally:
         if owned:
             engine.dispose()

@@ -14,7 +14,7 @@ The inbox is the source of truth for "something happened, look at it" (issue 12)
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -51,6 +51,10 @@ class InboxRepository:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        #: Called as ``on_accept(session, item)`` inside the transaction that inserts a new
+        #: item (flushed, so ``item.id`` is set). bridge/jobs sets it on PostgreSQL to defer
+        #: the item's procrastinate job in that same transaction: no row without its doorbell.
+        self.on_accept: Callable[[Session, InboxItem], None] | None = None
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -77,6 +81,9 @@ class InboxRepository:
         try:
             with self.session() as s:
                 s.add(item)
+                if self.on_accept is not None:
+                    s.flush()
+                    self.on_accept(s, item)
             return True
         except sqlalchemy.exc.IntegrityError:
             return False
@@ -99,18 +106,21 @@ class InboxRepository:
         return json.loads(item.subject or "{}")
 
     # -- working -----------------------------------------------------------------------------
-    def claim(self, holder: str, ttl: timedelta, *, limit: int = 20, now: datetime | None = None) -> list[InboxItem]:
+    def claim(self, holder: str, ttl: timedelta, *, limit: int = 20, now: datetime | None = None,
+              ids: Iterable[int] | None = None) -> list[InboxItem]:
         """Take up to ``limit`` claimable items (oldest first) for ``holder`` until now + ttl.
 
         Claimable: ``pending`` and available, or ``working`` with an expired lease (its
         worker died). Each is taken by a conditional UPDATE that re-checks the condition, so
-        two workers never hold one item.
+        two workers never hold one item. ``ids``: only among these items (a job's own).
         """
         now = now or utcnow()
         claimable = or_(
             and_(col(InboxItem.state) == "pending", col(InboxItem.available_at) <= now),
             and_(col(InboxItem.state) == "working", col(InboxItem.lease_expires_at) <= now),
         )
+        if ids is not None:
+            claimable = and_(claimable, col(InboxItem.id).in_(list(ids)))
         with self.session() as s:
             candidates = list(s.exec(select(InboxItem.id).where(claimable).order_by(col(InboxItem.id))
                                      .limit(limit)).all())

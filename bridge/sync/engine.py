@@ -85,6 +85,9 @@ class SyncEngine(FetchSteps, CadenceSteps):
         self.error_linker = error_linker
         #: The run's lease while it holds one: checked before every write (fencing).
         self.lease = None
+        #: Which lease a run takes: the store-wide ``sync``, or (bridge/jobs, one escalation
+        #: per job under its procrastinate lock) a lease of that escalation's own.
+        self.lease_name = LEASE
         #: Loads a policy profile by name, for the SLA cadence; None = no cadence pass.
         self.profile_for = profile_for
         #: The Sentry connector, to notice related Sentry issues that regress; None = off.
@@ -103,7 +106,7 @@ class SyncEngine(FetchSteps, CadenceSteps):
         if dry_run:
             self._run(report, dry_run=True, progress=progress)
             return report
-        keeper = self.store.leases.keeper(LEASE, self.lease_ttl, holder=self.holder, clock=self.clock)
+        keeper = self.store.leases.keeper(self.lease_name, self.lease_ttl, holder=self.holder, clock=self.clock)
         if not keeper.acquire():
             holder = keeper.current
             report.skipped = f"another sync holds the lease ({holder.holder if holder else '?'}); nothing done"
@@ -122,15 +125,24 @@ class SyncEngine(FetchSteps, CadenceSteps):
         return report
 
     def _run(self, report: SyncReport, *, dry_run: bool, progress) -> None:
-        escalations = {e.jira_issue_id: e for e in self.store.escalations.list(states=["complete"]) if e.jira_issue_id}
+        # Never every escalation: the pass reads the rows of what changed (and, for the SLA
+        # cadence, of what is due), so its work and memory follow the changes, not the store.
+        scope = None
         if self._only is not None:
-            escalations = {i: e for i, e in escalations.items() if e.id in self._only}
-        if not escalations:
-            return
+            scope = {e.jira_issue_id: e for e in self.store.escalations.by_ids(self._only, states=["complete"]).values()
+                     if e.jira_issue_id}
+            if not scope:
+                return
         started = self.clock()
         retry = json.loads(self.store.cursors.get(CURSOR_RETRY) or "[]")
-        issues = self._changed_issues(escalations, retry)
-        ticket_changes = self._ticket_changes(escalations, retry)
+        issues = self._changed_issues(scope, retry)
+        ticket_changes = self._ticket_changes(scope, retry)
+        escalations = self.store.escalations.complete_by_issue(set(issues) | set(ticket_changes))
+        if scope is not None:
+            escalations = {i: e for i, e in escalations.items() if i in scope}
+        issues = {i: found for i, found in issues.items() if i in escalations}
+        # The linked tickets of every escalation this pass plans for, in one query.
+        self._links_of = self.store.links.of_many(e.id for e in escalations.values())
 
         if not dry_run:
             self._fence()
@@ -149,10 +161,10 @@ class SyncEngine(FetchSteps, CadenceSteps):
                 self._item_failed(report, f"jira:{escalation.jira_key}", exc, dry_run=dry_run)
         busy = {item.escalation.id for item in prepared
                 if any(isinstance(a, (Announce, PublicReply)) for a in item.actions)}
-        periodic = self._cadence(escalations.values(), skip=busy, report=report)
+        periodic = self._cadence(skip=busy, report=report, dry_run=dry_run)
         resolution_now = {issue_id: found[0].resolution for issue_id, found in issues.items()}
-        periodic += self._regressions(escalations.values(), resolution_now, report=report)
-        periodic += self._error_link_retries(escalations.values())
+        periodic += self._regressions(resolution_now, report=report)
+        periodic += self._error_link_retries()
         if dry_run:
             report.outcomes.extend(Outcome(a, "planned") for item in prepared + periodic for a in item.actions)
             return
@@ -168,6 +180,12 @@ class SyncEngine(FetchSteps, CadenceSteps):
             self._fence()
             for record in item.records:
                 record()
+        # Whatever this pass told a customer (or tried to) moves that escalation's SLA clock:
+        # its next check is computed again at the next pass.
+        touched = {item.escalation.id for item in prepared + periodic if item.actions}
+        if touched:
+            self._fence()
+            self.store.escalations.forget_sla_checks(touched)
 
         if self._only is not None:
             # A partial pass leaves the shared cursors alone; its failures join the retry list.
@@ -192,7 +210,7 @@ class SyncEngine(FetchSteps, CadenceSteps):
         the SLA clock pauses for them where the profile says so."""
         for tickets in ticket_changes.values():
             for ticket in tickets.values():
-                link = self.store.links.get(ticket.helpdesk, ticket.id)
+                link = self._link_by_ticket.get(ticket.id)
                 if link is None:
                     continue
                 waiting = ticket.status == "pending"

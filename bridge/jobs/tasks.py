@@ -1,0 +1,189 @@
+"""bridge's procrastinate tasks (registered under the ``bridge:`` namespace).
+
+- ``process_inbox_item(item_id)`` (queue ``inbox``): claim the item under a lease, find the
+  escalations it touches (:func:`bridge.service.routing.route`), ring each one's sync, defer
+  the Escalate button's escalation, mark the item done. Cheap, so it needs no lock.
+- ``sync_escalation(escalation_id)`` (queue ``sync``): the same planner and executor as
+  `bridge sync`, for one escalation. ``lock=escalation:<id>``: never two at once on one
+  escalation; ``queueing_lock``: ten doorbells for one escalation wait as one job.
+- ``escalate_ticket(ticket)`` (queue ``sync``): the Escalate button (highest severity, page
+  once); locked on the ticket's escalation when it has one.
+- periodic (queue ``periodic``): ``reconcile`` rings every escalation's sync (the cron line
+  `bridge sync` was); ``sla_cadence`` rings the open ones, whose pass sends the status
+  updates the SLA clocks ask for; ``refresh_webhooks`` re-registers the vendors' webhooks
+  (idempotent) before one expires; ``sweep`` re-rings lost inbox items and retries the jobs
+  of workers that stopped sending heartbeats.
+
+The tasks take their collaborators from the worker's :class:`bridge.jobs.runtime.Runtime`
+(procrastinate's ``additional_context``): one :class:`bridge.services.Services` per
+concurrent job, each with its connectors' HTTP sessions behind the shared rate limiter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import procrastinate
+from procrastinate.exceptions import AlreadyEnqueued
+
+from bridge.errors import EXIT_USAGE, BridgeError
+from bridge.jobs.doorbell import (ESCALATE_TASK, SYNC_TASK, escalation_lock, journal_end, journal_start,
+                                  lost_inbox_items, reissue, sync_queueing_lock)
+
+log = logging.getLogger(__name__)
+
+__all__ = ["blueprint", "ring_sync"]
+
+blueprint = procrastinate.Blueprint()
+
+#: A sync job that failed (a service down, the escalation's lease still held) comes back
+#: after 3, 5, 9, 17 … s; the escalation's failure is also on the reconciliation's retry list.
+SYNC_RETRY = procrastinate.RetryStrategy(max_attempts=8, wait=1, exponential_wait=2)
+#: How long a heartbeat may be missing before the worker's jobs are taken as lost.
+STALLED_AFTER_S = 15.0
+
+
+class Busy(Exception):
+    """The escalation's lease is held elsewhere (a `bridge sync` run, a worker paused past its
+    job): retried by procrastinate after a short wait."""
+
+
+def _runtime(context):
+    return context.additional_context["bridge"]
+
+
+def ring_sync(app, escalation_id: int) -> bool:
+    """Defer a sync of ``escalation_id`` unless one is already waiting; whether one was added."""
+    try:
+        app.configure_task(SYNC_TASK, lock=escalation_lock(escalation_id),
+                           queueing_lock=sync_queueing_lock(escalation_id)).defer(escalation_id=int(escalation_id))
+        return True
+    except AlreadyEnqueued:
+        return False
+
+
+@blueprint.task(name="process_inbox_item", queue="inbox", pass_context=True)
+def process_inbox_item(context, item_id: int) -> str:
+    """Work one inbox item: route it, ring the escalations' syncs, mark it done."""
+    runtime = _runtime(context)
+    holder = runtime.holder(context.job.id)
+    with runtime.services() as services:
+        inbox = services.store.inbox
+        items = inbox.claim(holder, runtime.lease_ttl, ids=[item_id], limit=1)
+        if not items:
+            return "not claimable"  # done already, or held by a live worker, or not due yet
+        try:
+            from bridge.service.routing import route
+
+            work = route(items, store=services.store, helpdesk=services.helpdesk,
+                         escalate_tag=services.config.webhooks.escalate_tag,
+                         subject_rules=[*services.mappings.subject_rules, *services.profile.subject_rules],
+                         highest=services.profile.highest)
+            for ticket in sorted(work.emergencies):
+                link = services.store.links.get(services.helpdesk.kind, ticket)
+                lock = escalation_lock(link.escalation_id) if link is not None else f"ticket:{ticket}"
+                context.app.configure_task(ESCALATE_TASK, lock=lock).defer(ticket=ticket)
+            for escalation_id in sorted(work.escalations):
+                ring_sync(context.app, escalation_id)
+        except BridgeError as exc:
+            from bridge.service.worker import MAX_ATTEMPTS, _backoff
+
+            permanent = exc.exit_code == EXIT_USAGE
+            inbox.retry_later([item_id], holder, str(exc), delay=_backoff(items[0].attempts),
+                              max_attempts=0 if permanent else MAX_ATTEMPTS)
+            return "retry later"  # the sweeper rings again when it is due
+        inbox.done([item_id], holder)
+        return "done"
+
+
+@blueprint.task(name="sync_escalation", queue="sync", pass_context=True, retry=SYNC_RETRY)
+def sync_escalation(context, escalation_id: int) -> str:
+    """Bring one escalation up to date (the core of `bridge sync`, ``only={escalation_id}``)."""
+    runtime = _runtime(context)
+    holder = runtime.holder(context.job.id)
+    with runtime.services() as services:
+        engine = services.store.engine
+        row = journal_start(engine, escalation_id, context.job.id, holder)
+        outcome = "error"
+        try:
+            sync = services.sync_engine(holder=holder, lease_ttl=runtime.lease_ttl)
+            sync.lease_name = f"sync:escalation:{int(escalation_id)}"
+            report = sync.run(only={int(escalation_id)})
+            if report.skipped:
+                outcome = "busy"
+                raise Busy(report.skipped)
+            runtime.count_messages(report)
+            if report.failures:
+                outcome = "failed"
+                raise BridgeError("; ".join(f"{target}: {reason}" for target, reason in report.failures))
+            outcome = "done"
+            return outcome
+        finally:
+            journal_end(engine, row, outcome)
+
+
+@blueprint.task(name="escalate_ticket", queue="sync", pass_context=True, retry=SYNC_RETRY)
+def escalate_ticket(context, ticket: str) -> str:
+    """The customer's Escalate button for ``ticket`` (idempotent: one page, one priority change)."""
+    from bridge.escalation import EscalationRequest
+    from bridge.service.worker import ESCALATE_ACTOR
+
+    runtime = _runtime(context)
+    with runtime.services() as services:
+        result = services.escalator().escalate(EscalationRequest(ticket=ticket, actor=ESCALATE_ACTOR, emergency=True))
+        if result.failures:
+            raise BridgeError("; ".join(result.failures))
+        return "done"
+
+
+def _ring_all(context, *, open_only: bool) -> int:
+    runtime = _runtime(context)
+    with runtime.services() as services:
+        escalations = [e for e in services.store.escalations.list(states=["complete"])
+                       if e.jira_issue_id and not (open_only and e.last_resolution)]
+    return sum(ring_sync(context.app, e.id) for e in escalations)
+
+
+@blueprint.periodic(cron="*/10 * * * *", periodic_id="reconcile")
+@blueprint.task(name="reconcile", queue="periodic", pass_context=True, queueing_lock="reconcile")
+def reconcile(context, timestamp: int) -> int:
+    """The reconciliation poll (deliveries that never came): every escalation's sync rung."""
+    return _ring_all(context, open_only=False)
+
+
+@blueprint.periodic(cron="*/5 * * * *", periodic_id="sla_cadence")
+@blueprint.task(name="sla_cadence", queue="periodic", pass_context=True, queueing_lock="sla_cadence")
+def sla_cadence(context, timestamp: int) -> int:
+    """The SLA cadence check: each open escalation's pass sends the updates its clocks ask for."""
+    return _ring_all(context, open_only=True)
+
+
+@blueprint.periodic(cron="17 3 * * *", periodic_id="refresh_webhooks")
+@blueprint.task(name="refresh_webhooks", queue="periodic", pass_context=True, queueing_lock="refresh_webhooks")
+def refresh_webhooks(context, timestamp: int) -> int:
+    """Re-register the vendors' webhooks (JIRA Cloud's expire after 30 days; idempotent)."""
+    from bridge.service.registration import register_all
+
+    runtime = _runtime(context)
+    with runtime.services() as services:
+        return len(register_all(services.config, services.http_session))
+
+
+@blueprint.periodic(cron="* * * * * */2", periodic_id="sweep")
+@blueprint.task(name="sweep", queue="periodic", pass_context=True, queueing_lock="sweep")
+async def sweep(context, timestamp: int) -> int:
+    """Retry the jobs of workers gone silent; ring again for inbox items no job will take."""
+    runtime = _runtime(context)
+    manager = context.app.job_manager
+    retried = 0
+    for job in await manager.get_stalled_jobs(seconds_since_heartbeat=runtime.stalled_after_s):
+        try:
+            await manager.retry_job(job)
+            retried += 1
+        except Exception:  # its queueing lock taken by a newer doorbell: that one will do
+            log.info("stalled job %s not retried", job.id, exc_info=True)
+    lost = await asyncio.to_thread(lost_inbox_items, runtime.engine)
+    if lost:
+        await asyncio.to_thread(reissue, runtime.engine, lost)
+    return retried + len(lost)
