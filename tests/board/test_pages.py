@@ -139,3 +139,18 @@ def test_the_sla_report_draws_svg_charts_with_csv_data(board):
 @pytest.mark.parametrize("path", ["/escalations/999999", "/report/nope.svg"])
 def test_unknown_things_are_404(board, path):
     assert board.signed_in().get(f"{board.url}{path}", timeout=10).status_code == 404
+
+
+def test_a_recorded_message_is_shown_exactly_as_sent_with_its_locale(board):
+    session = board.signed_in()
+    path = escalate_through_form(board, session)
+    [escalation] = board.services.store.escalations.list()
+    body = "Hallo,\n  <b>wir</b> arbeiten an {{ fix }} & mehr."
+    outbox = board.services.store.outbox
+    outbox.claim("test:announce", target="zendesk:101", kind="Announce", escalation_id=escalation.id,
+                 payload={"body": body, "locale": "de"})
+    outbox.done("test:announce")
+    page = session.get(f"{board.url}{path}", timeout=10).text
+    shown = re.search(r'<pre class="message">(.*?)</pre>', page.split("Status announced", 1)[1], re.S).group(1)
+    assert shown == "Hallo,\n  &lt;b&gt;wir&lt;/b&gt; arbeiten an {{ fix }} &amp; mehr."
+    assert "locale de" in page.split("Status announced", 1)[1].split("</li>", 1)[0]
