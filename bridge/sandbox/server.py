@@ -5,8 +5,9 @@ module adds what every one of them shares:
 
 * :class:`Knobs` — added latency, a request budget past which the service answers 429 with
   ``Retry-After`` and the vendor's own rate-limit headers, 5xx answers or dropped
-  connections for the next N requests or a fraction of them (optionally *after* the request
-  was applied, the "timed out but it happened" case), per-service request counters, and a
+  connections for the next N requests, a fraction of them or exactly the Nth one from now
+  (``fail_at``, for fault matrices; optionally *after* the request was applied, the "timed
+  out but it happened" case), per-service request counters, and a
   journal of every request received (method, path, query, body; never headers, so no
   credentials) that tests read to assert on what a service was sent.
 * An admin API under ``/__sandbox__/`` (a path no vendor uses) to read and turn the knobs
@@ -86,6 +87,9 @@ class Knobs:
     fail_after_apply: bool = False
     #: Only requests with these methods fail (empty = all), e.g. ["POST", "PUT"].
     fail_methods: list[str] = field(default_factory=list)
+    #: Fail exactly the Nth request (any method) counted from when this knob was set; 0 = off.
+    #: A fault matrix sets it to 1, 2, ... k_max to hit every request of a command once.
+    fail_at: int = 0
     seed: int | None = None
 
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -93,11 +97,13 @@ class Knobs:
     journal: list = field(default_factory=list, repr=False)
     _window_start: float = field(default_factory=time.monotonic, repr=False)
     _window_used: int = field(default=0, repr=False)
+    _fail_at_seen: int = field(default=0, repr=False)
     _rng: random.Random = field(default_factory=random.Random, repr=False)
 
     TUNABLE = (
         "latency_ms", "rate_limit", "rate_window_s", "retry_after_s", "fail_next",
-        "fail_fraction", "fail_mode", "fail_status", "fail_after_apply", "fail_methods", "seed",
+        "fail_fraction", "fail_mode", "fail_status", "fail_after_apply", "fail_methods", "fail_at",
+        "seed",
     )
 
     def as_dict(self) -> dict:
@@ -113,6 +119,8 @@ class Knobs:
         with self.lock:
             for name, value in values.items():
                 setattr(self, name, value)
+            if "fail_at" in values:
+                self._fail_at_seen = 0
             if "seed" in values and values["seed"] is not None:
                 self._rng.seed(values["seed"])
             if "rate_limit" in values or "rate_window_s" in values:
@@ -158,6 +166,11 @@ class Knobs:
     def take_fault(self, method: str) -> bool:
         """Whether this request fails (consumes one of ``fail_next`` when it does)."""
         with self.lock:
+            if self.fail_at > 0:
+                # Counted before the method filter: "the Nth request" means any request.
+                self._fail_at_seen += 1
+                if self._fail_at_seen == self.fail_at:
+                    return True
             if self.fail_methods and method not in self.fail_methods:
                 return False
             if self.fail_next > 0:
@@ -277,7 +290,11 @@ def install(app: Flask, vendor: Vendor, knobs: Knobs) -> None:
 def _fail(vendor: Vendor, knobs: Knobs) -> Response:
     if knobs.fail_mode == "drop":
         return _dropped_connection()
-    return vendor.error_response(knobs.fail_status, "Service unavailable (sandbox fault).")
+    response = vendor.error_response(knobs.fail_status, "Service unavailable (sandbox fault).")
+    if knobs.fail_status == 429:
+        # An injected 429 looks like the budget's own: clients read Retry-After to wait.
+        response.headers["Retry-After"] = str(knobs.retry_after_s)
+    return response
 
 
 class _QuietHandler(WSGIRequestHandler):
