@@ -35,6 +35,11 @@ class Metrics:
         self.depth = Gauge("bridge_inbox_depth", "Inbox items waiting or being worked on.",
                            ["state"], registry=self.registry)
         self._backlog = backlog
+        self.throttled = Gauge("bridge_http_throttled_responses",
+                               "429 answers the services gave, by service (every worker on the store, "
+                               "PostgreSQL stores).", ["service"], registry=self.registry)
+        #: Reads the shared 429 counts at scrape time (set by bridge/jobs on PostgreSQL).
+        self.throttled_counts = None
 
     def render(self) -> bytes:
         """The exposition text, with the queue depth read now."""
@@ -43,4 +48,7 @@ class Metrics:
             self.depth.labels("waiting").set(backlog.waiting)
             self.depth.labels("working").set(backlog.working)
             self.depth.labels("failed").set(backlog.failed)
+        if self.throttled_counts is not None:
+            for service, count in self.throttled_counts().items():
+                self.throttled.labels(service).set(count)
         return generate_latest(self.registry)

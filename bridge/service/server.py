@@ -41,6 +41,12 @@ class Serving:
         inbox = services.store.inbox
         self.metrics = Metrics(backlog=inbox.backlog)
         count = workers if workers is not None else config.workers
+        # A PostgreSQL store: accepting defers a procrastinate job (bridge/jobs) and the
+        # `count` workers are procrastinate's; the inbox threads below are SQLite's.
+        from bridge.jobs.serving import jobs_for_serve
+
+        self.jobs = jobs_for_serve(services, self.metrics, count)
+        count = 0 if self.jobs is not None else count
         self.pool = WorkerPool(services, inbox, count=count, ttl=timedelta(seconds=config.lease_seconds),
                                metrics=self.metrics, poll_seconds=min(1.0, config.lease_seconds / 2))
         # The link helper used while rendering messages signs with this process's settings.
@@ -61,6 +67,8 @@ class Serving:
     def start(self) -> "Serving":
         self._thread.start()
         self.pool.start()
+        if self.jobs is not None:
+            self.jobs.start()
         return self
 
     def stop(self, *, grace: float = SHUTDOWN_GRACE_S) -> None:
@@ -68,6 +76,8 @@ class Serving:
         self.server.stop()
         self._thread.join(15)
         self.pool.stop(grace=grace, on_release=lambda n: log.info("released %d inbox item(s) for another worker", n))
+        if self.jobs is not None:
+            self.jobs.stop(grace)
         # The board's background SLA pass: a daemon thread still in a query when the
         # interpreter finalises aborts the process instead of exiting 0.
         standings = self.app.extensions.get("bridge.board.standings")

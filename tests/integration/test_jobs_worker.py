@@ -1,0 +1,130 @@
+"""`bridge worker` on a real PostgreSQL store: the exit-2 refusal on SQLite, the doorbell
+deferred in the inbox row's transaction, and a JIRA change through `bridge serve` and two
+worker processes told to each customer once."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+from jira import JIRA
+
+from bridge.cli import main
+from bridge.config import load_config
+from bridge.escalation import EscalationRequest
+from bridge.jobs.doorbell import INBOX_TASK
+from bridge.sandbox.jira import DEMO_LOGINS
+from bridge.services import Services
+from tests.conftest import ACTOR
+from tests.fixtures.jobs import WorkerProcess, jobs_store_url, journal, overlaps  # noqa: F401 - a fixture
+from tests.fixtures.serve import SECRETS, inbox_settled, jira_issue_event, post_jira, serving, wait_until
+
+pytestmark = pytest.mark.postgres
+
+BRIDGE_EMAIL = "bridge@example.com"
+
+
+def jobs(engine, task: str) -> list[tuple]:
+    with engine.connect() as connection:
+        return list(connection.execute(sa.text("SELECT args, status FROM procrastinate_jobs WHERE task_name = :t"),
+                                       {"t": task}).all())
+
+
+def test_worker_on_a_sqlite_store_exits_2_saying_why(tmp_path):
+    result = CliRunner().invoke(main, ["worker"], env={"BRIDGE_STORE_URL": f"sqlite:///{tmp_path / 'b.db'}"})
+    assert result.exit_code == 2
+    assert "bridge worker needs a PostgreSQL store" in result.output and "bridge db copy" in result.output
+
+
+@pytest.mark.parametrize("rate", ["jira", "jira=fast", "=3", "jira=-1", "jira=inf"])
+def test_a_malformed_rate_is_refused_with_exit_2(jobs_store_url, rate):
+    result = CliRunner().invoke(main, ["worker", "--rate", rate], env={"BRIDGE_STORE_URL": jobs_store_url})
+    assert result.exit_code == 2 and "--rate" in result.output
+
+
+def test_an_unknown_queue_is_refused_with_exit_2(jobs_store_url):
+    result = CliRunner().invoke(main, ["worker", "--queues", "inbox,mail"], env={"BRIDGE_STORE_URL": jobs_store_url})
+    assert result.exit_code == 2 and "unknown queue mail" in result.output
+
+
+def test_accepting_defers_the_job_in_the_same_transaction(jobs_store_url):
+    from bridge.jobs.doorbell import attach
+    from bridge.store.db import open_store
+
+    store = open_store(jobs_store_url)
+    try:
+        attach(store)
+        assert store.inbox.accept("jira", "d-1", "jira:issue_updated", {"jira_issue_id": "1"})
+        assert not store.inbox.accept("jira", "d-1", "jira:issue_updated", {"jira_issue_id": "1"})  # redelivery
+        [item] = store.inbox.items()
+        assert jobs(store.engine, INBOX_TASK) == [({"item_id": item.id}, "todo")]
+
+        # A doorbell that cannot be deferred takes the row down with it: nothing half-written.
+        def broken(session, item):
+            session.connection().exec_driver_sql("SELECT no_such_function()")
+
+        store.inbox.on_accept = broken
+        with pytest.raises(sa.exc.ProgrammingError):
+            store.inbox.accept("jira", "d-2", "jira:issue_updated", {"jira_issue_id": "2"})
+        assert [i.delivery_id for i in store.inbox.items()] == ["d-1"]
+        assert len(jobs(store.engine, INBOX_TASK)) == 1
+    finally:
+        store.close()
+
+
+def test_the_sweeper_finds_items_whose_job_was_lost(jobs_store_url):
+    from bridge.jobs.doorbell import attach, lost_inbox_items, reissue
+    from bridge.store.db import open_store
+
+    store = open_store(jobs_store_url)
+    try:
+        attach(store)
+        store.inbox.accept("jira", "d-1", "jira:issue_updated", {"jira_issue_id": "1"})
+        assert lost_inbox_items(store.engine) == []  # its job waits
+        with store.engine.begin() as connection:
+            connection.exec_driver_sql("DELETE FROM procrastinate_jobs")  # an operator's mistake
+        [item] = store.inbox.items()
+        assert lost_inbox_items(store.engine) == [item.id]
+        reissue(store.engine, [item.id])
+        assert lost_inbox_items(store.engine) == []
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def env(bridge_env, jobs_store_url) -> dict[str, str]:
+    return {**os.environ, **bridge_env, **SECRETS, "BRIDGE_STORE_URL": jobs_store_url,
+            "BRIDGE_SERVE_LEASE_SECONDS": "3"}
+
+
+def told(sandbox, ticket: int, words: str) -> int:
+    bridge = sandbox.zendesk_state.user_by_email(BRIDGE_EMAIL)
+    return sum(words in c["body"] for c in sandbox.zendesk_state.comments(ticket)
+               if c["public"] and c["author_id"] == bridge["id"])
+
+
+def test_a_jira_change_through_serve_and_two_workers_is_told_once(sandbox, env, tmp_path):
+    services = Services(load_config(None, env=env))
+    escalator = services.escalator()
+    first = escalator.escalate(EscalationRequest(ticket="101", actor=ACTOR))
+    escalator.escalate(EscalationRequest(ticket="105", actor=ACTOR, into=first.jira_key))
+    sandbox.zendesk_state.export_skips_last_minute = False
+    workers = [WorkerProcess(env, tmp_path / f"worker-{n}.log", "--concurrency", "2") for n in range(2)]
+    try:
+        with serving(services, workers=0) as serve:
+            dev = JIRA(server=sandbox.jira.url, basic_auth=DEMO_LOGINS["dev"].basic_auth("cloud"), max_retries=0)
+            dev.transition_issue(first.jira_key, "In Progress")
+            event = jira_issue_event(dev.issue(first.jira_key))
+            for attempt in range(3):  # one change, delivered three times under two ids
+                post_jira(serve.url, event, delivery=f"change-{attempt % 2}")
+            wait_until(lambda: told(sandbox, 101, "working on a fix") and told(sandbox, 105, "working on a fix"),
+                       what="both customers told")
+            wait_until(lambda: inbox_settled(services.store), what="the inbox to settle")
+    finally:
+        codes = [w.terminate() for w in workers]
+    assert codes == [0, 0]
+    assert [told(sandbox, t, "working on a fix") for t in (101, 105)] == [1, 1]
+    rows = journal(services.store.engine)
+    assert rows and overlaps(rows, {}) == []
