@@ -36,16 +36,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from bridge.actions import (CUSTOMER_FACING, ESCALATED_TAG, MARKED, Acknowledge, Action, AdoptBug, Announce, BugAction,
-                            CommentOnBug, CreateBug, EscalatedNote, InternalNote, LinkErrorIssue, LinkTicket,
+from bridge.actions import (Acknowledge, Action, AdoptBug, Announce, BugAction,
+                            CommentOnBug, CreateBug, LinkErrorIssue, LinkTicket,
                             PageOnCall, PublicReply, ReopenTask, RemoteLink, SetBugFields, StateNote,
                             StatusUpdate)
-from bridge.connectors.base import Conflict, Helpdesk, TicketWrite, Tracker
+from bridge.connectors.base import Helpdesk, Tracker
 from bridge.errors import BridgeError, ItemFailed, LeaseLost
 from bridge.models import Issue, Ticket
+from bridge.ticket_writes import TicketWrites
 
-#: How many times a marked write is retried after the ticket changed under it.
-CONFLICT_RETRIES = 3
 #: Pauses while waiting for a just-created Bug to show in JIRA's (lagging) search.
 RECHECK_PAUSES_S = (0.5, 1.0, 2.0)
 
@@ -89,7 +88,7 @@ class _Pending:
     data: Any = None
 
 
-class Executor:
+class Executor(TicketWrites):
     """Applies items through the outbox. Collaborators are passed in, so tests hand it real
     connectors pointed at loopback services and a real store."""
 
@@ -348,160 +347,6 @@ class Executor:
                                 f"{escalation.jira_key} dedup_key={receipt.dedup_key}")
         return "done"
 
-    # -------------------------------------------------------------- helpdesk rounds --
-    def _helpdesk(self, work: list[_Pending], outcomes: list[Outcome]) -> None:
-        """Marked actions: skip those whose marker the ticket carries; then write in rounds
-        of one change per ticket (Zendesk takes one comment per update), each round in bulk."""
-        marked_ids = sorted({p.action.ticket_id for p in work if isinstance(p.action, MARKED)})
-        tickets = {t: self.fresh[t] for t in marked_ids if t in self.fresh}
-        missing = [t for t in marked_ids if t not in tickets]
-        if missing:
-            tickets.update(self.helpdesk.read_many(missing))
-        self.tickets = tickets
-        queues: dict[str, list[_Pending]] = {}
-        for pending in work:
-            action = pending.action
-            if isinstance(action, MARKED):
-                ticket = tickets.get(action.ticket_id)
-                if ticket is None:
-                    self._failed(pending, outcomes, ItemFailed(f"ticket {action.ticket_id} is gone from the helpdesk"))
-                    continue
-                if action.marker in ticket.tags:
-                    self._succeeded(pending, outcomes, "skipped", "the ticket already carries its marker")
-                    continue
-            elif pending.orphan and self._note_exists(action):
-                self._succeeded(pending, outcomes, "skipped", "the note is already on the ticket")
-                continue
-            queues.setdefault(action.ticket_id, []).append(pending)
-        for queue in queues.values():
-            # Marked writes first: their write is conditional on the version just read.
-            queue.sort(key=lambda p: not isinstance(p.action, MARKED))
-
-        self.written: dict[str, Item] = {}
-        first_round = True
-        while any(queues.values()):
-            round_ = [queue.pop(0) for queue in queues.values() if queue]
-            changes, ready = [], []
-            for pending in round_:
-                if not first_round and self.lease is None and isinstance(pending.action, MARKED):
-                    # No lease keeps other processes off this ticket (two operators on two
-                    # stores): the ticket's version moved with our last write, so a later
-                    # marked write is made on a fresh read (a conflict there means someone
-                    # else wrote; the marker then decides).
-                    self._guarded(pending, outcomes, lambda p: self._send_marked(p.action))
-                    continue
-                try:
-                    self._fence()
-                    changes.append((pending.action.ticket_id,
-                                    self.change_for(pending.action, tickets.get(pending.action.ticket_id), first_round)))
-                    ready.append(pending)
-                except BridgeError as exc:
-                    self._failed(pending, outcomes, exc)
-            results = self._write_round(changes)
-            for pending in ready:
-                error = results.get(pending.action.ticket_id)
-                if error is None:
-                    self.written[pending.action.ticket_id] = pending.item
-                    self._succeeded(pending, outcomes, "done")
-                elif isinstance(error, Conflict) and isinstance(pending.action, MARKED) \
-                        and not isinstance(pending.action, StatusUpdate):
-                    # (A periodic update that met a conflict waits for the next run.)
-                    self._guarded(pending, outcomes, lambda p: self._send_marked(p.action))
-                elif _refused(error):
-                    self._refused(pending, outcomes, error)
-                else:
-                    self._failed(pending, outcomes, error)
-            first_round = False
-
-    def _write_round(self, changes: list[tuple[str, TicketWrite]]) -> dict[str, BaseException | None]:
-        """One round: a bulk write where there are several tickets, a plain one for one (a
-        bulk job costs a status poll that a single ticket does not need)."""
-        if len(changes) != 1:
-            return self.helpdesk.write_many(changes) if changes else {}
-        ticket_id, change = changes[0]
-        try:
-            self.helpdesk.write(ticket_id, change)
-        except (BridgeError, Conflict) as exc:
-            return {ticket_id: exc}
-        return {ticket_id: None}
-
-    def change_for(self, action: Action, ticket: Ticket | None, first_round: bool = False) -> TicketWrite:
-        """The helpdesk write that carries ``action`` (its marker tag in the same call)."""
-        version = ticket.version if (ticket and first_round) else None
-        if isinstance(action, Announce):
-            body = self._render(action.template, action.locale, action.context, ticket)
-            stale = tuple(t for t in (ticket.tags if ticket else ()) if t.startswith("bridge_state_") and t != action.marker)
-            return TicketWrite(comment=body, public=True, status=action.helpdesk_status, add_tags=(action.marker,),
-                               remove_tags=stale, if_version=version)
-        if isinstance(action, PublicReply):
-            return TicketWrite(comment=action.body, public=True, add_tags=(action.marker,), if_version=version)
-        if isinstance(action, StatusUpdate):
-            body = self._render("status_update", action.locale, action.context, ticket)
-            stale = tuple(t for t in (ticket.tags if ticket else ()) if t.startswith("bridge_update_") and t != action.marker)
-            return TicketWrite(comment=body, public=True, add_tags=(action.marker,), remove_tags=stale,
-                               if_version=version)
-        if isinstance(action, Acknowledge):
-            context = dict(action.context)
-            if action.show_key:
-                context["jira_key"] = action.issue_key
-            body = self._render("acknowledgement", action.locale, context, ticket)
-            return TicketWrite(comment=body, public=True, add_tags=(action.marker,), if_version=version)
-        if isinstance(action, EscalatedNote):
-            url = self.tracker.browse_url(action.issue_key) if action.issue_key else ""
-            note = (f"Escalated to JIRA as {action.issue_key}: {action.issue_url or url}\n"
-                    f"Severity {action.severity}, JIRA priority {action.priority}. "
-                    "Engineering's progress will be mirrored on this ticket.")
-            fields = {action.key_field: action.issue_key} if action.key_field else {}
-            tags = tuple(dict.fromkeys((action.marker, ESCALATED_TAG)))
-            return TicketWrite(comment=note, public=False, add_tags=tags, fields=fields, if_version=version)
-        return TicketWrite(comment=action.body, public=False)
-
-    def _render(self, template: str, locale: str | None, context: dict, ticket: Ticket | None) -> str:
-        """A customer message from a template (the templates write times in one format)."""
-        locale = locale or (ticket.locale if ticket else None)
-        context = dict(context)
-        if ticket is not None:
-            context.update(subject=ticket.subject, ticket_id=ticket.id)
-        return self.messages.render(template, locale, **context)
-
-    def _send_marked(self, action) -> str:
-        """A marked write on its own, exactly once: re-read, skip if marked, write on that version."""
-        for _ in range(CONFLICT_RETRIES + 1):
-            ticket = self.helpdesk.get_ticket(action.ticket_id)
-            if action.marker in ticket.tags:
-                return "skipped"
-            try:
-                self._fence()
-                self.helpdesk.write(action.ticket_id, self.change_for(action, ticket, first_round=True))
-            except Conflict:
-                continue
-            return "done"
-        raise ItemFailed(f"ticket {action.ticket_id} kept changing while the bridge wrote to it", hint="run again")
-
-    def _refused(self, pending: _Pending, outcomes: list[Outcome], error: BaseException) -> None:
-        """The outbound gate refused the text (an error-tracker reference it could not strip).
-        Failing would fail every later run again; dropping it silently would lose it. So the
-        agents get an internal note naming what was held back and where to read it (the
-        note carries none of the refused text), and the action counts as handled."""
-        action = pending.action
-        what = "a message to the customer" if isinstance(action, CUSTOMER_FACING) else "an internal note"
-        where = getattr(pending.item.issue, "key", None) or getattr(pending.item.escalation, "jira_key", None)
-        note = (f"The bridge held back {what} for this ticket: {error}. "
-                f"Read it on {where or 'the Bug'} in JIRA and pass on what the customer should know.")
-        try:
-            self.helpdesk.write(action.ticket_id, TicketWrite(comment=note, public=False))
-        except BridgeError as exc:
-            self._failed(pending, outcomes, exc)
-            return
-        self._succeeded(pending, outcomes, "refused", f"held back, agents told: {error}")
-
-    def _note_exists(self, action: InternalNote) -> bool:
-        """Whether this note already stands on the ticket, compared as it was sent (after
-        the gate) and with white space folded, as helpdesks re-flow text."""
-        wanted = " ".join(self.helpdesk.outgoing_text(action.body).split())
-        ticket = self.helpdesk.get_ticket(action.ticket_id)
-        return any(not c.public and " ".join(c.body.split()) == wanted for c in ticket.comments)
-
     # ------------------------------------------------------------------- recording --
     def _succeeded(self, pending: _Pending, outcomes: list[Outcome], result: str, detail: str = "") -> None:
         action = pending.action
@@ -532,9 +377,3 @@ class Executor:
         pending.item.failures.append(str(exc))
         if self.on_failure:
             self.on_failure(exc, action.target)
-
-
-def _refused(error: BaseException) -> bool:
-    from bridge.policy.visibility import OutboundRefused
-
-    return isinstance(error, OutboundRefused)
