@@ -28,6 +28,8 @@ from bridge.store.tables import (
 )
 
 PAGE_SIZE = 50
+#: ``board_standing.order_key`` of a row with no running target: after every due time.
+NO_DUE = 2**62
 STANDINGS = ("breached", "at-risk", "on-track", "paused", "best-effort", "error")
 _RANK = {"breached": 0, "at-risk": 1, "on-track": 2, "paused": 2, "best-effort": 3, "error": 4}
 #: Outbox kinds whose write the customer sees (the escalate flow's and sync's action names).
@@ -85,40 +87,52 @@ class Page:
         return max(1, -(-self.total // PAGE_SIZE))
 
 
-def _open_query(f: Filters, helpdesk: str | None = None):
-    query = (select(Escalation, BoardStanding)
-             .join(BoardStanding, col(BoardStanding.escalation_id) == col(Escalation.id), isouter=True)
-             .where(col(Escalation.last_resolution).is_(None)))
+def _conditions(f: Filters, helpdesk: str | None = None) -> list:
+    """The WHERE terms of the filters over ``escalation`` and ``board_standing``."""
+    terms: list = [col(Escalation.last_resolution).is_(None)]
     if f.severity:
-        query = query.where(Escalation.severity == f.severity)
+        terms.append(Escalation.severity == f.severity)
     if f.tier:
-        query = query.where(Escalation.tier == f.tier)
+        terms.append(Escalation.tier == f.tier)
     if f.organization:
-        query = query.where(Escalation.organization == f.organization)
+        terms.append(Escalation.organization == f.organization)
     if f.standing:
-        query = query.where(BoardStanding.standing == f.standing)
+        terms.append(BoardStanding.standing == f.standing)
     if f.q:
         needle = f.q.lstrip("#")
         ticket = select(LinkedTicket.escalation_id).where(LinkedTicket.ticket_id == needle)
         if helpdesk is not None:
             # (helpdesk, ticket_id) is the unique index: a lookup instead of a scan.
             ticket = ticket.where(LinkedTicket.helpdesk == helpdesk)
-        query = query.where(sa.or_(Escalation.jira_key == needle.upper(), col(Escalation.id).in_(ticket)))
-    return query
+        terms.append(sa.or_(Escalation.jira_key == needle.upper(), col(Escalation.id).in_(ticket)))
+    return terms
 
 
 def page(engine, f: Filters, *, helpdesk: str | None = None) -> Page:
-    """One page of open escalations: breached, then at risk, then the rest; soonest due first.
+    """One page of open escalations: breached, then at risk, then the rest; soonest due first;
+    escalations the background pass has not reached yet last, oldest first.
     ``helpdesk`` (the configured kind) lets a ticket search use the tickets' unique index."""
-    query = _open_query(f, helpdesk)
-    # The sort runs over ids only (a narrow temporary b-tree); the page's rows are read after.
-    ids = query.with_only_columns(col(Escalation.id)).order_by(
-        sa.func.coalesce(BoardStanding.rank, 5), col(BoardStanding.due_at).is_(None), col(BoardStanding.due_at),
-        col(Escalation.id)).limit(PAGE_SIZE).offset((f.page - 1) * PAGE_SIZE)
-    counted = query.with_only_columns(sa.func.count(col(Escalation.id)))
+    terms = _conditions(f, helpdesk)
+    offset = (f.page - 1) * PAGE_SIZE
+    # Ranked rows: board_standing drives the join in the order of ix_board_standing_order,
+    # so the first pages read about a page of rows instead of sorting every open escalation.
+    ranked = (select(Escalation.id).select_from(BoardStanding)
+              .join(Escalation, col(Escalation.id) == col(BoardStanding.escalation_id)).where(*terms))
+    # Not ranked yet (escalated since the last background pass): after the ranked ones.
+    unranked = (select(Escalation.id)
+                .join(BoardStanding, col(BoardStanding.escalation_id) == col(Escalation.id), isouter=True)
+                .where(col(BoardStanding.escalation_id).is_(None), *terms))
+    ordered = ranked.order_by(col(BoardStanding.rank), col(BoardStanding.order_key), col(BoardStanding.escalation_id))
     with Session(engine) as s:
-        total = s.execute(_without_standing(counted) if not f.standing else counted).scalar_one()
-        wanted = list(s.execute(ids).scalars().all())
+        if f.standing:  # only ranked rows have a standing
+            total = s.execute(select(sa.func.count()).select_from(ranked.subquery())).scalar_one()
+        else:
+            total = s.execute(select(sa.func.count(col(Escalation.id))).where(*terms)).scalar_one()
+        wanted = list(s.execute(ordered.limit(PAGE_SIZE).offset(offset)).scalars().all())
+        if len(wanted) < PAGE_SIZE and not f.standing:
+            ranked_total = s.execute(select(sa.func.count()).select_from(ranked.subquery())).scalar_one()
+            wanted += s.execute(unranked.order_by(col(Escalation.id)).limit(PAGE_SIZE - len(wanted))
+                                .offset(max(0, offset - ranked_total))).scalars().all()
         found = {e.id: (e, b) for e, b in s.exec(
             select(Escalation, BoardStanding)
             .join(BoardStanding, col(BoardStanding.escalation_id) == col(Escalation.id), isouter=True)
@@ -127,11 +141,6 @@ def page(engine, f: Filters, *, helpdesk: str | None = None) -> Page:
                 for e, b in (found[i] for i in wanted if i in found)]
         _details(s, rows)
     return Page(rows=rows, total=total, filters=f)
-
-
-def _without_standing(counted):
-    """``counted`` without the outer join to ``board_standing`` (it changes no count)."""
-    return counted.with_only_columns(sa.func.count(col(Escalation.id))).select_from(Escalation)
 
 
 def _details(s: Session, rows: list[Row]) -> None:
@@ -228,7 +237,8 @@ def refresh_standings(engine, sla_rows: list[dict[str, Any]], *, now: datetime |
             sla = row.get("sla") or {}
             due = first if first and not sla.get("first_response_at") else nxt
             values.append({"escalation_id": escalation_id, "standing": standing, "rank": _RANK.get(standing, 4),
-                           "due_at": due, "next_update_due": nxt, "computed_at": now})
+                           "due_at": due, "order_key": int(due.timestamp()) if due else NO_DUE,
+                           "next_update_due": nxt, "computed_at": now})
         s.exec(sa.delete(BoardStanding))
         if values:
             s.exec(sa.insert(BoardStanding), params=values)

@@ -63,17 +63,18 @@ def upgrade() -> None:
         sa.Column("standing", sa.String(), nullable=False),
         sa.Column("rank", sa.Integer(), nullable=False),
         sa.Column("due_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("order_key", sa.BigInteger(), nullable=False),
         sa.Column("next_update_due", sa.DateTime(timezone=True), nullable=True),
         _at("computed_at"),
         sa.ForeignKeyConstraint(["escalation_id"], ["escalation.id"],
                                 name="fk_board_standing_escalation_id_escalation", ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("escalation_id", name="pk_board_standing"),
     )
-    op.create_index("ix_board_standing_rank", "board_standing", ["rank"])
+    op.create_index("ix_board_standing_order", "board_standing", ["rank", "order_key", "escalation_id"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_board_standing_rank", table_name="board_standing")
+    op.drop_index("ix_board_standing_order", table_name="board_standing")
     op.drop_table("board_standing")
     op.drop_table("sign_in_failure")
     op.drop_index("ix_board_session_expires_at", table_name="board_session")
