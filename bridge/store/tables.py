@@ -366,20 +366,20 @@ class BoardStanding(SQLModel, table=True):
     """
 
     __tablename__ = "board_standing"
+    # The board's order, walked in index order so its first page reads a page of rows.
+    __table_args__ = (sa.Index("ix_board_standing_order", "rank", "order_key", "escalation_id"),)
 
     escalation_id: int = Field(primary_key=True, foreign_key="escalation.id", ondelete="CASCADE")
     standing: str
     rank: int
-    # The board's order, walked in index order so its first page reads a page of rows.
-    __table_args__ = (sa.Index("ix_board_standing_order", "rank", "order_key", "escalation_id"),)
     #: The nearest target still running (first response, else next update), if any.
     due_at: datetime | None = _when(nullable=True)
+    #: ``due_at`` as Unix seconds, or 2**62 without one (no target last): sortable by an index.
+    order_key: int = Field(sa_type=sa.BigInteger)
     next_update_due: datetime | None = _when(nullable=True)
     computed_at: datetime = _when()
 
 
-    #: ``due_at`` as Unix seconds, or 2**62 without one (no target last): sortable by an index.
-    order_key: int = Field(sa_type=sa.BigInteger)
 # -- bridge serve's inbox (bridge/service) -------------------------------------------------------
 
 
