@@ -3,8 +3,8 @@
 The ``jira`` library is the client the bridge uses; its integration suite (at the pinned tag,
 3.10.5) is a fair measure of how faithfully the emulator behaves. This script:
 
-1. starts the emulator in this process (``bridge sandbox --jira-mode server`` does the same) on
-   a free loopback port, Data Center mode unless ``--mode cloud``;
+1. starts the emulator in this process, in Data Center mode (as ``bridge sandbox --jira-mode
+   server`` does), on a free loopback port — the suite's Cloud setup names the real Cloud site;
 2. points the suite's ``CI_JIRA_*`` variables at it (admin ``bridge``, normal user ``dev``);
 3. runs ``pytest`` in the checkout in a subprocess, with every connection to anything but
    loopback refused (a ``sitecustomize`` on the subprocess's path), so tests that need the
@@ -14,7 +14,7 @@ The ``jira`` library is the client the bridge uses; its integration suite (at th
 
 Usage::
 
-    python bench/jira_client_suite.py PATH_TO_JIRA_CHECKOUT [--mode server] [-k EXPR] [--deps DIR]
+    python bench/jira_client_suite.py PATH_TO_JIRA_CHECKOUT [-k EXPR] [--deps DIR]
     JIRA_CLIENT_SUITE=PATH python bench/jira_client_suite.py
 
 The checkout must be at tag 3.10.5 (``git -C PATH checkout 3.10.5``); it is only read. The
@@ -74,7 +74,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkout", nargs="?", default=os.environ.get("JIRA_CLIENT_SUITE"),
                         help="path of a pycontribs/jira checkout at tag 3.10.5 (or $JIRA_CLIENT_SUITE)")
-    parser.add_argument("--mode", choices=("server", "cloud"), default="server")
     parser.add_argument("-k", dest="keyword", help="pytest -k expression (a subset of the suite)")
     parser.add_argument("--deps", help="a pip --target directory with the suite's test dependencies")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds the whole run may take")
@@ -87,13 +86,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{checkout} is not a pycontribs/jira checkout (no tests/conftest.py, jira/client.py)", file=sys.stderr)
         return 2
 
-    service, state = start(mode=args.mode, port=0)
+    # Data Center: the suite's Cloud settings name the real Cloud site, so only its Server
+    # setup can be pointed at a URL.
+    service, state = start(mode="server", port=0)
     try:
         with tempfile.TemporaryDirectory(prefix="jira-suite-") as work:
             report = Path(work) / "junit.xml"
             Path(work, "sitecustomize.py").write_text(SITECUSTOMIZE)
             env = dict(os.environ)
-            env.update(_suite_env(service.url, args.mode))
+            env.update(_suite_env(service.url))
             paths = [work] + ([str(Path(args.deps).resolve())] if args.deps else []) + [env.get("PYTHONPATH", "")]
             env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
             missing = _missing_modules(env)
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
                        "-q", "--timeout=60", "--continue-on-collection-errors", f"--junitxml={report}", "-W", "ignore"]
             if args.keyword:
                 command += ["-k", args.keyword]
-            print(f"emulator ({args.mode}) at {service.url}; running: {' '.join(command[1:])}", flush=True)
+            print(f"emulator (Data Center) at {service.url}; running: {' '.join(command[1:])}", flush=True)
             completed = subprocess.run(command, cwd=checkout, env=env, timeout=args.timeout,
                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             if not report.exists():
@@ -118,13 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _suite_env(url: str, mode: str) -> dict[str, str]:
+def _suite_env(url: str) -> dict[str, str]:
     admin, normal = DEMO_LOGINS["bridge"], DEMO_LOGINS["dev"]
-    if mode == "cloud":
-        # The suite's Cloud settings name the real Cloud site; only the server ones take a URL.
-        return {"CI_JIRA_TYPE": "Server", "CI_JIRA_URL": url, "CI_JIRA_ADMIN": admin.email,
-                "CI_JIRA_ADMIN_PASSWORD": admin.api_token, "CI_JIRA_USER": normal.email,
-                "CI_JIRA_USER_PASSWORD": normal.api_token}
     return {"CI_JIRA_TYPE": "Server", "CI_JIRA_URL": url, "CI_JIRA_ADMIN": admin.username,
             "CI_JIRA_ADMIN_PASSWORD": admin.password, "CI_JIRA_USER": normal.username,
             "CI_JIRA_USER_PASSWORD": normal.password}
