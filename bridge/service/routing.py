@@ -16,7 +16,7 @@ from typing import Any
 
 from bridge.store.tables import InboxItem
 
-__all__ = ["TICKET_SOURCES", "Work", "emergency_subject", "escalate_pressed", "route"]
+__all__ = ["TICKET_SOURCES", "Work", "emergency_subject", "escalate_pressed", "may_press", "route"]
 
 #: Sources whose subject is a helpdesk ticket id (``button`` is the signed Escalate link).
 TICKET_SOURCES = ("zendesk", "freshdesk", "django-helpdesk", "button")
@@ -44,6 +44,17 @@ def escalate_pressed(tags: Iterable[str], custom_fields: dict[str, object], tag:
         if str(name).casefold() in (wanted, f"cf_{wanted}") and value not in (None, False, "", "false", "0", 0):
             return True
     return False
+
+
+#: Zendesk events after which a linked ticket may carry the Escalate tag (the checkbox adds it).
+TAG_EVENTS = frozenset({"ticket.tags_changed", "ticket.custom_field_changed"})
+
+
+def may_press(item: InboxItem) -> bool:
+    """Whether a delivery about a ticket already escalated can be an Escalate press, so the
+    ticket is worth reading for its tag: Zendesk says which field changed, the trigger route
+    and Freshdesk's rule do not. Saves a read per echo of the bridge's own replies."""
+    return item.event in TAG_EVENTS or item.event.startswith("trigger") or item.source == "freshdesk"
 
 
 def emergency_subject(subject: str, rules: Iterable[Any], highest: str) -> bool:
@@ -88,7 +99,7 @@ def route(items: Iterable[InboxItem], *, store, helpdesk, escalate_tag: str, sub
         if item.source == "button":
             work.emergencies.add(subject["ticket"])
             why = "Escalate link"
-        elif item.source in TICKET_SOURCES and item.source == helpdesk.kind:
+        elif item.source in TICKET_SOURCES and item.source == helpdesk.kind and (not found or may_press(item)):
             ticket = helpdesk.get_ticket(subject["ticket"])
             if escalate_pressed(ticket.tags, ticket.custom_fields, escalate_tag):
                 work.emergencies.add(ticket.id)
