@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -67,7 +67,6 @@ class Registration:
     enabled: bool
     owner: str  # user key of whoever registered it (filters are run as them)
     updated_ms: int
-    extra: dict = field(default_factory=dict)
 
 
 class WebhookHub:
