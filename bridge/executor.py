@@ -96,7 +96,8 @@ class Executor(TicketWrites):
                  clock: Callable[[], datetime] | None = None, pager=None, error_linker=None,
                  page_for: Callable[[Any], Any] | None = None, lease=None,
                  on_failure: Callable[[BaseException, str], None] | None = None,
-                 sleep: Callable[[float], None] | None = None) -> None:
+                 sleep: Callable[[float], None] | None = None,
+                 escalate_link: Callable[[Any, str, str], str | None] | None = None) -> None:
         self.store = store
         self.tracker = tracker
         self.helpdesk = helpdesk
@@ -110,6 +111,9 @@ class Executor(TicketWrites):
         self.lease = lease
         self.on_failure = on_failure
         self.sleep = sleep
+        #: The signed Escalate link for (escalation, helpdesk, ticket), None at the highest
+        #: severity or without `bridge serve` configured (messages then carry no link).
+        self.escalate_link = escalate_link
         #: Tickets read moments ago by the caller, with no write since (saves a read).
         self.fresh: dict[str, Ticket] = {}
 

@@ -50,6 +50,7 @@ SAFE_CONTEXT: dict[str, str] = {
     "next_update": "when the customer hears from us next (datetime or words)",
     "first_response_due": "when the policy promises the first response (datetime or words)",
     "jira_key": "the JIRA key; shown as `reference` only if show_jira_key_to_customer",
+    "escalate_url": "the signed link to the Escalate confirmation page (tickets below the highest severity)",
 }
 
 #: Values a template may receive: no objects, so nothing to walk through.

@@ -141,7 +141,21 @@ class Services:
         return Escalator(helpdesk=self.helpdesk, tracker=self.tracker, store=self.store,
                          mappings=self.mappings, profile=self.profile, redactor=self.redactor,
                          messages=self.messages, pager=self.pager, gate=self.gate,
-                         sentry_linker=self.sentry_linker if self.sentry_configured else None)
+                         sentry_linker=self.sentry_linker if self.sentry_configured else None,
+                         escalate_link=self.escalate_link)
+
+    def escalate_link(self, escalation, helpdesk: str, ticket_id: str) -> str | None:
+        """The signed Escalate link a customer message on this ticket ends with: None at the
+        profile's highest severity, or while `bridge serve` has no public URL or key."""
+        from bridge.errors import BridgeError
+        from bridge.service.button import escalate_link
+
+        try:
+            if escalation.severity == self.profile_for(escalation.profile).highest:
+                return None
+        except BridgeError:
+            return None  # the profile cannot be read: no promise of an escalation path
+        return escalate_link(helpdesk, ticket_id, config=self.config)
 
     # -- Sentry -------------------------------------------------------------------------------
     @property
@@ -207,6 +221,7 @@ class Services:
         kwargs.setdefault("on_failure", lambda exc, target: report_item_failure(exc, item=target))
         kwargs.setdefault("sentry", self.sentry if self.sentry_configured else None)
         kwargs.setdefault("error_linker", self.sentry_linker if self.sentry_configured else None)
+        kwargs.setdefault("escalate_link", self.escalate_link)
         kwargs.setdefault("profile_for", lambda name: self.profile if name == self.profile.name else self.profile_named(name))
         return SyncEngine(store=self.store, tracker=self.tracker, helpdesk=self.helpdesk, mappings=self.mappings,
                           messages=self.messages, redactor=self.redactor, **kwargs)

@@ -9,6 +9,7 @@ round in bulk where the helpdesk has a bulk endpoint.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bridge.actions import (CUSTOMER_FACING, ESCALATED_TAG, MARKED, Acknowledge, Action, Announce, EscalatedNote,
@@ -66,12 +67,13 @@ class TicketWrites:
                     # stores): the ticket's version moved with our last write, so a later
                     # marked write is made on a fresh read (a conflict there means someone
                     # else wrote; the marker then decides).
-                    self._guarded(pending, outcomes, lambda p: self._send_marked(p.action))
+                    self._guarded(pending, outcomes, lambda p: self._send_marked(p.action, p.item.escalation))
                     continue
                 try:
                     self._fence()
                     changes.append((pending.action.ticket_id,
-                                    self.change_for(pending.action, tickets.get(pending.action.ticket_id), first_round)))
+                                    self.change_for(pending.action, tickets.get(pending.action.ticket_id), first_round,
+                                                    escalation=pending.item.escalation)))
                     ready.append(pending)
                 except BridgeError as exc:
                     self._failed(pending, outcomes, exc)
@@ -84,7 +86,7 @@ class TicketWrites:
                 elif isinstance(error, Conflict) and isinstance(pending.action, MARKED) \
                         and not isinstance(pending.action, StatusUpdate):
                     # (A periodic update that met a conflict waits for the next run.)
-                    self._guarded(pending, outcomes, lambda p: self._send_marked(p.action))
+                    self._guarded(pending, outcomes, lambda p: self._send_marked(p.action, p.item.escalation))
                 elif _refused(error):
                     self._refused(pending, outcomes, error)
                 else:
@@ -103,8 +105,24 @@ class TicketWrites:
             return {ticket_id: exc}
         return {ticket_id: None}
 
-    def change_for(self, action: Action, ticket: Ticket | None, first_round: bool = False) -> TicketWrite:
+    def change_for(self, action: Action, ticket: Ticket | None, first_round: bool = False, *,
+                   escalation=None) -> TicketWrite:
         """The helpdesk write that carries ``action`` (its marker tag in the same call)."""
+        change = self._change_for(action, ticket, first_round)
+        if isinstance(action, CUSTOMER_FACING) and change.comment and escalation is not None:
+            change = replace(change, comment=self._with_escalate_link(change.comment, action, ticket, escalation))
+        return change
+
+    def _with_escalate_link(self, body: str, action, ticket: Ticket | None, escalation) -> str:
+        """Below the highest severity, a customer message ends with the signed Escalate link
+        (policy 000's button, for every helpdesk and for e-mail); at the highest, it does not."""
+        link = self.escalate_link(escalation, action.helpdesk, action.ticket_id) if self.escalate_link else None
+        if not link:
+            return body
+        locale = getattr(action, "locale", None) or (ticket.locale if ticket else None)
+        return f"{body.rstrip()}\n\n{self.messages.render('escalate_link', locale, escalate_url=link).strip()}\n"
+
+    def _change_for(self, action: Action, ticket: Ticket | None, first_round: bool) -> TicketWrite:
         version = ticket.version if (ticket and first_round) else None
         if isinstance(action, Announce):
             body = self._render(action.template, action.locale, action.context, ticket)
@@ -142,7 +160,7 @@ class TicketWrites:
             context.update(subject=ticket.subject, ticket_id=ticket.id)
         return self.messages.render(template, locale, **context)
 
-    def _send_marked(self, action) -> str:
+    def _send_marked(self, action, escalation=None) -> str:
         """A marked write on its own, exactly once: re-read, skip if marked, write on that version."""
         for _ in range(CONFLICT_RETRIES + 1):
             ticket = self.helpdesk.get_ticket(action.ticket_id)
@@ -150,7 +168,8 @@ class TicketWrites:
                 return "skipped"
             try:
                 self._fence()
-                self.helpdesk.write(action.ticket_id, self.change_for(action, ticket, first_round=True))
+                self.helpdesk.write(action.ticket_id, self.change_for(action, ticket, first_round=True,
+                                                                      escalation=escalation))
             except Conflict:
                 continue
             return "done"

@@ -36,7 +36,7 @@ class Escalator:
 
     def __init__(self, *, helpdesk: Helpdesk, tracker: Tracker, store, mappings, profile, redactor, messages,
                  clock: Callable[[], datetime] | None = None, sleep: Callable[[float], None] = time.sleep,
-                 pager=None, gate=None, sentry_linker=None, lease=None) -> None:
+                 pager=None, gate=None, sentry_linker=None, lease=None, escalate_link=None) -> None:
         self.helpdesk = helpdesk
         self.tracker = tracker
         self.store = store
@@ -53,6 +53,8 @@ class Escalator:
         #: Files error-tracker issues as Tasks (None: no error tracker; --sentry is refused).
         self.sentry_linker = sentry_linker
         self.lease = lease
+        #: The signed Escalate link for customer messages (``Services.escalate_link``).
+        self.escalate_link = escalate_link
 
     # ---------------------------------------------------------------- entry point --
     def escalate(self, request: EscalationRequest) -> EscalationResult:
@@ -155,7 +157,7 @@ class Escalator:
         return Executor(store=self.store, tracker=self.tracker, helpdesk=self.helpdesk, messages=self.messages,
                         actor=actor, clock=self.clock, pager=self.pager, error_linker=self.sentry_linker,
                         page_for=self._page, lease=self.lease, sleep=self.sleep,
-                        on_failure=_report_to_monitoring)
+                        on_failure=_report_to_monitoring, escalate_link=self.escalate_link)
 
     def _execute(self, request: EscalationRequest, inputs: EscalationInputs, the_plan: EscalationPlan,
                  failures: list[str]) -> EscalationResult:

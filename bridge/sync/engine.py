@@ -69,7 +69,8 @@ class SyncEngine(FetchSteps, CadenceSteps):
                  clock: Callable[[], datetime] | None = None, lookback: timedelta = timedelta(minutes=10),
                  lease_ttl: timedelta = timedelta(minutes=10), holder: str | None = None,
                  on_failure: Callable[[BaseException, str], None] | None = None,
-                 profile_for: Callable[[str], object] | None = None, sentry=None, error_linker=None) -> None:
+                 profile_for: Callable[[str], object] | None = None, sentry=None, error_linker=None,
+                 escalate_link: Callable[[object, str, str], str | None] | None = None) -> None:
         self.store = store
         self.tracker = tracker
         self.helpdesk = helpdesk
@@ -83,6 +84,8 @@ class SyncEngine(FetchSteps, CadenceSteps):
         self.on_failure = on_failure
         #: Files error-tracker issues as Tasks: retries links that did not hold (None: off).
         self.error_linker = error_linker
+        #: The signed Escalate link customer messages end with (None: no link).
+        self.escalate_link = escalate_link
         #: The run's lease while it holds one: checked before every write (fencing).
         self.lease = None
         #: Which lease a run takes: the store-wide ``sync``, or (bridge/jobs, one escalation
@@ -255,7 +258,7 @@ class SyncEngine(FetchSteps, CadenceSteps):
 
         executor = Executor(store=self.store, tracker=self.tracker, helpdesk=self.helpdesk, messages=self.messages,
                             clock=self.clock, lease=self.lease, on_failure=self.on_failure,
-                            error_linker=self.error_linker)
+                            error_linker=self.error_linker, escalate_link=self.escalate_link)
         executor.fresh = getattr(self, "_fresh", {})
         executed = [Item(escalation=item.escalation, actions=item.actions, issue=item.issue) for item in items]
         outcomes = executor.apply(executed)
