@@ -14,17 +14,17 @@ have created the Bug already — first looks for the Bug by its label.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy.exc
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlmodel import Session, col, select
 
 from bridge.store.holders import Holder, is_provably_dead, this_process
 from bridge.store.tables import Escalation, LinkedTicket, utcnow
-from bridge.store.transactions import NO_SYNC, Repository, encode, get_for_update
+from bridge.store.transactions import NO_SYNC, Repository, chunks, encode, get_for_update
 
 __all__ = ["CLAIM_TTL", "EscalationRepository"]
 
@@ -78,6 +78,96 @@ class EscalationRepository(Repository):
             query = query.where(col(Escalation.state).in_(list(states)))
         with self.session() as s:
             return list(s.exec(query).all())
+
+    def complete_by_issue(self, issue_ids: Iterable[str]) -> dict[str, Escalation]:
+        """The complete escalations of these JIRA issue ids, by issue id (chunked queries:
+        a sync pass asks about what changed, never about every escalation)."""
+        found: dict[str, Escalation] = {}
+        with self.session() as s:
+            for chunk in chunks(sorted(set(issue_ids))):
+                for row in s.exec(select(Escalation).where(col(Escalation.state) == "complete",
+                                                           col(Escalation.jira_issue_id).in_(chunk))):
+                    found[row.jira_issue_id] = row
+        return found
+
+    def by_ids(self, escalation_ids: Iterable[int], *, states: Iterable[str] | None = None) -> dict[int, Escalation]:
+        """These escalations by row id (optionally only those in ``states``)."""
+        found: dict[int, Escalation] = {}
+        with self.session() as s:
+            for chunk in chunks(sorted(set(escalation_ids))):
+                query = select(Escalation).where(col(Escalation.id).in_(chunk))
+                if states is not None:
+                    query = query.where(col(Escalation.state).in_(list(states)))
+                found.update((row.id, row) for row in s.exec(query))
+        return found
+
+    def never_seen_issue_ids(self) -> list[str]:
+        """Issue ids of complete escalations whose Bug sync has never read (just escalated)."""
+        with self.session() as s:
+            return list(s.exec(select(Escalation.jira_issue_id).where(
+                col(Escalation.state) == "complete", col(Escalation.last_jira_updated).is_(None),
+                col(Escalation.jira_issue_id).is_not(None))).all())
+
+    def any_fix_versions(self) -> bool:
+        """Whether any complete escalation's Bug was last seen with a fix version: only then
+        can a version's release (which does not touch the Bugs) matter to a sync pass."""
+        with self.session() as s:
+            return s.exec(select(Escalation.id).where(
+                col(Escalation.state) == "complete", col(Escalation.last_fix_versions).is_not(None),
+                col(Escalation.last_fix_versions) != "[]").limit(1)).first() is not None
+
+    def sla_due(self, before: datetime, *, page: int = 1000,
+                only: Iterable[int] | None = None) -> Iterator[list[Escalation]]:
+        """Open (unresolved) complete escalations whose SLA clock needs a look before
+        ``before`` (or was never computed), in pages by id: the index on
+        ``sla_next_check_at`` makes this proportional to what is due, not to every row."""
+        after = 0
+        wanted = None if only is None else sorted(set(only))
+        while True:
+            query = (select(Escalation)
+                     .where(col(Escalation.state) == "complete", col(Escalation.last_resolution).is_(None),
+                            col(Escalation.id) > after,
+                            col(Escalation.sla_next_check_at).is_(None) | (col(Escalation.sla_next_check_at) <= before))
+                     .order_by(col(Escalation.id)).limit(page))
+            if wanted is not None:
+                query = query.where(col(Escalation.id).in_(wanted))
+            with self.session() as s:
+                rows = list(s.exec(query).all())
+            if not rows:
+                return
+            yield rows
+            after = rows[-1].id
+
+    def set_sla_next_checks(self, checks: dict[int, datetime | None]) -> None:
+        """Store when each escalation's SLA clock next needs a look (None: at the next pass),
+        all in one transaction."""
+        if not checks:
+            return
+        with self.session() as s:
+            s.connection().execute(
+                update(Escalation.__table__).where(Escalation.__table__.c.id == bindparam("row_id"))
+                .values(sla_next_check_at=bindparam("next_check")),
+                [{"row_id": i, "next_check": at} for i, at in checks.items()])
+
+    def forget_sla_checks(self, escalation_ids: Iterable[int]) -> None:
+        """The SLA clock inputs of these escalations changed: compute them at the next pass."""
+        with self.session() as s:
+            for chunk in chunks(sorted(set(escalation_ids))):
+                s.exec(update(Escalation).where(col(Escalation.id).in_(chunk))
+                       .values(sla_next_check_at=None).execution_options(**NO_SYNC))
+
+    def with_created_tasks(self) -> list[Escalation]:
+        """Complete escalations with at least one created related Task (the regression check
+        reads only their Tasks)."""
+        from bridge.store.tables import RelatedTask, RelatedTaskLink
+
+        tasks = (select(RelatedTaskLink.escalation_id)
+                 .join(RelatedTask, col(RelatedTask.id) == col(RelatedTaskLink.related_task_id))
+                 .where(col(RelatedTask.state) == "created"))
+        with self.session() as s:
+            return list(s.exec(select(Escalation).where(col(Escalation.state) == "complete",
+                                                        col(Escalation.id).in_(tasks))
+                               .order_by(col(Escalation.id))).all())
 
     def record_intent(
         self,
@@ -261,6 +351,7 @@ class EscalationRepository(Repository):
             escalation.severity = severity
             escalation.priority = priority
             escalation.updated_at = utcnow()
+            escalation.sla_next_check_at = None  # the clock's targets follow the severity
             s.add(escalation)
             return escalation
 

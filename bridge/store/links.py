@@ -19,6 +19,9 @@ from bridge.store.transactions import NO_SYNC, Repository
 
 __all__ = ["KEEP", "LinkRepository"]
 
+#: Columns the SLA clock reads (see :meth:`bridge.store.escalations.EscalationRepository.sla_due`).
+_CLOCK_INPUTS = frozenset({"last_public_update_at", "waiting_on_customer_since", "last_announced_state"})
+
 
 class _Keep(Enum):
     KEEP = "keep"
@@ -98,6 +101,43 @@ class LinkRepository(Repository):
                 grouped.setdefault(link.escalation_id, []).append(link)
         return grouped
 
+    def of_many(self, escalation_ids) -> dict[int, list[LinkedTicket]]:
+        """The tickets of these escalations, grouped (one query per 500 escalations)."""
+        from bridge.store.transactions import chunks
+
+        grouped: dict[int, list[LinkedTicket]] = {}
+        with self.session() as s:
+            for chunk in chunks(sorted(set(escalation_ids))):
+                for link in s.exec(select(LinkedTicket).where(col(LinkedTicket.escalation_id).in_(chunk))
+                                   .order_by(col(LinkedTicket.id))):
+                    grouped.setdefault(link.escalation_id, []).append(link)
+        return grouped
+
+    def of_complete(self, helpdesk: str, *, ticket_ids=None, escalation_ids=None,
+                    issue_ids=None) -> list[tuple[LinkedTicket, str]]:
+        """This helpdesk's tickets linked to complete escalations, each with its Bug's issue
+        id, narrowed to the tickets, escalations or issues named (all of them when none
+        is given, streamed by the database in pages)."""
+        from bridge.store.transactions import chunks
+
+        base = (select(LinkedTicket, Escalation.jira_issue_id)
+                .join(Escalation, col(Escalation.id) == col(LinkedTicket.escalation_id))
+                .where(col(LinkedTicket.helpdesk) == helpdesk, col(Escalation.state) == "complete",
+                       col(Escalation.jira_issue_id).is_not(None)))
+        narrowings = [(col(LinkedTicket.ticket_id), ticket_ids), (col(LinkedTicket.escalation_id), escalation_ids),
+                      (col(Escalation.jira_issue_id), issue_ids)]
+        given = [(column, sorted(set(values))) for column, values in narrowings if values is not None]
+        found: list[tuple[LinkedTicket, str]] = []
+        with self.session() as s:
+            if not given:
+                return [(link, issue_id) for link, issue_id in
+                        s.exec(base.order_by(col(LinkedTicket.id)).execution_options(yield_per=1000))]
+            for column, values in given:
+                for chunk in chunks(values):
+                    found.extend(s.exec(base.where(column.in_(chunk))).all())
+        unique = {link.id: (link, issue_id) for link, issue_id in found}
+        return [unique[i] for i in sorted(unique)]
+
     def record_announcement(
         self, helpdesk: str, ticket_id: str, state: str, *, at: datetime | None = None
     ) -> None:
@@ -164,6 +204,12 @@ class LinkRepository(Repository):
             )
             if result.rowcount != 1:
                 raise LookupError(f"{helpdesk} ticket {ticket_id} is not linked to an escalation")
+            if _CLOCK_INPUTS & set(values):
+                # The SLA clock reads these: its next check is computed again at the next pass.
+                owner = (select(LinkedTicket.escalation_id)
+                         .where(col(LinkedTicket.helpdesk) == helpdesk, col(LinkedTicket.ticket_id) == ticket_id))
+                s.exec(update(Escalation).where(col(Escalation.id).in_(owner.scalar_subquery()))
+                       .values(sla_next_check_at=None).execution_options(**NO_SYNC))
 
 
 def _refresh_affected_count(s: Session, escalation_id: int) -> None:
@@ -171,6 +217,7 @@ def _refresh_affected_count(s: Session, escalation_id: int) -> None:
     s.exec(
         update(Escalation)
         .where(col(Escalation.id) == escalation_id)
-        .values(affected_count=count.scalar_subquery(), updated_at=utcnow())
+        # A new ticket is a new input of the SLA clock: sync computes it again (sla_next_check_at).
+        .values(affected_count=count.scalar_subquery(), updated_at=utcnow(), sla_next_check_at=None)
         .execution_options(**NO_SYNC)
     )

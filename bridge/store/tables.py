@@ -164,6 +164,10 @@ class Escalation(SQLModel, table=True):
     claim_expires_at: datetime | None = _when(nullable=True)
     #: The newest JIRA comment on the Bug that sync has processed (its id; ids grow).
     last_jira_comment_id: str | None = None
+    #: When the SLA cadence next needs to look at this escalation (the earliest instant a
+    #: status update, at-risk alert or missed response could fall due); null = compute it
+    #: at the next pass (new, or one of the clock's inputs changed). Migration 0006.
+    sla_next_check_at: datetime | None = _when(nullable=True, index=True)
 
 
 class LinkedTicket(SQLModel, table=True):

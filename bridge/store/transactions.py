@@ -19,7 +19,7 @@ from sqlmodel import Session, SQLModel
 
 from bridge.store.urls import connection_error
 
-__all__ = ["NO_SYNC", "Repository", "encode", "get_for_update", "short", "transaction"]
+__all__ = ["NO_SYNC", "Repository", "chunks", "encode", "get_for_update", "short", "transaction"]
 
 # Audit and outbox errors are for people skimming a list, not for dumps of response bodies
 # (which could carry customer data).
@@ -102,3 +102,10 @@ def upsert(s: Session, model: type[SQLModel], values: dict[str, Any], *, key: tu
     statement = insert(table).values(**values)
     updates = {name: statement.excluded[name] for name in values if name not in key}
     return statement.on_conflict_do_update(index_elements=list(key), set_=updates)
+
+
+def chunks(values: list[Any], size: int = 500) -> Iterator[list[Any]]:
+    """``values`` in slices of at most ``size``: IN lists stay within every backend's
+    limit on bound parameters however many rows a pass touches."""
+    for start in range(0, len(values), size):
+        yield values[start:start + size]

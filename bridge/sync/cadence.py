@@ -8,8 +8,9 @@ until the engine has applied the item's actions).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from functools import partial
+from typing import Callable
 
 from bridge.actions import BRIDGE_MARK, CommentOnBug, LinkErrorIssue, ReopenTask
 from bridge.errors import BridgeError
@@ -18,59 +19,129 @@ from bridge.sync.items import SyncReport, _Item
 from bridge.sync.plan import TicketView
 
 
+#: How far ahead a pass looks for SLA clocks falling due: one pass's worth of slack, so
+#: an instant between two passes is not met late by a whole period.
+HORIZON = timedelta(minutes=1)
+#: Never (no target left to run until an input changes, which clears the check).
+NEVER = datetime(9999, 1, 1, tzinfo=timezone.utc)
+#: A paused or overdue clock with nothing to send is looked at again after this.
+RECHECK = timedelta(hours=1)
+
+
+def next_check(state_at: Callable[[datetime], object], now: datetime, *, post_updates: bool, alert_at_risk: bool,
+               at_risk_share: float, resolution: timedelta = timedelta(minutes=1)) -> datetime:
+    """The earliest instant after ``now`` at which :func:`bridge.sync.plan.cadence` could ask
+    for something, given the clock's inputs as they are (``state_at(t)``: the clock at t).
+
+    A status update is due at ``next_update_due``; an at-risk alert once the running target's
+    elapsed share reaches ``at_risk_share``, found by bisection (the share only grows until
+    the target is due) to ``resolution``, rounded down so the alert is never late."""
+    state = state_at(now)
+    if state.best_effort:
+        return NEVER
+    if state.paused:
+        return now + RECHECK  # waiting on the customer: the pause ends with an input change, or later
+    running = state.next_update_due or (state.first_response_due if state.first_response_at is None else None)
+    if running is None or running <= now:
+        # Nothing running, or overdue with nothing to send (no ticket, updates off).
+        return NEVER if running is None else now + RECHECK
+    due = running if (post_updates and state.next_update_due is not None) else NEVER
+    if not alert_at_risk:
+        return min(due, running + resolution) if due is NEVER else due
+
+    def at_risk(at: datetime) -> bool:
+        later = state_at(at)
+        target = later.next_update_due or (later.first_response_due if later.first_response_at is None else None)
+        return (target is not None and target > at and later.elapsed_share is not None
+                and later.elapsed_share >= at_risk_share)
+
+    low, high = now, running  # at_risk(low) is False (else cadence had acted); find the first True
+    if not at_risk(high - resolution):
+        return min(due, running + resolution)
+    while high - low > resolution:
+        middle = low + (high - low) / 2
+        if at_risk(middle):
+            high = middle
+        else:
+            low = middle
+    return min(due, low)
+
+
 class CadenceSteps:
     """The SLA cadence and the error-tracker regression check (see the module docstring)."""
 
-    def _cadence(self, escalations, *, skip: set, report: SyncReport) -> list["_Item"]:
-        """Periodic status updates and at-risk alerts the SLA clocks ask for now."""
+    def _cadence(self, *, skip: set, report: SyncReport, dry_run: bool = False) -> list["_Item"]:
+        """Periodic status updates and at-risk alerts the SLA clocks ask for now.
+
+        Only the escalations whose clock needs a look (``sla_next_check_at`` before now
+        plus :data:`HORIZON`, or never computed) are read, a page at a time; for each the
+        instant of its next look is stored again (not on a dry run), so a quiet pass
+        computes no clock at all."""
         if self.profile_for is None:
             return []
-        from bridge.policy import sla
-        from bridge.sla_report import ack_key, clock_inputs_from
-        from bridge.sync.plan import cadence
+        from bridge.sla_report import ack_key
 
         now = self.clock()
-        open_ones = [e for e in escalations if e.id not in skip and not e.last_resolution]
-        if not open_ones:
-            return []
-        # Everything the clocks read, for every escalation, in two queries.
-        links = self.store.links.by_escalation()
-        acks = self.store.outbox.by_keys(ack_key(e) for e in open_ones)
         items: list[_Item] = []
-        for escalation in open_ones:
-            tickets = links.get(escalation.id, [])
-            try:
-                profile = self.profile_for(escalation.profile)
-                ack = acks.get(ack_key(escalation))
-                inputs = clock_inputs_from(tickets, ack, self.store.outbox.payload(ack) if ack else {})
-                state = sla.clock(profile, escalation.severity, escalation.tier, escalation.opened_at,
-                                  first_response_at=inputs.first_response_at, public_updates=inputs.public_updates,
-                                  waiting_on_customer=inputs.waiting_on_customer, now=now)
-                after = None
-                if state.next_update_due is not None and state.next_update_due <= now:
-                    # An update goes out now: when is the one after it due (told to the customer)?
-                    after = sla.clock(profile, escalation.severity, escalation.tier, escalation.opened_at,
-                                      first_response_at=inputs.first_response_at or now,
-                                      public_updates=(*inputs.public_updates, now),
-                                      waiting_on_customer=inputs.waiting_on_customer, now=now).next_update_due
-            except BridgeError as exc:
-                self._item_failed(report, f"sla:{escalation.jira_key}", exc)
-                continue
-            views = [TicketView(helpdesk=t.helpdesk, ticket_id=t.ticket_id, locale=t.locale,
-                                last_announced=t.last_announced_state)
-                     for t in tickets if t.waiting_on_customer_since is None]
-            actions = cadence(issue_key=escalation.jira_key, escalation_id=escalation.id, tickets=views,
-                              clock=state, now=now,
-                              next_due_after_update=after,
-                              post_updates=getattr(profile, "post_status_updates", True),
-                              alert_at_risk=getattr(profile, "alert_at_risk", True),
-                              at_risk_share=getattr(profile, "at_risk_share", 0.75),
-                              base_state=lambda s: s.split(":", 1)[0] if s else None)
-            if actions:
-                items.append(_Item(escalation=escalation, issue=None, actions=actions))
+        for page in self.store.escalations.sla_due(now + HORIZON, only=self._only):
+            page = [e for e in page if e.id not in skip]
+            # Everything the clocks read, for a page of escalations, in two queries.
+            links = self.store.links.of_many(e.id for e in page)
+            acks = self.store.outbox.by_keys(ack_key(e) for e in page)
+            checks: dict[int, datetime | None] = {}
+            for escalation in page:
+                item, checks[escalation.id] = self._clock_of(escalation, links.get(escalation.id, []),
+                                                             acks.get(ack_key(escalation)), now, report)
+                if item is not None:
+                    items.append(item)
+            if not dry_run:
+                self._fence()
+                self.store.escalations.set_sla_next_checks(checks)
         return items
 
-    def _regressions(self, escalations, resolution_now: dict, *, report: SyncReport) -> list["_Item"]:
+    def _clock_of(self, escalation, tickets, ack, now: datetime,
+                  report: SyncReport) -> tuple["_Item | None", datetime | None]:
+        """One escalation's cadence item (None: nothing due) and when to look again."""
+        from bridge.policy import sla
+        from bridge.sla_report import clock_inputs_from
+        from bridge.sync.plan import cadence
+
+        try:
+            profile = self.profile_for(escalation.profile)
+            inputs = clock_inputs_from(tickets, ack, self.store.outbox.payload(ack) if ack else {})
+
+            def state_at(at: datetime):
+                return sla.clock(profile, escalation.severity, escalation.tier, escalation.opened_at,
+                                 first_response_at=inputs.first_response_at, public_updates=inputs.public_updates,
+                                 waiting_on_customer=inputs.waiting_on_customer, now=at)
+
+            state = state_at(now)
+            after = None
+            if state.next_update_due is not None and state.next_update_due <= now:
+                # An update goes out now: when is the one after it due (told to the customer)?
+                after = sla.clock(profile, escalation.severity, escalation.tier, escalation.opened_at,
+                                  first_response_at=inputs.first_response_at or now,
+                                  public_updates=(*inputs.public_updates, now),
+                                  waiting_on_customer=inputs.waiting_on_customer, now=now).next_update_due
+        except BridgeError as exc:
+            self._item_failed(report, f"sla:{escalation.jira_key}", exc)
+            return None, None
+        views = [TicketView(helpdesk=t.helpdesk, ticket_id=t.ticket_id, locale=t.locale,
+                            last_announced=t.last_announced_state)
+                 for t in tickets if t.waiting_on_customer_since is None]
+        options = dict(post_updates=getattr(profile, "post_status_updates", True),
+                       alert_at_risk=getattr(profile, "alert_at_risk", True),
+                       at_risk_share=getattr(profile, "at_risk_share", 0.75))
+        actions = cadence(issue_key=escalation.jira_key, escalation_id=escalation.id, tickets=views,
+                          clock=state, now=now, next_due_after_update=after,
+                          base_state=lambda s: s.split(":", 1)[0] if s else None, **options)
+        if actions:
+            # Something is due now: look again at the next pass (the writes that follow
+            # clear the check anyway, and a failed one must be tried again).
+            return _Item(escalation=escalation, issue=None, actions=actions), None
+        return None, next_check(state_at, now, **options)
+
+    def _regressions(self, resolution_now: dict, *, report: SyncReport) -> list["_Item"]:
         """Related Sentry issues that are unresolved again while their Bug is resolved.
 
         Each is flagged for `bridge status` and, by ``sentry.regression_action``, told to
@@ -84,7 +155,10 @@ class CadenceSteps:
         action_kind = self.mappings.sentry.regression_action
         service = getattr(self.sentry, "service", "Sentry")
         items: list[_Item] = []
-        for escalation in escalations:
+        # Only escalations with a created Task can regress (one query, not one per row).
+        for escalation in self.store.escalations.with_created_tasks():
+            if self._only is not None and escalation.id not in self._only:
+                continue
             # The Bug as this run fetched it, else as the last run recorded it.
             if not resolution_now.get(escalation.jira_issue_id, escalation.last_resolution):
                 continue
@@ -141,14 +215,18 @@ class CadenceSteps:
         except BridgeError:
             return None  # the cadence pass reports a profile that cannot be read
 
-    def _error_link_retries(self, escalations) -> list[_Item]:
+    def _error_link_retries(self) -> list[_Item]:
         """Error-tracker links that did not hold (during an escalate or an earlier pass):
         retried every pass until they do, and listed by `bridge status` meanwhile."""
         if self.error_linker is None:
             return []
-        by_id = {e.id: e for e in escalations}
+        entries = self.store.outbox.list(states=("pending", "failed"), key_prefix="error-link:")
+        by_id = self.store.escalations.by_ids((e.escalation_id for e in entries if e.escalation_id is not None),
+                                              states=["complete"])
+        if self._only is not None:
+            by_id = {i: e for i, e in by_id.items() if i in self._only}
         items: dict[int, _Item] = {}
-        for entry in self.store.outbox.list(states=("pending", "failed"), key_prefix="error-link:"):
+        for entry in entries:
             escalation = by_id.get(entry.escalation_id)
             payload = self.store.outbox.payload(entry)
             if escalation is None or not payload.get("reference"):

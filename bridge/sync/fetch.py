@@ -24,23 +24,31 @@ LINK_CLOCK_TOLERANCE = timedelta(minutes=2)
 class FetchSteps:
     """Reading and planning (see the module docstring)."""
 
-    def _changed_issues(self, escalations: dict, retry: list[str]) -> dict[str, tuple[Issue, list[dict]]]:
-        """Bugs to look at, by issue id, with their comments (see the module docstring)."""
+    def _changed_issues(self, scope: dict | None, retry: list[str]) -> dict[str, tuple[Issue, list[dict]]]:
+        """Bugs to look at, by issue id, with their comments (see the module docstring);
+        ``scope``: the escalations of a partial pass by issue id (None: a full pass). Bugs
+        the store has no complete escalation for are dropped by the caller."""
         prefix = self.mappings.jira.label_prefix
         from bridge.connectors.jira import jql_string
 
         if self._only is not None:
             # Just these Bugs, whatever their "updated": a doorbell rang for them.
-            ids = sorted(escalations, key=_id_order)
+            ids = sorted(scope, key=_id_order)
             jql = f"labels = {jql_string(prefix)} AND id in ({', '.join(str(int(i)) for i in ids)})"
             found = self.tracker.search_with_comments(jql, reconcile=ids)
             self._released = None
-            return {issue.id: (issue, comments) for issue, comments in found if issue.id in escalations}
+            return {issue.id: (issue, comments) for issue, comments in found if issue.id in scope}
         since = self.store.cursors.get(CURSOR_SINCE)
         released_before = self.store.cursors.get(CURSOR_RELEASED)
-        versions = self.tracker.project_versions(self.mappings.jira.project)
-        released_now = sorted(v.id for v in versions if v.released)
-        newly_released = [] if released_before is None else sorted(set(released_now) - set(json.loads(released_before)))
+        if released_before is not None and not self.store.escalations.any_fix_versions():
+            # No Bug carries a fix version: no release can concern one, so the versions are
+            # not read (the cursor stays, and a later read compares against it: nothing lost).
+            released_now, newly_released = None, []
+        else:
+            versions = self.tracker.project_versions(self.mappings.jira.project)
+            released_now = sorted(v.id for v in versions if v.released)
+            newly_released = ([] if released_before is None
+                              else sorted(set(released_now) - set(json.loads(released_before))))
 
         clauses = []
         if since is not None:
@@ -53,12 +61,12 @@ class FetchSteps:
         if clauses:
             jql += " AND (" + " OR ".join(clauses) + ")"
         jql += " ORDER BY updated ASC"
-        never_seen = [i for i, e in escalations.items() if e.last_jira_updated is None]
+        never_seen = self.store.escalations.never_seen_issue_ids()
         found = self.tracker.search_with_comments(jql, reconcile=never_seen)
         self._released = released_now
-        return {issue.id: (issue, comments) for issue, comments in found if issue.id in escalations}
+        return {issue.id: (issue, comments) for issue, comments in found}
 
-    def _ticket_changes(self, escalations: dict, retry: list[str]) -> dict[str, dict[str, Ticket]]:
+    def _ticket_changes(self, scope: dict | None, retry: list[str]) -> dict[str, dict[str, Ticket]]:
         """Linked tickets changed since the last run, read afresh, grouped by issue id.
 
         The tickets of escalations whose last sync failed are read again too: the helpdesk's
@@ -70,13 +78,19 @@ class FetchSteps:
             if cursor is None:
                 cursor = str(int((self.clock() - timedelta(days=1)).timestamp()))
             changed_ids, self._helpdesk_cursor = self.helpdesk.changed_ticket_ids(cursor)
-        issue_of = {e.id: issue_id for issue_id, e in escalations.items()}
-        by_ticket, links = {}, {}
-        for escalation_id, linked_tickets in self.store.links.by_escalation().items():
-            for link in linked_tickets:
-                if link.helpdesk == self.helpdesk.kind and escalation_id in issue_of:
-                    by_ticket[link.ticket_id] = issue_of[escalation_id]
-                    links[link.ticket_id] = link
+        # Only the links that matter: of the changed tickets, of the Bugs to retry, or of
+        # the escalations of a partial pass (never every link in the store).
+        kind = self.helpdesk.kind
+        if scope is not None:
+            found = self.store.links.of_complete(kind, escalation_ids=[e.id for e in scope.values()])
+        elif changed_ids is None:
+            found = self.store.links.of_complete(kind)  # this helpdesk cannot list changes
+        else:
+            found = self.store.links.of_complete(kind, ticket_ids=[str(t) for t in changed_ids],
+                                                 issue_ids=retry or None)
+        by_ticket = {link.ticket_id: issue_id for link, issue_id in found}
+        links = {link.ticket_id: link for link, _ in found}
+        self._link_by_ticket = links
         if changed_ids is None:
             # This helpdesk cannot list changes: every linked ticket is read.
             changed_ids = list(by_ticket)
@@ -119,7 +133,9 @@ class FetchSteps:
 
         views = []
         seen: dict[tuple[str, str], dict] = {}
-        for link in self.store.links.of(escalation.id):
+        links = self._links_of[escalation.id] if escalation.id in getattr(self, "_links_of", {}) \
+            else self.store.links.of(escalation.id)
+        for link in links:
             ticket = changed_tickets.get(link.ticket_id)
             messages: tuple[CustomerMessage, ...] = ()
             reopened = False
