@@ -118,19 +118,23 @@ def _worker_options(concurrency: int, queues: list[str] | None, runtime: Runtime
             "fetch_job_polling_interval": 2.0, "listen_notify": True, "delete_jobs": "successful"}
 
 
-def _make_runtime(services, concurrency: int, rates: dict[str, float], name: str) -> Runtime:
+def _make_runtime(services, concurrency: int, rates: dict[str, float], name: str,
+                  stalled_after_s: float = 0) -> Runtime:
     from bridge.services import Services
 
     config = services.config
     return Runtime(lambda: Services(config), concurrency=concurrency, rates=rates,
-                   lease_ttl=timedelta(seconds=config.serve.lease_seconds), stalled_after_s=0, name=name)
+                   lease_ttl=timedelta(seconds=config.serve.lease_seconds), stalled_after_s=stalled_after_s,
+                   name=name)
 
 
 def run_worker(services, *, concurrency: int, queues: list[str] | None, rates: dict[str, float],
-               announce: Callable[[str], None]) -> None:
+               announce: Callable[[str], None], stalled_after_s: float = 0) -> None:
     """`bridge worker`: run jobs until SIGTERM / SIGINT, then finish or give back, return."""
+    # Warnings and errors (a job that failed, a connection lost) to stderr, one line each.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     name = f"worker-{socket.gethostname()}-{os.getpid()}"
-    runtime = _make_runtime(services, concurrency, rates, name)
+    runtime = _make_runtime(services, concurrency, rates, name, stalled_after_s)
     app = build_app(services.config.store.url, pool_size=concurrency + 3)
 
     async def main() -> None:

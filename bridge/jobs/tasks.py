@@ -26,6 +26,7 @@ import logging
 
 import procrastinate
 from procrastinate.exceptions import AlreadyEnqueued
+from procrastinate.jobs import Status
 
 from bridge.errors import EXIT_USAGE, BridgeError
 from bridge.jobs.doorbell import (ESCALATE_TASK, SYNC_TASK, escalation_lock, journal_end, journal_start,
@@ -37,27 +38,26 @@ __all__ = ["blueprint", "ring_sync"]
 
 blueprint = procrastinate.Blueprint()
 
-#: A sync job that failed (a service down, the escalation's lease still held) comes back
-#: after 3, 5, 9, 17 … s; the escalation's failure is also on the reconciliation's retry list.
+#: The Escalate button's job, when a service fails: again after 3, 5, 9, 17 … s.
 SYNC_RETRY = procrastinate.RetryStrategy(max_attempts=8, wait=1, exponential_wait=2)
+#: Runs of one escalation's sync that fail (a service down, its lease held) before it is left
+#: to the reconciliation, which retries whatever failed last time.
+SYNC_ATTEMPTS = 8
 #: How long a heartbeat may be missing before the worker's jobs are taken as lost.
 STALLED_AFTER_S = 15.0
-
-
-class Busy(Exception):
-    """The escalation's lease is held elsewhere (a `bridge sync` run, a worker paused past its
-    job): retried by procrastinate after a short wait."""
 
 
 def _runtime(context):
     return context.additional_context["bridge"]
 
 
-def ring_sync(app, escalation_id: int) -> bool:
+def ring_sync(app, escalation_id: int, *, attempt: int = 0, delay: float = 0) -> bool:
     """Defer a sync of ``escalation_id`` unless one is already waiting; whether one was added."""
     try:
         app.configure_task(SYNC_TASK, lock=escalation_lock(escalation_id),
-                           queueing_lock=sync_queueing_lock(escalation_id)).defer(escalation_id=int(escalation_id))
+                           queueing_lock=sync_queueing_lock(escalation_id),
+                           schedule_in={"seconds": delay} if delay else None,
+                           ).defer(escalation_id=int(escalation_id), attempt=attempt)
         return True
     except AlreadyEnqueued:
         return False
@@ -97,9 +97,13 @@ def process_inbox_item(context, item_id: int) -> str:
         return "done"
 
 
-@blueprint.task(name="sync_escalation", queue="sync", pass_context=True, retry=SYNC_RETRY)
-def sync_escalation(context, escalation_id: int) -> str:
-    """Bring one escalation up to date (the core of `bridge sync`, ``only={escalation_id}``)."""
+@blueprint.task(name="sync_escalation", queue="sync", pass_context=True)
+def sync_escalation(context, escalation_id: int, attempt: int = 0) -> str:
+    """Bring one escalation up to date (the core of `bridge sync`, ``only={escalation_id}``).
+
+    A failure rings again later (3, 5, 9 … s; up to SYNC_ATTEMPTS) rather than through
+    procrastinate's retry, which would collide with a newer doorbell's queueing lock; after
+    that the escalation waits on the reconciliation's retry list."""
     runtime = _runtime(context)
     holder = runtime.holder(context.job.id)
     with runtime.services() as services:
@@ -110,17 +114,19 @@ def sync_escalation(context, escalation_id: int) -> str:
             sync = services.sync_engine(holder=holder, lease_ttl=runtime.lease_ttl)
             sync.lease_name = f"sync:escalation:{int(escalation_id)}"
             report = sync.run(only={int(escalation_id)})
+            runtime.count_messages(report)
             if report.skipped:
                 outcome = "busy"
-                raise Busy(report.skipped)
-            runtime.count_messages(report)
-            if report.failures:
-                outcome = "failed"
-                raise BridgeError("; ".join(f"{target}: {reason}" for target, reason in report.failures))
-            outcome = "done"
-            return outcome
+            elif report.failures:
+                outcome = "failed: " + "; ".join(f"{target}: {reason}" for target, reason in report.failures)
+            else:
+                outcome = "done"
         finally:
             journal_end(engine, row, outcome)
+    if outcome != "done" and attempt + 1 < SYNC_ATTEMPTS:
+        log.warning("sync of escalation %s: %s; again in %d s", escalation_id, outcome, 1 + 2 ** (attempt + 1))
+        ring_sync(context.app, escalation_id, attempt=attempt + 1, delay=1 + 2 ** (attempt + 1))
+    return outcome
 
 
 @blueprint.task(name="escalate_ticket", queue="sync", pass_context=True, retry=SYNC_RETRY)
@@ -180,9 +186,18 @@ async def sweep(context, timestamp: int) -> int:
     for job in await manager.get_stalled_jobs(seconds_since_heartbeat=runtime.stalled_after_s):
         try:
             await manager.retry_job(job)
-            retried += 1
         except Exception:  # its queueing lock taken by a newer doorbell: that one will do
-            log.info("stalled job %s not retried", job.id, exc_info=True)
+            # Finished, so its lock no longer holds the escalation; ring again to be sure.
+            await manager.finish_job_by_id_async(job.id, status=Status.FAILED, delete_job=False)
+            if job.task_name == SYNC_TASK:
+                escalation_id = int(job.task_kwargs["escalation_id"])
+                try:
+                    await context.app.configure_task(
+                        SYNC_TASK, lock=escalation_lock(escalation_id),
+                        queueing_lock=sync_queueing_lock(escalation_id)).defer_async(escalation_id=escalation_id)
+                except AlreadyEnqueued:
+                    pass
+        retried += 1
     lost = await asyncio.to_thread(lost_inbox_items, runtime.engine)
     if lost:
         await asyncio.to_thread(reissue, runtime.engine, lost)
