@@ -515,8 +515,10 @@ def serve(state: State, host: str, port: int, workers: int | None) -> None:
 @click.option("--rate", "rates", multiple=True, metavar="SERVICE=N",
               help="Requests per second all workers together may send to SERVICE (jira, zendesk, "
                    "freshdesk, django-helpdesk; 0 = no limit). Repeatable.")
+@click.option("--stalled-after", type=click.FloatRange(2, 3600), default=15.0, show_default=True, metavar="SECONDS",
+              help="A worker without a heartbeat this long is taken as gone; its jobs are run again.")
 @pass_state
-def worker(state: State, concurrency: int, queues: str | None, rates: tuple[str, ...]) -> None:
+def worker(state: State, concurrency: int, queues: str | None, rates: tuple[str, ...], stalled_after: float) -> None:
     """Run jobs from the PostgreSQL store's queues until SIGTERM (PostgreSQL store only).
 
     Inbox items, per-escalation syncs (never two at once on one escalation), the periodic
@@ -540,7 +542,7 @@ def worker(state: State, concurrency: int, queues: str | None, rates: tuple[str,
     from bridge.jobs.runtime import run_worker
 
     state.services.store  # noqa: B018 - refuses an unmigrated store before any job is taken
-    run_worker(state.services, concurrency=concurrency, queues=chosen, rates=limits,
+    run_worker(state.services, concurrency=concurrency, queues=chosen, rates=limits, stalled_after_s=stalled_after,
                announce=lambda line: (click.echo(line), sys.stdout.flush()))
 
 
