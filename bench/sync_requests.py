@@ -58,6 +58,7 @@ import math
 import multiprocessing
 import os
 import pstats
+import resource
 import shutil
 import sys
 import tempfile
@@ -402,8 +403,11 @@ def _sync_once(env: dict[str, str], engine_name: str, offset_s: float, trace: bo
     for outcome in report.outcomes:
         name = f"{type(outcome.action).__name__}:{outcome.result}"
         done[name] = done.get(name, 0) + 1
+    # The process's peak resident memory (imports included): what the machine must give a
+    # cron-started `bridge sync`, the figure issue 15's memory target is about.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
-        "wall_s": wall, "rss_delta_mb": rss_growth,
+        "wall_s": wall, "rss_delta_mb": rss_growth, "peak_rss_mb": peak,
         "traced_peak_mb": traced / 2**20 if traced is not None else None,
         "examined": report.examined, "outcomes": done, "failures": [list(f) for f in report.failures],
         "exit_code": report.exit_code, "skipped": report.skipped,
@@ -432,6 +436,8 @@ class Run:
     sentry: dict[str, int] = field(default_factory=dict)
     wall_s: float = 0.0
     rss_delta_mb: float = 0.0
+    peak_rss_mb: float = 0.0
+    store: str = "sqlite"
     traced_peak_mb: float | None = None
     outcomes: dict[str, int] = field(default_factory=dict)
     failures: list = field(default_factory=list)
@@ -489,7 +495,8 @@ def measure(sandbox: SandboxProcess, env: dict[str, str], *, size: int, changed:
     return Run(size=size, changed=changed, engine=engine, latency_ms=latency_ms,
                jira=sandbox.counts("jira"), zendesk=sandbox.counts("zendesk"), sentry=sandbox.counts("sentry"),
                wall_s=result["wall_s"],
-               rss_delta_mb=result["rss_delta_mb"], traced_peak_mb=result["traced_peak_mb"],
+               rss_delta_mb=result["rss_delta_mb"], peak_rss_mb=result["peak_rss_mb"],
+               store=store_kind(env["BRIDGE_STORE_URL"]), traced_peak_mb=result["traced_peak_mb"],
                outcomes=result["outcomes"], failures=result["failures"], profile=result["profile"])
 
 
@@ -497,15 +504,17 @@ def project(run: Run, latency_ms: float) -> Run:
     """A sequential client's run with ``latency_ms`` more per request: wall + requests × latency."""
     return Run(size=run.size, changed=run.changed, engine=run.engine, latency_ms=latency_ms, jira=run.jira,
                zendesk=run.zendesk, sentry=run.sentry, wall_s=run.wall_s + run.total * latency_ms / 1000,
-               rss_delta_mb=run.rss_delta_mb, traced_peak_mb=run.traced_peak_mb, outcomes=run.outcomes,
+               rss_delta_mb=run.rss_delta_mb, peak_rss_mb=run.peak_rss_mb, store=run.store,
+               traced_peak_mb=run.traced_peak_mb, outcomes=run.outcomes,
                failures=run.failures, projected=True)
 
 
 # ----------------------------------------------------------------------------- reporting --
 def print_runs(runs: list[Run], trace: bool) -> None:
     memory = "trace MB" if trace else "RSS Δ MB"
-    header = (f"{'N':>6} {'chg':>5} {'engine':<11} {'lat':>4} | {'JIRA r':>6} {'w':>4} | {'ZD r':>6} {'w':>5} "
-              f"{'(1/bulk)':>9} | {'Sentry':>6} | {'total':>6} | {'wall s':>8} {'ms/req':>6} | {memory:>8} | {'ok':>5} {'fail':>4}")
+    header = (f"{'N':>7} {'chg':>6} {'engine':<11} {'lat':>4} | {'JIRA r':>6} {'w':>4} | {'ZD r':>6} {'w':>5} "
+              f"{'(1/bulk)':>9} | {'Sentry':>6} | {'total':>6} | {'wall s':>8} {'ms/req':>6} | {memory:>8} "
+              f"{'peak MB':>7} | {'ok':>5} {'fail':>4}")
     print(header)
     print("-" * len(header))
     for r in runs:
@@ -515,9 +524,9 @@ def print_runs(runs: list[Run], trace: bool) -> None:
         mem = r.traced_peak_mb if trace else r.rss_delta_mb
         per = 1000 * r.wall_s / r.total if r.total else 0.0
         wall = f"{'~' if r.projected else ''}{r.wall_s:.2f}"
-        print(f"{r.size:>6,} {r.changed:>5,} {r.engine:<11} {r.latency_ms:>4g} | {jr:>6,} {jw:>4,} | {zr:>6,} {zw:>5,} "
+        print(f"{r.size:>7,} {r.changed:>6,} {r.engine:<11} {r.latency_ms:>4g} | {jr:>6,} {jw:>4,} | {zr:>6,} {zw:>5,} "
               f"{f'{single}/{bulk}':>9} | {sum(r.sentry.values()):>6,} | {r.total:>6,} | {wall:>8} {per:>6.1f} | "
-              f"{(mem if mem is not None else float('nan')):>8.1f} | {r.tickets_written:>5,} {len(r.failures):>4}")
+              f"{(mem if mem is not None else float('nan')):>8.1f} {r.peak_rss_mb:>7.0f} | {r.tickets_written:>5,} {len(r.failures):>4}")
 
 
 def print_routes(runs: list[Run]) -> None:
@@ -577,6 +586,51 @@ def check_targets(runs: list[Run]) -> list[str]:
     return lines
 
 
+#: Issue 15's "today" figures at 0 ms: (N, changed) -> (requests, wall s, peak RSS MB).
+BEFORE = {(10_000, 0): (6, 3.6, 156), (10_000, 1_000): (45, 16.4, 157),
+          (100_000, 0): (6, 34.0, 700), (100_000, 10_000): (405, 114.0, 707)}
+#: Requests every run may pay beyond the per-hundred ones (connect, versions, export, ...).
+FIXED_FEW = 5
+
+
+def emit(plan: "Plan", run: Run) -> None:
+    """With ``--json``: one JSON object for this run on its own line."""
+    if plan.json_lines:
+        print(json.dumps({"n": run.size, "changed": run.changed, "latency_ms": run.latency_ms, "store": run.store,
+                          "engine": run.engine, "jira_requests": sum(run.jira.values()),
+                          "helpdesk_requests": sum(run.zendesk.values()),
+                          "sentry_requests": sum(run.sentry.values()), "wall_s": round(run.wall_s, 3),
+                          "peak_rss_mb": round(run.peak_rss_mb, 1), "failures": len(run.failures)}), flush=True)
+
+
+def scale_targets(runs: list[Run]) -> list[str]:
+    """PASS/FAIL per issue 15 target, with the figure before beside each."""
+    lines = []
+    peak_at = {r.size: max(x.peak_rss_mb for x in runs if x.size == r.size and x.engine != "naive") for r in runs}
+    for r in runs:
+        what = f"N={r.size:,} changed={r.changed:,} {r.engine} {r.latency_ms:g} ms [{r.store}]"
+        before = BEFORE.get((r.size, r.changed))
+        was = (f" (before: {before[0]} requests, {before[1]} s, {before[2]} MB)" if before and not r.latency_ms else "")
+        if r.engine == "quiet":
+            ok = r.total <= 3 and r.wall_s <= 1.0
+            lines.append(f"[{'PASS' if ok else 'FAIL'}] {what}: {r.total} requests ≤ 3 and {r.wall_s:.2f} s ≤ 1 s{was}")
+        elif r.engine == "bridge sync" and r.latency_ms == 0:
+            rounds = math.ceil(r.changed / 100)
+            bound = 1.05 * 3 * rounds + FIXED_FEW
+            lines.append(f"[{'PASS' if r.total <= bound else 'FAIL'}] {what}: {r.total} requests ≤ 1.05 × 3 × "
+                         f"{rounds} + {FIXED_FEW} = {bound:.0f}{was}")
+            if before:
+                lines.append(f"[{'PASS' if r.wall_s * 5 <= before[1] else 'FAIL'}] {what}: {r.wall_s:.1f} s ≤ "
+                             f"{before[1]} s ÷ 5 = {before[1] / 5:.1f} s")
+        if r.engine in ("quiet", "bridge sync"):
+            ok = r.peak_rss_mb <= 150
+            line = f"[{'PASS' if ok else 'FAIL'}] {what}: peak RSS {r.peak_rss_mb:.0f} MB ≤ 150 MB"
+            if 10_000 in peak_at and r.size > 10_000:
+                line += f" and ≤ 1.2 × {peak_at[10_000]:.0f} MB at 10,000"
+            lines.append(line + (f" (before: {before[2]} MB)" if before else ""))
+    return lines
+
+
 # ----------------------------------------------------------------------------------- main --
 @dataclass
 class Plan:
@@ -586,6 +640,8 @@ class Plan:
     naive_latency_up_to: int
     trace: bool
     profile: bool
+    store_url: str | None = None
+    json_lines: bool = False
     engines: tuple[str, ...] = ("bridge sync", "naive")
 
 
@@ -626,13 +682,51 @@ def fast_forward(sandbox: SandboxProcess, env: dict[str, str]) -> None:
     store.close()
 
 
+def store_kind(url: str) -> str:
+    """``sqlite`` or ``postgresql``: the store a run used, as the JSON lines name it."""
+    return "postgresql" if url.startswith("postgresql") else "sqlite"
+
+
+def fresh_store_url(base: str | None, workdir: str, size: int) -> tuple[str, Any]:
+    """A new, empty store for one size: a SQLite file in ``workdir``, or a schema of its own
+    on the PostgreSQL server ``base`` names (first on the search_path; dropped by the
+    returned callable)."""
+    if not base or base.startswith("sqlite"):
+        return base or f"sqlite:///{workdir}/bridge-{size}.db", lambda: None
+    from sqlalchemy.engine import make_url
+
+    from bridge.store.db import make_engine
+
+    schema = f"bench_{os.getpid()}_{size}"
+    admin = make_engine(base)
+    with admin.begin() as connection:
+        connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    url = make_url(base)
+    url = url.update_query_dict({"options": f"{url.query.get('options', '')} -csearch_path={schema}".strip()})
+
+    def drop() -> None:
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+    return url.render_as_string(hide_password=False), drop
+
+
 def run_size(sandbox: SandboxProcess, size: int, plan: Plan, workdir: str) -> list[Run]:
     """Seed ``size`` escalations, take the first sync, then every measured run at this size."""
+    url, drop = fresh_store_url(plan.store_url, workdir, size)
+    try:
+        return _run_size(sandbox, size, plan, url)
+    finally:
+        drop()
+
+
+def _run_size(sandbox: SandboxProcess, size: int, plan: Plan, store_url: str) -> list[Run]:
     from bridge.config import load_config
     from bridge.services import Services
     from bridge.sync.engine import CURSOR_SINCE
 
-    env = {**sandbox.env, "BRIDGE_STORE_URL": f"sqlite:///{workdir}/bridge-{size}.db",
+    env = {**sandbox.env, "BRIDGE_STORE_URL": store_url,
            "BRIDGE_BRIDGE_ACTOR": ACTOR, "PATH": os.environ.get("PATH", "")}
     began = time.perf_counter()
     seeded = sandbox.seed(size)
@@ -654,6 +748,13 @@ def run_size(sandbox: SandboxProcess, size: int, plan: Plan, workdir: str) -> li
 
     fresh = iter(seeded)  # every measured run moves Bugs no earlier run moved
     runs: list[Run] = []
+    # The quiet run: nothing changed anywhere since the last pass (what cron pays most often).
+    fast_forward(sandbox, env)
+    quiet = measure(sandbox, env, size=size, changed=0, engine="quiet", latency_ms=0)
+    runs.append(quiet)
+    emit(plan, quiet)
+    print(f"  N={size:,} quiet run: {quiet.total:,} requests, {quiet.wall_s:.2f} s, peak RSS {quiet.peak_rss_mb:.0f} MB",
+          flush=True)
     naive_at_0: dict[int, Run] = {}
     for latency in plan.latencies:
         for fraction in plan.fractions:
@@ -667,6 +768,7 @@ def run_size(sandbox: SandboxProcess, size: int, plan: Plan, workdir: str) -> li
                 run = measure(sandbox, env, size=size, changed=changed, engine=engine, latency_ms=latency,
                               trace=plan.trace, profile=plan.profile and engine == "bridge sync")
                 runs.append(run)
+                emit(plan, run)
                 print(f"  N={size:,} changed={changed:,} {engine} {latency:g} ms: {run.total:,} requests, "
                       f"{run.wall_s:.2f} s", flush=True)
                 if engine == "naive" and not latency:
@@ -695,6 +797,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="report tracemalloc's peak instead of RSS growth (slows the runs down)")
     parser.add_argument("--engines", default="bridge,naive",
                         help="which runs to measure: bridge (`bridge sync`), naive, or both (default)")
+    parser.add_argument("--store-url", default=None,
+                        help="the store: sqlite (a file per size, the default) or a PostgreSQL URL "
+                             "(a schema per size is created and dropped), e.g. $(cat /tmp/pgurl)")
+    parser.add_argument("--json", action="store_true",
+                        help="also print one JSON object per measured run on its own line")
     parser.add_argument("--profile", action="store_true",
                         help="profile the `bridge sync` runs and print where their time goes (slows them down)")
     args = parser.parse_args(argv)
@@ -708,7 +815,7 @@ def main(argv: list[str] | None = None) -> int:
         sizes, latencies = [1000], [0.0]
     plan = Plan(sizes=sizes, fractions=[float(f) for f in args.changed.split(",")], latencies=latencies,
                 naive_latency_up_to=max(sizes) if args.full else args.measure_naive_up_to, trace=args.tracemalloc,
-                profile=args.profile,
+                profile=args.profile, store_url=args.store_url, json_lines=args.json,
                 engines=tuple(engine_names[e.strip()] for e in args.engines.split(",")))
     for size in sizes:
         if bugs_needed(size, plan) > size:
@@ -747,6 +854,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{JIRA_GETS_PER_S * 0.05:g} in flight; Zendesk {ZENDESK_REQUESTS_PER_MIN}/min, "
           f"{ZENDESK_REQUESTS_PER_MIN / 60 * 0.05:.2f} in flight — one at a time already exceeds it.)")
     for line in check_targets(runs):
+        print(line)
+    print("\nTargets (issue 15), each beside the figure before (issue 15's table, SQLite):")
+    for line in scale_targets(runs):
         print(line)
     for run in runs:
         if run.profile:
