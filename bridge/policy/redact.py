@@ -78,7 +78,8 @@ _EMAIL = re.compile(
     r"[\w!#$%&'*+/=?^`{|}~-]+(?:\.[\w!#$%&'*+/=?^`{|}~-]+)*"
     r"(?:@|%40)"
     r"(?:"
-    r"(?:[^\W_](?:[\w-]*[^\W_])?\.)+(?:xn--[a-z0-9-]*[a-z0-9]|[^\W\d_]{2,})"  # host name
+    # Labels as typed, not as DNS allows: a label ending in "-" (a typo) is still an address.
+    r"(?:[^\W_][\w-]*\.)+(?:xn--[a-z0-9-]*[a-z0-9]|[^\W\d_]{2,})"  # host name
     r"|\[[0-9A-Fa-f:.]+\]"  # address literal, user@[192.0.2.1]
     r")",
     re.IGNORECASE,
