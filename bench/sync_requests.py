@@ -709,7 +709,11 @@ def fresh_store_url(base: str | None, workdir: str, size: int) -> tuple[str, Any
             connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
         admin.dispose()
 
-    return url.render_as_string(hide_password=False), drop
+    rendered = url.render_as_string(hide_password=False)
+    from bridge.store.db import upgrade
+
+    upgrade(rendered)  # a shared server's store is migrated by its operator, not on opening
+    return rendered, drop
 
 
 def run_size(sandbox: SandboxProcess, size: int, plan: Plan, workdir: str) -> list[Run]:
