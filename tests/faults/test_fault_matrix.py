@@ -23,7 +23,9 @@ from dataclasses import dataclass
 
 import pytest
 import requests
+from jira import JIRA
 
+from bridge.sandbox.jira import DEMO_LOGINS
 from bridge.sandbox.world import start_sandbox
 from bridge.store.db import open_store
 from tests.faults.scenarios import COMMANDS, Facts, Trial
@@ -198,3 +200,24 @@ def test_fail_at_fails_exactly_the_nth_request_of_any_method():
     assert [a.status_code == 429 for a in answers] == [False, False, True, False, False]
     assert answers[2].headers["Retry-After"] == "7"
     assert knobs["fail_at"] == 3
+
+
+# ----------------------------------------------------------- the census can fail --
+def test_the_census_counts_a_planted_duplicate_message_and_leak(tmp_path, tmp_path_factory):
+    """The counts are read from the services, so a defect the bridge could make shows in them."""
+    clean = baseline("escalate", tmp_path_factory)
+    with start_sandbox(0) as world:
+        trial = Trial(world, f"sqlite:///{tmp_path / 'bridge.db'}", "escalate")
+        trial.prepare()
+        trial.recover()
+        assert trial.census(clean.facts).clean()
+        world.jira_state.search_lag_s = 0
+        dev = JIRA(server=world.jira.url, basic_auth=DEMO_LOGINS["dev"].basic_auth("cloud"), max_retries=0)
+        dev.create_issue(project="SUP", summary="second Bug", issuetype={"name": "Bug"},
+                         labels=["bridge-zendesk-101"])
+        bridge = world.zendesk_state.user_by_email("bridge@example.com")["id"]
+        world.zendesk_state.update_ticket(
+            101, {"comment": {"body": "See https://acme.sentry.io/issues/4505/", "public": True}}, bridge)
+        counts = trial.census(clean.facts).counts()
+    assert (counts["duplicates"], counts["dup_messages"]) == (1, 1)
+    assert counts["leaks"] >= 1
