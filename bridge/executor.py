@@ -86,6 +86,9 @@ class _Pending:
     #: The outbox entry was claimed before: check whether it landed before writing.
     orphan: bool = False
     data: Any = None
+    #: What was written to the ticket, exactly (``{"body", "public", "locale"}``), recorded
+    #: with the outbox entry so the board shows each customer what they were told.
+    sent: dict | None = None
 
 
 class Executor(TicketWrites):
@@ -355,7 +358,7 @@ class Executor(TicketWrites):
     def _succeeded(self, pending: _Pending, outcomes: list[Outcome], result: str, detail: str = "") -> None:
         action = pending.action
         now = self.clock()
-        self.store.outbox.done(action.key)
+        self.store.outbox.done(action.key, sent=pending.sent if result == "done" else None)
         if isinstance(action, Announce):
             self.store.links.record_announcement(action.helpdesk, action.ticket_id, action.state, at=now)
         elif isinstance(action, StateNote):

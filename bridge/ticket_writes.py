@@ -67,13 +67,14 @@ class TicketWrites:
                     # stores): the ticket's version moved with our last write, so a later
                     # marked write is made on a fresh read (a conflict there means someone
                     # else wrote; the marker then decides).
-                    self._guarded(pending, outcomes, lambda p: self._send_marked(p.action, p.item.escalation))
+                    self._guarded(pending, outcomes, lambda p: self._send_marked(p.action, p.item.escalation, p))
                     continue
                 try:
                     self._fence()
-                    changes.append((pending.action.ticket_id,
-                                    self.change_for(pending.action, tickets.get(pending.action.ticket_id), first_round,
-                                                    escalation=pending.item.escalation)))
+                    change = self.change_for(pending.action, tickets.get(pending.action.ticket_id), first_round,
+                                             escalation=pending.item.escalation)
+                    pending.sent = self._sent(pending.action, change, tickets.get(pending.action.ticket_id))
+                    changes.append((pending.action.ticket_id, change))
                     ready.append(pending)
                 except BridgeError as exc:
                     self._failed(pending, outcomes, exc)
@@ -86,7 +87,7 @@ class TicketWrites:
                 elif isinstance(error, Conflict) and isinstance(pending.action, MARKED) \
                         and not isinstance(pending.action, StatusUpdate):
                     # (A periodic update that met a conflict waits for the next run.)
-                    self._guarded(pending, outcomes, lambda p: self._send_marked(p.action, p.item.escalation))
+                    self._guarded(pending, outcomes, lambda p: self._send_marked(p.action, p.item.escalation, p))
                 elif _refused(error):
                     self._refused(pending, outcomes, error)
                 else:
@@ -160,7 +161,14 @@ class TicketWrites:
             context.update(subject=ticket.subject, ticket_id=ticket.id)
         return self.messages.render(template, locale, **context)
 
-    def _send_marked(self, action, escalation=None) -> str:
+    def _sent(self, action, change: TicketWrite, ticket: Ticket | None) -> dict | None:
+        """What the write puts on the ticket, as the helpdesk will show it (after the gate)."""
+        if not change.comment:
+            return None
+        locale = getattr(action, "locale", None) or (ticket.locale if ticket else None)
+        return {"body": self.helpdesk.outgoing_text(change.comment), "public": change.public, "locale": locale}
+
+    def _send_marked(self, action, escalation=None, pending=None) -> str:
         """A marked write on its own, exactly once: re-read, skip if marked, write on that version."""
         for _ in range(CONFLICT_RETRIES + 1):
             ticket = self.helpdesk.get_ticket(action.ticket_id)
@@ -168,8 +176,10 @@ class TicketWrites:
                 return "skipped"
             try:
                 self._fence()
-                self.helpdesk.write(action.ticket_id, self.change_for(action, ticket, first_round=True,
-                                                                      escalation=escalation))
+                change = self.change_for(action, ticket, first_round=True, escalation=escalation)
+                self.helpdesk.write(action.ticket_id, change)
+                if pending is not None:
+                    pending.sent = self._sent(action, change, ticket)
             except Conflict:
                 continue
             return "done"

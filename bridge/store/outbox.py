@@ -70,9 +70,16 @@ class OutboxRepository(Repository):
                 raise
             return False
 
-    def done(self, key: str, *, at: datetime | None = None) -> None:
-        """Record that the write ``key`` was performed."""
-        self._finish(key, state="sent", sent_at=at or utcnow(), last_error=None)
+    def done(self, key: str, *, at: datetime | None = None, sent: Mapping[str, Any] | None = None) -> None:
+        """Record that the write ``key`` was performed; ``sent`` (what exactly was written:
+        the message body, its locale) joins the entry's payload for the board's timeline."""
+        values: dict[str, Any] = {"state": "sent", "sent_at": at or utcnow(), "last_error": None}
+        if sent:
+            with self.session() as s:
+                entry = s.exec(select(OutboxEntry).where(col(OutboxEntry.key) == key)).first()
+            if entry is not None:
+                values["payload"] = encode({**self.payload(entry), **dict(sent)})
+        self._finish(key, **values)
 
     def failed(self, key: str, error: str) -> None:
         """Record that the write ``key`` failed (``error`` must not hold secrets); the next

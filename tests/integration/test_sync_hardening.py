@@ -115,3 +115,13 @@ def test_a_sync_paused_past_its_lease_never_writes_alongside_the_next_one(sandbo
         in_progress = [r for r in customer_replies(sandbox, ticket) if "actively working" in r or "arbeitet jetzt" in r]
         assert len(in_progress) == 1, customer_replies(sandbox, ticket)
     assert first_services.store.leases.get(LEASE) is None  # released, not left held
+
+
+# ------------------------------------------------------- what each customer was told --
+def test_the_outbox_keeps_each_message_exactly_as_the_ticket_shows_it(sandbox, services, dev, escalated):
+    move(dev, escalated, "In Progress")
+    sync(services)
+    recorded = {services.store.outbox.payload(e).get("body")
+                for e in services.store.outbox.list(states=("sent",)) if e.target == "zendesk:104"}
+    for body in customer_replies(sandbox, 104) + internal_notes(sandbox, 104):
+        assert body in recorded
