@@ -124,8 +124,9 @@ def sync_escalation(context, escalation_id: int, attempt: int = 0) -> str:
         finally:
             journal_end(engine, row, outcome)
     if outcome != "done" and attempt + 1 < SYNC_ATTEMPTS:
-        log.warning("sync of escalation %s: %s; again in %d s", escalation_id, outcome, 1 + 2 ** (attempt + 1))
-        ring_sync(context.app, escalation_id, attempt=attempt + 1, delay=1 + 2 ** (attempt + 1))
+        delay = min(60, 1 + 2 ** (attempt + 1))
+        log.warning("sync of escalation %s: %s; again in %d s", escalation_id, outcome, delay)
+        ring_sync(context.app, escalation_id, attempt=attempt + 1, delay=delay)
     return outcome
 
 

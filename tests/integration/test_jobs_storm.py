@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import subprocess
 import threading
 import time
@@ -51,20 +52,44 @@ def env(bridge_env, jobs_store_url) -> dict[str, str]:
             "BRIDGE_SERVE_LEASE_SECONDS": "3"}
 
 
-def escalate_many(sandbox, services, count: int) -> list[tuple[int, str, str]]:
-    """(ticket, key, issue id) of ``count`` fresh escalations."""
+def escalate_many(sandbox, env, count: int, *, threads: int = 4) -> list[tuple[int, str, str]]:
+    """(ticket, key, issue id) of ``count`` fresh escalations, made ``threads`` at a time
+    (each thread with its own Services: connectors are not shared between threads)."""
     zendesk = sandbox.zendesk_state
     customer = zendesk.ticket(101)["requester_id"]
-    escalator = services.escalator()
-    made = []
-    for n in range(count):
-        ticket, _ = zendesk.create_ticket({"subject": f"Export {n} fails", "description": "It crashes.",
-                                           "requester_id": customer, "priority": "normal"}, customer)
-        result = escalator.escalate(EscalationRequest(ticket=str(ticket["id"]), actor=ACTOR))
-        made.append((ticket["id"], result.jira_key, str(services.store.escalations.by_key(result.jira_key)
-                                                        .jira_issue_id)))
+    tickets = [zendesk.create_ticket({"subject": f"Export {n} fails", "description": "It crashes.",
+                                      "requester_id": customer, "priority": "normal"}, customer)[0]["id"]
+               for n in range(count)]
+
+    def escalate(share: list[int]) -> list[tuple[int, str, str]]:
+        services = Services(load_config(None, env=env))
+        escalator = services.escalator()
+        made = []
+        for ticket in share:
+            key = escalator.escalate(EscalationRequest(ticket=str(ticket), actor=ACTOR)).jira_key
+            made.append((ticket, key, str(services.store.escalations.by_key(key).jira_issue_id)))
+        return made
+
+    with ThreadPoolExecutor(threads) as pool:
+        made = [e for share in pool.map(escalate, [tickets[n::threads] for n in range(threads)]) for e in share]
     zendesk.export_skips_last_minute = False
     return made
+
+
+def started(make, count: int) -> list:
+    """``count`` processes started side by side (each waits for its own ready line)."""
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(make, range(count)))
+
+
+def stopped(processes) -> list[int]:
+    """SIGTERM to all at once, then their exit codes."""
+    for process in processes:
+        process.proc.send_signal(signal.SIGTERM)
+    codes = [process.proc.wait(120) for process in processes]
+    for process in processes:
+        process.log.close()
+    return codes
 
 
 def event(key: str, issue_id: str, state: str, n: int) -> dict:
@@ -118,14 +143,16 @@ def job_states(engine) -> list[tuple]:
 
 def test_storm_no_duplicate_no_missing_no_escalation_worked_twice_at_once(sandbox, env, tmp_path):
     services = Services(load_config(None, env=env))
-    escalations = escalate_many(sandbox, services, ESCALATIONS)
+    escalations = escalate_many(sandbox, env, ESCALATIONS)
     rng = random.Random(12)
-    serves = [ServeProcess(env, tmp_path / f"serve-{n}.log", workers=0) for n in range(2)]
+    serves = started(lambda n: ServeProcess(env, tmp_path / f"serve-{n}.log", workers=0), 2)
 
     def start_worker(tag: str) -> WorkerProcess:
-        return WorkerProcess(env, tmp_path / f"worker-{tag}.log", "--concurrency", "2", "--stalled-after", "3")
+        return WorkerProcess(env, tmp_path / f"worker-{tag}.log", "--concurrency", "2", "--stalled-after", "3",
+                             # the emulators have no budget to protect: the shared limiter still runs
+                             "--rate", "jira=200", "--rate", "zendesk=200")
 
-    workers = [start_worker(f"w{n}") for n in range(4)]
+    workers = started(lambda n: start_worker(f"w{n}"), 4)
     killer = Killer(workers, start_worker, every=3.0)
     jira = requests.Session()
     jira.auth = DEMO_LOGINS["dev"].basic_auth("cloud")
@@ -160,8 +187,8 @@ def test_storm_no_duplicate_no_missing_no_escalation_worked_twice_at_once(sandbo
     finally:
         killer.stop.set()
         killer.thread.join(30)
-        codes = [w.terminate() for w in killer.workers] + [s.terminate() for s in serves]
-    assert codes == [0] * 6
+        codes = stopped([*killer.workers, *serves])
+    assert codes == [0] * 6, (codes, {p.name: p.read_text()[-2000:] for p in tmp_path.glob("*.log")})
     assert killer.kills >= 2
 
     # The final reconciliation (bridge sync, the poll for deliveries that never came).
