@@ -59,6 +59,14 @@ def run_checks(services) -> Iterator[Check]:
     yield from _run(services.config.error_tracker.kind, lambda: _sentry(services))
     yield from _run("monitoring", lambda: _monitoring(services))
     yield from _run("webhooks", lambda: _webhooks(services))
+    yield from _run("workers", lambda: _workers(services))
+
+
+def _workers(services) -> str | list[str]:
+    """On PostgreSQL: workers alive, jobs waiting and failed (bridge/jobs)."""
+    from bridge.jobs.report import doctor_lines
+
+    return doctor_lines(services.config.store.url, services.store.engine)
 
 
 def _webhooks(services) -> str | list[str]:

@@ -187,6 +187,9 @@ def status(state: State, target: str | None, as_json: bool) -> None:
         from bridge.service.backlog import backlog_lines
 
         lines += backlog_lines(state.services.store.inbox, datetime.now(timezone.utc))
+        from bridge.jobs.report import status_line
+
+        lines += status_line(state.services.config.store.url, state.services.store.engine, datetime.now(timezone.utc))
     _emit(rows, as_json, "\n".join(lines))
 
 # -------------------------------------------------------------------------- sla --

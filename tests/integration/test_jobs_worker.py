@@ -5,6 +5,7 @@ worker processes told to each customer once."""
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -128,3 +129,29 @@ def test_a_jira_change_through_serve_and_two_workers_is_told_once(sandbox, env, 
     assert [told(sandbox, t, "working on a fix") for t in (101, 105)] == [1, 1]
     rows = journal(services.store.engine)
     assert rows and overlaps(rows, {}) == []
+
+
+def test_status_and_doctor_report_waiting_jobs_and_workers_alive(sandbox, env, tmp_path):
+    from bridge.jobs.doorbell import attach
+    from bridge.store.db import open_store
+
+    store = open_store(env["BRIDGE_STORE_URL"])
+    try:
+        attach(store)
+        store.inbox.accept("jira", "d-1", "jira:issue_updated", {"jira_issue_id": "1"})
+    finally:
+        store.close()
+    status = CliRunner().invoke(main, ["status"], env=env)
+    assert status.exit_code == 0, status.output
+    assert re.search(r"jobs: 1 waiting, 0 running, 0 failed, oldest waiting \d+s; 0 worker\(s\) alive", status.output)
+    doctor = CliRunner().invoke(main, ["doctor"], env=env)
+    assert re.search(r"workers.*1 waiting.*no worker is alive", doctor.output), doctor.output
+
+    worker = WorkerProcess(env, tmp_path / "worker.log")
+    try:
+        wait_until(lambda: "jobs: 0 waiting" in CliRunner().invoke(main, ["status"], env=env).output,
+                   what="the worker to take the job")
+        doctor = CliRunner().invoke(main, ["doctor"], env=env)
+        assert re.search(r"workers.*1 alive; jobs 0 waiting", doctor.output), doctor.output
+    finally:
+        assert worker.terminate() == 0
