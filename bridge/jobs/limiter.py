@@ -39,7 +39,7 @@ MAX_BLOCK_S = 120.0
 JITTER_S = 0.5
 
 _RESERVE = text("""
-    INSERT INTO bridge_rate_limits (service, tokens) VALUES (:service, :burst)
+    INSERT INTO bridge_rate_limits (service, tokens) VALUES (:service, :burst - 1)
     ON CONFLICT (service) DO UPDATE SET
         tokens = LEAST(:burst, bridge_rate_limits.tokens
                        + EXTRACT(EPOCH FROM clock_timestamp() - bridge_rate_limits.updated_at) * :rate) - 1,
