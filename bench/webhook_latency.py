@@ -11,7 +11,12 @@ announcing that state is on the Zendesk ticket. Each escalation is changed at mo
 ``--spacing`` seconds, so no change is legitimately folded into the next.
 
 For each rate (default 1, 10 and 50 changes/s for ``--seconds`` each): p50 / p95 / p99,
-changes never announced (lost) and replies beyond one per change (duplicates). Then the same
+changes superseded (a later change of the same Bug was announced first: the customer hears
+the current state), changes not announced within ``--drain`` seconds after the last one
+(late; the inbox keeps them, so late is not lost), tickets whose last announcement is not
+their Bug's last state (lost news) and replies beyond one per change (duplicates). When the
+latency exceeds ``--spacing`` the core rightly tells only the current state, and a reply is
+matched to the earliest change waiting, so per-change numbers are then approximate. Then the same
 at 10 changes/s with no webhook and a `bridge sync` run every 60 s.
 
     python bench/webhook_latency.py [--rates 1,10,50] [--seconds 10] [--escalations 160]
@@ -91,6 +96,18 @@ class Watch:
                             change.told_at = now
                             break
 
+    def wrong_final_state(self) -> int:
+        """Tickets whose last announcement is not the state of their last change: lost news."""
+        state = self.world.zendesk_state
+        bridge = state.user_by_email(BRIDGE_EMAIL)["id"]
+        wrong = 0
+        for ticket in {c.ticket for c in self.changes}:
+            final = max((c for c in self.changes if c.ticket == ticket), key=lambda c: c.at).state
+            said = [name for c in state.comments(ticket) if c["public"] and c["author_id"] == bridge
+                    for name, (_, words) in STATES.items() if words in c["body"]]
+            wrong += not said or said[-1] != final
+        return wrong
+
     def duplicates(self) -> int:
         state = self.world.zendesk_state
         bridge = state.user_by_email(BRIDGE_EMAIL)["id"]
@@ -158,13 +175,18 @@ def drive(world, escalations, watch: Watch, *, rate: float, seconds: float, spac
 
 def report(label: str, watch: Watch) -> None:
     told = [c.told_at - c.at for c in watch.changes if c.told_at is not None]
-    lost = sum(1 for c in watch.changes if c.told_at is None)
+    # A change the core never announced because a later one of the same Bug was announced
+    # first is superseded (the customer hears the current state), not late.
+    superseded = sum(1 for c in watch.changes if c.told_at is None and any(
+        d.ticket == c.ticket and d.at > c.at and d.told_at is not None for d in watch.changes))
+    late = sum(1 for c in watch.changes if c.told_at is None) - superseded
     if told:
         print(f"{label:<28} changes {len(watch.changes):>4}  p50 {percentile(told, 50):6.2f} s  "
               f"p95 {percentile(told, 95):6.2f} s  p99 {percentile(told, 99):6.2f} s  "
-              f"lost {lost}  duplicates {watch.duplicates()}", flush=True)
+              f"superseded {superseded}  not told in time {late}  ending on a wrong state "
+              f"{watch.wrong_final_state()}  duplicates {watch.duplicates()}", flush=True)
     else:
-        print(f"{label:<28} changes {len(watch.changes):>4}  nothing announced  lost {lost}", flush=True)
+        print(f"{label:<28} changes {len(watch.changes):>4}  nothing announced in time", flush=True)
 
 
 def wait_told(watch: Watch, timeout: float) -> None:
@@ -189,7 +211,7 @@ def run_webhooks(args, rate: float) -> None:
             poller = threading.Thread(target=watch.run, daemon=True)
             poller.start()
             drive(world, escalations, watch, rate=rate, seconds=args.seconds, spacing=args.spacing)
-            wait_told(watch, 60)
+            wait_told(watch, args.drain)
             watch.stop.set()
             report(f"webhooks at {rate:g}/s", watch)
         finally:
@@ -237,6 +259,8 @@ def main() -> None:
     parser.add_argument("--spacing", type=float, default=3.0, help="seconds between changes of one escalation")
     parser.add_argument("--latency-ms", type=float, default=50.0, help="added to every JIRA and Zendesk call")
     parser.add_argument("--workers", type=int, default=2, help="inbox worker threads of bridge serve")
+    parser.add_argument("--drain", type=float, default=120.0,
+                        help="seconds to wait after the last change for the announcements still due")
     parser.add_argument("--sync-every", type=float, default=60.0, help="the cron baseline's period (0: skip)")
     args = parser.parse_args()
     print(f"{args.latency_ms:g} ms per call, {args.escalations} escalations, {args.seconds:g} s per rate", flush=True)

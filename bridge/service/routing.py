@@ -50,10 +50,13 @@ def escalate_pressed(tags: Iterable[str], custom_fields: dict[str, object], tag:
 TAG_EVENTS = frozenset({"ticket.tags_changed", "ticket.custom_field_changed"})
 
 
-def may_press(item: InboxItem) -> bool:
+def may_press(item: InboxItem, subject: dict[str, Any], tag: str) -> bool:
     """Whether a delivery about a ticket already escalated can be an Escalate press, so the
-    ticket is worth reading for its tag: Zendesk says which field changed, the trigger route
-    and Freshdesk's rule do not. Saves a read per echo of the bridge's own replies."""
+    ticket is worth reading for its tag: Zendesk says which field changed (and which tags
+    were added), the trigger route and Freshdesk's rule do not. Spares a read per echo of
+    the bridge's own replies and marker tags."""
+    if item.event == "ticket.tags_changed" and "tags_added" in subject:
+        return any(str(t).casefold() == tag.casefold() for t in subject["tags_added"])
     return item.event in TAG_EVENTS or item.event.startswith("trigger") or item.source == "freshdesk"
 
 
@@ -99,7 +102,8 @@ def route(items: Iterable[InboxItem], *, store, helpdesk, escalate_tag: str, sub
         if item.source == "button":
             work.emergencies.add(subject["ticket"])
             why = "Escalate link"
-        elif item.source in TICKET_SOURCES and item.source == helpdesk.kind and (not found or may_press(item)):
+        elif item.source in TICKET_SOURCES and item.source == helpdesk.kind and (
+                not found or may_press(item, subject, escalate_tag)):
             ticket = helpdesk.get_ticket(subject["ticket"])
             if escalate_pressed(ticket.tags, ticket.custom_fields, escalate_tag):
                 work.emergencies.add(ticket.id)

@@ -28,6 +28,8 @@ __all__ = ["Serving", "serve"]
 
 #: Request threads of the HTTP server; a webhook is answered after one insert.
 HTTP_THREADS = 16
+#: Connections the kernel queues while every request thread is busy.
+LISTEN_BACKLOG = 512
 #: How long a SIGTERM waits for the items in hand before releasing them.
 SHUTDOWN_GRACE_S = 20.0
 
@@ -54,8 +56,10 @@ class Serving:
 
         configure(services.config)
         self.app = create_app(services, inbox=inbox, metrics=self.metrics, ring=self.pool.ring)
+        # A deep listen backlog: vendors burst (a bulk edit in JIRA is hundreds of deliveries),
+        # and a connection refused there is a delivery the vendor may give up on.
         self.server = wsgi.Server((host, port), self.app, numthreads=HTTP_THREADS, server_name="bridge",
-                                  shutdown_timeout=10)
+                                  shutdown_timeout=10, request_queue_size=LISTEN_BACKLOG)
         self.server.prepare()  # binds now, so a taken port fails before anything starts
         self._thread = threading.Thread(target=self.server.serve, name="http", daemon=True)
 

@@ -181,3 +181,22 @@ def test_escalate_pressed_by_a_checkbox_field_and_emergency_subject_needs_the_hi
     assert emergency_subject("[Emergency] site down", rules, "emergency")
     assert not emergency_subject("[urgent] slow", rules, "emergency")
     assert not emergency_subject("hello", rules, "emergency")
+
+
+def test_a_tag_change_is_read_for_the_escalate_tag_only_when_it_may_hold_it():
+    from bridge.service.routing import may_press
+    from bridge.store.tables import InboxItem
+
+    def delivery(tags_added):
+        body = {"type": "zen:event-type:ticket.tags_changed", "id": "e-1", "detail": {"id": "7"},
+                "event": {"tags_added": tags_added, "tags_removed": []}}
+        d = zendesk.parse(WebhookRequest({}, json.dumps(body).encode()))
+        return InboxItem(source=d.source, delivery_id=d.delivery_id, event=d.event), d.subject
+
+    item, subject = delivery(["bridge_state_in_progress"])
+    assert not may_press(item, subject, "escalate")  # the bridge's own marker tag
+    item, subject = delivery(["Escalate"])
+    assert may_press(item, subject, "escalate")
+    assert may_press(InboxItem(source="zendesk", delivery_id="x", event="ticket.custom_field_changed"), {}, "escalate")
+    assert not may_press(InboxItem(source="zendesk", delivery_id="x", event="ticket.comment_added"), {}, "escalate")
+    assert may_press(InboxItem(source="freshdesk", delivery_id="x", event="ticket.updated"), {}, "escalate")

@@ -64,8 +64,13 @@ def parse(request: WebhookRequest) -> Delivery | None:
             raise Refused(400, "malformed", "detail is missing")
         ticket = identifier(detail.get("id"), "detail.id")
         delivery_id = identifier(data.get("id"), "id")
-        return Delivery(SOURCE, delivery_id, kind.removeprefix("zen:event-type:"),
-                        {"ticket": ticket, "created": kind == EVENT_PREFIX + "created"})
+        subject = {"ticket": ticket, "created": kind == EVENT_PREFIX + "created"}
+        change = data.get("event") if isinstance(data.get("event"), dict) else {}
+        if kind == EVENT_PREFIX + "tags_changed" and isinstance(change.get("tags_added"), list):
+            # Only a hint of where to look (the worker reads the ticket to see the tag): it
+            # spares a read after each of the bridge's own tag changes.
+            subject["tags_added"] = [t for t in change["tags_added"] if isinstance(t, str) and len(t) <= 80][:50]
+        return Delivery(SOURCE, delivery_id, kind.removeprefix("zen:event-type:"), subject)
     if "ticket_id" in data:
         ticket = identifier(data.get("ticket_id"), "ticket_id")
         timestamp = (request.header(TIMESTAMP_HEADER) or "").encode()
