@@ -130,7 +130,15 @@ class Services:
         return JiraTracker(str(jira.url), user=jira.user, token=_secret(jira.token, "BRIDGE_JIRA_TOKEN"),
                            auth=jira.auth, timeout=self.config.http.timeout, retries=self.config.http.retries,
                            verify=tls_verify(self.config.http.verify, self.config.http.ca_bundle),
-                           api_version=jira.api_version, deployment=jira.deployment)
+                           api_version=jira.api_version, deployment=jira.deployment, cache=self.metadata_cache)
+
+    @cached_property
+    def metadata_cache(self):
+        """serverInfo, JIRA's field list and the error tracker's projects, kept in the store
+        with an expiry (:mod:`bridge.metadata_cache`); a read-only run reads it, never writes."""
+        from bridge.metadata_cache import MetadataCache
+
+        return MetadataCache(lambda: self.store, writable=not self.read_only)
 
     def escalator(self):
         from bridge.escalation import Escalator
@@ -176,12 +184,12 @@ class Services:
             from bridge.connectors.bugsink import BugsinkErrorTracker
 
             return BugsinkErrorTracker(str(errors.url), token=_secret(errors.token, "BRIDGE_ERRORS_TOKEN"),
-                                       session=self.http_session())
+                                       session=self.http_session(), cache=self.metadata_cache)
         from bridge.connectors.sentry import SentryErrorTracker
 
         return SentryErrorTracker(str(errors.url), org=errors.org, token=_secret(errors.token, "BRIDGE_ERRORS_TOKEN"),
                                   self_hosted_base=self.mappings.sentry.self_hosted_base or self._self_hosted_sentry(),
-                                  session=self.http_session())
+                                  session=self.http_session(), cache=self.metadata_cache)
 
     @property
     def error_tracker(self):

@@ -57,23 +57,35 @@ class TicketWrites:
             queue.sort(key=lambda p: not isinstance(p.action, MARKED))
 
         self.written: dict[str, Item] = {}
+        #: Each ticket as it stands after the bridge's own writes, known without a gap: as
+        #: read above, then as the answer of each write made on exactly that version showed
+        #: it. A later marked write is made on it instead of a fresh read, and the caller may
+        #: record its version as the bridge's own (see :meth:`standing_version`).
+        self.standing: dict[str, Ticket] = dict(tickets)
         first_round = True
         while any(queues.values()):
             round_ = [queue.pop(0) for queue in queues.values() if queue]
             changes, ready = [], []
             for pending in round_:
+                ticket = tickets.get(pending.action.ticket_id)
+                on_version = first_round
                 if not first_round and self.lease is None and isinstance(pending.action, MARKED):
                     # No lease keeps other processes off this ticket (two operators on two
-                    # stores): the ticket's version moved with our last write, so a later
-                    # marked write is made on a fresh read (a conflict there means someone
-                    # else wrote; the marker then decides).
-                    self._guarded(pending, outcomes, lambda p: self._send_marked(p.action, p.item.escalation, p))
-                    continue
+                    # stores): a later marked write is conditional on the version our own
+                    # last write left (its answer said which, and its tags), or else made on
+                    # a fresh read (a conflict means someone else wrote; the marker decides).
+                    ticket = self.standing.get(pending.action.ticket_id)
+                    if ticket is None:
+                        self._guarded(pending, outcomes, lambda p: self._send_marked(p.action, p.item.escalation, p))
+                        continue
+                    if pending.action.marker in ticket.tags:
+                        self._succeeded(pending, outcomes, "skipped", "the ticket already carries its marker")
+                        continue
+                    on_version = True
                 try:
                     self._fence()
-                    change = self.change_for(pending.action, tickets.get(pending.action.ticket_id), first_round,
-                                             escalation=pending.item.escalation)
-                    pending.sent = self._sent(pending.action, change, tickets.get(pending.action.ticket_id))
+                    change = self.change_for(pending.action, ticket, on_version, escalation=pending.item.escalation)
+                    pending.sent = self._sent(pending.action, change, ticket)
                     changes.append((pending.action.ticket_id, change))
                     ready.append(pending)
                 except BridgeError as exc:
@@ -98,13 +110,29 @@ class TicketWrites:
         """One round: a bulk write where there are several tickets, a plain one for one (a
         bulk job costs a status poll that a single ticket does not need)."""
         if len(changes) != 1:
+            for ticket_id, _ in changes:
+                self.standing.pop(ticket_id, None)  # a bulk job's result carries no version
             return self.helpdesk.write_many(changes) if changes else {}
         ticket_id, change = changes[0]
         try:
-            self.helpdesk.write(ticket_id, change)
+            after = self.helpdesk.write(ticket_id, change)
         except (BridgeError, Conflict) as exc:
+            self.standing.pop(ticket_id, None)
             return {ticket_id: exc}
+        before = self.standing.pop(ticket_id, None)
+        if before is not None and after is not None and change.if_version is not None \
+                and change.if_version == before.version:
+            # Made on exactly the version we knew: nothing else changed the ticket between.
+            self.standing[ticket_id] = replace(before, version=after.version, tags=after.tags, status=after.status)
         return {ticket_id: None}
+
+    def standing_version(self, ticket_id: str, read_version: str | None) -> str | None:
+        """The ticket's version after the bridge's own writes, when nothing else changed it
+        since it was read at ``read_version`` (None: unknown, or the bridge did not write)."""
+        standing = getattr(self, "standing", {}).get(ticket_id)
+        if standing is None or standing.version is None or standing.version == read_version:
+            return None
+        return standing.version
 
     def change_for(self, action: Action, ticket: Ticket | None, first_round: bool = False, *,
                    escalation=None) -> TicketWrite:
@@ -170,6 +198,7 @@ class TicketWrites:
 
     def _send_marked(self, action, escalation=None, pending=None) -> str:
         """A marked write on its own, exactly once: re-read, skip if marked, write on that version."""
+        getattr(self, "standing", {}).pop(action.ticket_id, None)  # a fresh read starts no known chain
         for _ in range(CONFLICT_RETRIES + 1):
             ticket = self.helpdesk.get_ticket(action.ticket_id)
             if action.marker in ticket.tags:
@@ -195,6 +224,7 @@ class TicketWrites:
         where = getattr(pending.item.issue, "key", None) or getattr(pending.item.escalation, "jira_key", None)
         note = (f"The bridge held back {what} for this ticket: {error}. "
                 f"Read it on {where or 'the Bug'} in JIRA and pass on what the customer should know.")
+        getattr(self, "standing", {}).pop(action.ticket_id, None)  # an unconditional write
         try:
             self.helpdesk.write(action.ticket_id, TicketWrite(comment=note, public=False))
         except BridgeError as exc:

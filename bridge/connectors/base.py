@@ -81,8 +81,19 @@ class Helpdesk(abc.ABC):
         """
         return None, None
 
-    def write(self, ticket_id: str, change: TicketWrite) -> None:
+    def changed_tickets(self, cursor: str) -> tuple[dict[str, str | None] | None, str | None]:
+        """Like :meth:`changed_ticket_ids`, with each ticket's version as the listing shows
+        it (None where it does not say), so a change that is the bridge's own write needs
+        no read. ``(None, None)`` when this helpdesk cannot list changes."""
+        ids, after = self.changed_ticket_ids(cursor)
+        return (None if ids is None else dict.fromkeys(ids)), after
+
+    def write(self, ticket_id: str, change: TicketWrite) -> Ticket | None:
         """Apply one change; the comment, if any, passes the outbound gate first.
+
+        Returns the ticket as the helpdesk's answer shows it right after this write (its
+        ``version`` and ``tags``; no conversation), or None when the answer does not say
+        (then the caller reads the ticket if it needs its new version).
 
         Raises ``OutboundRefused`` (nothing sent) when the gate refuses the text, and
         :class:`Conflict` when ``if_version`` no longer matches, ``InvalidValue`` (nothing
@@ -91,8 +102,9 @@ class Helpdesk(abc.ABC):
         # A malformed id must never reach a URL path ("../12" would address another resource).
         ticket_id = self.validate_ticket_id(ticket_id)
         change = self._gated(change)
-        if change is not None:
-            self._apply(ticket_id, change)
+        if change is None:
+            return None
+        return self._apply(ticket_id, change)
 
     def outgoing_text(self, text: str) -> str:
         """``text`` as this helpdesk would store it after the gate (to recognise a message
@@ -169,8 +181,9 @@ class Helpdesk(abc.ABC):
         return results
 
     @abc.abstractmethod
-    def _apply(self, ticket_id: str, change: TicketWrite) -> None:
-        """Send an already-gated change. Only :meth:`write` calls this."""
+    def _apply(self, ticket_id: str, change: TicketWrite) -> Ticket | None:
+        """Send an already-gated change; the ticket as the answer shows it, or None. Only
+        :meth:`write` calls this."""
 
 
 # ------------------------------------------------------------------------------------

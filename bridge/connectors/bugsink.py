@@ -92,12 +92,15 @@ class BugsinkErrorTracker:
     org: str | None = None
 
     def __init__(self, base_url: str, *, token: str, session: requests.Session | None = None,
-                 timeout: float = 30.0, retries: int = 3) -> None:
+                 timeout: float = 30.0, retries: int = 3, cache=None) -> None:
         self.base_url = base_url.rstrip("/")
         self.self_hosted_base = self.base_url
         self._session = session or build_session(timeout=timeout, retries=retries)
         self._session.headers["Authorization"] = f"Bearer {token}"
         self._projects: dict[str, str] | None = None  # project id -> slug
+        #: A :class:`~bridge.metadata_cache.MetadataCache` for the project list (None: asked
+        #: of Bugsink by every process).
+        self._cache = cache
 
     # -- plumbing --------------------------------------------------------------------
     def _url(self, path: str) -> str:
@@ -121,9 +124,13 @@ class BugsinkErrorTracker:
 
     def _project_slugs_by_id(self) -> dict[str, str]:
         if self._projects is None:
-            self._projects = {str(p["id"]): str(p.get("slug") or p.get("name") or p["id"])
-                              for p in self._pages("projects/", what="listing projects", params={})}
+            self._projects = dict(self._fetch_projects() if self._cache is None
+                                  else self._cache.remember(f"bugsink:{self.base_url}:projects", self._fetch_projects))
         return self._projects
+
+    def _fetch_projects(self) -> dict[str, str]:
+        return {str(p["id"]): str(p.get("slug") or p.get("name") or p["id"])
+                for p in self._pages("projects/", what="listing projects", params={})}
 
     def _issue(self, body: dict) -> ErrorIssue:
         project = body.get("project")
@@ -133,8 +140,8 @@ class BugsinkErrorTracker:
     # -- reading ---------------------------------------------------------------------
     def check(self) -> str:
         """Reach Bugsink with our token; return how many projects it shows. Raises on failure."""
-        self._projects = None
-        slugs = sorted(self._project_slugs_by_id().values())
+        self._projects = self._fetch_projects()  # asked of Bugsink: this checks the token
+        slugs = sorted(self._projects.values())
         shown = ", ".join(slugs[:5]) + (", ..." if len(slugs) > 5 else "")
         return f"{len(slugs)} project(s)" + (f": {shown}" if slugs else "")
 

@@ -117,8 +117,12 @@ class JiraTracker:
     def __init__(self, url: str, *, user: str | None, token: str, auth: str = "basic",
                  timeout: float = 30.0, retries: int = 3,
                  sleep: Callable[[float], None] | None = None, verify: bool | str = True,
-                 api_version: Literal["2", "3"] = "2", deployment: Literal["cloud", "server"] | None = None) -> None:
+                 api_version: Literal["2", "3"] = "2", deployment: Literal["cloud", "server"] | None = None,
+                 cache=None) -> None:
         self.url = url.rstrip("/")
+        #: A :class:`~bridge.metadata_cache.MetadataCache` for serverInfo and the field list
+        #: (None: both are asked of JIRA by every process, as the library does).
+        self._cache = cache
         self.retries = retries
         self.api_version = str(api_version)
         self._deployment = deployment
@@ -150,7 +154,12 @@ class JiraTracker:
         client = JIRA(**self._connect_args)
         # The last answer, for an UnexpectedAnswer to show what came instead of JSON.
         client._session.hooks["response"].append(self._remember)
-        info = client.server_info()
+        if self._cache is None:
+            info = client.server_info()
+            _seed_library_caches(client, fields=None)
+        else:
+            info = self._cache.remember(f"jira:{self.url}:server-info", client.server_info)
+            _seed_library_caches(client, fields=self._cache.remember(f"jira:{self.url}:fields", client.fields))
         client._version = tuple(int(v) for v in info["versionNumbers"])
         detected = info.get("deploymentType")
         if not isinstance(detected, (str, type(None))):
@@ -374,9 +383,16 @@ class JiraTracker:
     def create_issue(self, fields: dict[str, Any]) -> Issue:
         """Create an issue. Not idempotent: a ServiceUnreachable with ``maybe_applied`` means
         JIRA may have created it; the caller searches by its label before trying again."""
+        sent = dict(fields)
         fields = self._rich_fields(fields)
-        raw = self._call("creating the issue", lambda: self._jira.create_issue(fields=fields), write=True)
-        return self._to_issue(raw)
+        # prefetch=False: the library would read the new issue back (one more request) for
+        # fields we just sent; JIRA's answer carries its id and key.
+        raw = self._call("creating the issue",
+                         lambda: self._jira.create_issue(fields=fields, prefetch=False), write=True)
+        try:
+            return _created_issue(str(raw.raw["id"]), str(raw.raw["key"]), sent, self.browse_url(raw.raw["key"]))
+        except (KeyError, TypeError, AttributeError):
+            raise unexpected_answer(SERVICE, self._last_response, write=True) from None
 
     def create_once(self, label: str, fields: dict[str, Any], *, what: str,
                     sleep: Callable[[float], None] = time.sleep) -> tuple[Issue, str]:
@@ -468,3 +484,36 @@ class JiraTracker:
     def link_issues(self, link_type: str, inward: str, outward: str) -> None:
         self._call(f"linking {inward} to {outward}",
                    lambda: self._jira.create_issue_link(link_type, inward, outward), write=True)
+
+
+def _created_issue(issue_id: str, key: str, sent: dict[str, Any], url: str) -> Issue:
+    """The issue just created, from what was sent and JIRA's answer (id and key): a new
+    issue stands in its workflow's first status, which the caller never reads."""
+    def name(value: Any) -> str | None:
+        return value.get("name") if isinstance(value, dict) else (value if isinstance(value, str) else None)
+
+    return Issue(id=issue_id, key=key, summary=str(sent.get("summary") or ""),
+                 issue_type=name(sent.get("issuetype")) or "", status="", status_category="new",
+                 priority=name(sent.get("priority")), labels=tuple(sent.get("labels") or ()), resolution=None,
+                 fix_versions=(), updated=None, url=url)
+
+
+def _seed_library_caches(client: JIRA, *, fields: list[dict] | None) -> None:
+    """Hand the library what it would otherwise ask JIRA for; the one place that touches
+    its private attributes (jira 3.10 offers no public way for either):
+
+    * ``_applicationlinks``: ``add_remote_link`` first lists JIRA's application links (one
+      request, admin-only on many sites) to build a globalId for links to *JIRA issues*; the
+      bridge links helpdesk tickets with its own globalId, where that list is never used.
+      ``applicationlinks(cached=True)`` answers the attribute without a request.
+    * ``_fields_cache_value``: the JQL name -> field id map searches translate ``fields``
+      with, which the library fills from ``GET field`` on first use; ``fields`` is that
+      answer, from the store's cache (None: the library reads it itself).
+
+    tests/integration/test_jira_requests.py counts the requests and fails when a library
+    release renames either attribute.
+    """
+    client._applicationlinks = []
+    if fields:
+        client._fields_cache_value = {name: f["id"] for f in fields if isinstance(f, dict)
+                                      for name in f.get("clauseNames") or ()}

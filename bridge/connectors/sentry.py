@@ -89,9 +89,12 @@ class SentryErrorTracker:
     def __init__(self, base_url: str, *, org: str, token: str, self_hosted_base: str | None = None,
                  session: requests.Session | None = None, timeout: float = 30.0, retries: int = 3,
                  sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, cache=None) -> None:
         self.base_url = base_url.rstrip("/")
         self.org = org
+        #: A :class:`~bridge.metadata_cache.MetadataCache` for the project list (None: asked
+        #: of Sentry by every process).
+        self._cache = cache
         self.self_hosted_base = self_hosted_base
         self._session = session or build_session(timeout=timeout, retries=retries)
         self._session.headers["Authorization"] = f"Bearer {token}"
@@ -193,8 +196,14 @@ class SentryErrorTracker:
             yield issue
 
     def project_slugs(self) -> list[str]:
-        """Slugs of the organization's projects: the prefixes of its short ids."""
-        return [str(p["slug"]) for p in self._pages("projects/", what="listing projects", params={})]
+        """Slugs of the organization's projects: the prefixes of its short ids (from the
+        store's cache while it is fresh)."""
+        def fetch() -> list[str]:
+            return [str(p["slug"]) for p in self._pages("projects/", what="listing projects", params={})]
+
+        if self._cache is None:
+            return fetch()
+        return list(self._cache.remember(f"sentry:{self.base_url}:{self.org}:projects", fetch))
 
     def parse(self, ref: str) -> SentryRef:
         """Parse a reference as given on the command line (no request is made).

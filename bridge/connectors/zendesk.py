@@ -160,20 +160,28 @@ class ZendeskHelpdesk(Helpdesk):
     def changed_ticket_ids(self, cursor: str) -> tuple[list[str] | None, str | None]:
         """Zendesk's cursor-based incremental ticket export (it leaves out the last minute,
         which the next call returns)."""
+        versions, after = self.changed_tickets(cursor)
+        return list(versions), after
+
+    def changed_tickets(self, cursor: str) -> tuple[dict[str, str | None], str | None]:
+        """The export's tickets with the version each had when exported (``updated_at``; a
+        later change lists the ticket again)."""
         url = f"{self.base_url}/api/v2/incremental/tickets/cursor.json"
         params = {"cursor": cursor.removeprefix("cursor:")} if cursor.startswith("cursor:") else {"start_time": cursor}
-        ids: list[str] = []
+        versions: dict[str, str | None] = {}
         after = None
         while True:
             response = send(self._session, SERVICE, "GET", url, params=params, what="listing changed tickets")
             body = api_json(SERVICE, response)
             with answer_shape(SERVICE, response):
-                ids.extend(str(t["id"]) for t in body.get("tickets", []))
+                for t in body.get("tickets", []):
+                    versions.pop(str(t["id"]), None)  # the last listing of a ticket is its newest
+                    versions[str(t["id"])] = t.get("updated_at")
             after = body.get("after_cursor") or after
             if body.get("end_of_stream") or not body.get("after_cursor"):
                 break
             params = {"cursor": body["after_cursor"]}
-        return list(dict.fromkeys(ids)), (f"cursor:{after}" if after else cursor)
+        return versions, (f"cursor:{after}" if after else cursor)
 
     def user_groups(self, user: str) -> list[str]:
         response = self._get("/api/v2/users/search.json", what=f"looking up agent {user}", query=f"email:{user}")
@@ -250,7 +258,7 @@ class ZendeskHelpdesk(Helpdesk):
             raise ServiceRejected(SERVICE, 500, f"bulk update job {job.get('id')} {job['status']}: {job.get('message')}")
         return job
 
-    def _apply(self, ticket_id: str, change: TicketWrite) -> None:
+    def _apply(self, ticket_id: str, change: TicketWrite) -> Ticket | None:
         ticket = _ticket_body(change)
         response = send(self._session, SERVICE, "PUT", f"{self.base_url}/api/v2/tickets/{quote(ticket_id)}.json",
                         json={"ticket": ticket}, allow=(409, 404), what=f"updating ticket {ticket_id}")
@@ -258,6 +266,12 @@ class ZendeskHelpdesk(Helpdesk):
             raise Conflict(f"ticket {ticket_id} changed since it was read")
         if response.status_code == 404:
             raise UnknownTicket(ticket_id, SERVICE)
+        # Zendesk answers the updated ticket: its updated_at is the version after this write.
+        try:
+            raw = response.json().get("ticket")
+            return self._to_ticket(raw, {}, {}, []) if isinstance(raw, dict) and raw.get("updated_at") else None
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None  # the write landed; only its new version is unknown (a read finds it)
 
 
 def _ticket_body(change: TicketWrite) -> dict:

@@ -167,6 +167,7 @@ class Escalator:
                     actions=the_plan.actions, issue=inputs.bug)
         executor = self.executor(request.actor)
         executor.fresh = {inputs.ticket.id: inputs.ticket} if inputs.ticket is not None else {}
+        self._read = inputs.ticket  # the page's subject comes from it (no second read)
         executor.apply([item])
         escalation = item.escalation
         if inputs.ticket is not None and escalation is not None and inputs.existing is None:
@@ -174,6 +175,11 @@ class Escalator:
             from bridge.sync.engine import remember_conversation
 
             remember_conversation(self.store, inputs.ticket)
+            # The version the bridge's own last write left (from the helpdesk's answer), so
+            # the next sync knows that change is its own and reads nothing of the ticket.
+            version = executor.standing_version(inputs.ticket.id, inputs.ticket.version)
+            if version is not None:
+                self.store.links.record_seen(self.helpdesk.kind, inputs.ticket.id, version=version)
         helpdesk_failed = any(o.result == "failed" and not isinstance(o.action, (LinkErrorIssue, PageOnCall))
                               for o in item.outcomes)
         if escalation is not None and escalation.state != "complete" and not helpdesk_failed:
@@ -250,8 +256,10 @@ class Escalator:
         ticket_id = escalation.origin_ticket_id
         about = ""
         if self.gate is not None:
+            read = getattr(self, "_read", None)
             try:
-                subject = self.helpdesk.get_ticket(ticket_id).subject or ""
+                subject = (read.subject if read is not None and read.id == ticket_id
+                           else self.helpdesk.get_ticket(ticket_id).subject) or ""
             except BridgeError:
                 subject = ""
             about = self.gate.clean(self.redactor.redact(subject)).strip()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from bridge.store.tables import SyncCursor, utcnow
 from bridge.store.transactions import Repository, upsert
 
@@ -16,6 +18,15 @@ class CursorRepository(Repository):
         with self.session() as s:
             cursor = s.get(SyncCursor, name)
             return cursor.value if cursor else None
+
+    def get_with_time(self, name: str) -> tuple[str, datetime] | None:
+        """The named value and when it was last set (UTC), or None."""
+        with self.session() as s:
+            cursor = s.get(SyncCursor, name)
+            if cursor is None:
+                return None
+            at = cursor.updated_at
+            return cursor.value, (at if at.tzinfo is not None else at.replace(tzinfo=timezone.utc))
 
     def set(self, name: str, value: str) -> None:
         """Set the named high-water mark (last write wins).

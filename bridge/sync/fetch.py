@@ -71,13 +71,16 @@ class FetchSteps:
 
         The tickets of escalations whose last sync failed are read again too: the helpdesk's
         change cursor has moved past them, but their news was not passed on yet."""
+        listed: dict[str, str | None] = {}  # ticket id -> its version as the listing shows it
         if self._only is not None:
             changed_ids, self._helpdesk_cursor = None, None  # read every linked ticket of these
         else:
             cursor = self.store.cursors.get(CURSOR_HELPDESK)
             if cursor is None:
                 cursor = str(int((self.clock() - timedelta(days=1)).timestamp()))
-            changed_ids, self._helpdesk_cursor = self.helpdesk.changed_ticket_ids(cursor)
+            listed, self._helpdesk_cursor = self.helpdesk.changed_tickets(cursor)
+            changed_ids = None if listed is None else list(listed)
+            listed = listed or {}
         # Only the links that matter: of the changed tickets, of the Bugs to retry, or of
         # the escalations of a partial pass (never every link in the store).
         kind = self.helpdesk.kind
@@ -96,7 +99,11 @@ class FetchSteps:
             changed_ids = list(by_ticket)
         changed_ids = list(dict.fromkeys(
             [str(t) for t in changed_ids] + [t for t, issue_id in by_ticket.items() if issue_id in set(retry)]))
-        linked = [t for t in changed_ids if t in by_ticket]
+        retried = set(retry)
+        # A ticket listed at the version the bridge's own last write left needs no read at all.
+        linked = [t for t in changed_ids if t in by_ticket
+                  and not (listed.get(t) is not None and listed.get(t) == links[t].known_version
+                           and by_ticket[t] not in retried)]
         # One bulk read tells which of them changed since the bridge's own last write.
         current = self.helpdesk.read_many(linked) if linked else {}
         self._fresh = dict(current)
