@@ -31,6 +31,21 @@ def env(bridge_env) -> dict[str, str]:
 
 
 @pytest.fixture
+def started(env, tmp_path):
+    """Starts `bridge serve` processes; any still running when the test ends is killed."""
+    processes: list[ServeProcess] = []
+
+    def start(name: str) -> ServeProcess:
+        processes.append(ServeProcess(env, tmp_path / f"{name}.log"))
+        return processes[-1]
+
+    yield start
+    for process in processes:
+        if process.proc.poll() is None:
+            process.kill()
+
+
+@pytest.fixture
 def services(env) -> Services:
     return Services(load_config(None, env=env))
 
@@ -61,8 +76,8 @@ def transition_and_ring(sandbox, url: str, key: str) -> None:
 
 
 def test_a_worker_killed_mid_item_completes_it_after_restart_without_a_duplicate(
-        sandbox, env, services, escalated, tmp_path):
-    first = ServeProcess(env, tmp_path / "serve-1.log")
+        sandbox, services, escalated, started):
+    first = started("serve-1")
     # Slow Zendesk down so the worker is caught between the first customer's message and
     # the end of the item.
     slow_zendesk(sandbox, 400)
@@ -74,7 +89,7 @@ def test_a_worker_killed_mid_item_completes_it_after_restart_without_a_duplicate
     assert item.state == "working"  # killed with the item in hand
 
     slow_zendesk(sandbox, 0)
-    second = ServeProcess(env, tmp_path / "serve-2.log")
+    second = started("serve-2")
     try:
         wait_until(lambda: inbox_settled(services.store), what="the item to be taken again and finished")
     finally:
@@ -84,8 +99,8 @@ def test_a_worker_killed_mid_item_completes_it_after_restart_without_a_duplicate
     assert [told_in_progress(sandbox, t) for t in TICKETS] == [1, 1]
 
 
-def test_sigterm_finishes_or_releases_the_item_in_hand_and_exits_0(sandbox, env, services, escalated, tmp_path):
-    first = ServeProcess(env, tmp_path / "serve-1.log")
+def test_sigterm_finishes_or_releases_the_item_in_hand_and_exits_0(sandbox, services, escalated, started):
+    first = started("serve-1")
     slow_zendesk(sandbox, 300)
     transition_and_ring(sandbox, first.url, escalated)
     wait_until(lambda: services.store.inbox.items()[0].state == "working", what="the worker to take the item")
@@ -94,7 +109,7 @@ def test_sigterm_finishes_or_releases_the_item_in_hand_and_exits_0(sandbox, env,
     assert item.state in ("done", "pending")  # finished, or given back for the next process
 
     slow_zendesk(sandbox, 0)
-    second = ServeProcess(env, tmp_path / "serve-2.log")
+    second = started("serve-2")
     try:
         wait_until(lambda: inbox_settled(services.store))
     finally:
