@@ -38,6 +38,7 @@ from jira import JIRA, JIRAError
 from bridge.connectors.http import MAX_RETRY_AFTER_S, WaitBudget, unexpected_answer
 from bridge.connectors.jira_adf import adf_to_text, text_to_adf
 from bridge.connectors.jira_errors import translate
+from bridge.connectors.jira_library import created_issue, seed_library_caches
 from bridge.errors import (
     BridgeError,
     InvalidValue,
@@ -156,10 +157,10 @@ class JiraTracker:
         client._session.hooks["response"].append(self._remember)
         if self._cache is None:
             info = client.server_info()
-            _seed_library_caches(client, fields=None)
+            seed_library_caches(client, fields=None)
         else:
             info = self._cache.remember(f"jira:{self.url}:server-info", client.server_info)
-            _seed_library_caches(client, fields=self._cache.remember(f"jira:{self.url}:fields", client.fields))
+            seed_library_caches(client, fields=self._cache.remember(f"jira:{self.url}:fields", client.fields))
         client._version = tuple(int(v) for v in info["versionNumbers"])
         detected = info.get("deploymentType")
         if not isinstance(detected, (str, type(None))):
@@ -390,7 +391,7 @@ class JiraTracker:
         raw = self._call("creating the issue",
                          lambda: self._jira.create_issue(fields=fields, prefetch=False), write=True)
         try:
-            return _created_issue(str(raw.raw["id"]), str(raw.raw["key"]), sent, self.browse_url(raw.raw["key"]))
+            return created_issue(str(raw.raw["id"]), str(raw.raw["key"]), sent, self.browse_url(raw.raw["key"]))
         except (KeyError, TypeError, AttributeError):
             raise unexpected_answer(SERVICE, self._last_response, write=True) from None
 
@@ -485,35 +486,3 @@ class JiraTracker:
         self._call(f"linking {inward} to {outward}",
                    lambda: self._jira.create_issue_link(link_type, inward, outward), write=True)
 
-
-def _created_issue(issue_id: str, key: str, sent: dict[str, Any], url: str) -> Issue:
-    """The issue just created, from what was sent and JIRA's answer (id and key): a new
-    issue stands in its workflow's first status, which the caller never reads."""
-    def name(value: Any) -> str | None:
-        return value.get("name") if isinstance(value, dict) else (value if isinstance(value, str) else None)
-
-    return Issue(id=issue_id, key=key, summary=str(sent.get("summary") or ""),
-                 issue_type=name(sent.get("issuetype")) or "", status="", status_category="new",
-                 priority=name(sent.get("priority")), labels=tuple(sent.get("labels") or ()), resolution=None,
-                 fix_versions=(), updated=None, url=url)
-
-
-def _seed_library_caches(client: JIRA, *, fields: list[dict] | None) -> None:
-    """Hand the library what it would otherwise ask JIRA for; the one place that touches
-    its private attributes (jira 3.10 offers no public way for either):
-
-    * ``_applicationlinks``: ``add_remote_link`` first lists JIRA's application links (one
-      request, admin-only on many sites) to build a globalId for links to *JIRA issues*; the
-      bridge links helpdesk tickets with its own globalId, where that list is never used.
-      ``applicationlinks(cached=True)`` answers the attribute without a request.
-    * ``_fields_cache_value``: the JQL name -> field id map searches translate ``fields``
-      with, which the library fills from ``GET field`` on first use; ``fields`` is that
-      answer, from the store's cache (None: the library reads it itself).
-
-    tests/integration/test_jira_requests.py counts the requests and fails when a library
-    release renames either attribute.
-    """
-    client._applicationlinks = []
-    if fields:
-        client._fields_cache_value = {name: f["id"] for f in fields if isinstance(f, dict)
-                                      for name in f.get("clauseNames") or ()}

@@ -2,9 +2,10 @@
 
 serverInfo and the field list come from the store's metadata cache once an earlier process
 filled it; a create is not read back; a remote link does not list application links. The
-last two rest on the `jira` library's private attributes (``_applicationlinks``,
-``_fields_cache_value``, set in one function, ``_seed_library_caches``): these tests fail
-when a library release renames them.
+field list and the application links rest on the `jira` library's private attributes
+(``_fields_cache_value``, ``_applicationlinks``, set in one function,
+``bridge.connectors.jira_library.seed_library_caches``): these tests fail when a library
+release renames them.
 """
 
 from __future__ import annotations
