@@ -26,13 +26,14 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+# Plain ALTER TABLE on both backends (SQLite has had ADD and DROP COLUMN since 3.35): a batch
+# "copy and move" would rebuild the escalation table, and with foreign keys on, dropping the
+# old table would cascade to every linked ticket.
 def upgrade() -> None:
-    with op.batch_alter_table("escalation") as batch:
-        batch.add_column(sa.Column("sla_next_check_at", sa.DateTime(timezone=True), nullable=True))
-        batch.create_index("ix_escalation_sla_next_check_at", ["sla_next_check_at"])
+    op.add_column("escalation", sa.Column("sla_next_check_at", sa.DateTime(timezone=True), nullable=True))
+    op.create_index("ix_escalation_sla_next_check_at", "escalation", ["sla_next_check_at"])
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("escalation") as batch:
-        batch.drop_index("ix_escalation_sla_next_check_at")
-        batch.drop_column("sla_next_check_at")
+    op.drop_index("ix_escalation_sla_next_check_at", table_name="escalation")
+    op.drop_column("escalation", "sla_next_check_at")
