@@ -153,21 +153,21 @@ def _ring_all(context, *, open_only: bool) -> int:
 
 
 @blueprint.periodic(cron="*/10 * * * *", periodic_id="reconcile")
-@blueprint.task(name="reconcile", queue="periodic", pass_context=True, queueing_lock="reconcile")
+@blueprint.task(name="reconcile", queue="periodic", pass_context=True)
 def reconcile(context, timestamp: int) -> int:
     """The reconciliation poll (deliveries that never came): every escalation's sync rung."""
     return _ring_all(context, open_only=False)
 
 
 @blueprint.periodic(cron="*/5 * * * *", periodic_id="sla_cadence")
-@blueprint.task(name="sla_cadence", queue="periodic", pass_context=True, queueing_lock="sla_cadence")
+@blueprint.task(name="sla_cadence", queue="periodic", pass_context=True)
 def sla_cadence(context, timestamp: int) -> int:
     """The SLA cadence check: each open escalation's pass sends the updates its clocks ask for."""
     return _ring_all(context, open_only=True)
 
 
 @blueprint.periodic(cron="17 3 * * *", periodic_id="refresh_webhooks")
-@blueprint.task(name="refresh_webhooks", queue="periodic", pass_context=True, queueing_lock="refresh_webhooks")
+@blueprint.task(name="refresh_webhooks", queue="periodic", pass_context=True)
 def refresh_webhooks(context, timestamp: int) -> int:
     """Re-register the vendors' webhooks (JIRA Cloud's expire after 30 days; idempotent)."""
     from bridge.service.registration import register_all
@@ -178,7 +178,7 @@ def refresh_webhooks(context, timestamp: int) -> int:
 
 
 @blueprint.periodic(cron="* * * * * */2", periodic_id="sweep")
-@blueprint.task(name="sweep", queue="periodic", pass_context=True, queueing_lock="sweep")
+@blueprint.task(name="sweep", queue="periodic", pass_context=True)
 async def sweep(context, timestamp: int) -> int:
     """Retry the jobs of workers gone silent; ring again for inbox items no job will take."""
     runtime = _runtime(context)

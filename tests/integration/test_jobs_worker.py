@@ -155,3 +155,18 @@ def test_status_and_doctor_report_waiting_jobs_and_workers_alive(sandbox, env, t
         assert re.search(r"workers.*1 alive; jobs 0 waiting", doctor.output), doctor.output
     finally:
         assert worker.terminate() == 0
+
+
+def test_serve_with_workers_on_postgres_runs_the_jobs_itself(sandbox, env):
+    services = Services(load_config(None, env=env))
+    first = services.escalator().escalate(EscalationRequest(ticket="101", actor=ACTOR))
+    sandbox.zendesk_state.export_skips_last_minute = False
+    with serving(services, workers=2) as serve:
+        assert serve.jobs is not None and serve.jobs.worker is not None  # procrastinate, not inbox threads
+        dev = JIRA(server=sandbox.jira.url, basic_auth=DEMO_LOGINS["dev"].basic_auth("cloud"), max_retries=0)
+        dev.transition_issue(first.jira_key, "In Progress")
+        post_jira(serve.url, jira_issue_event(dev.issue(first.jira_key)), delivery="change-1")
+        wait_until(lambda: told(sandbox, 101, "working on a fix"), what="the customer told")
+        wait_until(lambda: inbox_settled(services.store), what="the inbox to settle")
+    assert told(sandbox, 101, "working on a fix") == 1
+    assert {row[0] for row in journal(services.store.engine)} == {services.store.escalations.by_key(first.jira_key).id}
