@@ -45,8 +45,6 @@ from bridge.errors import BridgeError, ItemFailed, LeaseLost
 from bridge.models import Issue, Ticket
 from bridge.ticket_writes import TicketWrites
 
-#: Pauses while waiting for a just-created Bug to show in JIRA's (lagging) search.
-RECHECK_PAUSES_S = (0.5, 1.0, 2.0)
 
 
 @dataclass
@@ -195,8 +193,6 @@ class Executor(TicketWrites):
                 self.store.escalations.release_claim(escalation.id)
                 raise
             item.bug_how = "created" if how == "created" else "found"
-            if how == "created":
-                issue = self._oldest_of_label(action.label, issue)
         item.issue = issue
         item.escalation = self.store.escalations.mark_created(
             escalation.id, jira_issue_id=issue.id, jira_key=issue.key, jira_url=issue.url)
@@ -224,27 +220,6 @@ class Executor(TicketWrites):
             return escalation
         raise ItemFailed(f"another process is escalating ticket {action.intent['origin_ticket_id']} right now",
                          hint="run the same command again in a minute: it then finds that Bug")
-
-    def _oldest_of_label(self, label: str, created: Issue) -> Issue:
-        """After creating a Bug, look again: another installation (its own store) may have
-        created one for the same ticket a moment earlier, unseen by a lagging search. Once
-        our own Bug shows in the search, an older one shows too; the oldest wins, and ours
-        is closed as its duplicate before anything else refers to it."""
-        pauses = (0.0, *RECHECK_PAUSES_S)
-        for pause in pauses:
-            if pause:
-                (self.sleep or time.sleep)(pause)
-            found = self.tracker.find_by_label(label)
-            if any(issue.id == created.id for issue in found):
-                oldest = min(found, key=lambda issue: int(issue.id) if str(issue.id).isdigit() else 0)
-                if oldest.id == created.id:
-                    return created
-                self._fence()
-                self.tracker.close_as_duplicate(created.key, oldest.key)
-                self.store.audit.record("bridge", "CloseDuplicate", f"jira:{created.key}", "ok",
-                                        f"{created.key} duplicates {oldest.key}, created first for {label}")
-                return oldest
-        return created  # search still lags: the next run's label search settles it
 
     def _adopt_bug(self, item: Item, action: AdoptBug, outcomes: list[Outcome]) -> bool:
         self._fence()

@@ -37,6 +37,7 @@ from jira import JIRA, JIRAError
 
 from bridge.connectors.http import MAX_RETRY_AFTER_S, WaitBudget, unexpected_answer
 from bridge.connectors.jira_adf import adf_to_text, text_to_adf
+from bridge.connectors.jira_duplicates import oldest_with_label
 from bridge.connectors.jira_errors import translate
 from bridge.connectors.jira_library import created_issue, seed_library_caches
 from bridge.errors import (
@@ -398,7 +399,9 @@ class JiraTracker:
     def create_once(self, label: str, fields: dict[str, Any], *, what: str,
                     sleep: Callable[[float], None] = time.sleep) -> tuple[Issue, str]:
         """The issue carrying ``label``, created only if JIRA has none: ``(issue, how)``
-        with ``how`` one of ``found``, ``created`` or ``reconciled``.
+        with ``how`` one of ``found``, ``created`` or ``reconciled``. After a create, an
+        older issue with the label made by another creator wins and ours is closed as its
+        duplicate (:mod:`bridge.connectors.jira_duplicates`).
 
         JIRA has no idempotency key, so this is how "one intent, one issue" survives
         retries and crashes: search by the deterministic label first; create; and when the
@@ -411,7 +414,7 @@ class JiraTracker:
         if found:
             return found[0], "found"
         try:
-            return self.create_issue(fields), "created"
+            created = self.create_issue(fields)
         except ServiceUnreachable as exc:
             if not exc.maybe_applied:
                 raise
@@ -424,6 +427,9 @@ class JiraTracker:
                 f"JIRA may have created the {what} for {label} but does not show it yet",
                 hint="run the same command again: it finds the issue by its label before creating one",
             ) from None
+        # Another creator (without our store) may have made one a moment earlier.
+        standing = oldest_with_label(self, label, created, sleep)
+        return standing, "created" if standing.id == created.id else "found"
 
     @staticmethod
     def describe_create(how: str, issue: Issue, label: str) -> str:

@@ -81,3 +81,21 @@ def test_two_operators_with_separate_stores_end_with_one_open_bug(sandbox, bridg
     comments = bridge_comments(sandbox, 101)
     assert len([c for c in comments if c["public"]]) == 1
     assert len([c for c in comments if not c["public"]]) == 1
+
+
+def test_two_link_sentry_runs_at_once_end_with_one_open_task(sandbox, bridge_env):
+    """The Task for an error-tracker issue is settled like a Bug: the younger of two made at
+    once (search lagging) is closed as a duplicate of the older (issue 11's fault matrix)."""
+    assert finish(start(bridge_env, "escalate", "101"))[0] == 0
+    sandbox.jira_state.search_lag_s = 2
+
+    results = [finish(p) for p in [start(bridge_env, "link-sentry", "WEB-3F", "--ticket", "101", "--json")
+                                   for _ in range(2)]]
+
+    for code, out, err in results:
+        assert "Traceback" not in err, err
+        assert code == 0, (out, err)
+    tasks = bugs_for(sandbox, "bridge-sentry-4502")
+    open_tasks = [t for t in tasks if t["fields"]["status"]["statusCategory"]["key"] != "done"]
+    assert len(open_tasks) == 1
+    assert {json.loads(out)["task_key"] for _, out, _ in results} == {open_tasks[0]["key"]}
