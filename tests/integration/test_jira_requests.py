@@ -55,7 +55,10 @@ def test_a_warm_cache_spares_server_info_fields_application_links_and_the_read_b
     jira.add_remote_link(issue.key, global_id="bridge:zendesk:9001", url="https://help.example/9001", title="#9001")
 
     assert how == "created"
-    assert paths(sandbox) == ["GET /rest/api/2/search/jql", "POST /rest/api/2/issue",
+    # Search, create, the search after it for an older duplicate made by another creator
+    # (bridge.connectors.jira_duplicates), the remote link: no serverInfo, field list,
+    # application links or read-back.
+    assert paths(sandbox) == ["GET /rest/api/2/search/jql", "POST /rest/api/2/issue", "GET /rest/api/2/search/jql",
                               f"POST /rest/api/2/issue/{issue.key}/remotelink"]
     stored = sandbox.jira_state.issue(issue.key)
     assert (issue.id, issue.labels, issue.priority) == (str(stored["id"]), ("bridge-zendesk-9001", "bridge"), "High")
