@@ -152,6 +152,10 @@ class CommentOnBug(BugAction):
     """A comment on the Bug (internal), carrying a bridge mark so it is never echoed."""
 
     body: str = ""
+    #: Look for the comment's mark on the Bug before writing, even on a first try: a
+    #: comment another escalation of the same Bug may have written already (another
+    #: customer affected) is written once per Bug, not once per outbox key.
+    look_first: bool = False
 
     def describe(self) -> str:
         return f"{self.target}: comment ({_excerpt(self.body)})"

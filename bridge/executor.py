@@ -117,6 +117,10 @@ class Executor(TicketWrites):
         self.escalate_link = escalate_link
         #: Tickets read moments ago by the caller, with no write since (saves a read).
         self.fresh: dict[str, Ticket] = {}
+        #: After :meth:`apply`: the tickets the helpdesk rounds read (or were handed), and
+        #: which item last wrote to each ticket — the caller records versions from them.
+        self.tickets: dict[str, Ticket] = {}
+        self.written: dict[str, Item] = {}
 
     # ------------------------------------------------------------------------ apply --
     def apply(self, items: list[Item]) -> list[Outcome]:
@@ -276,7 +280,7 @@ class Executor(TicketWrites):
                                          title=action.title)
             return "done"
         if isinstance(action, CommentOnBug):
-            if pending.orphan or action.key.startswith("join-note:"):
+            if pending.orphan or action.look_first:
                 mark = action.body.rsplit("[bridge:", 1)[-1]
                 if any(mark in c.body for c in self.tracker.comments(action.issue_key)):
                     return "skipped"

@@ -19,7 +19,7 @@ from bridge.errors import BridgeError, ItemFailed
 from bridge.models import Ticket
 
 if TYPE_CHECKING:
-    from bridge.executor import Item, Outcome, _Pending
+    from bridge.executor import Outcome, _Pending
 
 #: How many times a marked write is retried after the ticket changed under it.
 CONFLICT_RETRIES = 3
@@ -56,7 +56,7 @@ class TicketWrites:
             # Marked writes first: their write is conditional on the version just read.
             queue.sort(key=lambda p: not isinstance(p.action, MARKED))
 
-        self.written: dict[str, Item] = {}
+        self.written = {}
         #: Each ticket as it stands after the bridge's own writes, known without a gap: as
         #: read above, then as the answer of each write made on exactly that version showed
         #: it. A later marked write is made on it instead of a fresh read, and the caller may

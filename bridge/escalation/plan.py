@@ -401,7 +401,7 @@ def _plan_join(inputs: EscalationInputs, policy: Policy) -> EscalationPlan:
         actions.append(CommentOnBug(
             key=f"join-note:{helpdesk.kind}:{ticket.id}:{bug.id}", issue_key=bug.key,
             body=(f"Another customer is affected: {helpdesk.service} ticket #{ticket.id} ({org}, tier "
-                  f"{decision.tier}). {ticket.url or helpdesk.ticket_url} {mark}")))
+                  f"{decision.tier}). {ticket.url or helpdesk.ticket_url} {mark}"), look_first=True))
     count = (owner.affected_count if owner else 0) + (0 if inputs.already_linked else 1)
     decision.affected_count = max(count, 1)
     counter_field = policy.mappings.jira.affected_customers_field

@@ -106,6 +106,8 @@ class SyncEngine(FetchSteps, CadenceSteps):
         report = SyncReport(dry_run=dry_run)
         self._only = None if only is None else {int(i) for i in only}
         self._fetch_failures: list[tuple[str, BaseException]] = []
+        #: Tickets fetching read in full, with no write since (the executor reuses them).
+        self._fresh: dict = {}
         if dry_run:
             self._run(report, dry_run=True, progress=progress)
             return report
@@ -259,7 +261,7 @@ class SyncEngine(FetchSteps, CadenceSteps):
         executor = Executor(store=self.store, tracker=self.tracker, helpdesk=self.helpdesk, messages=self.messages,
                             clock=self.clock, lease=self.lease, on_failure=self.on_failure,
                             error_linker=self.error_linker, escalate_link=self.escalate_link)
-        executor.fresh = getattr(self, "_fresh", {})
+        executor.fresh = self._fresh
         executed = [Item(escalation=item.escalation, actions=item.actions, issue=item.issue) for item in items]
         outcomes = executor.apply(executed)
         report.outcomes.extend(outcomes)
@@ -276,8 +278,8 @@ class SyncEngine(FetchSteps, CadenceSteps):
         # Only a ticket nothing had touched between the bridge's last full read and its
         # write may be marked as "last changed by the bridge": otherwise a customer message
         # written just before (hidden by the helpdesk's export lag) would never be read.
-        tickets = getattr(executor, "tickets", {})
-        written = {t: owner[id(done)] for t, done in getattr(executor, "written", {}).items()}
+        tickets = executor.tickets
+        written = {t: owner[id(done)] for t, done in executor.written.items()}
         self._remember_versions({t: item for t, item in written.items()
                                  if t in tickets and self._known_version(item, tickets[t]) == tickets[t].version})
 
