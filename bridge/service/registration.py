@@ -17,7 +17,6 @@ variables are set up in their own admin pages (the README says how).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
