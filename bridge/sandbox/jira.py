@@ -23,7 +23,7 @@ Where things live: state in ``jira_state`` (with its mixins ``jira_state_issues`
 ``jira_state_comments``, ``jira_state_index``) over the records of ``jira_records``; JSON
 shapes in ``jira_render``; JQL in ``jql``; routes as Flask blueprints per resource group in
 ``jira_routes_*`` over the shared request handling of ``jira_http``; outgoing webhooks in
-``jira_webhooks`` (registrations, payloads) and ``jira_webhook_delivery`` (signed, retried,
+``jira_webhooks`` (registrations, payloads, signing) and ``webhook_delivery`` (retried,
 from a background thread, with knobs under ``/__sandbox__/webhooks``). This module assembles
 the app and serves it.
 """

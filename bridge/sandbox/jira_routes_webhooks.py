@@ -2,24 +2,20 @@
 
 * ``GET|POST /rest/webhooks/1.0/webhook`` and ``GET|PUT|DELETE /rest/webhooks/1.0/webhook/{id}``
   — Jira's admin webhook registrations (administrators only; 403 for anyone else).
-* ``/__sandbox__/webhooks`` — test controls: ``GET`` answers the delivery knobs, counters and
-  every attempt (``?wait=S`` first waits up to S seconds until nothing is queued, held or in
-  flight, so tests poll without sleeping); ``PATCH`` sets knobs (``duplicate``, ``delay_s``,
-  ``reorder_window``, ``reorder_hold_s``, ``drop_fraction``, ``seed``, ``max_retries``,
-  ``retry_backoff_s``, ``timeout_s``); ``DELETE`` forgets the queue and the log.
+* ``/__sandbox__/webhooks`` — the delivery test controls shared by every emulator
+  (:func:`bridge.sandbox.webhook_delivery.add_delivery_controls`).
 """
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response
 
 from bridge.sandbox.jira_http import Call, Routes, json_response, read_body
 from bridge.sandbox.jira_records import JiraError
 from bridge.sandbox.jira_webhooks import Registration
-from bridge.sandbox.server import ADMIN_PREFIX
+from bridge.sandbox.webhook_delivery import add_delivery_controls
 
 if TYPE_CHECKING:
     from bridge.sandbox.jira_state import JiraState
@@ -71,32 +67,5 @@ def webhook_routes(state: "JiraState") -> Blueprint:
         hub.registrations.pop(find(webhook_id).id)
         return Response(status=204)
 
-    blueprint = routes.blueprint
-
-    @blueprint.get(f"{ADMIN_PREFIX}/webhooks")
-    def delivery_report():
-        wait = request.args.get("wait")
-        if wait:
-            try:
-                hub.dispatcher.wait_idle(min(60.0, max(0.0, float(wait))))
-            except ValueError:
-                return json_response({"error": "wait must be a number of seconds"}, 400)
-        return json_response(hub.dispatcher.report())
-
-    @blueprint.patch(f"{ADMIN_PREFIX}/webhooks")
-    def set_delivery_knobs():
-        try:
-            values = json.loads(request.get_data() or b"{}")
-            if not isinstance(values, dict):
-                raise ValueError("the body must be a JSON object of knobs")
-            knobs = hub.dispatcher.set_knobs(values)
-        except ValueError as exc:
-            return json_response({"error": f"bad webhook knob: {exc}"}, 400)
-        return json_response(knobs.as_dict())
-
-    @blueprint.delete(f"{ADMIN_PREFIX}/webhooks")
-    def reset_deliveries():
-        hub.dispatcher.reset()
-        return Response(status=204)
-
-    return blueprint
+    add_delivery_controls(routes.blueprint, hub.dispatcher)
+    return routes.blueprint

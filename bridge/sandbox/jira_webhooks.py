@@ -9,8 +9,12 @@ back). Only Jira administrators may manage them, as in Jira. ``${issue.key}``, `
 
 On every change the state calls the :class:`WebhookHub`, which renders Jira's payload once
 (``timestamp`` in ms, ``webhookEvent``, and ``issue`` + ``changelog`` / ``comment`` + ``issue``
-/ ``version`` / ``issueLink``) and hands one :class:`Delivery` per matching registration to
-the :class:`~bridge.sandbox.jira_webhook_delivery.Dispatcher`, which sends from its own thread.
+/ ``version`` / ``issueLink``) and hands one :class:`JiraDelivery` per matching registration to
+the shared :class:`~bridge.sandbox.webhook_delivery.Dispatcher`, which sends from its own thread.
+Each :class:`JiraDelivery` carries Jira's headers: ``X-Hub-Signature: sha256=<hex
+HMAC-SHA256(secret, raw body)>`` with a registration secret (Jira Data Center 10 and Cloud
+admin webhooks), ``X-Atlassian-Webhook-Identifier`` (the same on every retry and duplicate)
+and ``X-Atlassian-Webhook-Retry: N`` on the N-th retry only.
 
 The HTTP side (the registration API and the test controls) is in
 :mod:`bridge.sandbox.jira_routes_webhooks`.
@@ -18,6 +22,8 @@ The HTTP side (the registration API and the test controls) is in
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import threading
 import uuid
@@ -32,7 +38,7 @@ from bridge.sandbox.jira_render import (
     View, comment_json, issue_json, select_fields, user_json, version_json,
 )
 from bridge.sandbox.jira_search import JiraJqlSchema, document
-from bridge.sandbox.jira_webhook_delivery import Delivery, Dispatcher
+from bridge.sandbox.webhook_delivery import Delivery, Dispatcher
 
 if TYPE_CHECKING:
     from bridge.sandbox.jira_records import CommentRecord, IssueRecord, LinkRecord, VersionRecord
@@ -51,6 +57,26 @@ COMMENT_ISSUE_FIELDS = ["summary", "issuetype", "project", "assignee", "priority
 #: ``webhookEvent`` -> ``issue_event_type_name`` for issue events.
 ISSUE_EVENT_TYPES = {"jira:issue_created": "issue_created", "jira:issue_updated": "issue_generic",
                      "jira:issue_deleted": "issue_deleted"}
+USER_AGENT = "Atlassian Webhook HTTP Client"
+
+
+def signature(secret: str, body: bytes) -> str:
+    """The ``X-Hub-Signature`` value Jira sends for ``body`` signed with ``secret``."""
+    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class JiraDelivery(Delivery):
+    """One event for one registration, with Jira's headers."""
+
+    def headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json; charset=UTF-8", "User-Agent": USER_AGENT,
+                   "X-Atlassian-Webhook-Identifier": self.identifier}
+        if self.attempt:
+            headers["X-Atlassian-Webhook-Retry"] = str(self.attempt)
+        if self.secret:
+            headers["X-Hub-Signature"] = signature(self.secret, self.body)
+        return headers
 
 
 @dataclass
@@ -74,7 +100,7 @@ class WebhookHub:
 
     def __init__(self, state: "JiraState") -> None:
         self.state = state
-        self.dispatcher = Dispatcher()
+        self.dispatcher = Dispatcher("sandbox-jira-webhooks")
         self.registrations: dict[int, Registration] = {}
         self._next_id = 1
         self._lock = threading.RLock()
@@ -229,7 +255,7 @@ class WebhookHub:
     def _send(self, event: str, payload: dict, targets: list[Registration], record: "IssueRecord | None") -> None:
         body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
         for registration in targets:
-            self.dispatcher.submit(Delivery(
+            self.dispatcher.submit(JiraDelivery(
                 identifier=str(uuid.uuid4()), webhook_id=registration.id, event=event,
                 url=self._url_for(registration.url, record), body=b"" if registration.exclude_body else body,
                 secret=registration.secret))

@@ -12,7 +12,8 @@
 
 Subscriptions are added with ``state.hooks.subscribe(url, secret)`` (what ``bridge sandbox
 --webhooks-to`` does): neither vendor has an API for them.
-Sending, retries and the unreliability knobs are JIRA's shared background dispatcher's.
+Sending, retries and the unreliability knobs are the shared background dispatcher's
+(:mod:`bridge.sandbox.webhook_delivery`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.sandbox.jira_webhook_delivery import Delivery, Dispatcher
+from bridge.sandbox.webhook_delivery import Delivery, Dispatcher
 
 __all__ = ["FreshdeskHooks", "SentryHooks"]
 
@@ -56,8 +57,10 @@ class FreshdeskDelivery(Delivery):
 
 
 class _Hooks:
+    VENDOR = ""
+
     def __init__(self) -> None:
-        self.dispatcher = Dispatcher()
+        self.dispatcher = Dispatcher(f"sandbox-{self.VENDOR}-webhooks")
         self.subscriptions: list[tuple[int, str, str | None]] = []
         self._ids = itertools.count(1)
 
@@ -77,6 +80,8 @@ class _Hooks:
 class SentryHooks(_Hooks):
     """The emulated Sentry integration's webhook subscriptions."""
 
+    VENDOR = "sentry"
+
     ACTIONS = {"resolved": "resolved", "unresolved": "unresolved", "ignored": "ignored"}
 
     def issue_changed(self, issue: dict[str, Any], status: str | None) -> None:
@@ -92,6 +97,8 @@ class SentryHooks(_Hooks):
 
 class FreshdeskHooks(_Hooks):
     """The emulated Freshdesk automation rules that call a webhook."""
+
+    VENDOR = "freshdesk"
 
     def ticket_changed(self, ticket: dict[str, Any], *, created: bool) -> None:
         if not self.subscriptions:

@@ -5,20 +5,18 @@
   its errors are ``{"errors": [...]}`` objects). The secret is only ever shown by
   ``signing_secret``.
 * ``POST|GET /api/v2/triggers.json``, ``GET|PUT|DELETE /api/v2/triggers/{id}.json``.
-* ``/__sandbox__/webhooks`` — ``GET`` the delivery report (``?wait=SECONDS`` first waits
-  until nothing is queued, held or in flight), ``PATCH`` the delivery knobs (``duplicate``,
-  ``delay_s``, ``reorder_window``, ``reorder_hold_s``, ``drop_fraction``, ``seed``,
-  ``max_retries``, ``retry_backoff_s``, ``timeout_s``), ``DELETE`` to forget deliveries.
+* ``/__sandbox__/webhooks`` — the delivery test controls shared by every emulator
+  (:func:`bridge.sandbox.webhook_delivery.add_delivery_controls`); ``DELETE`` keeps Zendesk's
+  three retries.
 """
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, request
 
-from bridge.sandbox.server import ADMIN_PREFIX
+from bridge.sandbox.webhook_delivery import add_delivery_controls
 from bridge.sandbox.zendesk_format import FORBIDDEN_BODY, ZendeskError
 
 if TYPE_CHECKING:
@@ -138,29 +136,5 @@ def register(app: Flask, z: ZendeskApi) -> None:
             hub.triggers.pop(hub.trigger(trigger_id)["id"])
         return Response(status=204)
 
-    # -- test controls -------------------------------------------------------------------------
-    @app.get(f"{ADMIN_PREFIX}/webhooks")
-    def delivery_report():
-        wait = request.args.get("wait")
-        if wait:
-            try:
-                hub.dispatcher.wait_idle(min(60.0, max(0.0, float(wait))))
-            except ValueError:
-                return jsonify({"error": "wait must be a number of seconds"}), 400
-        return jsonify(hub.dispatcher.report())
-
-    @app.patch(f"{ADMIN_PREFIX}/webhooks")
-    def set_delivery_knobs():
-        try:
-            values = json.loads(request.get_data() or b"{}")
-            if not isinstance(values, dict):
-                raise ValueError("the body must be a JSON object of knobs")
-            knobs = hub.dispatcher.set_knobs(values)
-        except ValueError as exc:
-            return jsonify({"error": f"bad webhook knob: {exc}"}), 400
-        return jsonify(knobs.as_dict())
-
-    @app.delete(f"{ADMIN_PREFIX}/webhooks")
-    def reset_deliveries():
-        hub.reset_deliveries()
-        return Response(status=204)
+    # Zendesk's own retry count survives a reset of the deliveries.
+    add_delivery_controls(app, hub.dispatcher, reset=hub.reset_deliveries)

@@ -38,7 +38,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from bridge.sandbox.jira_webhook_delivery import Delivery, Dispatcher
+from bridge.sandbox.webhook_delivery import Delivery, Dispatcher
 from bridge.sandbox.zendesk_format import ZendeskError, format_time, not_found
 from bridge.sandbox.zendesk_triggers import UpdateContext, fires, placeholder_values, render, validate_trigger
 
@@ -108,7 +108,7 @@ class WebhookHub:
 
     def __init__(self, state: "ZendeskState") -> None:
         self.state = state
-        self.dispatcher = Dispatcher()
+        self.dispatcher = Dispatcher("sandbox-zendesk-webhooks")
         self.reset()
         state.listeners.append(self.on_change)
 

@@ -22,7 +22,8 @@ import requests
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.sandbox.jira_webhook_delivery import Delivery, DeliveryKnobs, signature
+from bridge.sandbox.jira_webhooks import JiraDelivery, signature
+from bridge.sandbox.webhook_delivery import DeliveryKnobs
 
 from tests.fixtures.jira_sandbox import *  # noqa: F401,F403 - fixtures jira_cloud, jira_server, jira_any
 
@@ -330,10 +331,10 @@ def test_bad_knobs_answer_400(jira_server, knobs):
 def test_signature_is_hmac_sha256_of_the_raw_body(secret, body):
     expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     assert signature(secret, body) == expected
-    delivery = Delivery("id-1", 1, "jira:issue_updated", "http://127.0.0.1:9", body, secret=secret, attempt=2)
+    delivery = JiraDelivery("id-1", 1, "jira:issue_updated", "http://127.0.0.1:9", body, secret=secret, attempt=2)
     headers = delivery.headers()
     assert headers["X-Hub-Signature"] == expected and headers["X-Atlassian-Webhook-Retry"] == "2"
-    assert "X-Hub-Signature" not in Delivery("id-1", 1, "e", "http://x", body).headers()
+    assert "X-Hub-Signature" not in JiraDelivery("id-1", 1, "e", "http://x", body).headers()
 
 
 @given(st.dictionaries(st.sampled_from(["duplicate", "delay_s", "reorder_window", "drop_fraction", "max_retries"]),

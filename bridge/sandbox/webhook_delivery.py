@@ -1,13 +1,14 @@
-"""Delivering the JIRA emulator's outgoing webhooks: signed, retried, from a background thread.
+"""Delivering the emulators' outgoing webhooks: queued, retried, sent from a background thread.
 
-Jira POSTs each event to every matching registration; the sandbox does the same, the way
-Jira does it, and lets tests make delivery as unreliable as the real thing:
+Every emulator that sends webhooks (JIRA, Zendesk, Sentry, Freshdesk) hands its deliveries to
+one :class:`Dispatcher`, which sends them the way the vendors do and lets tests make delivery
+as unreliable as the real thing. What differs per vendor — the headers and the signature — is
+each vendor's :class:`Delivery` subclass (:meth:`Delivery.headers`); the payload shapes are
+each vendor's hub's.
 
-* **Signature** — with a registration secret, ``X-Hub-Signature: sha256=<hex HMAC-SHA256(secret,
-  raw body)>`` (Jira Data Center 10 and Cloud admin webhooks).
-* **Identity** — ``X-Atlassian-Webhook-Identifier`` is one value per delivery, the same on
-  every retry and every duplicate, so a receiver can deduplicate; ``X-Atlassian-Webhook-Retry:
-  N`` is sent on the N-th retry only.
+* **Identity** — a delivery's ``identifier`` is one value per delivery, the same on every
+  retry and every duplicate, so a receiver can deduplicate (each vendor names it in its own
+  header).
 * **Retries** — on 408, 409, 425, 429 and 5xx answers, time-outs and refused connections, up
   to ``max_retries`` times with exponential back-off (``retry_backoff_s`` doubled per try).
 * **Knobs** (:class:`DeliveryKnobs`, under ``/__sandbox__/webhooks``): ``duplicate`` sends
@@ -17,38 +18,40 @@ Jira does it, and lets tests make delivery as unreliable as the real thing:
 
 Deliveries never block the API call that caused them: :meth:`Dispatcher.submit` only queues,
 and one daemon thread sends in order of due time. :meth:`Dispatcher.wait_idle` lets a test
-wait (with a deadline) until nothing is queued, held or in flight.
+wait (with a deadline) until nothing is queued, held or in flight;
+:func:`add_delivery_controls` puts the knobs and the report under ``/__sandbox__/webhooks``
+of an emulator's Flask app or blueprint.
 """
 
 from __future__ import annotations
 
-import hashlib
 import heapq
-import hmac
 import itertools
+import json
 import random
 import threading
 import time
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, Callable
 
 import requests
+from flask import Blueprint, Flask, Response, jsonify, request
 
-#: Answers after which Jira tries again (everything else, 2xx included, is final).
+from bridge.sandbox.server import ADMIN_PREFIX
+
+#: Answers after which the vendors try again (everything else, 2xx included, is final).
 RETRY_STATUSES = frozenset({408, 409, 425, 429})
 #: Attempts kept for tests to read (oldest dropped first).
 ATTEMPT_LOG_LIMIT = 10_000
-USER_AGENT = "Atlassian Webhook HTTP Client"
-
-
-def signature(secret: str, body: bytes) -> str:
-    """The ``X-Hub-Signature`` value Jira sends for ``body`` signed with ``secret``."""
-    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)
 class Delivery:
-    """One event for one registration: what is POSTed, to where, under which identifier."""
+    """One event for one registration: what is POSTed, to where, under which identifier.
+
+    Each vendor subclasses it for :meth:`headers` (its names, its signature); ``secret`` is
+    whatever that vendor signs with and never leaves the process otherwise.
+    """
 
     identifier: str
     webhook_id: int
@@ -60,13 +63,8 @@ class Delivery:
     copy: int = 0  # 0 = the delivery itself; N = the N-th duplicate (``duplicate`` knob)
 
     def headers(self) -> dict[str, str]:
-        headers = {"Content-Type": "application/json; charset=UTF-8", "User-Agent": USER_AGENT,
-                   "X-Atlassian-Webhook-Identifier": self.identifier}
-        if self.attempt:
-            headers["X-Atlassian-Webhook-Retry"] = str(self.attempt)
-        if self.secret:
-            headers["X-Hub-Signature"] = signature(self.secret, self.body)
-        return headers
+        """The request headers of this attempt (called as it leaves, so each retry anew)."""
+        raise NotImplementedError(f"{type(self).__name__} must say which headers its vendor sends")
 
 
 @dataclass
@@ -118,9 +116,10 @@ class _Stats:
 
 
 class Dispatcher:
-    """A queue of deliveries and the one thread that sends them."""
+    """A queue of deliveries and the one thread that sends them (named ``thread_name``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, thread_name: str = "sandbox-webhooks") -> None:
+        self._thread_name = thread_name
         self.knobs = DeliveryKnobs()
         self._cond = threading.Condition()
         self._queue: list[tuple[float, int, Delivery]] = []  # heap by due time, then order
@@ -221,7 +220,7 @@ class Dispatcher:
 
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(target=self._run, name="sandbox-jira-webhooks", daemon=True)
+            self._thread = threading.Thread(target=self._run, name=self._thread_name, daemon=True)
             self._thread.start()
 
     # -- the sending thread -------------------------------------------------------------
@@ -289,3 +288,41 @@ class Dispatcher:
             "status": status, "error": error, "at": time.time()})
         if len(self._stats.attempts) > ATTEMPT_LOG_LIMIT:
             del self._stats.attempts[: len(self._stats.attempts) - ATTEMPT_LOG_LIMIT]
+
+
+def add_delivery_controls(routes: Flask | Blueprint, dispatcher: Dispatcher,
+                          reset: Callable[[], None] | None = None) -> None:
+    """Add ``/__sandbox__/webhooks`` to ``routes``: the test controls of ``dispatcher``.
+
+    ``GET`` answers the knobs, counters and every attempt (``?wait=S`` first waits up to S
+    seconds until nothing is queued, held or in flight, so tests poll without sleeping);
+    ``PATCH`` sets knobs from a JSON object (400 naming the wrong one); ``DELETE`` forgets the
+    queue and the log through ``reset`` (the dispatcher's own reset when not given: a vendor
+    whose defaults differ from the dispatcher's passes its own).
+    """
+
+    @routes.get(f"{ADMIN_PREFIX}/webhooks")
+    def delivery_report():
+        wait = request.args.get("wait")
+        if wait:
+            try:
+                dispatcher.wait_idle(min(60.0, max(0.0, float(wait))))
+            except ValueError:
+                return jsonify({"error": "wait must be a number of seconds"}), 400
+        return jsonify(dispatcher.report())
+
+    @routes.patch(f"{ADMIN_PREFIX}/webhooks")
+    def set_delivery_knobs():
+        try:
+            values = json.loads(request.get_data() or b"{}")
+            if not isinstance(values, dict):
+                raise ValueError("the body must be a JSON object of knobs")
+            knobs = dispatcher.set_knobs(values)
+        except ValueError as exc:
+            return jsonify({"error": f"bad webhook knob: {exc}"}), 400
+        return jsonify(knobs.as_dict())
+
+    @routes.delete(f"{ADMIN_PREFIX}/webhooks")
+    def reset_deliveries():
+        (reset or dispatcher.reset)()
+        return Response(status=204)
