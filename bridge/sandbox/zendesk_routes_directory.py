@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from flask import Flask, request
 
-from bridge.sandbox.zendesk_format import DEFAULT_CUSTOM_STATUSES, not_found
+from bridge.sandbox.zendesk_format import DEFAULT_CUSTOM_STATUSES
 
 if TYPE_CHECKING:
     from bridge.sandbox.zendesk_app import ZendeskApi
@@ -26,10 +26,7 @@ def register(app: Flask, z: ZendeskApi) -> None:
     def show_user(user_id: int):
         z.agent()
         with state.lock:
-            user = state.users.get(user_id)
-            if user is None:
-                raise not_found()
-            return z.respond({"user": z.user_json(user)})
+            return z.respond({"user": z.user_json(z.lookup(state.users, user_id))})
 
     @app.get("/api/v2/users/show_many.json")
     def show_many_users():
@@ -43,64 +40,50 @@ def register(app: Flask, z: ZendeskApi) -> None:
         z.agent()
         with state.lock:
             roles = request.args.getlist("role[]") or request.args.getlist("role")
-            users = sorted((u for u in state.users.values() if not roles or u["role"] in roles),
-                           key=lambda u: u["id"])
-            return z.respond(z.paged(users, lambda u: [u["id"]], z.user_json, "users", "users.json"))
+            users = (u for u in state.users.values() if not roles or u["role"] in roles)
+            return z.respond(z.paged_by_id(users, z.user_json, "users", "users.json"))
 
     @app.get("/api/v2/users/<int:user_id>/group_memberships.json")
     def user_memberships(user_id: int):
         z.agent()
         with state.lock:
-            if user_id not in state.users:
-                raise not_found()
-            memberships = sorted((m for m in state.group_memberships.values() if m["user_id"] == user_id),
-                                 key=lambda m: m["id"])
-            return z.respond(z.paged(memberships, lambda m: [m["id"]],
-                                     lambda m: z.with_url(m, f"group_memberships/{m['id']}.json"),
-                                     "group_memberships", f"users/{user_id}/group_memberships.json"))
+            z.lookup(state.users, user_id)
+            memberships = (m for m in state.group_memberships.values() if m["user_id"] == user_id)
+            return z.respond(z.paged_by_id(memberships, lambda m: z.with_url(m, f"group_memberships/{m['id']}.json"),
+                                           "group_memberships", f"users/{user_id}/group_memberships.json"))
 
     @app.get("/api/v2/organizations/<int:org_id>.json")
     def show_organization(org_id: int):
         z.agent()
         with state.lock:
-            org = state.organizations.get(org_id)
-            if org is None:
-                raise not_found()
-            return z.respond({"organization": z.org_json(org)})
+            return z.respond({"organization": z.org_json(z.lookup(state.organizations, org_id))})
 
     @app.get("/api/v2/organizations/<int:org_id>/tickets.json")
     def organization_tickets(org_id: int):
         z.agent()
         with state.lock:
-            if org_id not in state.organizations:
-                raise not_found()
-            tickets = sorted((t for t in state.tickets.values() if t["organization_id"] == org_id),
-                             key=lambda t: t["id"])
-            return z.respond(z.paged(tickets, lambda t: [t["id"]], z.ticket_json, "tickets",
-                                     f"organizations/{org_id}/tickets.json"))
+            z.lookup(state.organizations, org_id)
+            tickets = (t for t in state.tickets.values() if t["organization_id"] == org_id)
+            return z.respond(z.paged_by_id(tickets, z.ticket_json, "tickets", f"organizations/{org_id}/tickets.json"))
 
     @app.get("/api/v2/organizations.json")
     def list_organizations():
         z.agent()
         with state.lock:
-            orgs = sorted(state.organizations.values(), key=lambda o: o["id"])
-            return z.respond(z.paged(orgs, lambda o: [o["id"]], z.org_json, "organizations", "organizations.json"))
+            return z.respond(z.paged_by_id(state.organizations.values(), z.org_json, "organizations",
+                                           "organizations.json"))
 
     @app.get("/api/v2/groups.json")
     def list_groups():
         z.agent()
         with state.lock:
-            groups = sorted(state.groups.values(), key=lambda g: g["id"])
-            return z.respond(z.paged(groups, lambda g: [g["id"]], z.group_json, "groups", "groups.json"))
+            return z.respond(z.paged_by_id(state.groups.values(), z.group_json, "groups", "groups.json"))
 
     @app.get("/api/v2/groups/<int:group_id>.json")
     def show_group(group_id: int):
         z.agent()
         with state.lock:
-            group = state.groups.get(group_id)
-            if group is None:
-                raise not_found()
-            return z.respond({"group": z.group_json(group)})
+            return z.respond({"group": z.group_json(z.lookup(state.groups, group_id))})
 
     @app.get("/api/v2/ticket_fields.json")
     def list_ticket_fields():

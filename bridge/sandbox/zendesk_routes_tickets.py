@@ -26,9 +26,8 @@ def register(app: Flask, z: ZendeskApi) -> None:
     def list_tickets():
         z.agent()
         with state.lock:
-            tickets = sorted(state.tickets.values(), key=lambda t: t["id"])
             extra = {k: v for k, v in request.args.items() if k in ("sort", "include")}
-            return z.respond(z.paged(tickets, lambda t: [t["id"]], z.ticket_json, "tickets", "tickets.json", extra))
+            return z.respond(z.paged_by_id(state.tickets.values(), z.ticket_json, "tickets", "tickets.json", extra))
 
     @app.get("/api/v2/tickets/<int:ticket_id>.json")
     def show_ticket(ticket_id: int):
@@ -82,6 +81,11 @@ def register(app: Flask, z: ZendeskApi) -> None:
             ticket, audit = state.update_ticket(ticket_id, spec, user["id"])
             return z.respond({"ticket": z.ticket_json(ticket), "audit": audit})
 
+    def refuse_over_limit(count: int, endpoint: str) -> None:
+        if count > UPDATE_MANY_LIMIT:
+            raise bad_request("TooManyValues", f"Too many tickets: {endpoint} takes at most "
+                                               f"{UPDATE_MANY_LIMIT} tickets per request")
+
     @app.put("/api/v2/tickets/update_many.json")
     def update_many():
         user = z.agent()
@@ -99,9 +103,7 @@ def register(app: Flask, z: ZendeskApi) -> None:
                 raise bad_request("InvalidValue", "ids or tickets is required")
             change = z.inner(data, "ticket")
             updates = [(i, copy.deepcopy(change)) for i in ids]
-        if len(updates) > UPDATE_MANY_LIMIT:
-            raise bad_request("TooManyValues", f"Too many tickets: update_many takes at most "
-                                               f"{UPDATE_MANY_LIMIT} tickets per request")
+        refuse_over_limit(len(updates), "update_many")
         job = state.run_update_many(updates, user["id"])
         return z.respond({"job_status": dict(job, url=z.api(f"job_statuses/{job['id']}.json"))})
 
@@ -111,9 +113,7 @@ def register(app: Flask, z: ZendeskApi) -> None:
         entries = z.json_body().get("tickets")
         if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
             raise bad_request("ParameterMissing", "param is missing or the value is empty: tickets")
-        if len(entries) > UPDATE_MANY_LIMIT:
-            raise bad_request("TooManyValues", f"Too many tickets: create_many takes at most "
-                                               f"{UPDATE_MANY_LIMIT} tickets per request")
+        refuse_over_limit(len(entries), "create_many")
         job = state.run_create_many(entries, user["id"])
         return z.respond({"job_status": dict(job, url=z.api(f"job_statuses/{job['id']}.json"))})
 
@@ -121,10 +121,8 @@ def register(app: Flask, z: ZendeskApi) -> None:
     def show_job(job_id: str):
         z.agent()
         with state.lock:
-            job = state.jobs.get(job_id)
-            if job is None:
-                raise not_found()
-            return z.respond({"job_status": dict(copy.deepcopy(job), url=z.api(f"job_statuses/{job_id}.json"))})
+            job = copy.deepcopy(z.lookup(state.jobs, job_id))
+            return z.respond({"job_status": dict(job, url=z.api(f"job_statuses/{job_id}.json"))})
 
     # -- comments -------------------------------------------------------------------------------
     @app.get("/api/v2/tickets/<int:ticket_id>/comments.json")

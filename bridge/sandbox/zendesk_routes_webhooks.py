@@ -82,19 +82,22 @@ def register(app: Flask, z: ZendeskApi) -> None:
             hub.webhooks.pop(hub.webhook(webhook_id)["id"])
         return Response(status=204)
 
+    def signing_secret(secret: str) -> Response:
+        return z.respond({"signing_secret": {"algorithm": "SHA256", "secret": secret}})
+
     @app.get("/api/v2/webhooks/<webhook_id>/signing_secret")
     def show_signing_secret(webhook_id: str):
         admin()
         with state.lock:
             secret = hub.webhook(webhook_id)["_secret"]
-        return z.respond({"signing_secret": {"algorithm": "SHA256", "secret": secret}})
+        return signing_secret(secret)
 
     @app.post("/api/v2/webhooks/<webhook_id>/signing_secret")
     def reset_signing_secret(webhook_id: str):
         admin()
         with state.lock:
             secret = hub.reset_secret(webhook_id)
-        return z.respond({"signing_secret": {"algorithm": "SHA256", "secret": secret}})
+        return signing_secret(secret)
 
     # -- triggers ------------------------------------------------------------------------------
     def trigger_json(trigger: dict) -> dict:
