@@ -61,6 +61,11 @@ class Token:
         return self.text
 
 
+#: Operators and punctuation, each with its token kind; two-character ones are tried first.
+_SYMBOLS = {"!=": "OP", "<=": "OP", ">=": "OP", "!~": "OP", "&&": "AND", "||": "OR",
+            "=": "OP", "<": "OP", ">": "OP", "~": "OP", "!": "NOT", "(": "LPAREN", ")": "RPAREN", ",": "COMMA"}
+
+
 def tokenize(text: str) -> list[Token]:
     """Split JQL into tokens; raises :class:`JqlSyntaxError` on bad quoting or reserved characters."""
     tokens: list[Token] = []
@@ -71,77 +76,51 @@ def tokenize(text: str) -> list[Token]:
             i += 1
             continue
         start = i
-        two = text[i:i + 2]
-        if two in ("!=", "<=", ">=", "!~"):
-            tokens.append(Token("OP", two, two, start))
-            i += 2
-        elif two == "&&":
-            tokens.append(Token("AND", two, two, start))
-            i += 2
-        elif two == "||":
-            tokens.append(Token("OR", two, two, start))
-            i += 2
-        elif c in "=<>~":
-            tokens.append(Token("OP", c, c, start))
-            i += 1
-        elif c == "!":
-            tokens.append(Token("NOT", c, c, start))
-            i += 1
-        elif c == "(":
-            tokens.append(Token("LPAREN", c, c, start))
-            i += 1
-        elif c == ")":
-            tokens.append(Token("RPAREN", c, c, start))
-            i += 1
-        elif c == ",":
-            tokens.append(Token("COMMA", c, c, start))
-            i += 1
+        symbol = next((s for s in (text[i:i + 2], c) if s in _SYMBOLS), None)
+        if symbol is not None:
+            tokens.append(Token(_SYMBOLS[symbol], symbol, symbol, start))
+            i += len(symbol)
         elif c in "\"'":
             value, i = _read_string(text, i)
             tokens.append(Token("STRING", text[start:i], value, start))
+        elif match := _CUSTOM_FIELD_REF.match(text, i):
+            # cf[10100] is the one place brackets are part of a name.
+            i = match.end()
+            tokens.append(Token("WORD", text[start:i], f"cf[{match.group(1)}]", start))
         else:
-            match = _CUSTOM_FIELD_REF.match(text, i)
-            if match:
-                # cf[10100] is the one place brackets are part of a name.
-                i = match.end()
-                tokens.append(Token("WORD", text[start:i], f"cf[{match.group(1)}]", start))
-                continue
-            chars: list[str] = []
-            while i < n and text[i] not in _DELIMITERS:
-                ch = text[i]
-                if ch in _RESERVED:
-                    raise JqlSyntaxError(
-                        f"The character '{ch}' is a reserved JQL character. You must enclose it in a "
-                        f"string or use the escape '\\u{ord(ch):04x}' instead.", i, text)
-                if ch == "\\":
-                    decoded, i = _read_escape(text, i, "".join(chars))
-                    chars.append(decoded)
-                    continue
-                chars.append(ch)
-                i += 1
-            tokens.append(Token("WORD", text[start:i], "".join(chars), start))
+            value, i = _read_chars(text, i, _DELIMITERS, words=True)
+            tokens.append(Token("WORD", text[start:i], value, start))
     tokens.append(Token("EOF", "", "", n))
     return tokens
 
 
-def _read_string(text: str, start: int) -> tuple[str, int]:
-    quote_char = text[start]
-    i = start + 1
+def _read_chars(text: str, i: int, ends: set[str] | str, *, words: bool) -> tuple[str, int]:
+    """The unescaped characters from ``i`` up to (not including) one of ``ends`` or the end of
+    ``text``, and where they stopped. In an unquoted word (``words``) reserved characters are refused."""
     chars: list[str] = []
-    while i < len(text):
-        c = text[i]
-        if c == quote_char:
-            return "".join(chars), i + 1
-        if c == "\\":
-            decoded, i = _read_escape(text, i, "".join(chars))
+    while i < len(text) and text[i] not in ends:
+        ch = text[i]
+        if words and ch in _RESERVED:
+            raise JqlSyntaxError(
+                f"The character '{ch}' is a reserved JQL character. You must enclose it in a "
+                f"string or use the escape '\\u{ord(ch):04x}' instead.", i, text)
+        if ch == "\\":
+            decoded, i = _read_escape(text, i)
             chars.append(decoded)
             continue
-        chars.append(c)
+        chars.append(ch)
         i += 1
-    raise JqlSyntaxError(f"The quoted string '{''.join(chars)}' has not been completed.", start, text)
+    return "".join(chars), i
 
 
-def _read_escape(text: str, i: int, so_far: str) -> tuple[str, int]:
+def _read_string(text: str, start: int) -> tuple[str, int]:
+    value, end = _read_chars(text, start + 1, text[start], words=False)
+    if end >= len(text):
+        raise JqlSyntaxError(f"The quoted string '{value}' has not been completed.", start, text)
+    return value, end + 1
+
+
+def _read_escape(text: str, i: int) -> tuple[str, int]:
     """Decode the escape sequence starting at the backslash at ``i``."""
     nxt = text[i + 1:i + 2]
     if nxt in _ESCAPES:
