@@ -12,10 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 import time
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
@@ -25,66 +22,20 @@ from hypothesis import strategies as st
 from bridge.sandbox.jira_webhooks import JiraDelivery, signature
 from bridge.sandbox.webhook_delivery import DeliveryKnobs
 
+from tests.fixtures.webhook_receiver import Received, Receiver, receiving
 from tests.fixtures.jira_sandbox import *  # noqa: F401,F403 - fixtures jira_cloud, jira_server, jira_any
 
 SECRET = "webhook-secret-for-tests"
 
 
-@dataclass
-class Received:
-    headers: dict[str, str]
-    body: bytes
-    path: str
-
-    @property
-    def json(self) -> dict:
-        return json.loads(self.body)
-
-
-@dataclass
-class Receiver:
-    """A loopback HTTP server that records every POST and answers from a script."""
-
-    url: str = ""
-    received: list[Received] = field(default_factory=list)
-    #: Statuses for the next requests, in order (then 200); "slow" answers after ``slow_s``.
-    script: list = field(default_factory=list)
-    slow_s: float = 0.0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def events(self) -> list[str]:
-        with self.lock:
-            return [r.json["webhookEvent"] for r in self.received if r.body]
-
-
 @pytest.fixture
 def receiver():
-    box = Receiver()
+    with receiving() as box:
+        yield box
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - http.server's naming
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            with box.lock:
-                box.received.append(Received(dict(self.headers), body, self.path))
-                answer = box.script.pop(0) if box.script else 200
-            if answer == "slow":
-                time.sleep(box.slow_s)  # longer than the sender's time-out: it gives up first
-                answer = 200
-            self.send_response(answer)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
 
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    box.url = f"http://127.0.0.1:{server.server_port}"
-    yield box
-    server.shutdown()
-    server.server_close()
+def _events(receiver: Receiver) -> list[str]:
+    return [body["webhookEvent"] for body in receiver.bodies()]
 
 
 def _admin(sandbox) -> requests.Session:
@@ -164,7 +115,7 @@ def test_transition_sends_signed_issue_updated_with_changelog(jira_any, receiver
     _drain(jira_any)
     (item,) = receiver.received
     _verify(item)
-    payload = item.json
+    payload = item.json()
     assert payload["webhookEvent"] == "jira:issue_updated" and isinstance(payload["timestamp"], int)
     assert payload["timestamp"] >= before - 1000
     assert payload["issue"]["key"] == issue.key
@@ -183,11 +134,11 @@ def test_comment_events_carry_the_comment_and_the_issue(jira_any, receiver):
     comment.update(body="second words")
     comment.delete()
     _drain(jira_any)
-    assert receiver.events() == ["comment_created", "comment_updated", "comment_deleted"]
+    assert _events(receiver) == ["comment_created", "comment_updated", "comment_deleted"]
     for item in receiver.received:
         _verify(item)
-        assert item.json["issue"]["key"] == issue.key and item.json["comment"]["id"] == comment.id
-    assert "second words" in json.dumps(receiver.received[1].json["comment"]["body"])
+        assert item.json()["issue"]["key"] == issue.key and item.json()["comment"]["id"] == comment.id
+    assert "second words" in json.dumps(receiver.received[1].json()["comment"]["body"])
 
 
 def test_version_release_and_issue_links_fire_their_events(jira_any, receiver):
@@ -200,8 +151,8 @@ def test_version_release_and_issue_links_fire_their_events(jira_any, receiver):
     link_id = client.issue(first.key).fields.issuelinks[0].id
     client.delete_issue_link(link_id)
     _drain(jira_any)
-    assert receiver.events() == ["jira:version_released", "issuelink_created", "issuelink_deleted"]
-    released, created, deleted = (r.json for r in receiver.received)
+    assert _events(receiver) == ["jira:version_released", "issuelink_created", "issuelink_deleted"]
+    released, created, deleted = (r.json() for r in receiver.received)
     assert released["version"]["name"] == "9.9" and released["version"]["released"] is True
     assert created["issueLink"]["id"] == int(link_id) == deleted["issueLink"]["id"]
     assert {created["issueLink"]["sourceIssueId"], created["issueLink"]["destinationIssueId"]} == {
@@ -304,7 +255,7 @@ def test_reorder_knob_releases_a_window_shuffled(jira_server, receiver):
     for n in range(6):
         issue.update(summary=f"change {n}")
     _drain(jira_server)
-    summaries = [r.json["issue"]["fields"]["summary"] for r in receiver.received]
+    summaries = [r.json()["issue"]["fields"]["summary"] for r in receiver.received]
     assert sorted(summaries) == [f"change {n}" for n in range(6)]
     assert summaries != [f"change {n}" for n in range(6)]  # seed 7 shuffles this window
 

@@ -9,11 +9,8 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
 import time
-from dataclasses import dataclass, field
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Iterator
 
 import pytest
@@ -22,61 +19,17 @@ import requests
 from bridge.sandbox.zendesk import FIELD_DEVICE
 from bridge.service.webhooks import WebhookRequest
 from bridge.service.webhooks import zendesk as bridge_receiver
+from tests.fixtures.webhook_receiver import Receiver, receiving
 from tests.fixtures.zendesk_sandbox import ZendeskSandbox, zendesk, zendesk_service  # noqa: F401
 
 EVENTS = ["zen:event-type:ticket." + name for name in (
     "created", "comment_added", "status_changed", "tags_changed", "custom_field_changed", "priority_changed")]
 
 
-@dataclass
-class Received:
-    headers: dict[str, str]
-    body: bytes
-    at: float = field(default_factory=time.monotonic)
-
-    def json(self) -> dict:
-        return json.loads(self.body)
-
-
-@dataclass
-class Receiver:
-    """A loopback HTTP server that records every POST; answers from ``statuses`` first, then 200."""
-
-    url: str = ""
-    received: list[Received] = field(default_factory=list)
-    statuses: list[int] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def bodies(self) -> list[dict]:
-        with self.lock:
-            return [r.json() for r in self.received]
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    state = Receiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            with state.lock:
-                state.received.append(Received(dict(self.headers.items()), body))
-                status = state.statuses.pop(0) if state.statuses else 200
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_port}/hooks/zendesk"
-    yield state
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    with receiving("/hooks/zendesk") as box:
+        yield box
 
 
 def register(zendesk: ZendeskSandbox, receiver: Receiver, subscriptions: list[str], name: str = "bridge") -> dict:
@@ -327,7 +280,7 @@ def test_a_failed_delivery_is_retried_and_signed_anew(zendesk: ZendeskSandbox, r
     webhook = register(zendesk, receiver, EVENTS)
     secret = secret_of(zendesk, webhook)
     knobs(zendesk, retry_backoff_s=0.01)
-    receiver.statuses = [503, 409]
+    receiver.script = [503, 409]
     update(zendesk, 104, status="pending")
     report = settle(zendesk)
     assert len(receiver.received) == 3 and report["delivered"] == 1
