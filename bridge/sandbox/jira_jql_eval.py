@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
 from bridge.sandbox.jira_jql_syntax import (
-    And, Clause, Empty, Function, ListOperand, Node, Not, Or, Query, Value, parse, render_operand,
+    And, Clause, Empty, Function, ListOperand, Node, Not, Query, Value, fold, parse, render_operand,
 )
 from bridge.sandbox.jira_jql_tokens import JqlValueError
 
@@ -268,31 +268,22 @@ class _Compiler:
 
     def node(self, root: Node) -> Predicate:
         """The predicate for ``root``; clauses are checked left to right, as Jira reports them."""
-        # Post-order with an explicit stack; each finished node leaves (predicate, depth)
-        # on ``done``, where depth is how deeply its closures nest when called.
-        done: list[tuple[Predicate, int]] = []
+        # Each node folds to (predicate, depth), where depth is how deeply its closures
+        # nest when called.
         leaves: dict[int, Predicate] = {}
-        stack: list[tuple[Node, bool]] = [(root, False)]
-        while stack:
-            current, children_done = stack.pop()
-            if isinstance(current, Clause):
-                predicate = self.clause(current)
-                leaves[id(current)] = predicate
-                done.append((predicate, 1))
-                continue
-            children = current.items if isinstance(current, (And, Or)) else (current.item,)
-            if not children_done:
-                stack.append((current, True))
-                stack.extend((child, False) for child in reversed(children))
-                continue
-            compiled = done[len(done) - len(children):]
-            del done[len(done) - len(children):]
+
+        def leaf(clause: Clause) -> tuple[Predicate, int]:
+            predicate = self.clause(clause)
+            leaves[id(clause)] = predicate
+            return predicate, 1
+
+        def branch(current: Node, compiled: list[tuple[Predicate, int]]) -> tuple[Predicate, int]:
             if isinstance(current, Not):
                 inner, inner_depth = compiled[0]
-                done.append(((lambda doc, inner=inner: not inner(doc)), inner_depth + 1))
-            else:
-                done.append(_balanced(_both if isinstance(current, And) else _either, compiled))
-        predicate, nesting = done[0]
+                return (lambda doc, inner=inner: not inner(doc)), inner_depth + 1
+            return _balanced(_both if isinstance(current, And) else _either, compiled)
+
+        predicate, nesting = fold(root, leaf, branch)
         if nesting <= CLOSURE_DEPTH_LIMIT:
             return predicate
         return _FlatProgram(root, leaves)

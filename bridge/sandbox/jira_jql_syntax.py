@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 from bridge.sandbox.jira_jql_tokens import (
     KEYWORDS,
@@ -35,6 +35,8 @@ from bridge.sandbox.jira_jql_tokens import (
     quote,
     tokenize,
 )
+
+T = TypeVar("T")
 
 # -- AST ---------------------------------------------------------------------------------
 
@@ -339,27 +341,39 @@ def render(node: Node | Query) -> str:
             keys = ", ".join(f"{quote(k.field)} {'DESC' if k.descending else 'ASC'}" for k in node.order_by)
             parts.append(f"ORDER BY {keys}")
         return " ".join(parts)
-    # Post-order with an explicit stack: a node is written once its children are, and
-    # finds their texts on top of ``texts`` (children are visited first to last).
-    texts: list[str] = []
-    stack: list[tuple[Node, bool]] = [(node, False)]
+
+    def branch(current: Node, parts: list[str]) -> str:
+        if isinstance(current, Not):
+            return f"NOT {parts[0]}"
+        return "(" + (" AND " if isinstance(current, And) else " OR ").join(parts) + ")"
+
+    return fold(node, lambda c: f"{quote(c.field)} {c.op.upper()} {render_operand(c.operand)}", branch)
+
+
+def fold(root: Node, leaf: Callable[[Clause], T], branch: Callable[[Node, list[T]], T]) -> T:
+    """Reduce a condition tree bottom-up: each :class:`Clause` to ``leaf(clause)``, each
+    And/Or/Not to ``branch(node, its children's results, first to last)``.
+
+    Clauses are visited left to right (so errors are reported in the order Jira reports
+    them), with an explicit stack rather than recursion: a generated query can nest deeper
+    than Python's call stack.
+    """
+    results: list[T] = []
+    stack: list[tuple[Node, bool]] = [(root, False)]
     while stack:
         current, children_done = stack.pop()
         if isinstance(current, Clause):
-            texts.append(f"{quote(current.field)} {current.op.upper()} {render_operand(current.operand)}")
+            results.append(leaf(current))
             continue
         children = current.items if isinstance(current, (And, Or)) else (current.item,)
         if not children_done:
             stack.append((current, True))
             stack.extend((child, False) for child in reversed(children))
             continue
-        parts = texts[len(texts) - len(children):]
-        del texts[len(texts) - len(children):]
-        if isinstance(current, Not):
-            texts.append(f"NOT {parts[0]}")
-        else:
-            texts.append("(" + (" AND " if isinstance(current, And) else " OR ").join(parts) + ")")
-    return texts[0]
+        parts = results[len(results) - len(children):]
+        del results[len(results) - len(children):]
+        results.append(branch(current, parts))
+    return results[0]
 
 
 def walk(node: Node | None) -> Iterator[Node]:
