@@ -141,13 +141,7 @@ class IssueWrites:
             if errors:
                 raise JiraError(400, [], errors)
             now = self.now()
-            items = self._diff(record.fields, values)
-            record.fields = values
-            for comment in comments:
-                self._add_comment_record(record, comment, user, now)
-            if items:
-                self._log(record, user, now, items)
-            if items or comments:
+            if self._store_edit(record, values, comments, user, now):
                 record.updated = now
                 self._touched(record)
 
@@ -449,14 +443,21 @@ class IssueWrites:
                 values["resolutiondate"] = None
             if STATUS_BY_ID[chosen.to].category != old_category:
                 values["statuscategorychangedate"] = now
-            items = self._diff(record.fields, values)
-            record.fields = values
-            for comment in comments:
-                self._add_comment_record(record, comment, user, now)
-            if items:
-                self._log(record, user, now, items)
+            self._store_edit(record, values, comments, user, now)
             record.updated = now
             self._touched(record)
+
+    def _store_edit(self, record: IssueRecord, values: dict, comments: list[dict], user: JiraUser,
+                    now: datetime) -> bool:
+        """Make ``values`` the issue's fields, add ``comments`` and log what changed as one
+        change group; whether anything changed."""
+        items = self._diff(record.fields, values)
+        record.fields = values
+        for comment in comments:
+            self._add_comment_record(record, comment, user, now)
+        if items:
+            self._log(record, user, now, items)
+        return bool(items or comments)
 
 
     def delete_issue(self, record: IssueRecord, user: JiraUser) -> None:
