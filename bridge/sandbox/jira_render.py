@@ -18,9 +18,12 @@ from zoneinfo import ZoneInfo
 
 from bridge.sandbox.jira_adf import adf_to_text
 from bridge.sandbox.jira_catalog import (
-    CUSTOM_FIELDS, ISSUE_FIELD_IDS, ISSUE_TYPES, LINK_TYPES, NAVIGABLE_FIELD_IDS, PRIORITIES,
-    RESOLUTIONS, STATUS_CATEGORIES, STATUSES, SYSTEM_FIELDS, CustomField, IssueType, JiraUser,
-    LinkType, Priority, ProjectConfig, Resolution, Status, Transition,
+    CUSTOM_FIELDS, ISSUE_FIELD_IDS, NAVIGABLE_FIELD_IDS, RESOLUTIONS, SYSTEM_FIELDS, CustomField, IssueType,
+    JiraUser, LinkType, Priority, ProjectConfig, Resolution, Status, Transition,
+)
+from bridge.sandbox.jira_records import (
+    CUSTOM_BY_ID, ISSUETYPE_BY_ID, LINK_TYPE_BY_ID, PRIORITY_BY_ID, RESOLUTION_BY_ID, STATUS_BY_ID,
+    STATUS_CATEGORY_BY_ID,
 )
 
 if TYPE_CHECKING:
@@ -28,14 +31,6 @@ if TYPE_CHECKING:
         CommentRecord, IssueRecord, LinkRecord, RemoteLinkRecord, VersionRecord,
     )
     from bridge.sandbox.jira_state import JiraState
-
-_STATUS = {s.id: s for s in STATUSES}
-_CATEGORY = {c.id: c for c in STATUS_CATEGORIES}
-_PRIORITY = {p.id: p for p in PRIORITIES}
-_RESOLUTION = {r.id: r for r in RESOLUTIONS}
-_ISSUETYPE = {t.id: t for t in ISSUE_TYPES}
-_LINK_TYPE = {t.id: t for t in LINK_TYPES}
-_CUSTOM = {c.id: c for c in CUSTOM_FIELDS}
 
 ISSUE_EXPAND = "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations"
 
@@ -132,7 +127,7 @@ def priority_json(priority: Priority, view: View) -> dict[str, Any]:
 
 
 def status_category_json(category_id: int, view: View) -> dict[str, Any]:
-    category = _CATEGORY[category_id]
+    category = STATUS_CATEGORY_BY_ID[category_id]
     return {"self": f"{view.rest}/statuscategory/{category.id}", "id": category.id, "key": category.key,
             "colorName": category.color, "name": category.name}
 
@@ -199,7 +194,7 @@ def project_json(project: ProjectConfig, view: View, *, full: bool = False) -> d
                         "projectId": int(project.id), "isAssigneeTypeValid": False, "assigneeType": "PROJECT_DEFAULT",
                         "realAssigneeType": "PROJECT_DEFAULT"}
                        for cid, name in project.components.items()],
-        "issueTypes": [issuetype_json(_ISSUETYPE[t], view) for t in project.issue_types],
+        "issueTypes": [issuetype_json(ISSUETYPE_BY_ID[t], view) for t in project.issue_types],
         "assigneeType": "UNASSIGNED",
         "versions": [version_json(v, view) for v in view.state.versions.values() if v.project_id == project.id],
         "roles": {},
@@ -299,14 +294,14 @@ def issue_json(record: "IssueRecord", view: View, *, fields: list[str], expand: 
 
 
 def field_name(field_id: str) -> str:
-    custom = _CUSTOM.get(field_id)
+    custom = CUSTOM_BY_ID.get(field_id)
     if custom:
         return custom.name
     return next((f.name for f in SYSTEM_FIELDS if f.id == field_id), field_id)
 
 
 def field_schema(field_id: str) -> dict | None:
-    custom = _CUSTOM.get(field_id)
+    custom = CUSTOM_BY_ID.get(field_id)
     if custom:
         return {"type": custom.kind, "custom": custom.schema_custom, "customId": custom.number}
     return next((f.schema for f in SYSTEM_FIELDS if f.id == field_id), None)
@@ -321,11 +316,11 @@ def field_value(record: "IssueRecord", field_id: str, view: View) -> Any:
     if field_id == "description":
         return rich_text(f["description"], view)
     if field_id == "issuetype":
-        return issuetype_json(_ISSUETYPE[f["issuetype"]], view)
+        return issuetype_json(ISSUETYPE_BY_ID[f["issuetype"]], view)
     if field_id == "project":
         return project_json(state.projects[record.project_id], view)
     if field_id == "priority":
-        return priority_json(_PRIORITY[f["priority"]], view) if f.get("priority") else None
+        return priority_json(PRIORITY_BY_ID[f["priority"]], view) if f.get("priority") else None
     if field_id == "labels":
         return list(f["labels"])
     if field_id == "components":
@@ -334,9 +329,9 @@ def field_value(record: "IssueRecord", field_id: str, view: View) -> Any:
     if field_id in ("fixVersions", "versions"):
         return [version_json(state.versions[v], view) for v in f[field_id]]
     if field_id == "status":
-        return status_json(_STATUS[f["status"]], view)
+        return status_json(STATUS_BY_ID[f["status"]], view)
     if field_id == "resolution":
-        return resolution_json(_RESOLUTION[f["resolution"]], view) if f.get("resolution") else None
+        return resolution_json(RESOLUTION_BY_ID[f["resolution"]], view) if f.get("resolution") else None
     if field_id in ("resolutiondate", "statuscategorychangedate"):
         return jira_time(f.get(field_id), view.tz)
     if field_id == "created":
@@ -356,7 +351,7 @@ def field_value(record: "IssueRecord", field_id: str, view: View) -> Any:
     if field_id in ("timetracking", "worklog", "votes", "attachment"):
         from bridge.sandbox.jira_render_work import work_field  # renders the issue's work records
         return work_field(record, field_id, view)
-    if field_id in _CUSTOM:
+    if field_id in CUSTOM_BY_ID:
         value = f.get(field_id)
         if isinstance(value, float) and value.is_integer():
             # Jira renders a number field holding 2 as 2.0; keep the float.
@@ -376,9 +371,9 @@ def _issue_ref(record: "IssueRecord", view: View) -> dict[str, Any]:
     return {
         "id": str(record.id), "key": record.key, "self": f"{view.rest}/issue/{record.id}",
         "fields": {
-            "summary": f["summary"], "status": status_json(_STATUS[f["status"]], view),
-            "priority": priority_json(_PRIORITY[f["priority"]], view) if f.get("priority") else None,
-            "issuetype": issuetype_json(_ISSUETYPE[f["issuetype"]], view),
+            "summary": f["summary"], "status": status_json(STATUS_BY_ID[f["status"]], view),
+            "priority": priority_json(PRIORITY_BY_ID[f["priority"]], view) if f.get("priority") else None,
+            "issuetype": issuetype_json(ISSUETYPE_BY_ID[f["issuetype"]], view),
         },
     }
 
@@ -390,7 +385,7 @@ def issue_link_json(link: "LinkRecord", record: "IssueRecord", view: View) -> di
     blocks X"); on the other issue as ``inwardIssue`` ("this issue is blocked by Y").
     """
     data: dict[str, Any] = {"id": link.id, "self": f"{view.rest}/issueLink/{link.id}",
-                            "type": link_type_json(_LINK_TYPE[link.type_id], view)}
+                            "type": link_type_json(LINK_TYPE_BY_ID[link.type_id], view)}
     if link.outward_id == record.id:
         data["outwardIssue"] = _issue_ref(view.state.issues[link.inward_id], view)
     else:
@@ -401,7 +396,7 @@ def issue_link_json(link: "LinkRecord", record: "IssueRecord", view: View) -> di
 def link_json(link: "LinkRecord", view: View) -> dict[str, Any]:
     """``GET /issueLink/{id}``: both ends, as they were given when the link was created."""
     return {"id": link.id, "self": f"{view.rest}/issueLink/{link.id}",
-            "type": link_type_json(_LINK_TYPE[link.type_id], view),
+            "type": link_type_json(LINK_TYPE_BY_ID[link.type_id], view),
             "inwardIssue": _issue_ref(view.state.issues[link.inward_id], view),
             "outwardIssue": _issue_ref(view.state.issues[link.outward_id], view)}
 
@@ -464,7 +459,7 @@ def changegroup_json(group: Any, view: View) -> dict[str, Any]:
 
 def transition_json(transition: Transition, view: View, *, with_fields: bool = False) -> dict[str, Any]:
     data: dict[str, Any] = {
-        "id": transition.id, "name": transition.name, "to": status_json(_STATUS[transition.to], view),
+        "id": transition.id, "name": transition.name, "to": status_json(STATUS_BY_ID[transition.to], view),
         "hasScreen": bool(transition.screen), "isGlobal": False, "isInitial": False, "isAvailable": True,
         "isConditional": False, "isLooped": False,
     }
@@ -480,4 +475,4 @@ def transition_json(transition: Transition, view: View, *, with_fields: bool = F
 
 
 def custom_field(field_id: str) -> CustomField | None:
-    return _CUSTOM.get(field_id)
+    return CUSTOM_BY_ID.get(field_id)

@@ -18,12 +18,12 @@ from bridge.sandbox.jira_adf import adf_to_text
 from bridge.sandbox.jira_catalog import (
     CUSTOM_FIELDS, ISSUE_TYPES, PRIORITIES, RESOLUTIONS, STATUS_CATEGORIES, STATUSES, JiraUser,
 )
+from bridge.sandbox.jira_records import STATUS_BY_ID
 
 if TYPE_CHECKING:
     from bridge.sandbox.jira_records import IssueRecord
     from bridge.sandbox.jira_state import JiraState
 
-_STATUS = {s.id: s for s in STATUSES}
 _PRIORITY_RANK = {p.id: len(PRIORITIES) - i for i, p in enumerate(PRIORITIES)}  # Highest ranks highest
 _STATUS_ORDER = {s.id: i for i, s in enumerate(STATUSES)}
 _KEY = re.compile(r"([A-Za-z][A-Za-z0-9_]*)-(\d+)")
@@ -33,7 +33,7 @@ def document(state: "JiraState", record: "IssueRecord") -> dict[str, Any]:
     """The search document of one issue (values as JQL compares them)."""
     f = record.fields
     project = state.projects[record.project_id]
-    status = _STATUS[f["status"]]
+    status = STATUS_BY_ID[f["status"]]
     description = adf_to_text(f["description"]) if f.get("description") else ""
     comments = " ".join(adf_to_text(c.body) for c in record.comments)
     doc: dict[str, Any] = {
