@@ -446,8 +446,6 @@ def create_app(state: SentryState, knobs: Knobs | None = None) -> Flask:
                     event = item.json()
                 except sentry_ingest.IngestError as exc:
                     raise SentryError(400, str(exc)) from None
-                if not isinstance(event, dict):
-                    raise SentryError(400, "the event item is not a JSON object")
                 event.setdefault("event_id", event_id)
                 event_id = state.ingest_event(project["id"], event)
             # Transactions, sessions, client reports, attachments: accepted, not kept.

@@ -121,11 +121,20 @@ class EnvelopeItem:
     def type(self) -> str:
         return str(self.headers.get("type", ""))
 
-    def json(self) -> Any:
-        try:
-            return json.loads(self.payload)
-        except ValueError as exc:
-            raise IngestError(f"{self.type} item is not valid JSON: {exc}") from None
+    def json(self) -> dict:
+        """The payload as a JSON object (raises :class:`IngestError` otherwise)."""
+        return json_object(self.payload, f"the {self.type} item")
+
+
+def json_object(text: bytes, what: str) -> dict:
+    """``text`` parsed as a JSON object; :class:`IngestError` naming ``what`` otherwise."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise IngestError(f"{what} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise IngestError(f"{what} is not a JSON object")
+    return value
 
 
 def _read_line(data: bytes, pos: int) -> tuple[bytes, int]:
@@ -138,23 +147,13 @@ def _read_line(data: bytes, pos: int) -> tuple[bytes, int]:
 def parse_envelope(data: bytes) -> tuple[dict, list[EnvelopeItem]]:
     """Split an envelope into its header and items (raises :class:`IngestError`)."""
     line, pos = _read_line(data, 0)
-    try:
-        header = json.loads(line) if line.strip() else {}
-    except ValueError as exc:
-        raise IngestError(f"invalid envelope header: {exc}") from None
-    if not isinstance(header, dict):
-        raise IngestError("the envelope header is not a JSON object")
+    header = json_object(line, "the envelope header") if line.strip() else {}
     items: list[EnvelopeItem] = []
     while pos < len(data):
         line, pos = _read_line(data, pos)
         if not line.strip():
             continue
-        try:
-            item_header = json.loads(line)
-        except ValueError as exc:
-            raise IngestError(f"invalid item header: {exc}") from None
-        if not isinstance(item_header, dict):
-            raise IngestError("an item header is not a JSON object")
+        item_header = json_object(line, "an item header")
         length = item_header.get("length")
         if length is not None:
             if not isinstance(length, int) or length < 0 or pos + length > len(data):
@@ -177,13 +176,7 @@ def parse_store_body(data: bytes) -> dict:
             text = zlib.decompress(base64.b64decode(text))
         except (binascii.Error, zlib.error, ValueError) as exc:
             raise IngestError(f"the event is neither JSON nor base64/zlib: {exc}") from None
-    try:
-        event = json.loads(text)
-    except ValueError as exc:
-        raise IngestError(f"the event is not valid JSON: {exc}") from None
-    if not isinstance(event, dict):
-        raise IngestError("the event is not a JSON object")
-    return event
+    return json_object(text, "the event")
 
 
 def parse_auth_header(value: str | None) -> dict[str, str]:
