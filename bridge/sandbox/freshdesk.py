@@ -37,7 +37,7 @@ from typing import Any
 
 from flask import Flask, Response, request
 
-from bridge.sandbox.server import Knobs, ServiceThread, Vendor, install
+from bridge.sandbox.server import Knobs, ServiceThread, Vendor, install, start_emulator
 from bridge.sandbox.freshdesk_state import (ACCESS_DENIED, CLOSED, DEFAULT_RATE_TOTAL, DEMO_CONTACT_API_KEY,
                                            DEMO_CREDENTIALS, INCLUDED_CONVERSATIONS, INVALID_CREDENTIALS, OPEN,
                                            PENDING, PER_PAGE_DEFAULT, PER_PAGE_MAX, RESOLVED, SOURCE_NOTE,
@@ -257,9 +257,4 @@ def create_app(state: FreshdeskState, knobs: Knobs | None = None) -> Flask:
 
 def start(port: int = 0, seed: bool = True, knobs: Knobs | None = None) -> tuple[ServiceThread, FreshdeskState]:
     """Serve a (demo-seeded) Freshdesk on 127.0.0.1:``port`` from a daemon thread."""
-    state = FreshdeskState()
-    if seed:
-        state.seed_demo()
-    service = ServiceThread(create_app(state, knobs), port=port)
-    state.base_url = service.url
-    return service.start(), state
+    return start_emulator(FreshdeskState(), create_app, port=port, seed=seed, knobs=knobs)

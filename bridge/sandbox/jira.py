@@ -45,7 +45,7 @@ from bridge.sandbox.jira_routes_site import site_routes
 from bridge.sandbox.jira_routes_webhooks import webhook_routes
 from bridge.sandbox.jira_routes_work import work_routes
 from bridge.sandbox.jira_state import JiraState
-from bridge.sandbox.server import ADMIN_PREFIX, Knobs, ServiceThread, install
+from bridge.sandbox.server import ADMIN_PREFIX, Knobs, ServiceThread, install, start_emulator
 
 __all__ = [
     "JiraState", "JiraError", "JIRA_VENDOR", "DEMO_CREDENTIALS", "DEMO_LOGINS", "DemoLogin",
@@ -98,9 +98,4 @@ def create_app(state: JiraState, knobs: Knobs | None = None) -> Flask:
 
 def start(mode: str = "cloud", port: int = 0, seed: bool = True) -> tuple[ServiceThread, JiraState]:
     """Start an emulator on 127.0.0.1 (``port=0``: a free port), seeded with the demo world."""
-    state = JiraState(mode)
-    if seed:
-        state.seed_demo()
-    service = ServiceThread(create_app(state), port=port).start()
-    state.base_url = service.url
-    return service, state
+    return start_emulator(JiraState(mode), create_app, port=port, seed=seed)

@@ -32,7 +32,7 @@ from urllib.parse import urlencode, urlsplit
 from flask import Flask, Response, request
 
 from bridge.sandbox import sentry_ingest
-from bridge.sandbox.server import Knobs, ServiceThread, Vendor, install
+from bridge.sandbox.server import Knobs, ServiceThread, Vendor, install, start_emulator
 from bridge.sandbox.sentry_search import _is_filter, _parse_query_time, _period_start, _query_terms
 from bridge.sandbox.sentry_state import (ALL_SCOPES, DEMO_CREDENTIALS, DEMO_PUBLIC_KEYS,
                                          DEMO_READ_ONLY_TOKEN, GROUPING_CONFIG, IS_VALUES, MAX_LIMIT, NEW_ISSUE_PERIOD,
@@ -490,9 +490,4 @@ def _project_json(project: dict, state: SentryState) -> dict:
 
 def start(port: int = 0, seed: bool = True, knobs: Knobs | None = None) -> tuple[ServiceThread, SentryState]:
     """Serve a (demo-seeded) Sentry on 127.0.0.1:``port`` from a daemon thread."""
-    state = SentryState()
-    if seed:
-        state.seed_demo()
-    service = ServiceThread(create_app(state, knobs), port=port)
-    state.base_url = service.url
-    return service.start(), state
+    return start_emulator(SentryState(), create_app, port=port, seed=seed, knobs=knobs)

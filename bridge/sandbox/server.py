@@ -28,7 +28,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable, TypeVar
 
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -303,6 +303,21 @@ class _QuietHandler(WSGIRequestHandler):
     def log_request(self, *args, **kwargs) -> None:
         # Callers read the counters instead; one line per request would drown test output.
         pass
+
+
+S = TypeVar("S")
+
+
+def start_emulator(state: S, create_app: Callable[..., Flask], *, port: int = 0, seed: bool = True,
+                   **app_options: Any) -> tuple["ServiceThread", S]:
+    """Serve ``state`` (the demo world seeded into it first when ``seed``) through
+    ``create_app(state, **app_options)`` on 127.0.0.1:``port`` (0: a free one) from a daemon
+    thread; the state learns its own base URL (DSNs, permalinks, ``Link`` headers)."""
+    if seed:
+        state.seed_demo()  # type: ignore[attr-defined]
+    service = ServiceThread(create_app(state, **app_options), port=port)
+    state.base_url = service.url  # type: ignore[attr-defined]
+    return service.start(), state
 
 
 class ServiceThread:

@@ -43,7 +43,7 @@ seeded demo help desk), :mod:`zendesk_jobs` (bulk jobs), :mod:`zendesk_webhooks`
 
 from __future__ import annotations
 
-from bridge.sandbox.server import Knobs, ServiceThread
+from bridge.sandbox.server import Knobs, ServiceThread, start_emulator
 from bridge.sandbox.zendesk_app import ZENDESK_VENDOR, ZendeskApi, create_app
 from bridge.sandbox.zendesk_demo import (
     DEMO_CREDENTIALS,
@@ -96,9 +96,4 @@ __all__ = [
 
 def start(port: int = 0, seed: bool = True, knobs: Knobs | None = None) -> tuple[ServiceThread, ZendeskState]:
     """Serve a (demo-seeded) Zendesk on 127.0.0.1:``port`` from a daemon thread."""
-    state = ZendeskState()
-    if seed:
-        state.seed_demo()
-    service = ServiceThread(create_app(state, knobs), port=port)
-    state.base_url = service.url
-    return service.start(), state
+    return start_emulator(ZendeskState(), create_app, port=port, seed=seed, knobs=knobs)
