@@ -42,7 +42,7 @@ from bridge.sandbox.freshdesk_state import (ACCESS_DENIED, CLOSED, DEFAULT_RATE_
                                            DEMO_CREDENTIALS, INCLUDED_CONVERSATIONS, INVALID_CREDENTIALS, OPEN,
                                            PENDING, PER_PAGE_DEFAULT, PER_PAGE_MAX, RESOLVED, SOURCE_NOTE,
                                            SOURCE_REPLY, FreshdeskError, FreshdeskState, format_time, not_found,
-                                           validation_failed)
+                                           unexpected_fields, validation_failed)
 
 __all__ = ["CLOSED", "DEMO_CONTACT_API_KEY", "DEMO_CREDENTIALS", "OPEN", "PENDING", "RESOLVED", "SOURCE_NOTE",
            "SOURCE_REPLY", "FreshdeskError", "FreshdeskState", "create_app", "format_time", "start"]
@@ -201,7 +201,7 @@ def create_app(state: FreshdeskState, knobs: Knobs | None = None) -> Flask:
         data = json_body()
         extra = set(data) - {"body", "from_email", "user_id", "cc_emails", "bcc_emails"}
         if extra:
-            raise validation_failed(*[(k, "Unexpected/invalid field in request", "invalid_field") for k in sorted(extra)])
+            raise validation_failed(*unexpected_fields(sorted(extra)))
         conversation = state.add_conversation(ticket_id, data.get("body") or "",
                                               user_id=data.get("user_id", agent_id), private=False,
                                               source=SOURCE_REPLY)
@@ -217,7 +217,7 @@ def create_app(state: FreshdeskState, knobs: Knobs | None = None) -> Flask:
         data = json_body()
         extra = set(data) - {"body", "private", "incoming", "notify_emails", "user_id"}
         if extra:
-            raise validation_failed(*[(k, "Unexpected/invalid field in request", "invalid_field") for k in sorted(extra)])
+            raise validation_failed(*unexpected_fields(sorted(extra)))
         private = data.get("private", True)
         if not isinstance(private, bool):
             raise validation_failed(("private", "It should be a/an Boolean", "datatype_mismatch"))

@@ -11,7 +11,7 @@ import json
 import re
 import threading
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from flask import Response
 
@@ -83,6 +83,11 @@ def validation_failed(*errors: tuple[str, str, str]) -> FreshdeskError:
     """400 Validation failed, one ``{"field","message","code"}`` per problem."""
     return FreshdeskError(400, {"description": "Validation failed",
                                 "errors": [{"field": f, "message": m, "code": c} for f, m, c in errors]})
+
+
+def unexpected_fields(names: Iterable[str]) -> list[tuple[str, str, str]]:
+    """Freshdesk's error for each field a request may not carry, in the order given."""
+    return [(name, "Unexpected/invalid field in request", "invalid_field") for name in names]
 
 
 def not_found() -> FreshdeskError:
@@ -165,10 +170,7 @@ class FreshdeskState:
         self.hooks.ticket_changed(ticket, created=previous is None)
 
     def _validate(self, spec: dict, allowed: frozenset[str]) -> dict:
-        errors: list[tuple[str, str, str]] = []
-        for key in spec:
-            if key not in allowed:
-                errors.append((key, "Unexpected/invalid field in request", "invalid_field"))
+        errors = unexpected_fields(key for key in spec if key not in allowed)
         if "status" in spec and spec["status"] not in STATUSES:
             errors.append(("status", "It should be one of these values: '2,3,4,5'", "invalid_value"))
         if "priority" in spec and spec["priority"] not in PRIORITIES:
@@ -181,9 +183,7 @@ class FreshdeskState:
             if not isinstance(fields, dict):
                 errors.append(("custom_fields", "It should be a/an key/value pair", "datatype_mismatch"))
             else:
-                for name in fields:
-                    if name not in self.custom_field_names:
-                        errors.append((name, "Unexpected/invalid field in request", "invalid_field"))
+                errors += unexpected_fields(name for name in fields if name not in self.custom_field_names)
         if errors:
             raise validation_failed(*errors)
         return spec
