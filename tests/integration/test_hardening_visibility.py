@@ -7,11 +7,10 @@ from __future__ import annotations
 import pytest
 from jira import JIRA
 
-from bridge.escalation import EscalationRequest
 from bridge.sandbox.jira import DEMO_LOGINS
 from tests.conftest import ACTOR
+from tests.fixtures.bridge_comments import bridge_comments, escalate_together
 
-BRIDGE_EMAIL = "bridge@example.com"
 TICKETS = (101, 104)
 
 
@@ -22,17 +21,7 @@ def dev(sandbox) -> JIRA:
 
 @pytest.fixture
 def escalated(sandbox, services) -> str:
-    escalator = services.escalator()
-    first = escalator.escalate(EscalationRequest(ticket="101", actor=ACTOR))
-    escalator.escalate(EscalationRequest(ticket="104", actor=ACTOR, into=first.jira_key))
-    sandbox.zendesk_state.export_skips_last_minute = False
-    return first.jira_key
-
-
-def _bridge_comments(sandbox, ticket: int, *, public: bool) -> list[str]:
-    bridge = sandbox.zendesk_state.user_by_email(BRIDGE_EMAIL)
-    return [c["body"] for c in sandbox.zendesk_state.comments(ticket)
-            if c["public"] is public and c["author_id"] == bridge["id"]]
+    return escalate_together(services, sandbox, TICKETS)
 
 
 def _sync(services) -> None:
@@ -46,7 +35,7 @@ def test_internal_customer_comment_is_never_posted_publicly(sandbox, services, d
     _sync(services)
     _sync(services)
     for ticket in TICKETS:
-        public = _bridge_comments(sandbox, ticket, public=True)
+        public = bridge_comments(sandbox, ticket, public=True)
         assert not any("internal-only" in body for body in public), public
         assert any("The fix ships on Friday." in body for body in public)
 
@@ -86,6 +75,6 @@ def test_bridge_sync_command_never_posts_an_internal_comment(tmp_path, jira_mode
         for _ in range(2):
             synced = runner.invoke(main, ["sync"], env=env, catch_exceptions=False)
             assert synced.exit_code == 0, synced.output
-        public = _bridge_comments(world, 101, public=True)
+        public = bridge_comments(world, 101, public=True)
         assert not any("internal-only" in body for body in public)
         assert any("We found the cause." in body for body in public)

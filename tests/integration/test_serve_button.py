@@ -19,9 +19,8 @@ from bridge.escalation import EscalationRequest
 from bridge.service.button import escalate_link
 from bridge.services import Services
 from tests.conftest import ACTOR
+from tests.fixtures.bridge_comments import bridge_comments
 from tests.fixtures.serve import SECRETS, inbox_settled, post_zendesk, serving, wait_until
-
-BRIDGE_EMAIL = "bridge@example.com"
 
 
 @pytest.fixture
@@ -36,11 +35,6 @@ def pages(sandbox) -> list[dict]:
 
 def priority_writes(sandbox) -> list:
     return [e for e in sandbox.jira.knobs.received() if e.method == "PUT" and '"priority"' in e.body]
-
-
-def replies(sandbox, ticket: int) -> list[str]:
-    bridge = sandbox.zendesk_state.user_by_email(BRIDGE_EMAIL)
-    return [c["body"] for c in sandbox.zendesk_state.comments(ticket) if c["public"] and c["author_id"] == bridge["id"]]
 
 
 def on(running, link: str) -> str:
@@ -79,7 +73,7 @@ def test_the_signed_link_opens_a_confirmation_that_quotes_the_policy_and_changes
 
 def test_link_pressed_twice_and_replayed_then_the_tag_pages_once_and_acknowledges_once(sandbox, services):
     ticket = 104
-    before = len(replies(sandbox, ticket))
+    before = len(bridge_comments(sandbox, ticket))
     link = escalate_link("zendesk", str(ticket), config=services.config)
     with serving(services, workers=2) as running:
         browser = requests.Session()
@@ -100,7 +94,7 @@ def test_link_pressed_twice_and_replayed_then_the_tag_pages_once_and_acknowledge
     assert (escalation.severity, escalation.pages_sent) == ("emergency", 1)
     assert sandbox.jira_state.issue(escalation.jira_key)["fields"]["priority"]["name"] == "Highest"
     assert len(pages(sandbox)) == 1
-    assert len(replies(sandbox, ticket)) == before + 1  # one acknowledgement
+    assert len(bridge_comments(sandbox, ticket)) == before + 1  # one acknowledgement
     assert len([i for i in services.store.inbox.items() if i.source == "button"]) <= 2  # one per link
 
 
@@ -108,7 +102,7 @@ def test_the_tag_on_an_escalated_ticket_raises_it_once_and_a_link_press_after_ad
     services.escalator().escalate(EscalationRequest(ticket="101", actor=ACTOR))
     key = services.store.escalations.by_ticket("zendesk", "101").jira_key
     assert sandbox.jira_state.issue(key)["fields"]["priority"]["name"] == "High"
-    before = len(replies(sandbox, 101))
+    before = len(bridge_comments(sandbox, 101))
     sandbox.jira.knobs.reset_counters()
     with serving(services, workers=2) as running:
         press_with_tag(sandbox, running, 101, "tag-a")
@@ -120,7 +114,7 @@ def test_the_tag_on_an_escalated_ticket_raises_it_once_and_a_link_press_after_ad
     assert sandbox.jira_state.issue(key)["fields"]["priority"]["name"] == "Highest"
     assert len(priority_writes(sandbox)) == 1
     assert len(pages(sandbox)) == 1
-    assert len(replies(sandbox, 101)) == before + 1
+    assert len(bridge_comments(sandbox, 101)) == before + 1
     assert all(i.state == "done" for i in services.store.inbox.items())
 
 

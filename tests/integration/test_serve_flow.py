@@ -8,14 +8,12 @@ import pytest
 from jira import JIRA
 
 from bridge.config import load_config
-from bridge.escalation import EscalationRequest
 from bridge.sandbox.jira import DEMO_LOGINS
 from bridge.services import Services
-from tests.conftest import ACTOR
+from tests.fixtures.bridge_comments import bridge_comments, escalate_together
 from tests.fixtures.serve import (SECRETS, inbox_settled, jira_issue_event, metric, post_jira, post_sentry,
                                   post_zendesk, serving, wait_until)
 
-BRIDGE_EMAIL = "bridge@example.com"
 TICKETS = (101, 105)  # both English, so the wording tells the state
 
 
@@ -31,26 +29,17 @@ def dev(sandbox) -> JIRA:
 
 @pytest.fixture
 def escalated(sandbox, services) -> str:
-    escalator = services.escalator()
-    first = escalator.escalate(EscalationRequest(ticket="101", actor=ACTOR))
-    escalator.escalate(EscalationRequest(ticket="105", actor=ACTOR, into=first.jira_key))
-    sandbox.zendesk_state.export_skips_last_minute = False
-    return first.jira_key
-
-
-def replies(sandbox, ticket: int) -> list[str]:
-    bridge = sandbox.zendesk_state.user_by_email(BRIDGE_EMAIL)
-    return [c["body"] for c in sandbox.zendesk_state.comments(ticket) if c["public"] and c["author_id"] == bridge["id"]]
+    return escalate_together(services, sandbox, TICKETS)
 
 
 def told(sandbox, ticket: int, state: str) -> int:
     """How many of the bridge's public replies on ``ticket`` announce ``state``."""
     words = {"in_progress": "working on a fix", "in_qa": "quality assurance"}[state]
-    return sum(words in r for r in replies(sandbox, ticket))
+    return sum(words in r for r in bridge_comments(sandbox, ticket))
 
 
 def test_a_jira_transition_reaches_every_customer_without_sync(sandbox, services, dev, escalated):
-    before = {t: len(replies(sandbox, t)) for t in TICKETS}
+    before = {t: len(bridge_comments(sandbox, t)) for t in TICKETS}
     with serving(services, workers=2) as running:
         dev.transition_issue(escalated, "In Progress")
         assert post_jira(running.url, jira_issue_event(dev.issue(escalated)), delivery="d-1").status_code == 202
@@ -58,7 +47,7 @@ def test_a_jira_transition_reaches_every_customer_without_sync(sandbox, services
             wait_until(lambda: told(sandbox, ticket, "in_progress"), what=f"ticket {ticket} told")
         wait_until(lambda: inbox_settled(services.store), what="the inbox to settle")
         assert metric(running.url, "bridge_customer_messages_sent_total") >= 1
-    assert {t: len(replies(sandbox, t)) for t in TICKETS} == {t: before[t] + 1 for t in TICKETS}
+    assert {t: len(bridge_comments(sandbox, t)) for t in TICKETS} == {t: before[t] + 1 for t in TICKETS}
 
 
 def test_duplicated_reordered_and_late_deliveries_tell_each_state_once_ending_on_the_latest(
@@ -85,7 +74,7 @@ def test_duplicated_reordered_and_late_deliveries_tell_each_state_once_ending_on
     for ticket in TICKETS:
         assert told(sandbox, ticket, "in_progress") == 1
         assert told(sandbox, ticket, "in_qa") == 1
-        assert "quality assurance" in replies(sandbox, ticket)[-1]
+        assert "quality assurance" in bridge_comments(sandbox, ticket)[-1]
         assert "bridge_state_in_qa" in sandbox.zendesk_state.ticket(ticket)["tags"]
     items = services.store.inbox.items()
     assert {(i.delivery_id, i.state) for i in items} == {("change-1", "done"), ("change-2", "done"),

@@ -14,13 +14,11 @@ from jira import JIRA
 
 from bridge.cli import main
 from bridge.config import load_config
-from bridge.escalation import EscalationRequest
 from bridge.sandbox.jira import DEMO_LOGINS
 from bridge.services import Services
-from tests.conftest import ACTOR
+from tests.fixtures.bridge_comments import bridge_comments, escalate_together
 from tests.fixtures.serve import SECRETS, ServeProcess, inbox_settled, jira_issue_event, post_jira, wait_until
 
-BRIDGE_EMAIL = "bridge@example.com"
 TICKETS = (101, 105)
 LEASE_S = "2"
 
@@ -52,17 +50,11 @@ def services(env) -> Services:
 
 @pytest.fixture
 def escalated(sandbox, services) -> str:
-    escalator = services.escalator()
-    first = escalator.escalate(EscalationRequest(ticket="101", actor=ACTOR))
-    escalator.escalate(EscalationRequest(ticket="105", actor=ACTOR, into=first.jira_key))
-    sandbox.zendesk_state.export_skips_last_minute = False
-    return first.jira_key
+    return escalate_together(services, sandbox, TICKETS)
 
 
 def told_in_progress(sandbox, ticket: int) -> int:
-    bridge = sandbox.zendesk_state.user_by_email(BRIDGE_EMAIL)
-    return sum("working on a fix" in c["body"] for c in sandbox.zendesk_state.comments(ticket)
-               if c["public"] and c["author_id"] == bridge["id"])
+    return sum("working on a fix" in body for body in bridge_comments(sandbox, ticket))
 
 
 def slow_zendesk(sandbox, ms: float) -> None:

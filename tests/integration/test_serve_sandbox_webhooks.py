@@ -20,9 +20,8 @@ from bridge.service.registration import register_sandbox
 from bridge.service.server import Serving
 from bridge.services import Services
 from tests.conftest import ACTOR
+from tests.fixtures.bridge_comments import BRIDGE_EMAIL, bridge_comments
 from tests.fixtures.serve import SECRETS, inbox_settled, wait_until
-
-BRIDGE_EMAIL = "bridge@example.com"
 
 
 def free_port() -> int:
@@ -45,20 +44,15 @@ def wired(sandbox, bridge_env):
         running.stop(grace=10)
 
 
-def replies(sandbox, ticket: int) -> list[str]:
-    bridge = sandbox.zendesk_state.user_by_email(BRIDGE_EMAIL)
-    return [c["body"] for c in sandbox.zendesk_state.comments(ticket) if c["public"] and c["author_id"] == bridge["id"]]
-
-
 def test_a_transition_in_the_jira_emulator_reaches_the_customer_by_its_own_webhook(sandbox, wired):
     running, services = wired
     result = services.escalator().escalate(EscalationRequest(ticket="101", actor=ACTOR))
     wait_until(lambda: inbox_settled(services.store))
     dev = JIRA(server=sandbox.jira.url, basic_auth=DEMO_LOGINS["dev"].basic_auth("cloud"), max_retries=0)
     dev.transition_issue(result.jira_key, "In Progress")
-    wait_until(lambda: any("working on a fix" in r for r in replies(sandbox, 101)), what="the customer told")
+    wait_until(lambda: any("working on a fix" in r for r in bridge_comments(sandbox, 101)), what="the customer told")
     wait_until(lambda: inbox_settled(services.store))
-    assert sum("working on a fix" in r for r in replies(sandbox, 101)) == 1
+    assert sum("working on a fix" in r for r in bridge_comments(sandbox, 101)) == 1
     assert {i.source for i in services.store.inbox.items()} >= {"jira", "zendesk"}
     assert all(i.state == "done" for i in services.store.inbox.items())
 

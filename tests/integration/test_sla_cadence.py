@@ -10,18 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 from bridge.escalation import EscalationRequest
 from tests.conftest import ACTOR
-
-BRIDGE_EMAIL = "bridge@example.com"
-
-
-def public_by_bridge(sandbox, ticket: int) -> list[str]:
-    bridge = sandbox.zendesk_state.user_by_email(BRIDGE_EMAIL)
-    return [c["body"] for c in sandbox.zendesk_state.comments(ticket) if c["public"] and c["author_id"] == bridge["id"]]
-
-
-def notes_by_bridge(sandbox, ticket: int) -> list[str]:
-    bridge = sandbox.zendesk_state.user_by_email(BRIDGE_EMAIL)
-    return [c["body"] for c in sandbox.zendesk_state.comments(ticket) if not c["public"] and c["author_id"] == bridge["id"]]
+from tests.fixtures.bridge_comments import bridge_comments
 
 
 def test_one_status_update_per_period_an_at_risk_alert_and_none_while_waiting_on_the_customer(sandbox, services):
@@ -40,16 +29,16 @@ def test_one_status_update_per_period_an_at_risk_alert_and_none_while_waiting_on
         assert report.exit_code == 0, report.failures
 
     def updates() -> list[str]:
-        return [body for body in public_by_bridge(sandbox, ticket) if "regular update" in body]
+        return [body for body in bridge_comments(sandbox, ticket) if "regular update" in body]
 
     sync_at(30)
     assert updates() == []
-    at_risk_notes = len([n for n in notes_by_bridge(sandbox, ticket) if "SLA at risk" in n])
+    at_risk_notes = len([n for n in bridge_comments(sandbox, ticket, public=False) if "SLA at risk" in n])
     assert at_risk_notes == 0
 
     sync_at(50)  # 75 % of the hour has passed: agents and engineering are alerted, once
     sync_at(52)
-    assert len([n for n in notes_by_bridge(sandbox, ticket) if "SLA at risk" in n]) == 1
+    assert len([n for n in bridge_comments(sandbox, ticket, public=False) if "SLA at risk" in n]) == 1
     assert len([c for c in sandbox.jira_state.comments(result.jira_key) if "SLA at risk" in c["body"]]) == 1
     assert updates() == []
 

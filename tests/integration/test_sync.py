@@ -9,12 +9,9 @@ from __future__ import annotations
 import pytest
 from jira import JIRA
 
-from bridge.escalation import EscalationRequest
 from bridge.sandbox.jira import DEMO_LOGINS
 from bridge.sync.engine import SyncEngine
-from tests.conftest import ACTOR
-
-BRIDGE_EMAIL = "bridge@example.com"
+from tests.fixtures.bridge_comments import bridge_comments, escalate_together
 
 
 @pytest.fixture
@@ -26,23 +23,7 @@ def dev(sandbox) -> JIRA:
 @pytest.fixture
 def escalated(sandbox, services):
     """Tickets 101 (en-US) and 104 (de) on one Bug, 105 joined too: three tickets, two locales."""
-    escalator = services.escalator()
-    first = escalator.escalate(EscalationRequest(ticket="101", actor=ACTOR))
-    escalator.escalate(EscalationRequest(ticket="104", actor=ACTOR, into=first.jira_key))
-    escalator.escalate(EscalationRequest(ticket="105", actor=ACTOR, into=first.jira_key))
-    # Zendesk's export leaves out the last minute; the tests move no clocks, so switch that off.
-    sandbox.zendesk_state.export_skips_last_minute = False
-    return first.jira_key
-
-
-def customer_replies(sandbox, ticket: int) -> list[str]:
-    bridge = sandbox.zendesk_state.user_by_email(BRIDGE_EMAIL)
-    return [c["body"] for c in sandbox.zendesk_state.comments(ticket) if c["public"] and c["author_id"] == bridge["id"]]
-
-
-def internal_notes(sandbox, ticket: int) -> list[str]:
-    bridge = sandbox.zendesk_state.user_by_email(BRIDGE_EMAIL)
-    return [c["body"] for c in sandbox.zendesk_state.comments(ticket) if not c["public"] and c["author_id"] == bridge["id"]]
+    return escalate_together(services, sandbox, TICKETS)
 
 
 def sync(services):
@@ -59,29 +40,29 @@ TICKETS = (101, 104, 105)
 
 
 def test_in_progress_then_in_qa_each_announced_once_per_ticket_in_its_locale(sandbox, services, dev, escalated):
-    before = {t: len(customer_replies(sandbox, t)) for t in TICKETS}
+    before = {t: len(bridge_comments(sandbox, t)) for t in TICKETS}
     sync(services)  # the Bug is To Do: nothing to tell
-    assert {t: len(customer_replies(sandbox, t)) for t in TICKETS} == before
+    assert {t: len(bridge_comments(sandbox, t)) for t in TICKETS} == before
 
     move(dev, escalated, "In Progress")
     sync(services)
     for ticket in TICKETS:
-        replies = customer_replies(sandbox, ticket)
+        replies = bridge_comments(sandbox, ticket)
         assert len(replies) == before[ticket] + 1
         assert sandbox.zendesk_state.ticket(ticket)["status"] == "open"
         assert "bridge_state_in_progress" in sandbox.zendesk_state.ticket(ticket)["tags"]
-    assert "working on a fix" in customer_replies(sandbox, 101)[-1]
-    german = customer_replies(sandbox, 104)[-1]
-    assert "working on a fix" not in german and german != customer_replies(sandbox, 101)[-1]
+    assert "working on a fix" in bridge_comments(sandbox, 101)[-1]
+    german = bridge_comments(sandbox, 104)[-1]
+    assert "working on a fix" not in german and german != bridge_comments(sandbox, 101)[-1]
 
     sync(services)
     sync(services)
-    assert {t: len(customer_replies(sandbox, t)) for t in TICKETS} == {t: before[t] + 1 for t in TICKETS}
+    assert {t: len(bridge_comments(sandbox, t)) for t in TICKETS} == {t: before[t] + 1 for t in TICKETS}
 
     move(dev, escalated, "In QA")
     sync(services)
-    assert all(len(customer_replies(sandbox, t)) == before[t] + 2 for t in TICKETS)
-    assert "verifying" in customer_replies(sandbox, 101)[-1]
+    assert all(len(bridge_comments(sandbox, t)) == before[t] + 2 for t in TICKETS)
+    assert "verifying" in bridge_comments(sandbox, 101)[-1]
 
 
 def test_fixed_with_unreleased_version_then_released(sandbox, services, dev, escalated):
@@ -91,29 +72,29 @@ def test_fixed_with_unreleased_version_then_released(sandbox, services, dev, esc
     move(dev, escalated, "In QA")
     move(dev, escalated, "Done", resolution={"name": "Fixed"})
     sync(services)
-    fix_ready = customer_replies(sandbox, 101)[-1]
+    fix_ready = bridge_comments(sandbox, 101)[-1]
     assert "2.4.0" in fix_ready and "ship" in fix_ready
     assert sandbox.zendesk_state.ticket(101)["status"] == "open"
 
     version = next(v for v in dev.project_versions("SUP") if v.name == "2.4.0")
     version.update(released=True, releaseDate="2026-11-20")
     sync(services)
-    released = customer_replies(sandbox, 101)[-1]
+    released = bridge_comments(sandbox, 101)[-1]
     assert "2.4.0" in released and released != fix_ready
     for ticket in TICKETS:
         assert sandbox.zendesk_state.ticket(ticket)["status"] == "solved"
-    count = len(customer_replies(sandbox, 101))
+    count = len(bridge_comments(sandbox, 101))
     sync(services)
-    assert len(customer_replies(sandbox, 101)) == count
+    assert len(bridge_comments(sandbox, 101)) == count
 
 
 @pytest.mark.parametrize("resolution", ["Won't Fix", "Duplicate", "Cannot Reproduce"])
 def test_closed_without_fix_is_an_internal_note_only(sandbox, services, dev, escalated, resolution):
-    before = len(customer_replies(sandbox, 101))
+    before = len(bridge_comments(sandbox, 101))
     move(dev, escalated, "Done", resolution={"name": resolution})
     sync(services)
-    assert len(customer_replies(sandbox, 101)) == before
-    assert any(resolution in note for note in internal_notes(sandbox, 101))
+    assert len(bridge_comments(sandbox, 101)) == before
+    assert any(resolution in note for note in bridge_comments(sandbox, 101, public=False))
 
 
 def test_reopened_bug_tells_customers_work_resumed(sandbox, services, dev, escalated):
@@ -122,9 +103,9 @@ def test_reopened_bug_tells_customers_work_resumed(sandbox, services, dev, escal
     move(dev, escalated, "Reopen")
     sync(services)
     assert "bridge_state_reopened" in sandbox.zendesk_state.ticket(101)["tags"]
-    count = len(customer_replies(sandbox, 101))
+    count = len(bridge_comments(sandbox, 101))
     sync(services)
-    assert len(customer_replies(sandbox, 101)) == count
+    assert len(bridge_comments(sandbox, 101)) == count
 
 
 def test_jira_comments_become_internal_notes_and_marked_ones_public_replies(sandbox, services, dev, escalated):
@@ -132,20 +113,20 @@ def test_jira_comments_become_internal_notes_and_marked_ones_public_replies(sand
     dev.add_comment(escalated, "[customer] A fix is on its way; thank you for your patience.")
     dev.add_comment(escalated, "[customer] restricted, must stay internal",
                     visibility={"type": "role", "value": "Developers"})
-    before = len(customer_replies(sandbox, 101))
+    before = len(bridge_comments(sandbox, 101))
     sync(services)
 
-    notes = internal_notes(sandbox, 101)
+    notes = bridge_comments(sandbox, 101, public=False)
     assert any("Root cause: a race in the CSV writer" in n for n in notes)
     assert not any("sentry" in n.lower() for n in notes)  # the gate cleaned the note
-    replies = customer_replies(sandbox, 101)
+    replies = bridge_comments(sandbox, 101)
     assert len(replies) == before + 1
     assert replies[-1].strip() == "A fix is on its way; thank you for your patience."
     assert not any("restricted, must stay internal" in r for r in replies)
 
     sync(services)
-    assert len(customer_replies(sandbox, 101)) == before + 1
-    assert len(internal_notes(sandbox, 101)) == len(notes)
+    assert len(bridge_comments(sandbox, 101)) == before + 1
+    assert len(bridge_comments(sandbox, 101, public=False)) == len(notes)
 
 
 def test_customer_messages_reach_the_bug_redacted_and_are_not_echoed(sandbox, services, escalated):
@@ -158,11 +139,11 @@ def test_customer_messages_reach_the_bug_redacted_and_are_not_echoed(sandbox, se
     assert len(mirrored) == 1
     assert "Still broken" in mirrored[0]
     assert "415 555 0199" not in mirrored[0] and "jo@acme.example" not in mirrored[0]
-    notes_before = len(internal_notes(sandbox, 101))
+    notes_before = len(bridge_comments(sandbox, 101, public=False))
     sync(services)
     # The mirrored comment is the bridge's own: not mirrored back as a note, not re-posted.
     assert len([c for c in sandbox.jira_state.comments(escalated) if "The customer wrote" in c["body"]]) == 1
-    assert len(internal_notes(sandbox, 101)) == notes_before
+    assert len(bridge_comments(sandbox, 101, public=False)) == notes_before
 
 
 def test_change_in_the_minute_before_sync_by_a_user_in_another_time_zone_is_not_lost(sandbox, services, dev, escalated):
@@ -183,7 +164,7 @@ def test_lagging_search_does_not_lose_a_change(sandbox, services, dev, escalated
 
 
 def test_a_failing_ticket_does_not_stop_the_others_and_is_retried(sandbox, services, dev, escalated):
-    before = {t: len(customer_replies(sandbox, t)) for t in TICKETS}
+    before = {t: len(bridge_comments(sandbox, t)) for t in TICKETS}
     move(dev, escalated, "In Progress")
     # Zendesk refuses the next write with a 500 (after retries): one ticket fails.
     sandbox.zendesk.knobs.update({"fail_next": 4, "fail_status": 500, "fail_methods": ["PUT"]})
@@ -195,12 +176,12 @@ def test_a_failing_ticket_does_not_stop_the_others_and_is_retried(sandbox, servi
     sandbox.zendesk.knobs.update({"fail_next": 0})
     sync(services)
     for ticket in TICKETS:
-        assert len(customer_replies(sandbox, ticket)) == before[ticket] + 1
+        assert len(bridge_comments(sandbox, ticket)) == before[ticket] + 1
         assert "bridge_state_in_progress" in sandbox.zendesk_state.ticket(ticket)["tags"]
 
 
 def test_a_message_sent_but_not_recorded_is_not_sent_again(sandbox, services, dev, escalated):
-    before = {t: len(customer_replies(sandbox, t)) for t in TICKETS}
+    before = {t: len(bridge_comments(sandbox, t)) for t in TICKETS}
     move(dev, escalated, "In Progress")
     # The write is applied, then the connection drops: the bridge cannot know it landed.
     sandbox.zendesk.knobs.update({"fail_next": 1, "fail_mode": "drop", "fail_after_apply": True, "fail_methods": ["PUT"]})
@@ -208,7 +189,7 @@ def test_a_message_sent_but_not_recorded_is_not_sent_again(sandbox, services, de
     sandbox.zendesk.knobs.update({"fail_next": 0, "fail_after_apply": False, "fail_mode": "error"})
     sync(services)
     for ticket in TICKETS:
-        assert len(customer_replies(sandbox, ticket)) == before[ticket] + 1
+        assert len(bridge_comments(sandbox, ticket)) == before[ticket] + 1
 
 
 def test_dry_run_writes_nothing(sandbox, services, dev, escalated):
@@ -301,10 +282,9 @@ def test_a_related_sentry_issue_regressing_after_the_fix_is_told_to_engineering_
     assert len(told) == 1 and "BACKEND-1A2" in told[0]["body"]
     assert services.status_rows(escalated)[0]["sentry_regressions"] == ["BACKEND-1A2"]
     # Customers hear nothing of it.
-    bridge = sandbox.zendesk_state.user_by_email(BRIDGE_EMAIL)
     for ticket in TICKETS:
-        assert not any("BACKEND" in c["body"] or "unresolved again" in c["body"]
-                       for c in sandbox.zendesk_state.comments(ticket) if c["author_id"] == bridge["id"])
+        said = bridge_comments(sandbox, ticket) + bridge_comments(sandbox, ticket, public=False)
+        assert not any("BACKEND" in body or "unresolved again" in body for body in said)
 
     sandbox.sentry_state.update_issue(4505, {"status": "resolved"})
     sync(services)
