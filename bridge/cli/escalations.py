@@ -92,6 +92,9 @@ def sync(state: State, dry_run: bool, as_json: bool, every: float | None) -> Non
                    f"{len(report.failures)} failure(s)")
         for outcome in report.outcomes:
             click.echo(f"  [{outcome.result}] {outcome.action.describe()}")
+        if report.busy:
+            click.echo(f"  left for the next run (another pass is working them): escalation(s) "
+                       f"{', '.join(map(str, report.busy))}")
         for target, reason in report.failures:
             click.echo(f"  FAILED {target}: {reason}", err=True)
 

@@ -8,8 +8,9 @@ goes through the outbox and the helpdesk's own markers, an item worked twice (a 
 SIGKILLed after writing, before marking done) sends nothing twice.
 
 Failures: a service error puts the items back with a growing delay; a refusal that will not
-change by waiting (a usage or mapping error, exit code 2) fails the item at once. A
-`bridge sync` of another process holding the sync lease hands the items back untouched.
+change by waiting (a usage or mapping error, exit code 2) fails the item at once. An
+escalation another pass is working (its lease held: a `bridge sync`, another process's
+worker) hands the items back, to be taken again a second later.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from bridge.errors import EXIT_USAGE, BridgeError
 from bridge.service.routing import route
 from bridge.store.inbox import InboxRepository
 from bridge.store.tables import InboxItem, utcnow
-from bridge.sync.engine import LEASE as SYNC_LEASE
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +44,10 @@ def _backoff(attempts: int) -> timedelta:
 
 
 class InboxWorker:
-    """One worker: claims, routes and runs. ``core_lock`` serialises the core within a process
-    (the sync engine takes a store-wide lease; threads of one process queue instead of
-    skipping each other)."""
+    """One worker: claims, routes and runs. ``core_lock`` serialises the core within a process:
+    its threads share the process's service clients, and a batch of items already folds a
+    burst into one pass. Processes exclude each other per escalation (the passes' leases),
+    so a long `bridge sync` elsewhere holds up only the escalations it is working."""
 
     def __init__(self, services, inbox: InboxRepository, *, metrics=None, ttl: timedelta,
                  core_lock: threading.Lock, stop: threading.Event, wake: threading.Event,
@@ -80,8 +81,7 @@ class InboxWorker:
         if not items:
             return False
         self.in_hand = [i.id for i in items]
-        renewer = _Renewer(self.inbox, self.in_hand, self.holder, self.ttl,
-                           also=lambda: self.services.store.leases.renew(SYNC_LEASE, self.holder, self.ttl))
+        renewer = _Renewer(self.inbox, self.in_hand, self.holder, self.ttl)
         renewer.start()
         try:
             self._work(items)
@@ -102,14 +102,15 @@ class InboxWorker:
                 failures = self._escalate(work.emergencies)
                 if work.escalations:
                     report = self._sync(work.escalations)
-                    if report.skipped:
-                        # Another process's `bridge sync` is at work: ours comes right after.
+                    failures += [f"{target}: {reason}" for target, reason in report.failures]
+                    self._count_messages(report)
+                    if report.busy and not failures:
+                        # Another pass (a `bridge sync`, another process's worker) is working
+                        # some of these escalations right now: ours comes right after.
                         self.inbox.release(self.holder, ids)
                         self._count(items, "released")
                         self.stop.wait(1.0)
                         return
-                    failures += [f"{target}: {reason}" for target, reason in report.failures]
-                    self._count_messages(report)
         except BridgeError as exc:
             permanent = exc.exit_code == EXIT_USAGE
             self._retry(items, str(exc), permanent=permanent)
@@ -131,8 +132,8 @@ class InboxWorker:
         return failures
 
     def _sync(self, escalation_ids: set[int]):
-        # The sync lease under our name and our lease time, renewed with the items: a worker
-        # SIGKILLed mid-run blocks the next run for lease_seconds, not for sync's 10 minutes.
+        # The escalations' leases under our name and our lease time: a worker SIGKILLed
+        # mid-run blocks the next pass over them for lease_seconds, not for sync's 10 minutes.
         engine = self.services.sync_engine(holder=self.holder, lease_ttl=self.ttl)
         return engine.run(only=escalation_ids)
 
@@ -164,9 +165,8 @@ class InboxWorker:
 class _Renewer:
     """Renews the lease on the items in hand while the core works on them."""
 
-    def __init__(self, inbox: InboxRepository, ids: list[int], holder: str, ttl: timedelta,
-                 also: Callable[[], object] = lambda: None) -> None:
-        self.inbox, self.ids, self.holder, self.ttl, self.also = inbox, ids, holder, ttl, also
+    def __init__(self, inbox: InboxRepository, ids: list[int], holder: str, ttl: timedelta) -> None:
+        self.inbox, self.ids, self.holder, self.ttl = inbox, ids, holder, ttl
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="inbox-lease", daemon=True)
 
@@ -177,7 +177,6 @@ class _Renewer:
         while not self._stop.wait(self.ttl.total_seconds() / 3):
             try:
                 self.inbox.renew(self.ids, self.holder, self.ttl)
-                self.also()
             except Exception:  # the store away for a moment: the next renewal may succeed
                 log.warning("could not renew the lease on inbox items %s", self.ids, exc_info=True)
 

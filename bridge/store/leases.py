@@ -27,7 +27,7 @@ from sqlmodel import Session, col, select
 from bridge.errors import LeaseLost
 from bridge.store.holders import Holder, is_provably_dead, this_process
 from bridge.store.tables import Lease, utcnow
-from bridge.store.transactions import NO_SYNC, Repository
+from bridge.store.transactions import NO_SYNC, Repository, chunks
 
 __all__ = ["LeaseKeeper", "LeaseRepository"]
 
@@ -105,6 +105,64 @@ class LeaseRepository(Repository):
             return _update(s, name, held, {"holder": None, "host": None, "pid": None,
                                            "process_scope": None, "expires_at": now})
 
+    def acquire_many(
+        self, names: list[str], holder: str, ttl: timedelta, *, now: datetime | None = None,
+        process: Holder | None = None,
+    ) -> dict[str, int]:
+        """Take every lease of ``names`` that is free (as :meth:`acquire` would), in a few
+        statements per 500 names instead of a transaction per lease: the leases a sync pass
+        takes for the escalations it works. Returns the names taken, each with its new
+        fencing token; a name someone else holds is simply absent."""
+        now = now or utcnow()
+        me = process or this_process(holder)
+        claim = {"holder": holder, "host": me.host, "pid": me.pid, "process_scope": me.process_scope,
+                 "expires_at": now + ttl, "acquired_at": now}
+        free = (col(Lease.holder).is_(None)) | (col(Lease.expires_at) <= now) | (col(Lease.holder) == holder)
+        taken: dict[str, int] = {}
+        for chunk in chunks(sorted(set(names))):
+            with self.session() as s:
+                s.exec(update(Lease).where(col(Lease.name).in_(chunk), free)
+                       .values(**claim, token=Lease.token + 1).execution_options(**NO_SYNC))
+                rows = {r.name: r for r in s.exec(select(Lease).where(col(Lease.name).in_(chunk))
+                                                   .execution_options(populate_existing=True))}
+                missing = [n for n in chunk if n not in rows]
+                if missing:
+                    s.exec(_insert_ignoring_existing(s, [{**claim, "name": n, "token": 1} for n in missing]))
+                for row in rows.values():
+                    if row.holder != holder and is_provably_dead(row.host, row.pid, row.process_scope):
+                        _update(s, row.name, col(Lease.token) == row.token, {**claim, "token": row.token + 1})
+                s.flush()
+                mine = s.exec(select(Lease.name, Lease.token).where(col(Lease.name).in_(chunk),
+                                                                    col(Lease.holder) == holder)).all()
+                taken.update({name: token for name, token in mine})
+        return taken
+
+    def renew_many(self, tokens: dict[str, int], holder: str, ttl: timedelta, *,
+                   now: datetime | None = None) -> set[str]:
+        """Extend the leases ``tokens`` names (name -> our fencing token); the names that are
+        no longer ours (taken over after expiring), empty when every one was renewed."""
+        now = now or utcnow()
+        lost: set[str] = set()
+        for chunk in chunks(sorted(tokens)):
+            with self.session() as s:
+                s.exec(update(Lease).where(col(Lease.name).in_(chunk), col(Lease.holder) == holder)
+                       .values(expires_at=now + ttl).execution_options(**NO_SYNC))
+                mine = dict(s.exec(select(Lease.name, Lease.token).where(col(Lease.name).in_(chunk),
+                                                                         col(Lease.holder) == holder)).all())
+            lost.update(n for n in chunk if mine.get(n) != tokens[n])
+        return lost
+
+    def release_many(self, tokens: dict[str, int], holder: str) -> None:
+        """Give up the leases ``tokens`` names (those still ``holder``'s)."""
+        now = utcnow()
+        gone = {"holder": None, "host": None, "pid": None, "process_scope": None, "expires_at": now}
+        # By holder alone: a holder name is one process's (host, pid, random suffix), and a
+        # lease taken over from it after expiring carries another holder's name.
+        for chunk in chunks(sorted(tokens)):
+            with self.session() as s:
+                s.exec(update(Lease).where(col(Lease.name).in_(chunk), col(Lease.holder) == holder)
+                       .values(**gone).execution_options(**NO_SYNC))
+
     def get(self, name: str) -> Lease | None:
         """Who holds the lease ``name``, until when, under which token (possibly expired);
         None while nobody holds it."""
@@ -125,6 +183,15 @@ def _update(s: Session, name: str, condition: object, values: dict[str, object])
         update(Lease).where(col(Lease.name) == name, condition).values(**values).execution_options(**NO_SYNC)
     )
     return bool(result.rowcount == 1)
+
+
+def _insert_ignoring_existing(s: Session, rows: list[dict[str, object]]):
+    """``INSERT ... ON CONFLICT (name) DO NOTHING``: of racing first holders, one inserts."""
+    if s.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(Lease.__table__).values(rows).on_conflict_do_nothing(index_elements=["name"])
 
 
 def _read(s: Session, name: str) -> Lease | None:

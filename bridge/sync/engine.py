@@ -42,6 +42,7 @@ from typing import Callable, Iterable
 from bridge.errors import BridgeError, LeaseLost
 from bridge.executor import Outcome
 from bridge.models import Ticket
+from bridge.store.lease_group import EscalationLeases
 from bridge.sync.cadence import CadenceSteps
 from bridge.sync.fetch import FetchSteps
 from bridge.sync.items import (CURSOR_HELPDESK, CURSOR_RELEASED, CURSOR_RETRY, CURSOR_SINCE, SyncReport,  # noqa: F401
@@ -111,14 +112,29 @@ class SyncEngine(FetchSteps, CadenceSteps):
         if dry_run:
             self._run(report, dry_run=True, progress=progress)
             return report
-        keeper = self.store.leases.keeper(self.lease_name, self.lease_ttl, holder=self.holder, clock=self.clock)
-        if not keeper.acquire():
-            holder = keeper.current
-            report.skipped = f"another sync holds the lease ({holder.holder if holder else '?'}); nothing done"
-            return report
-        # Renewed in the background while the pass goes on; every write checks it first.
-        self.lease = keeper
+        base = None
+        if self._only is None:
+            # A full pass holds the pass-wide lease (one reconciliation at a time) as well as
+            # the leases of the escalations it works, taken once it knows which.
+            base = self.store.leases.keeper(self.lease_name, self.lease_ttl, holder=self.holder, clock=self.clock)
+            if not base.acquire():
+                holder = base.current
+                report.skipped = f"another sync holds the lease ({holder.holder if holder else '?'}); nothing done"
+                return report
+        # Renewed in the background while the pass goes on; every write checks them first.
+        leases = EscalationLeases(self.store.leases, self.lease_ttl, holder=self.holder, clock=self.clock, base=base)
+        self.lease = leases
         try:
+            if self._only is not None:
+                # A partial pass works what it can take now; the rest is someone else's at
+                # this moment, and its caller rings again for it.
+                wanted = set(self._only)
+                self._only = leases.take(wanted)
+                report.busy = sorted(wanted - self._only)
+                if not self._only:
+                    report.skipped = (f"another pass is working escalation(s) "
+                                      f"{', '.join(map(str, report.busy))}; nothing done")
+                    return report
             self._run(report, dry_run=False, progress=progress)
         except LeaseLost as exc:
             # Paused past the lease (or the store unreachable to renew it): another pass may
@@ -126,7 +142,7 @@ class SyncEngine(FetchSteps, CadenceSteps):
             report.failures.append(("lease", str(exc)))
         finally:
             self.lease = None
-            keeper.release()
+            leases.release()
         return report
 
     def _run(self, report: SyncReport, *, dry_run: bool, progress) -> None:
@@ -157,6 +173,8 @@ class SyncEngine(FetchSteps, CadenceSteps):
         failed: set[str] = set()
         prepared: list[_Item] = []
         chosen = [escalations[i] for i in sorted(affected) if i in escalations]
+        if not dry_run and self._only is None:
+            chosen = self._lease_chosen(chosen, issues, report, failed)
         for escalation in (progress(chosen) if progress else chosen):
             try:
                 prepared.append(self._prepare(escalation, issues.get(escalation.jira_issue_id),
@@ -170,6 +188,10 @@ class SyncEngine(FetchSteps, CadenceSteps):
         resolution_now = {issue_id: found[0].resolution for issue_id, found in issues.items()}
         periodic += self._regressions(resolution_now, report=report)
         periodic += self._error_link_retries()
+        if not dry_run and self._only is None and periodic:
+            # The periodic work of an escalation another pass is working waits for the next run.
+            mine = self.lease.take({item.escalation.id for item in periodic})
+            periodic = [item for item in periodic if item.escalation.id in mine]
         if dry_run:
             report.outcomes.extend(Outcome(a, "planned") for item in prepared + periodic for a in item.actions)
             return
@@ -205,6 +227,27 @@ class SyncEngine(FetchSteps, CadenceSteps):
             self.store.cursors.set(CURSOR_RELEASED, json.dumps(self._released))
         if self._helpdesk_cursor is not None:
             self.store.cursors.set(CURSOR_HELPDESK, self._helpdesk_cursor)
+
+    def _lease_chosen(self, chosen: list, issues: dict, report: SyncReport, deferred: set[str]) -> list:
+        """Take the leases of the escalations a full pass is about to work; those another pass
+        holds are left for the next run (on its retry list). The rows of the rest are read
+        again now that they are ours (another pass may have moved them since they were read),
+        and one whose Bug that pass saw in a newer state than this pass's search waits too."""
+        mine = self.lease.take(e.id for e in chosen)
+        fresh = self.store.escalations.by_ids(mine, states=["complete"])
+        kept = []
+        for escalation in chosen:
+            row = fresh.get(escalation.id)
+            found = issues.get(escalation.jira_issue_id)
+            issue = found[0] if found else None
+            stale = (row is not None and issue is not None and row.last_jira_updated is not None
+                     and issue.updated is not None and row.last_jira_updated > issue.updated)
+            if row is None or stale:
+                report.busy.append(escalation.id)
+                deferred.add(escalation.jira_issue_id)
+            else:
+                kept.append(row)
+        return kept
 
     def _fence(self) -> None:
         if self.lease is not None:

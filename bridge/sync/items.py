@@ -22,6 +22,9 @@ class SyncReport:
     """What one run did; ``exit_code`` is 1 when any item failed."""
 
     skipped: str | None = None
+    #: Escalations left alone because another pass was working them (leases): the next
+    #: run, or the caller ringing again, brings them up to date.
+    busy: list[int] = field(default_factory=list)
     examined: int = 0
     outcomes: list[Outcome] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)  # (target, reason)
@@ -33,7 +36,7 @@ class SyncReport:
 
     def as_json(self) -> dict:
         return {
-            "skipped": self.skipped, "dry_run": self.dry_run, "examined": self.examined,
+            "skipped": self.skipped, "busy": self.busy, "dry_run": self.dry_run, "examined": self.examined,
             "actions": [{"key": o.action.key, "target": o.action.target, "kind": type(o.action).__name__,
                          "result": o.result, "detail": o.detail, "what": o.action.describe()}
                         for o in self.outcomes],

@@ -17,6 +17,7 @@ import pytest
 
 from bridge.errors import LeaseLost
 from bridge.store.holders import Holder, this_process
+from bridge.store.lease_group import EscalationLeases, escalation_lease
 from bridge.store.leases import LeaseKeeper
 from bridge.store.repository import Store
 from bridge.store.tables import utcnow
@@ -258,3 +259,83 @@ def test_a_keeper_renews_while_work_goes_on(store: Store) -> None:
         stolen.check()
     stolen.release()
     assert store.leases.get("sync").holder == "thief"  # type: ignore[union-attr]
+
+
+# -- a pass's escalation leases, taken in bulk -------------------------------------------------
+
+
+def test_escalation_leases_are_taken_in_bulk_only_where_free(store: Store) -> None:
+    ttl = timedelta(minutes=5)
+    held = store.leases.acquire(escalation_lease(2), "other-pass", ttl, now=NOW)
+    assert held is not None
+    expired = store.leases.acquire(escalation_lease(3), "gone-pass", ttl, now=NOW - timedelta(hours=1))
+    assert expired is not None and expired.token == 1
+
+    taken = store.leases.acquire_many([escalation_lease(i) for i in (1, 2, 3, 4)], "this-pass", ttl, now=NOW)
+
+    assert taken == {escalation_lease(1): 1, escalation_lease(3): 2, escalation_lease(4): 1}
+    assert store.leases.get(escalation_lease(2)).holder == "other-pass"  # untouched
+    # Renewing tells which are no longer ours; release frees ours and nobody else's.
+    assert store.leases.renew_many(taken, "this-pass", ttl, now=NOW + timedelta(minutes=1)) == set()
+    assert store.leases.get(escalation_lease(1)).expires_at == NOW + timedelta(minutes=6)
+    stolen = store.leases.acquire(escalation_lease(4), "thief", ttl, now=NOW + timedelta(hours=1))
+    assert stolen is not None and stolen.token == 2
+    assert store.leases.renew_many(taken, "this-pass", ttl) == {escalation_lease(4)}
+    store.leases.release_many(taken, "this-pass")
+    assert store.leases.get(escalation_lease(1)) is None and store.leases.get(escalation_lease(3)) is None
+    assert store.leases.get(escalation_lease(4)).holder == "thief"
+    assert store.leases.get(escalation_lease(2)).holder == "other-pass"
+
+
+def test_racing_passes_split_the_escalations_between_them(store_url: str, store: Store) -> None:
+    """Six passes (each with its own engine, as processes have) grab the same 1,200 leases at
+    once: every lease goes to exactly one pass."""
+    names = [escalation_lease(i) for i in range(1200)]
+    racers = separate_stores(store_url, 6)
+    try:
+        taken = race(len(racers), lambda i: racers[i].leases.acquire_many(names, f"pass-{i}", timedelta(minutes=5)))
+    finally:
+        for racer in racers:
+            racer.close()
+    owners: dict[str, list[int]] = {}
+    for i, mine in enumerate(taken):
+        for name in mine:
+            owners.setdefault(name, []).append(i)
+    assert sorted(owners) == sorted(names)
+    assert all(len(who) == 1 for who in owners.values())
+    for name, [i] in list(owners.items())[:50]:
+        assert store.leases.get(name).holder == f"pass-{i}"
+
+
+def test_a_pass_paused_past_its_escalation_leases_never_passes_check(store: Store) -> None:
+    ttl = timedelta(seconds=1)
+    first = EscalationLeases(store.leases, ttl, holder="first")
+    assert first.take([7, 8]) == {7, 8}
+    first.check()
+    second = EscalationLeases(store.leases, ttl, holder="second")
+    assert second.take([8, 9]) == {9}  # 8 is the first pass's
+    first.stop_renewing()  # the first process is paused: nothing renews its leases
+    deadline = time.monotonic() + PATIENCE_S
+    while second.take([8]) != {8}:
+        assert time.monotonic() < deadline, "the paused pass's lease never expired"
+        time.sleep(0.1)
+    with pytest.raises(LeaseLost):
+        first.check()
+    second.check()
+    first.release()  # gives up nothing that is now the second pass's
+    assert store.leases.get(escalation_lease(8)).holder == second.holder
+    second.release()
+    assert store.leases.get(escalation_lease(9)) is None
+
+
+def test_escalation_leases_renew_while_the_pass_goes_on(store: Store) -> None:
+    leases = EscalationLeases(store.leases, timedelta(seconds=0.6), holder="long-pass")
+    assert leases.take([1]) == {1}
+    assert leases.take([2]) == {2}  # taken later in the pass, renewed with the first
+    ends = time.monotonic() + 2.0
+    while time.monotonic() < ends:  # more than three times the leases' time to live
+        leases.check()
+        time.sleep(0.05)
+    assert {store.leases.get(escalation_lease(i)).holder for i in (1, 2)} == {leases.holder}
+    leases.release()
+    assert leases.held == set()
