@@ -431,27 +431,22 @@ class ZendeskState:
 
     def user_by_email(self, email: str) -> dict:
         """A copy of the user with this e-mail address (KeyError when none)."""
-        with self.lock:
-            for user in self.users.values():
-                if user["email"].lower() == email.lower():
-                    return copy.deepcopy(user)
-        raise KeyError(email)
+        return self._copy_of_first(self.users, lambda u: u["email"].lower() == email.lower(), email)
 
     def group_by_name(self, name: str) -> dict:
         """A copy of the group with this name (KeyError when none)."""
-        with self.lock:
-            for group in self.groups.values():
-                if group["name"] == name:
-                    return copy.deepcopy(group)
-        raise KeyError(name)
+        return self._copy_of_first(self.groups, lambda g: g["name"] == name, name)
 
     def organization_by_name(self, name: str) -> dict:
         """A copy of the organisation with this name (KeyError when none)."""
+        return self._copy_of_first(self.organizations, lambda o: o["name"] == name, name)
+
+    def _copy_of_first(self, records: dict, matches: Callable[[dict], bool], wanted: str) -> dict:
         with self.lock:
-            for org in self.organizations.values():
-                if org["name"] == name:
-                    return copy.deepcopy(org)
-        raise KeyError(name)
+            for record in records.values():
+                if matches(record):
+                    return copy.deepcopy(record)
+        raise KeyError(wanted)
 
     def set_updated(self, ticket_id: int, moment: datetime) -> None:
         """Move a ticket's last change to ``moment`` (tests of the export's quiet minute)."""
