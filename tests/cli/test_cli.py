@@ -13,7 +13,9 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 import requests
@@ -172,13 +174,24 @@ def _read_exports(proc: subprocess.Popen, stderr_file: Path, wanted: set[str], *
     return exports
 
 
-def test_bridge_sandbox_prints_exports_serves_and_stops_on_sigterm(tmp_path):
+@contextmanager
+def _sandbox_command(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, Path]]:
+    """``bridge sandbox --port 0`` running, and the file its stderr goes to; on leaving it is
+    sent SIGTERM and must exit 0."""
     # stderr goes to a file: a pipe nobody reads would fill with request logs and block the server.
     stderr_file = tmp_path / "sandbox.stderr"
     with open(stderr_file, "w") as stderr:
         proc = subprocess.Popen(_bridge_cmd() + ["sandbox", "--port", "0"], stdout=subprocess.PIPE,
                                 stderr=stderr, text=True)
     try:
+        yield proc, stderr_file
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+
+
+def test_bridge_sandbox_prints_exports_serves_and_stops_on_sigterm(tmp_path):
+    with _sandbox_command(tmp_path) as (proc, stderr_file):
         exports = _read_exports(proc, stderr_file, SANDBOX_EXPORTS, within=120)
         # The printed settings work: the JIRA answers our user, Zendesk serves ticket 101.
         me = requests.get(exports["BRIDGE_JIRA_URL"] + "/rest/api/2/myself",
@@ -188,9 +201,6 @@ def test_bridge_sandbox_prints_exports_serves_and_stops_on_sigterm(tmp_path):
                               auth=(exports["BRIDGE_HELPDESK_USER"] + "/token", exports["BRIDGE_HELPDESK_TOKEN"]),
                               timeout=30)
         assert ticket.status_code == 200
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0
 
 
 def test_killed_between_create_and_store_write_the_next_run_completes_with_one_bug(sandbox, bridge_env):

@@ -4,15 +4,13 @@ both deliver events (sent with the real sentry-sdk) to the running sandbox."""
 from __future__ import annotations
 
 import re
-import signal
-import subprocess
 
 import requests
-import sentry_sdk
 
 from bridge.config import load_config
 from bridge.monitoring import flush, init_monitoring, report_item_failure, stop_monitoring
-from tests.cli.test_cli import _bridge_cmd, _read_exports
+from tests.cli.test_cli import _read_exports, _sandbox_command
+from tests.fixtures.sdk_capture import capture_with_sdk
 
 
 def _issues(exports: dict[str, str], project_dsn: str) -> list[dict]:
@@ -24,12 +22,12 @@ def _issues(exports: dict[str, str], project_dsn: str) -> list[dict]:
     return answer.json()
 
 
+def _fail() -> None:
+    raise ZeroDivisionError("the application's failure")
+
+
 def test_the_printed_dsns_deliver_the_bridges_and_an_applications_errors(tmp_path):
-    stderr_file = tmp_path / "sandbox.stderr"
-    with open(stderr_file, "w") as stderr:
-        proc = subprocess.Popen(_bridge_cmd() + ["sandbox", "--port", "0"], stdout=subprocess.PIPE,
-                                stderr=stderr, text=True)
-    try:
+    with _sandbox_command(tmp_path) as (proc, stderr_file):
         wanted = {"BRIDGE_SENTRY_URL", "BRIDGE_SENTRY_ORG", "BRIDGE_SENTRY_TOKEN", "BRIDGE_MONITOR_DSN"}
         exports = _read_exports(proc, stderr_file, wanted | {"# an application sends its own errors to the "
                                                              "sandbox with SENTRY_DSN"}, within=120)
@@ -44,20 +42,7 @@ def test_the_printed_dsns_deliver_the_bridges_and_an_applications_errors(tmp_pat
             flush()
         finally:
             stop_monitoring()
-        client = sentry_sdk.Client(dsn=app_dsn, default_integrations=False, auto_enabling_integrations=False)
-        try:
-            with sentry_sdk.new_scope() as scope:
-                scope.set_client(client)
-                try:
-                    raise ZeroDivisionError("the application's failure")
-                except ZeroDivisionError:
-                    sentry_sdk.capture_exception()
-            client.flush(timeout=10)
-        finally:
-            client.close(timeout=10)
+        capture_with_sdk(app_dsn, _fail)
 
         assert [i["title"] for i in _issues(exports, monitor_dsn)] == ["RuntimeError: the bridge's own failure"]
         assert "ZeroDivisionError: the application's failure" in [i["title"] for i in _issues(exports, app_dsn)]
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0
