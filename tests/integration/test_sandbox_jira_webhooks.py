@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from bridge.sandbox.jira_webhooks import JiraDelivery, signature
 from bridge.sandbox.webhook_delivery import DeliveryKnobs
 
-from tests.fixtures.webhook_receiver import Received, Receiver, receiving
+from tests.fixtures.webhook_deliveries import Received, Receiver, receiving, set_delivery_knobs, settled
 from tests.fixtures.jira_sandbox import *  # noqa: F401,F403 - fixtures jira_cloud, jira_server, jira_any
 
 SECRET = "webhook-secret-for-tests"
@@ -49,17 +49,6 @@ def _register(sandbox, url: str, events: list[str], **extra) -> dict:
     response = _admin(sandbox).post(f"{sandbox.url}/rest/webhooks/1.0/webhook", json=body, timeout=10)
     assert response.status_code == 201, response.text
     return response.json()
-
-
-def _drain(sandbox, timeout: float = 20.0) -> dict:
-    report = requests.get(f"{sandbox.url}/__sandbox__/webhooks", params={"wait": timeout}, timeout=timeout + 10).json()
-    assert report["pending"] == 0, report
-    return report
-
-
-def _knobs(sandbox, **values) -> None:
-    response = requests.patch(f"{sandbox.url}/__sandbox__/webhooks", json=values, timeout=10)
-    assert response.status_code == 200, response.text
 
 
 def _verify(item: Received) -> None:
@@ -112,7 +101,7 @@ def test_transition_sends_signed_issue_updated_with_changelog(jira_any, receiver
     _register(jira_any, receiver.url, ["jira:issue_updated"])
     before = int(time.time() * 1000)
     client.transition_issue(issue, "In Progress")
-    _drain(jira_any)
+    settled(jira_any.url)
     (item,) = receiver.received
     _verify(item)
     payload = item.json()
@@ -133,7 +122,7 @@ def test_comment_events_carry_the_comment_and_the_issue(jira_any, receiver):
     comment = client.add_comment(issue, "first words")
     comment.update(body="second words")
     comment.delete()
-    _drain(jira_any)
+    settled(jira_any.url)
     assert _events(receiver) == ["comment_created", "comment_updated", "comment_deleted"]
     for item in receiver.received:
         _verify(item)
@@ -150,7 +139,7 @@ def test_version_release_and_issue_links_fire_their_events(jira_any, receiver):
     client.create_issue_link("Blocks", first.key, second.key)
     link_id = client.issue(first.key).fields.issuelinks[0].id
     client.delete_issue_link(link_id)
-    _drain(jira_any)
+    settled(jira_any.url)
     assert _events(receiver) == ["jira:version_released", "issuelink_created", "issuelink_deleted"]
     released, created, deleted = (r.json() for r in receiver.received)
     assert released["version"]["name"] == "9.9" and released["version"]["released"] is True
@@ -167,7 +156,7 @@ def test_jql_filter_exclude_body_and_url_variables(jira_server, receiver):
               filters={"issue-related-events-section": "project = OPS"})
     _register(jira_server, receiver.url + "/bare/${issue.key}", ["jira:issue_updated"], excludeBody=True)
     issue.update(summary="renamed")
-    _drain(jira_server)
+    settled(jira_server.url)
     (item,) = receiver.received  # the OPS-only registration stayed silent
     assert item.path == f"/bare/{issue.key}" and item.body == b""
     _verify(item)
@@ -179,10 +168,10 @@ def test_retries_keep_the_identifier_and_count_in_the_retry_header(jira_server, 
     client = jira_server.client()
     issue = _bug(client)
     _register(jira_server, receiver.url, ["jira:issue_updated"])
-    _knobs(jira_server, retry_backoff_s=0.01)
+    set_delivery_knobs(jira_server.url, retry_backoff_s=0.01)
     receiver.script = [503, 429, 408, 200]
     issue.update(summary="retried")
-    report = _drain(jira_server)
+    report = settled(jira_server.url)
     identifiers = {r.headers["X-Atlassian-Webhook-Identifier"] for r in receiver.received}
     assert len(receiver.received) == 4 and len(identifiers) == 1
     assert [r.headers.get("X-Atlassian-Webhook-Retry") for r in receiver.received] == [None, "1", "2", "3"]
@@ -194,14 +183,14 @@ def test_client_errors_are_final_and_retries_stop_at_the_limit(jira_server, rece
     client = jira_server.client()
     issue = _bug(client)
     _register(jira_server, receiver.url, ["jira:issue_updated"])
-    _knobs(jira_server, retry_backoff_s=0.01, max_retries=2)
+    set_delivery_knobs(jira_server.url, retry_backoff_s=0.01, max_retries=2)
     receiver.script = [400]
     issue.update(summary="refused")
-    _drain(jira_server)
+    settled(jira_server.url)
     assert len(receiver.received) == 1
     receiver.script = [500, 500, 500, 500]
     issue.update(summary="failing")
-    report = _drain(jira_server)
+    report = settled(jira_server.url)
     assert len(receiver.received) == 1 + 3 and report["failed"] == 1
 
 
@@ -209,10 +198,10 @@ def test_a_time_out_is_retried_with_the_same_identifier(jira_server, receiver):
     client = jira_server.client()
     issue = _bug(client)
     _register(jira_server, receiver.url, ["jira:issue_updated"])
-    _knobs(jira_server, retry_backoff_s=0.01, timeout_s=0.2)
+    set_delivery_knobs(jira_server.url, retry_backoff_s=0.01, timeout_s=0.2)
     receiver.script, receiver.slow_s = ["slow"], 1.0
     issue.update(summary="slow receiver")
-    report = _drain(jira_server)
+    report = settled(jira_server.url)
     assert len(receiver.received) == 2
     first, second = receiver.received
     assert first.headers["X-Atlassian-Webhook-Identifier"] == second.headers["X-Atlassian-Webhook-Identifier"]
@@ -224,9 +213,9 @@ def test_duplicate_knob_repeats_each_delivery_with_one_identifier(jira_server, r
     client = jira_server.client()
     issue = _bug(client)
     _register(jira_server, receiver.url, ["jira:issue_updated"])
-    _knobs(jira_server, duplicate=4)
+    set_delivery_knobs(jira_server.url, duplicate=4)
     issue.update(summary="five times")
-    _drain(jira_server)
+    settled(jira_server.url)
     assert len(receiver.received) == 5
     assert len({r.headers["X-Atlassian-Webhook-Identifier"] for r in receiver.received}) == 1
     for item in receiver.received:
@@ -237,13 +226,13 @@ def test_drop_knob_loses_deliveries_and_counts_them(jira_server, receiver):
     client = jira_server.client()
     issue = _bug(client)
     _register(jira_server, receiver.url, ["jira:issue_updated"])
-    _knobs(jira_server, drop_fraction=1.0)
+    set_delivery_knobs(jira_server.url, drop_fraction=1.0)
     issue.update(summary="lost")
-    report = _drain(jira_server)
+    report = settled(jira_server.url)
     assert receiver.received == [] and report["dropped"] == 1
-    _knobs(jira_server, drop_fraction=0.0)
+    set_delivery_knobs(jira_server.url, drop_fraction=0.0)
     issue.update(summary="found")
-    _drain(jira_server)
+    settled(jira_server.url)
     assert len(receiver.received) == 1
 
 
@@ -251,10 +240,10 @@ def test_reorder_knob_releases_a_window_shuffled(jira_server, receiver):
     client = jira_server.client()
     issue = _bug(client)
     _register(jira_server, receiver.url, ["jira:issue_updated"])
-    _knobs(jira_server, reorder_window=6, reorder_hold_s=30, seed=7)
+    set_delivery_knobs(jira_server.url, reorder_window=6, reorder_hold_s=30, seed=7)
     for n in range(6):
         issue.update(summary=f"change {n}")
-    _drain(jira_server)
+    settled(jira_server.url)
     summaries = [r.json()["issue"]["fields"]["summary"] for r in receiver.received]
     assert sorted(summaries) == [f"change {n}" for n in range(6)]
     assert summaries != [f"change {n}" for n in range(6)]  # seed 7 shuffles this window
@@ -264,11 +253,11 @@ def test_delay_knob_never_blocks_the_api_call(jira_server, receiver):
     client = jira_server.client()
     issue = _bug(client)
     _register(jira_server, receiver.url, ["jira:issue_updated"])
-    _knobs(jira_server, delay_s=5)
+    set_delivery_knobs(jira_server.url, delay_s=5)
     issue.update(summary="later")  # returns while the delivery waits its 5 s
     report = requests.get(f"{jira_server.url}/__sandbox__/webhooks", timeout=10).json()
     assert report["pending"] == 1 and receiver.received == []
-    _drain(jira_server)
+    settled(jira_server.url)
     assert len(receiver.received) == 1
 
 

@@ -14,12 +14,11 @@ from datetime import datetime
 from typing import Iterator
 
 import pytest
-import requests
 
 from bridge.sandbox.zendesk import FIELD_DEVICE
 from bridge.service.webhooks import WebhookRequest
 from bridge.service.webhooks import zendesk as bridge_receiver
-from tests.fixtures.webhook_receiver import Receiver, receiving
+from tests.fixtures.webhook_deliveries import Receiver, receiving, set_delivery_knobs, settled
 from tests.fixtures.zendesk_sandbox import ZendeskSandbox, zendesk, zendesk_service  # noqa: F401
 
 EVENTS = ["zen:event-type:ticket." + name for name in (
@@ -44,18 +43,6 @@ def secret_of(zendesk: ZendeskSandbox, webhook: dict) -> str:
     answer = zendesk.session().get(zendesk.api(f"webhooks/{webhook['id']}/signing_secret")).json()
     assert answer["signing_secret"]["algorithm"] == "SHA256"
     return answer["signing_secret"]["secret"]
-
-
-def settle(zendesk: ZendeskSandbox) -> dict:
-    """Wait (bounded) until the emulator has nothing queued, held or in flight."""
-    report = requests.get(f"{zendesk.url}/__sandbox__/webhooks", params={"wait": 10}).json()
-    assert report["pending"] == 0, report
-    return report
-
-
-def knobs(zendesk: ZendeskSandbox, **values) -> None:
-    response = requests.patch(f"{zendesk.url}/__sandbox__/webhooks", json=values)
-    assert response.status_code == 200, response.text
 
 
 def update(zendesk: ZendeskSandbox, ticket: int, **changes) -> None:
@@ -103,7 +90,7 @@ def test_a_new_ticket_is_delivered_signed_in_zendesks_event_shape(zendesk: Zende
     secret = secret_of(zendesk, webhook)
     created = zendesk.session().post(zendesk.api("tickets.json"), json={"ticket": {
         "subject": "Printer on fire", "comment": {"body": "Smoke."}, "priority": "high"}}).json()["ticket"]
-    settle(zendesk)
+    settled(zendesk.url)
     (delivery,) = receiver.received
     body = delivery.json()
     assert body["type"] == "zen:event-type:ticket.created"
@@ -127,7 +114,7 @@ def test_comments_status_tags_and_fields_each_arrive_as_their_own_event(zendesk:
     update(zendesk, 101, comment={"body": "Engineering note.", "public": False})
     customer = zendesk.state.ticket(101)["requester_id"]
     zendesk.state.update_ticket(101, {"comment": {"body": "Still broken!", "public": True}, "status": "open"}, customer)
-    settle(zendesk)
+    settled(zendesk.url)
     seen = [(b["type"].removeprefix("zen:event-type:ticket."), b["event"]) for b in receiver.bodies()]
     assert [kind for kind, _ in seen] == ["comment_added", "status_changed", "tags_changed", "custom_field_changed",
                                           "comment_added", "comment_added", "status_changed"]
@@ -149,7 +136,7 @@ def test_only_subscribed_event_types_and_active_webhooks_are_called(zendesk: Zen
     zendesk.session().patch(zendesk.api(f"webhooks/{paused['id']}"), json={"webhook": {"status": "inactive"}})
     update(zendesk, 104, comment={"body": "A note", "public": False}, additional_tags=["x"])
     update(zendesk, 104, status="pending")
-    settle(zendesk)
+    settled(zendesk.url)
     assert [b["type"] for b in receiver.bodies()] == ["zen:event-type:ticket.status_changed"]
 
 
@@ -157,7 +144,7 @@ def test_the_bridges_own_receiver_accepts_what_the_emulator_sends(zendesk: Zende
     webhook = register(zendesk, receiver, EVENTS)
     secret = secret_of(zendesk, webhook)
     update(zendesk, 104, comment={"body": "Any news?", "public": True})
-    settle(zendesk)
+    settled(zendesk.url)
     (delivery,) = receiver.received
     request = WebhookRequest(headers=delivery.headers, body=delivery.body)
     bridge_receiver.verify(request, secret, now=time.time(), window=300)
@@ -186,7 +173,7 @@ def test_a_trigger_sends_its_rendered_body_when_its_conditions_hold(zendesk: Zen
     update(zendesk, 104, subject='Sync "0x80070005" fails')
     update(zendesk, 104, comment={"body": "Internal only", "public": False})
     update(zendesk, 104, comment={"body": 'He said "hi"\nand left', "public": True})
-    settle(zendesk)
+    settled(zendesk.url)
     (delivery,) = receiver.received
     assert delivery.json() == {"ticket_id": "104", "event": "public_comment", "status": "Open",
                                "subject": 'Sync "0x80070005" fails', "said": 'He said "hi"\nand left'}
@@ -210,7 +197,7 @@ def test_trigger_conditions_on_status_tags_and_creation(zendesk: ZendeskSandbox,
     update(zendesk, 104, additional_tags=["escalate"])
     created = zendesk.session().post(zendesk.api("tickets.json"), json={"ticket": {
         "subject": "New", "comment": {"body": "Hello"}}}).json()["ticket"]
-    settle(zendesk)
+    settled(zendesk.url)
     assert receiver.bodies() == [{"ticket_id": "102", "event": "solved"}, {"ticket_id": "104", "event": "escalate"},
                                  {"ticket_id": str(created["id"]), "event": "created"}]
 
@@ -234,9 +221,9 @@ def test_a_trigger_the_sandbox_cannot_honour_is_refused(zendesk: ZendeskSandbox,
 def test_duplicate_sends_each_invocation_n_more_times_under_one_invocation_id(
         zendesk: ZendeskSandbox, receiver: Receiver):
     register(zendesk, receiver, EVENTS)
-    knobs(zendesk, duplicate=2)
+    set_delivery_knobs(zendesk.url, duplicate=2)
     update(zendesk, 104, status="pending")
-    settle(zendesk)
+    settled(zendesk.url)
     assert len(receiver.received) == 3
     assert len({r.headers["X-Zendesk-Webhook-Invocation-Id"] for r in receiver.received}) == 1
     assert len({r.body for r in receiver.received}) == 1
@@ -244,7 +231,7 @@ def test_duplicate_sends_each_invocation_n_more_times_under_one_invocation_id(
 
 def test_delay_holds_deliveries_back_and_the_queue_can_be_waited_for(zendesk: ZendeskSandbox, receiver: Receiver):
     register(zendesk, receiver, EVENTS)
-    knobs(zendesk, delay_s=0.5)
+    set_delivery_knobs(zendesk.url, delay_s=0.5)
     before = time.monotonic()
     update(zendesk, 104, status="pending")
     assert zendesk.state.webhooks.dispatcher.wait_idle(10)
@@ -255,10 +242,10 @@ def test_delay_holds_deliveries_back_and_the_queue_can_be_waited_for(zendesk: Ze
 
 def test_reorder_releases_a_window_of_deliveries_shuffled(zendesk: ZendeskSandbox, receiver: Receiver):
     register(zendesk, receiver, ["zen:event-type:ticket.priority_changed"])
-    knobs(zendesk, reorder_window=4, reorder_hold_s=30, seed=3)
+    set_delivery_knobs(zendesk.url, reorder_window=4, reorder_hold_s=30, seed=3)
     for priority in ("low", "normal", "high", "urgent"):
         update(zendesk, 105, priority=priority)
-    settle(zendesk)
+    settled(zendesk.url)
     order = [b["event"]["current"] for b in receiver.bodies()]
     assert sorted(order) == sorted(["LOW", "NORMAL", "HIGH", "URGENT"])
     assert order != ["LOW", "NORMAL", "HIGH", "URGENT"]
@@ -266,12 +253,12 @@ def test_reorder_releases_a_window_of_deliveries_shuffled(zendesk: ZendeskSandbo
 
 def test_drop_loses_the_share_it_is_told_to(zendesk: ZendeskSandbox, receiver: Receiver):
     register(zendesk, receiver, ["zen:event-type:ticket.priority_changed"])
-    knobs(zendesk, drop_fraction=1.0)
+    set_delivery_knobs(zendesk.url, drop_fraction=1.0)
     update(zendesk, 105, priority="high")
-    knobs(zendesk, drop_fraction=0.5, seed=7)
+    set_delivery_knobs(zendesk.url, drop_fraction=0.5, seed=7)
     for n in range(20):
         update(zendesk, 105, priority=("low", "urgent")[n % 2])
-    report = settle(zendesk)
+    report = settled(zendesk.url)
     assert report["dropped"] + report["delivered"] == 21 and len(receiver.received) == report["delivered"]
     assert 1 <= report["dropped"] - 1 <= 19  # the first always, then some but not all of the rest
 
@@ -279,10 +266,10 @@ def test_drop_loses_the_share_it_is_told_to(zendesk: ZendeskSandbox, receiver: R
 def test_a_failed_delivery_is_retried_and_signed_anew(zendesk: ZendeskSandbox, receiver: Receiver):
     webhook = register(zendesk, receiver, EVENTS)
     secret = secret_of(zendesk, webhook)
-    knobs(zendesk, retry_backoff_s=0.01)
+    set_delivery_knobs(zendesk.url, retry_backoff_s=0.01)
     receiver.script = [503, 409]
     update(zendesk, 104, status="pending")
-    report = settle(zendesk)
+    report = settled(zendesk.url)
     assert len(receiver.received) == 3 and report["delivered"] == 1
     assert len({r.headers["X-Zendesk-Webhook-Invocation-Id"] for r in receiver.received}) == 1
     for attempt in receiver.received:
