@@ -4,14 +4,17 @@ Starts the emulators on free ports, points a fresh configuration at them with a 
 file in a temporary directory, and walks through what the people around a bug do: an
 escalation manager escalates a customer's ticket (the Sentry issue an agent noted becomes
 a related JIRA Task), a second customer joins, a developer works in JIRA with the real
-`jira` library and releases the fix, and scheduled syncs mirror it all back. It prints
+`jira` library — the first transition reaches the customers through `bridge serve` and
+JIRA's signed webhook, the rest through scheduled syncs — and releases the fix. It prints
 what JIRA and the customers end up seeing. Nothing outside the temporary directory is
 touched.
 """
 
 from __future__ import annotations
 
+import secrets
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -36,6 +39,7 @@ def run_demo(echo: Callable[[str], None], *, keep_serving: bool = False) -> None
         env = dict(world.env())
         env["BRIDGE_STORE_URL"] = f"sqlite:///{Path(tmp) / 'demo.db'}"
         env["BRIDGE_BRIDGE_ACTOR"] = "erin@example.com"
+        env["BRIDGE_WEBHOOKS_JIRA_SECRET"] = secrets.token_urlsafe(24)  # what `bridge serve` checks JIRA's with
         world.zendesk_state.export_skips_last_minute = False  # the demo does not wait a minute
         services = Services(load_config(None, env=env))
         escalator = services.escalator()
@@ -69,6 +73,9 @@ def run_demo(echo: Callable[[str], None], *, keep_serving: bool = False) -> None
              f"`bridge escalate {DEMO_SECOND_TICKET} --into {result.jira_key}`; affected customers: {joined.affected_count}.")
 
         dev = JIRA(server=world.jira.url, basic_auth=DEMO_LOGINS["dev"].basic_auth("cloud"), max_retries=0)
+        seconds = show_webhook(services, world, dev, result.jira_key)
+        echo(f"6. `bridge serve` takes JIRA's signed webhooks: the developer moves {result.jira_key} to In Progress "
+             f"and both customers are told {seconds:.1f} s later, with no `bridge sync`.")
         engine = services.sync_engine()
 
         def sync(what: str) -> None:
@@ -77,10 +84,9 @@ def run_demo(echo: Callable[[str], None], *, keep_serving: bool = False) -> None
             echo(f"   `bridge sync` after {what}: {len(done)} write(s)"
                  + (f", {len(report.failures)} failure(s)" if report.failures else ""))
 
-        echo("6. A developer works in JIRA; scheduled `bridge sync` runs mirror it:")
-        dev.transition_issue(result.jira_key, "In Progress")
+        echo("7. With the webhook switched off, scheduled `bridge sync` runs are the safety net:")
         dev.add_comment(result.jira_key, "Root cause: the CSV writer closes the stream twice.")
-        sync("In Progress and an engineering comment")
+        sync("an engineering comment")
         dev.add_comment(result.jira_key, "[customer] We found the cause and are testing a fix.")
         dev.transition_issue(result.jira_key, "In QA")
         sync("In QA and a [customer] comment")
@@ -95,7 +101,7 @@ def run_demo(echo: Callable[[str], None], *, keep_serving: bool = False) -> None
         bridge_user = world.zendesk_state.user_by_email("bridge@example.com")["id"]
         for number in (DEMO_TICKET, DEMO_SECOND_TICKET):
             state = world.zendesk_state.ticket(int(number))
-            echo(f"7. What the customer of ticket #{number} received (ticket now '{state['status']}'):")
+            echo(f"8. What the customer of ticket #{number} received (ticket now '{state['status']}'):")
             for comment in world.zendesk_state.comments(int(number)):
                 if comment.get("public") and comment.get("author_id") == bridge_user:
                     first = next((line for line in comment["body"].splitlines() if line.strip()
@@ -103,9 +109,53 @@ def run_demo(echo: Callable[[str], None], *, keep_serving: bool = False) -> None
                     echo(f"   > {first[:110]}")
         notes = [c for c in world.zendesk_state.comments(int(DEMO_TICKET))
                  if not c.get("public") and c.get("author_id") == bridge_user]
-        echo(f"8. Agents see {len(notes)} internal notes on #{DEMO_TICKET} (the JIRA key, engineering's comments);")
+        echo(f"9. Agents see {len(notes)} internal notes on #{DEMO_TICKET} (the JIRA key, engineering's comments);")
         echo("   no message to any customer mentions Sentry or an internal JIRA comment.")
         show_board(services, echo, keep_serving=keep_serving)
+
+
+def show_webhook(services, world, dev, key: str) -> float:
+    """Run `bridge serve` on loopback, register its JIRA webhook through JIRA's admin API (as
+    `bridge webhooks register` does), move the Bug to In Progress as the developer, and return
+    the seconds until both customers were told. The webhook is removed again afterwards, so
+    the rest of the story shows the scheduled sync."""
+    import requests
+
+    from bridge.service.registration import register_all
+    from bridge.service.server import Serving
+
+    bridge_user = world.zendesk_state.user_by_email("bridge@example.com")["id"]
+
+    def told() -> bool:
+        return all(any("actively working" in c["body"] or "arbeitet jetzt" in c["body"]
+                       for c in world.zendesk_state.comments(int(t))
+                       if c.get("public") and c.get("author_id") == bridge_user)
+                   for t in (DEMO_TICKET, DEMO_SECOND_TICKET))
+
+    serving = Serving(services, host="127.0.0.1", port=0, workers=1).start()
+    try:
+        register_all(services.config, requests.Session, serve_url=serving.url)
+        started = time.monotonic()
+        dev.transition_issue(key, "In Progress")
+        deadline = started + 60
+        while not told():
+            if time.monotonic() > deadline:
+                raise RuntimeError("the webhook did not reach the customers within a minute")
+            time.sleep(0.05)
+        return time.monotonic() - started
+    finally:
+        _unregister_jira_webhooks(services.config, serving.url)
+        serving.stop()
+
+
+def _unregister_jira_webhooks(config, serve_url: str) -> None:
+    import requests
+
+    auth = (config.jira.user or "", config.jira.token.get_secret_value())
+    api = f"{str(config.jira.url).rstrip('/')}/rest/webhooks/1.0/webhook"
+    for hook in requests.get(api, auth=auth, timeout=10).json():
+        if str(hook.get("url", "")).startswith(serve_url):
+            requests.delete(hook["self"], auth=auth, timeout=10).raise_for_status()
 
 
 def show_board(services, echo: Callable[[str], None], *, keep_serving: bool) -> None:
@@ -125,9 +175,9 @@ def show_board(services, echo: Callable[[str], None], *, keep_serving: bool) -> 
     app.extensions["bridge.board.standings"].refresh()
     server = ServiceThread(app).start()
     try:
-        echo(f"9. The managers' board, signed in as {name} (manager): {server.url}{add_one_time_link(app, name)}")
+        echo(f"10. The managers' board, signed in as {name} (manager): {server.url}{add_one_time_link(app, name)}")
         if keep_serving:
-            echo("   (the board and the sandbox run until you press Ctrl-C)")
+            echo("    (the board and the sandbox run until you press Ctrl-C)")
             try:
                 threading.Event().wait()
             except KeyboardInterrupt:

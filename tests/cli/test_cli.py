@@ -250,7 +250,9 @@ def test_demo_tells_the_whole_story():
     assert "created=False" in out and "affected customers: 2" in out
     assert "nothing is sent twice): 0 write(s)" in out
     assert "ticket now 'solved'" in out
-    assert "sentry.io" not in out.split("7. What the customer")[1].split("8. Agents")[0]
+    assert "sentry.io" not in out.split("8. What the customer")[1].split("9. Agents")[0]
+    # The webhook path: a JIRA transition reaches both customers through `bridge serve`.
+    assert "both customers are told" in out and "with no `bridge sync`" in out
 
 
 def test_init_writes_a_starter_that_loads_and_refuses_to_overwrite(tmp_path, bridge_env, monkeypatch):
