@@ -3,6 +3,8 @@ resolutions, link types, projects, versions and users."""
 
 from __future__ import annotations
 
+from typing import Callable, Iterable, TypeVar
+
 from flask import Blueprint, Response, request
 
 from bridge.sandbox.jira_catalog import (
@@ -36,6 +38,16 @@ from bridge.sandbox.jira_render import (
     version_json,
 )
 from bridge.sandbox.jira_state import JiraState
+
+T = TypeVar("T")
+
+
+def one_of(items: Iterable[T], matches: Callable[[T], bool], missing: str) -> T:
+    """The first of a catalogue's ``items`` that ``matches``; 404 with Jira's ``missing`` message otherwise."""
+    found = next((item for item in items if matches(item)), None)
+    if found is None:
+        raise JiraError(404, [missing])
+    return found
 
 
 def site_routes(state: JiraState) -> Blueprint:
@@ -92,9 +104,7 @@ def site_routes(state: JiraState) -> Blueprint:
 
     @endpoint("issuetype/<type_id>")
     def issue_type(call: Call, type_id: str):
-        found = next((t for t in ISSUE_TYPES if t.id == type_id), None)
-        if found is None:
-            raise JiraError(404, ["The issue type does not exist."])
+        found = one_of(ISSUE_TYPES, lambda t: t.id == type_id, "The issue type does not exist.")
         return json_response(issuetype_json(found, call.view))
 
     @endpoint("priority")
@@ -103,9 +113,8 @@ def site_routes(state: JiraState) -> Blueprint:
 
     @endpoint("priority/<priority_id>")
     def priority(call: Call, priority_id: str):
-        found = next((p for p in PRIORITIES if p.id == priority_id), None)
-        if found is None:
-            raise JiraError(404, [f"The priority with ID '{priority_id}' does not exist."])
+        found = one_of(PRIORITIES, lambda p: p.id == priority_id,
+                       f"The priority with ID '{priority_id}' does not exist.")
         return json_response(priority_json(found, call.view))
 
     @endpoint("status")
@@ -114,9 +123,8 @@ def site_routes(state: JiraState) -> Blueprint:
 
     @endpoint("status/<id_or_name>")
     def status(call: Call, id_or_name: str):
-        found = next((s for s in STATUSES if id_or_name in (s.id, s.name)), None)
-        if found is None:
-            raise JiraError(404, [f"The status with ID or name '{id_or_name}' does not exist."])
+        found = one_of(STATUSES, lambda s: id_or_name in (s.id, s.name),
+                       f"The status with ID or name '{id_or_name}' does not exist.")
         return json_response(status_json(found, call.view))
 
     @endpoint("statuscategory")
@@ -129,9 +137,8 @@ def site_routes(state: JiraState) -> Blueprint:
 
     @endpoint("resolution/<resolution_id>")
     def resolution(call: Call, resolution_id: str):
-        found = next((r for r in RESOLUTIONS if r.id == resolution_id), None)
-        if found is None:
-            raise JiraError(404, [f"The resolution with ID '{resolution_id}' does not exist."])
+        found = one_of(RESOLUTIONS, lambda r: r.id == resolution_id,
+                       f"The resolution with ID '{resolution_id}' does not exist.")
         return json_response(resolution_json(found, call.view))
 
     @endpoint("issueLinkType")
@@ -140,9 +147,7 @@ def site_routes(state: JiraState) -> Blueprint:
 
     @endpoint("issueLinkType/<type_id>")
     def link_type(call: Call, type_id: str):
-        found = next((t for t in LINK_TYPES if t.id == type_id), None)
-        if found is None:
-            raise JiraError(404, [f"No issue link type with id '{type_id}' exists."])
+        found = one_of(LINK_TYPES, lambda t: t.id == type_id, f"No issue link type with id '{type_id}' exists.")
         return json_response(link_type_json(found, call.view))
 
     # -- projects, versions, users ------------------------------------------------------------
