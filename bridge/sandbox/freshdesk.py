@@ -121,7 +121,8 @@ def create_app(state: FreshdeskState, knobs: Knobs | None = None) -> Flask:
             raise FreshdeskError(403, dict(ACCESS_DENIED))
         return ident
 
-    def json_body() -> dict:
+    def json_body(allowed: set[str] | None = None) -> dict:
+        """The request's JSON object; 400 when it is not one, or names a field outside ``allowed``."""
         if request.mimetype != "application/json":
             raise FreshdeskError(415, {"code": "invalid_content_type",
                                        "message": "Content-Type header should have application/json"})
@@ -131,6 +132,8 @@ def create_app(state: FreshdeskState, knobs: Knobs | None = None) -> Flask:
             raise validation_failed(("", "Request body has invalid json format", "invalid_json")) from None
         if not isinstance(data, dict):
             raise validation_failed(("", "Request body has invalid json format", "invalid_json"))
+        if allowed is not None and set(data) - allowed:
+            raise validation_failed(*unexpected_fields(sorted(set(data) - allowed)))
         return data
 
     def lookup(ticket_id: int) -> dict:
@@ -198,10 +201,7 @@ def create_app(state: FreshdeskState, knobs: Knobs | None = None) -> Flask:
     @app.post("/api/v2/tickets/<int:ticket_id>/reply")
     def reply(ticket_id: int):
         agent_id = agent()
-        data = json_body()
-        extra = set(data) - {"body", "from_email", "user_id", "cc_emails", "bcc_emails"}
-        if extra:
-            raise validation_failed(*unexpected_fields(sorted(extra)))
+        data = json_body(allowed={"body", "from_email", "user_id", "cc_emails", "bcc_emails"})
         conversation = state.add_conversation(ticket_id, data.get("body") or "",
                                               user_id=data.get("user_id", agent_id), private=False,
                                               source=SOURCE_REPLY)
@@ -214,10 +214,7 @@ def create_app(state: FreshdeskState, knobs: Knobs | None = None) -> Flask:
     @app.post("/api/v2/tickets/<int:ticket_id>/notes")
     def note(ticket_id: int):
         agent_id = agent()
-        data = json_body()
-        extra = set(data) - {"body", "private", "incoming", "notify_emails", "user_id"}
-        if extra:
-            raise validation_failed(*unexpected_fields(sorted(extra)))
+        data = json_body(allowed={"body", "private", "incoming", "notify_emails", "user_id"})
         private = data.get("private", True)
         if not isinstance(private, bool):
             raise validation_failed(("private", "It should be a/an Boolean", "datatype_mismatch"))
