@@ -43,9 +43,9 @@ def build_app(url: str | URL, *, pool_size: int = 4):
     """A procrastinate App on the store at ``url`` with bridge's tasks registered (not opened)."""
     import procrastinate
 
-    from bridge.jobs.tasks import blueprint
+    from bridge.jobs.tasks import make_blueprint
 
     connector = procrastinate.PsycopgConnector(conninfo=conninfo(url), min_size=1, max_size=max(2, pool_size))
     app = procrastinate.App(connector=connector)
-    app.add_tasks_from(blueprint, namespace="bridge")
+    app.add_tasks_from(make_blueprint(), namespace="bridge")
     return app

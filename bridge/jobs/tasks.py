@@ -34,9 +34,7 @@ from bridge.jobs.doorbell import (ESCALATE_TASK, SYNC_TASK, escalation_lock, jou
 
 log = logging.getLogger(__name__)
 
-__all__ = ["blueprint", "ring_sync"]
-
-blueprint = procrastinate.Blueprint()
+__all__ = ["make_blueprint", "ring_sync"]
 
 #: The Escalate button's job, when a service fails: again after 3, 5, 9, 17 … s.
 SYNC_RETRY = procrastinate.RetryStrategy(max_attempts=8, wait=1, exponential_wait=2)
@@ -54,7 +52,7 @@ def _runtime(context):
 def ring_sync(app, escalation_id: int, *, attempt: int = 0, delay: float = 0) -> bool:
     """Defer a sync of ``escalation_id`` unless one is already waiting; whether one was added."""
     try:
-        app.configure_task(SYNC_TASK, lock=escalation_lock(escalation_id),
+        app.configure_task(SYNC_TASK, allow_unknown=False, lock=escalation_lock(escalation_id),
                            queueing_lock=sync_queueing_lock(escalation_id),
                            schedule_in={"seconds": delay} if delay else None,
                            ).defer(escalation_id=int(escalation_id), attempt=attempt)
@@ -63,7 +61,6 @@ def ring_sync(app, escalation_id: int, *, attempt: int = 0, delay: float = 0) ->
         return False
 
 
-@blueprint.task(name="process_inbox_item", queue="inbox", pass_context=True)
 def process_inbox_item(context, item_id: int) -> str:
     """Work one inbox item: route it, ring the escalations' syncs, mark it done."""
     runtime = _runtime(context)
@@ -83,7 +80,7 @@ def process_inbox_item(context, item_id: int) -> str:
             for ticket in sorted(work.emergencies):
                 link = services.store.links.get(services.helpdesk.kind, ticket)
                 lock = escalation_lock(link.escalation_id) if link is not None else f"ticket:{ticket}"
-                context.app.configure_task(ESCALATE_TASK, lock=lock).defer(ticket=ticket)
+                context.app.configure_task(ESCALATE_TASK, allow_unknown=False, lock=lock).defer(ticket=ticket)
             for escalation_id in sorted(work.escalations):
                 ring_sync(context.app, escalation_id)
         except BridgeError as exc:
@@ -97,7 +94,6 @@ def process_inbox_item(context, item_id: int) -> str:
         return "done"
 
 
-@blueprint.task(name="sync_escalation", queue="sync", pass_context=True)
 def sync_escalation(context, escalation_id: int, attempt: int = 0) -> str:
     """Bring one escalation up to date (the core of `bridge sync`, ``only={escalation_id}``).
 
@@ -130,7 +126,6 @@ def sync_escalation(context, escalation_id: int, attempt: int = 0) -> str:
     return outcome
 
 
-@blueprint.task(name="escalate_ticket", queue="sync", pass_context=True, retry=SYNC_RETRY)
 def escalate_ticket(context, ticket: str) -> str:
     """The customer's Escalate button for ``ticket`` (idempotent: one page, one priority change)."""
     from bridge.escalation import EscalationRequest
@@ -152,22 +147,16 @@ def _ring_all(context, *, open_only: bool) -> int:
     return sum(ring_sync(context.app, e.id) for e in escalations)
 
 
-@blueprint.periodic(cron="*/10 * * * *", periodic_id="reconcile")
-@blueprint.task(name="reconcile", queue="periodic", pass_context=True)
 def reconcile(context, timestamp: int) -> int:
     """The reconciliation poll (deliveries that never came): every escalation's sync rung."""
     return _ring_all(context, open_only=False)
 
 
-@blueprint.periodic(cron="*/5 * * * *", periodic_id="sla_cadence")
-@blueprint.task(name="sla_cadence", queue="periodic", pass_context=True)
 def sla_cadence(context, timestamp: int) -> int:
     """The SLA cadence check: each open escalation's pass sends the updates its clocks ask for."""
     return _ring_all(context, open_only=True)
 
 
-@blueprint.periodic(cron="17 3 * * *", periodic_id="refresh_webhooks")
-@blueprint.task(name="refresh_webhooks", queue="periodic", pass_context=True)
 def refresh_webhooks(context, timestamp: int) -> int:
     """Re-register the vendors' webhooks (JIRA Cloud's expire after 30 days; idempotent)."""
     from bridge.service.registration import register_all
@@ -177,8 +166,6 @@ def refresh_webhooks(context, timestamp: int) -> int:
         return len(register_all(services.config, services.http_session))
 
 
-@blueprint.periodic(cron="* * * * * */2", periodic_id="sweep")
-@blueprint.task(name="sweep", queue="periodic", pass_context=True)
 async def sweep(context, timestamp: int) -> int:
     """Retry the jobs of workers gone silent; ring again for inbox items no job will take."""
     runtime = _runtime(context)
@@ -194,7 +181,7 @@ async def sweep(context, timestamp: int) -> int:
                 escalation_id = int(job.task_kwargs["escalation_id"])
                 try:
                     await context.app.configure_task(
-                        SYNC_TASK, lock=escalation_lock(escalation_id),
+                        SYNC_TASK, allow_unknown=False, lock=escalation_lock(escalation_id),
                         queueing_lock=sync_queueing_lock(escalation_id)).defer_async(escalation_id=escalation_id)
                 except AlreadyEnqueued:
                     pass
@@ -203,3 +190,26 @@ async def sweep(context, timestamp: int) -> int:
     if lost:
         await asyncio.to_thread(reissue, runtime.engine, lost)
     return retried + len(lost)
+
+
+#: The periodic tasks: (task, cron). The reconciliation poll every 10 minutes; the SLA
+#: cadence every 5; webhook registrations daily; the sweeper every 2 seconds.
+_PERIODIC = ((reconcile, "*/10 * * * *"), (sla_cadence, "*/5 * * * *"),
+             (refresh_webhooks, "17 3 * * *"), (sweep, "* * * * * */2"))
+
+
+def make_blueprint() -> procrastinate.Blueprint:
+    """A new Blueprint holding bridge's tasks, for one App to adopt (``namespace="bridge"``).
+
+    New each time: an App adopting a blueprint renames the blueprint's Task objects in place
+    (``sync_escalation`` becomes ``bridge:sync_escalation``), so a second App adopting the same
+    one would register ``bridge:bridge:…`` and defer ``bridge:sync_escalation`` as an
+    unknown task to the ``default`` queue, where no worker on ``--queues sync`` looks."""
+    blueprint = procrastinate.Blueprint()
+    blueprint.task(name="process_inbox_item", queue="inbox", pass_context=True)(process_inbox_item)
+    blueprint.task(name="sync_escalation", queue="sync", pass_context=True)(sync_escalation)
+    blueprint.task(name="escalate_ticket", queue="sync", pass_context=True, retry=SYNC_RETRY)(escalate_ticket)
+    for function, cron in _PERIODIC:
+        task = blueprint.task(name=function.__name__, queue="periodic", pass_context=True)(function)
+        blueprint.periodic(cron=cron, periodic_id=function.__name__)(task)
+    return blueprint

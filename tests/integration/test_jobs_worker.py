@@ -94,6 +94,33 @@ def test_the_sweeper_finds_items_whose_job_was_lost(jobs_store_url):
         store.close()
 
 
+def test_a_second_app_in_one_process_defers_to_the_task_queues(jobs_store_url):
+    """Every App (serve's doorbell and its in-process worker, a bench, a test) defers each
+    task to its own queue: a worker started with ``--queues sync`` must find the job."""
+    from bridge.jobs.app import QUEUES, build_app
+    from bridge.jobs.doorbell import SYNC_TASK
+    from bridge.jobs.tasks import ring_sync
+    from bridge.store.db import make_engine
+
+    first, second = build_app(jobs_store_url), build_app(jobs_store_url)
+    for app in (first, second):
+        ours = {name: task for name, task in app.tasks.items() if not name.startswith(("builtin:", "procrastinate."))}
+        assert {name: task.queue for name, task in ours.items()} == {
+            "bridge:process_inbox_item": "inbox", "bridge:sync_escalation": "sync",
+            "bridge:escalate_ticket": "sync", "bridge:reconcile": "periodic", "bridge:sla_cadence": "periodic",
+            "bridge:refresh_webhooks": "periodic", "bridge:sweep": "periodic"}
+        assert {task.queue for task in ours.values()} == set(QUEUES)
+    with second.open():
+        assert ring_sync(second, 7)
+    engine = make_engine(jobs_store_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(sa.text("SELECT task_name, queue_name FROM procrastinate_jobs")).all()
+    finally:
+        engine.dispose()
+    assert [tuple(r) for r in rows] == [(SYNC_TASK, "sync")]
+
+
 @pytest.fixture
 def env(bridge_env, jobs_store_url) -> dict[str, str]:
     return {**os.environ, **bridge_env, **SECRETS, "BRIDGE_STORE_URL": jobs_store_url,
