@@ -196,6 +196,10 @@ class HttpConfig(Section):
         3, ge=0, le=20, description="Retries on 429 / 5xx / connection errors, honouring Retry-After.")
     backoff: float = Field(
         0.5, ge=0, le=60, description="Backoff factor in seconds between retries.")
+    concurrency: int = Field(
+        8, ge=1, le=32, description="Requests of one sync round in flight together per service "
+        "(helpdesk bulk reads and writes, JIRA writes to different Bugs); each still waits for "
+        "its rate-limit token.")
     verify: bool = Field(True, description="Verify TLS certificates.")
     ca_bundle: Path | None = Field(
         None, examples=["/etc/ssl/certs/company-ca.pem"],

@@ -31,6 +31,7 @@ its lease stops before its next write (fencing).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -42,6 +43,7 @@ from bridge.actions import (Acknowledge, Action, AdoptBug, Announce, BugAction,
                             StatusUpdate)
 from bridge.connectors.base import Helpdesk, Tracker
 from bridge.errors import BridgeError, ItemFailed, LeaseLost
+from bridge.in_flight import DEFAULT_CONCURRENCY, in_flight
 from bridge.models import Issue, Ticket
 from bridge.ticket_writes import TicketWrites
 
@@ -98,7 +100,8 @@ class Executor(TicketWrites):
                  page_for: Callable[[Any], Any] | None = None, lease=None,
                  on_failure: Callable[[BaseException, str], None] | None = None,
                  sleep: Callable[[float], None] | None = None,
-                 escalate_link: Callable[[Any, str, str], str | None] | None = None) -> None:
+                 escalate_link: Callable[[Any, str, str], str | None] | None = None,
+                 concurrency: int = DEFAULT_CONCURRENCY) -> None:
         self.store = store
         self.tracker = tracker
         self.helpdesk = helpdesk
@@ -121,15 +124,22 @@ class Executor(TicketWrites):
         #: which item last wrote to each ticket — the caller records versions from them.
         self.tickets: dict[str, Ticket] = {}
         self.written: dict[str, Item] = {}
+        #: Requests of one round in flight together, per service (``[http] concurrency``).
+        self.concurrency = concurrency
+        self._ledger = _Ledger()
 
     # ------------------------------------------------------------------------ apply --
     def apply(self, items: list[Item]) -> list[Outcome]:
-        """Apply every item's actions; returns the outcomes in the order they happened."""
+        """Apply every item's actions; returns the outcomes in the order they happened.
+
+        The store work goes by round, not by action: every claim of the items in one
+        transaction, committed before the first external write; the results of each round
+        of writes (outbox, links, audit) in one transaction after it (:meth:`_flush`). A
+        crash in between leaves those entries claimed, and the next run's orphan check
+        (the helpdesk marker, the comment's mark) finds what landed."""
         self._fence()
         outcomes: list[Outcome] = []
-        jira_work: list[_Pending] = []
-        helpdesk_work: list[_Pending] = []
-        pager_work: list[_Pending] = []
+        claims: list[tuple[Item, Action]] = []
         for item in items:
             if not self._bug_phase(item, outcomes):
                 continue
@@ -141,21 +151,65 @@ class Executor(TicketWrites):
                 if isinstance(action, LinkTicket):
                     self._link_ticket(item, action, outcomes)
                     continue
-                pending = self._claim(item, action, outcomes)
-                if pending is None:
-                    continue
-                if isinstance(action, PageOnCall):
-                    pager_work.append(pending)
-                elif isinstance(action, (BugAction, ReopenTask)):
-                    jira_work.append(pending)
-                else:
-                    helpdesk_work.append(pending)
-        for pending in jira_work:
-            self._guarded(pending, outcomes, self._jira)
-        self._helpdesk(helpdesk_work, outcomes)
-        for pending in pager_work:
-            self._guarded(pending, outcomes, self._page)
+                claims.append((item, action))
+        jira_work: list[_Pending] = []
+        helpdesk_work: list[_Pending] = []
+        pager_work: list[_Pending] = []
+        for pending in self._claim_all(claims, outcomes):
+            if isinstance(pending.action, PageOnCall):
+                pager_work.append(pending)
+            elif isinstance(pending.action, (BugAction, ReopenTask)):
+                jira_work.append(pending)
+            else:
+                helpdesk_work.append(pending)
+        try:
+            self._jira_round(jira_work, outcomes)
+            self._flush()
+            self._helpdesk(helpdesk_work, outcomes)
+            for pending in pager_work:
+                self._guarded(pending, outcomes, self._page)
+        except BaseException:
+            # The writes made are facts: record them if the store lets us, then go on failing.
+            with contextlib.suppress(Exception):
+                self._flush()
+            raise
+        self._flush()
         return outcomes
+
+    def _jira_round(self, work: list[_Pending], outcomes: list[Outcome]) -> None:
+        """JIRA writes: those to different Bugs in flight together (each Bug's in order);
+        the ones that touch the store on the way (error-tracker links, a severity to record)
+        one by one on this thread."""
+        together = [p for p in work if not isinstance(p.action, LinkErrorIssue)
+                    and not (isinstance(p.action, SetBugFields) and p.action.record)]
+        by_bug: dict[str, list[_Pending]] = {}
+        for pending in together:
+            by_bug.setdefault(getattr(pending.action, "issue_key", None) or pending.action.target, []).append(pending)
+        if by_bug:
+            self._fence()
+
+        def send(queue: list[_Pending]) -> list[str | BaseException]:
+            answers: list[str | BaseException] = []
+            for pending in queue:
+                try:
+                    answers.append(self._jira(pending))
+                except BridgeError as exc:
+                    answers.append(exc)
+            return answers
+
+        queues = list(by_bug.values())
+        for queue, answers in zip(queues, in_flight(send, queues, self.concurrency)):
+            if isinstance(answers, BaseException):
+                raise answers  # not a service's answer: a defect
+            for pending, answer in zip(queue, answers):
+                if isinstance(answer, BaseException):
+                    self._failed(pending, outcomes, answer)
+                else:
+                    self._succeeded(pending, outcomes, answer)
+        sent_together = {id(p) for p in together}
+        for pending in work:
+            if id(pending) not in sent_together:
+                self._guarded(pending, outcomes, self._jira)
 
     def _guarded(self, pending: _Pending, outcomes: list[Outcome], run: Callable[[_Pending], str]) -> None:
         try:
@@ -250,18 +304,22 @@ class Executor(TicketWrites):
         item.outcomes.append(outcomes[-1])
 
     # ------------------------------------------------------------------------ claims --
-    def _claim(self, item: Item, action: Action, outcomes: list[Outcome]) -> _Pending | None:
-        payload = self._payload(action)
-        claimed = self.store.outbox.claim(action.key, target=action.target, kind=type(action).__name__,
-                                          escalation_id=item.escalation.id if item.escalation else None,
-                                          payload=payload)
-        entry = self.store.outbox.get(action.key)
-        if not claimed and entry is not None and entry.state == "sent":
-            outcomes.append(Outcome(action, "skipped", "already sent"))
-            item.outcomes.append(outcomes[-1])
-            return None
-        retried = not claimed or (entry is not None and entry.attempts > 1)
-        return _Pending(item, action, orphan=retried)
+    def _claim_all(self, claims: list[tuple[Item, Action]], outcomes: list[Outcome]) -> list[_Pending]:
+        """Claim every action's outbox key in one transaction; an action already ``sent``
+        is skipped, one claimed before (or retried after failing) is an orphan to check."""
+        answers = self.store.outbox.claim_many([
+            {"key": action.key, "target": action.target, "kind": type(action).__name__,
+             "escalation_id": item.escalation.id if item.escalation else None, "payload": self._payload(action)}
+            for item, action in claims]) if claims else []
+        work: list[_Pending] = []
+        for (item, action), (claimed, entry) in zip(claims, answers):
+            if not claimed and entry is not None and entry.state == "sent":
+                outcomes.append(Outcome(action, "skipped", "already sent"))
+                item.outcomes.append(outcomes[-1])
+                continue
+            retried = not claimed or (entry is not None and entry.attempts > 1)
+            work.append(_Pending(item, action, orphan=retried))
+        return work
 
     @staticmethod
     def _payload(action: Action) -> dict | None:
@@ -337,15 +395,17 @@ class Executor(TicketWrites):
     def _succeeded(self, pending: _Pending, outcomes: list[Outcome], result: str, detail: str = "") -> None:
         action = pending.action
         now = self.clock()
-        self.store.outbox.done(action.key, sent=pending.sent if result == "done" else None)
+        ledger = self._ledger
+        ledger.done.append((action.key, pending.sent if result == "done" else None))
         if isinstance(action, Announce):
-            self.store.links.record_announcement(action.helpdesk, action.ticket_id, action.state, at=now)
+            ledger.links.append((action.helpdesk, action.ticket_id,
+                                 {"last_announced_state": action.state, "last_public_update_at": now}))
         elif isinstance(action, StateNote):
-            self.store.links.record_state(action.helpdesk, action.ticket_id, action.state)
+            ledger.links.append((action.helpdesk, action.ticket_id, {"last_announced_state": action.state}))
         elif isinstance(action, (PublicReply, StatusUpdate, Acknowledge)) and result == "done":
-            self.store.links.record_public_update(action.helpdesk, action.ticket_id, at=now)
+            ledger.links.append((action.helpdesk, action.ticket_id, {"last_public_update_at": now}))
         if result in ("done", "linked"):
-            self.store.audit.record("bridge", type(action).__name__, action.target, "ok", action.describe()[:200])
+            ledger.audit.append(("bridge", type(action).__name__, action.target, "ok", action.describe()[:200]))
         outcome = Outcome(action, result, detail or (f"Task {pending.data.task_key}" if result == "linked" else ""),
                           data=pending.data)
         outcomes.append(outcome)
@@ -355,11 +415,37 @@ class Executor(TicketWrites):
         if isinstance(exc, LeaseLost):
             raise exc  # fenced out: record nothing, another process holds the work now
         action = pending.action
-        self.store.outbox.failed(action.key, str(exc))
-        self.store.audit.record("bridge", type(action).__name__, action.target, "failed", str(exc))
+        self._ledger.failed.append((action.key, str(exc)))
+        self._ledger.audit.append(("bridge", type(action).__name__, action.target, "failed", str(exc)))
         outcome = Outcome(action, "failed", str(exc), error=exc)
         outcomes.append(outcome)
         pending.item.outcomes.append(outcome)
         pending.item.failures.append(str(exc))
         if self.on_failure:
             self.on_failure(exc, action.target)
+
+    def _flush(self) -> None:
+        """The results recorded since the last flush, in one transaction (outbox entries
+        ``sent`` or ``failed``, what each ticket was told, the audit trail)."""
+        ledger, self._ledger = self._ledger, _Ledger()
+        if ledger.empty:
+            return
+        store = self.store
+        with store.session() as s:
+            store.outbox.finish_many(done=ledger.done, failed=ledger.failed, s=s)
+            store.links.record_many(ledger.links, s=s)
+            store.audit.record_many(ledger.audit, s=s)
+
+
+@dataclass
+class _Ledger:
+    """A round's results, waiting for :meth:`Executor._flush`."""
+
+    done: list[tuple[str, dict | None]] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    links: list[tuple[str, str, dict]] = field(default_factory=list)
+    audit: list[tuple[str, str, str, str, str]] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.done or self.failed or self.links or self.audit)

@@ -31,7 +31,8 @@ Linking the same Sentry issue again, or to a second Bug, reuses its Task.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -305,6 +306,21 @@ class KnownSentryGate:
         self._learned: set[str] = set()
         self._seen: tuple[tuple[str, str | None], ...] | None = None
         self._gate: OutboundGate | None = None
+        #: While :meth:`pinned`: the gate as the Tasks stood when the block began.
+        self._pinned: OutboundGate | None = None
+
+    @contextmanager
+    def pinned(self) -> Iterator[None]:
+        """For the block, the gate as the store's Tasks stand now: a round of helpdesk
+        writes (which files no Task) reads the Tasks once instead of once per message."""
+        if self._pinned is not None:
+            yield
+            return
+        self._pinned = self._current()
+        try:
+            yield
+        finally:
+            self._pinned = None
 
     def learn_short_id_prefixes(self, prefixes: Iterable[str]) -> None:
         """Sentry project slugs read from Sentry: their short ids are removed from now on."""
@@ -314,6 +330,8 @@ class KnownSentryGate:
             self._gate = None
 
     def _current(self) -> OutboundGate:
+        if self._pinned is not None:
+            return self._pinned
         seen = tuple((t.sentry_issue_id, t.sentry_short_id) for t in self._store.tasks.all())
         if self._gate is None or seen != self._seen:
             prefixes = set(self._known_projects) | self._learned

@@ -230,6 +230,7 @@ class Services:
         kwargs.setdefault("sentry", self.sentry if self.sentry_configured else None)
         kwargs.setdefault("error_linker", self.sentry_linker if self.sentry_configured else None)
         kwargs.setdefault("escalate_link", self.escalate_link)
+        kwargs.setdefault("concurrency", self.config.http.concurrency)
         kwargs.setdefault("profile_for", lambda name: self.profile if name == self.profile.name else self.profile_named(name))
         return SyncEngine(store=self.store, tracker=self.tracker, helpdesk=self.helpdesk, mappings=self.mappings,
                           messages=self.messages, redactor=self.redactor, **kwargs)

@@ -9,6 +9,7 @@ round in bulk where the helpdesk has a bulk endpoint.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,7 @@ from bridge.actions import (CUSTOMER_FACING, ESCALATED_TAG, MARKED, Acknowledge,
                             InternalNote, PublicReply, StatusUpdate)
 from bridge.connectors.base import Conflict, TicketWrite
 from bridge.errors import BridgeError, ItemFailed
+from bridge.in_flight import read_tickets, write_tickets
 from bridge.models import Ticket
 
 if TYPE_CHECKING:
@@ -30,12 +32,22 @@ class TicketWrites:
 
     def _helpdesk(self, work: list[_Pending], outcomes: list[Outcome]) -> None:
         """Marked actions: skip those whose marker the ticket carries; then write in rounds
-        of one change per ticket (Zendesk takes one comment per update), each round in bulk."""
+        of one change per ticket (Zendesk takes one comment per update), each round in bulk
+        requests several in flight, its results recorded in one transaction. The round's
+        messages pass the outbound gate as the store's Tasks stood when it began (writing
+        to tickets files no Task)."""
+        if not work:
+            self.tickets, self.written, self.standing = {}, {}, {}
+            return
+        with _pinned(self.helpdesk):
+            self._helpdesk_rounds(work, outcomes)
+
+    def _helpdesk_rounds(self, work: list[_Pending], outcomes: list[Outcome]) -> None:
         marked_ids = sorted({p.action.ticket_id for p in work if isinstance(p.action, MARKED)})
         tickets = {t: self.fresh[t] for t in marked_ids if t in self.fresh}
         missing = [t for t in marked_ids if t not in tickets]
         if missing:
-            tickets.update(self.helpdesk.read_many(missing))
+            tickets.update(read_tickets(self.helpdesk, missing, self.concurrency))
         self.tickets = tickets
         queues: dict[str, list[_Pending]] = {}
         for pending in work:
@@ -66,6 +78,7 @@ class TicketWrites:
         while any(queues.values()):
             round_ = [queue.pop(0) for queue in queues.values() if queue]
             changes, ready = [], []
+            self._fence()  # once for the round: its writes go out together
             for pending in round_:
                 ticket = tickets.get(pending.action.ticket_id)
                 on_version = first_round
@@ -83,7 +96,6 @@ class TicketWrites:
                         continue
                     on_version = True
                 try:
-                    self._fence()
                     change = self.change_for(pending.action, ticket, on_version, escalation=pending.item.escalation)
                     pending.sent = self._sent(pending.action, change, ticket)
                     changes.append((pending.action.ticket_id, change))
@@ -104,6 +116,7 @@ class TicketWrites:
                     self._refused(pending, outcomes, error)
                 else:
                     self._failed(pending, outcomes, error)
+            self._flush()
             first_round = False
 
     def _write_round(self, changes: list[tuple[str, TicketWrite]]) -> dict[str, BaseException | None]:
@@ -112,7 +125,7 @@ class TicketWrites:
         if len(changes) != 1:
             for ticket_id, _ in changes:
                 self.standing.pop(ticket_id, None)  # a bulk job's result carries no version
-            return self.helpdesk.write_many(changes) if changes else {}
+            return write_tickets(self.helpdesk, changes, self.concurrency) if changes else {}
         ticket_id, change = changes[0]
         try:
             after = self.helpdesk.write(ticket_id, change)
@@ -239,6 +252,13 @@ class TicketWrites:
         ticket = self.helpdesk.get_ticket(action.ticket_id)
         return any(not c.public and " ".join(c.body.split()) == wanted for c in ticket.comments)
 
+
+
+def _pinned(helpdesk):
+    """The helpdesk's gate pinned for a round, where the gate can be (a plain
+    :class:`~bridge.policy.visibility.OutboundGate` reads no store)."""
+    pinned = getattr(getattr(helpdesk, "gate", None), "pinned", None)
+    return pinned() if pinned is not None else nullcontext()
 
 
 def _refused(error: BaseException) -> bool:

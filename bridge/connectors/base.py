@@ -46,11 +46,20 @@ class Helpdesk(abc.ABC):
     kind: str = ""
     #: Set by subclasses: the service name used in messages ("Zendesk").
     service: str = ""
+    #: Tickets one request of :meth:`read_many` / :meth:`write_many` takes (1: no bulk
+    #: endpoint); sync sends a round's requests of this size several at a time.
+    bulk_size: int = 1
 
     def __init__(self, gate) -> None:
         if gate is None:
             raise TypeError("a Helpdesk needs an OutboundGate: nothing reaches a ticket ungated")
         self._gate = gate
+
+    @property
+    def gate(self):
+        """The outbound gate every comment passes (a round pins its Task list: see
+        :meth:`bridge.sentry_tasks.KnownSentryGate.pinned`)."""
+        return self._gate
 
     @abc.abstractmethod
     def get_ticket(self, ticket_id: str) -> Ticket:

@@ -39,6 +39,7 @@ class ZendeskHelpdesk(Helpdesk):
 
     kind = "zendesk"
     service = SERVICE
+    bulk_size = MANY_LIMIT
 
     def __init__(self, base_url: str, *, email: str, token: str, gate,
                  session: requests.Session | None = None, timeout: float = 30.0, retries: int = 3) -> None:

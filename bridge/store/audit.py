@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Literal
 
-from sqlmodel import col, select
+from sqlalchemy import insert
+from sqlmodel import Session, col, select
 
 from bridge.store.tables import AuditEntry, utcnow
 from bridge.store.transactions import Repository, short
@@ -26,6 +28,22 @@ class AuditRepository(Repository):
         with self.session() as s:
             s.add(entry)
         return entry
+
+    def record_many(self, entries: Iterable[tuple[str, str, str, AuditResult, str]], *,
+                    s: Session | None = None) -> None:
+        """:meth:`record` for many (actor, action, target, result, detail) in one insert
+        (a sync round's writes, with the round's outbox results)."""
+        now = utcnow()
+        rows = []
+        for actor, action, target, result, detail in entries:
+            if result not in AUDIT_RESULTS:
+                raise ValueError(f"audit result {result!r} is not one of {sorted(AUDIT_RESULTS)}")
+            rows.append({"at": now, "actor": actor, "action": action, "target": target, "result": result,
+                         "detail": short(detail)})
+        if not rows:
+            return
+        with self.within(s) as session:
+            session.connection().execute(insert(AuditEntry.__table__), rows)  # type: ignore[attr-defined]
 
     def entries(self, *, target: str | None = None, limit: int | None = 100) -> list[AuditEntry]:
         """The newest audit entries first, optionally only those about ``target``."""

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy.exc
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, func, update
 from sqlmodel import Session, col, select
 
 from bridge.store.holders import Holder, is_provably_dead, this_process
@@ -149,12 +149,12 @@ class EscalationRepository(Repository):
                 .values(sla_next_check_at=bindparam("next_check")),
                 [{"row_id": i, "next_check": at} for i, at in checks.items()])
 
-    def forget_sla_checks(self, escalation_ids: Iterable[int]) -> None:
+    def forget_sla_checks(self, escalation_ids: Iterable[int], *, s: Session | None = None) -> None:
         """The SLA clock inputs of these escalations changed: compute them at the next pass."""
-        with self.session() as s:
+        with self.within(s) as session:
             for chunk in chunks(sorted(set(escalation_ids))):
-                s.exec(update(Escalation).where(col(Escalation.id).in_(chunk))
-                       .values(sla_next_check_at=None).execution_options(**NO_SYNC))
+                session.exec(update(Escalation).where(col(Escalation.id).in_(chunk))
+                             .values(sla_next_check_at=None).execution_options(**NO_SYNC))
 
     def with_created_tasks(self) -> list[Escalation]:
         """Complete escalations with at least one created related Task (the regression check
@@ -342,6 +342,33 @@ class EscalationRepository(Repository):
             escalation.updated_at = utcnow()
             s.add(escalation)
             return escalation
+
+    def record_seen_many(self, seen: Iterable[dict[str, Any]], *, s: Session | None = None) -> None:
+        """:meth:`record_issue_seen` (and :meth:`record_jira_comment_seen`) for many
+        escalations in one transaction: dicts with ``id``, ``jira_key``, ``status``,
+        ``resolution``, ``fix_versions``, ``jira_updated``, optionally ``jira_url`` and
+        ``comment_id`` (None: the comment cursor stays)."""
+        rows = [{"row_id": row["id"], "jira_key": row["jira_key"], "jira_url": row.get("jira_url"),
+                 "last_status": row["status"], "last_resolution": row["resolution"],
+                 "last_fix_versions": encode(list(row["fix_versions"])), "last_jira_updated": row["jira_updated"],
+                 "comment_id": row.get("comment_id")} for row in seen]
+        if not rows:
+            return
+        table = Escalation.__table__  # type: ignore[attr-defined]
+        now = utcnow()
+        with self.within(s) as session:
+            session.connection().execute(
+                update(table).where(table.c.id == bindparam("row_id")).values(
+                    jira_key=bindparam("jira_key"),
+                    jira_url=func.coalesce(bindparam("jira_url", type_=table.c.jira_url.type), table.c.jira_url),
+                    last_status=bindparam("last_status"), last_resolution=bindparam("last_resolution"),
+                    last_fix_versions=bindparam("last_fix_versions"),
+                    last_jira_updated=bindparam("last_jira_updated"),
+                    last_jira_comment_id=func.coalesce(
+                        bindparam("comment_id", type_=table.c.last_jira_comment_id.type),
+                        table.c.last_jira_comment_id),
+                    updated_at=now),
+                rows)
 
     def set_severity(self, escalation_id: int, *, severity: str, priority: str) -> Escalation:
         """Record a new severity and JIRA priority (``bridge escalate --emergency`` on an

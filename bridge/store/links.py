@@ -11,11 +11,13 @@ from enum import Enum
 from typing import Any, Final, Literal
 
 import sqlalchemy.exc
-from sqlalchemy import func, update
+from collections.abc import Iterable
+
+from sqlalchemy import bindparam, func, update
 from sqlmodel import Session, col, select
 
 from bridge.store.tables import Escalation, LinkedTicket, utcnow
-from bridge.store.transactions import NO_SYNC, Repository
+from bridge.store.transactions import NO_SYNC, Repository, chunks
 
 __all__ = ["KEEP", "LinkRepository"]
 
@@ -103,8 +105,6 @@ class LinkRepository(Repository):
 
     def of_many(self, escalation_ids) -> dict[int, list[LinkedTicket]]:
         """The tickets of these escalations, grouped (one query per 500 escalations)."""
-        from bridge.store.transactions import chunks
-
         grouped: dict[int, list[LinkedTicket]] = {}
         with self.session() as s:
             for chunk in chunks(sorted(set(escalation_ids))):
@@ -118,8 +118,6 @@ class LinkRepository(Repository):
         """This helpdesk's tickets linked to complete escalations, each with its Bug's issue
         id, narrowed to the tickets, escalations or issues named (all of them when none
         is given, streamed by the database in pages)."""
-        from bridge.store.transactions import chunks
-
         base = (select(LinkedTicket, Escalation.jira_issue_id)
                 .join(Escalation, col(Escalation.id) == col(LinkedTicket.escalation_id))
                 .where(col(LinkedTicket.helpdesk) == helpdesk, col(Escalation.state) == "complete",
@@ -172,6 +170,52 @@ class LinkRepository(Repository):
         values = {column: value for column, value in given.items() if value is not KEEP}
         if values:
             self._update(helpdesk, ticket_id, **values)
+
+    def record_many(self, changes: Iterable[tuple[str, str, dict[str, Any]]], *, s: Session | None = None) -> None:
+        """Several tickets' columns in one transaction, as (helpdesk, ticket id, {column:
+        value}) with the columns :meth:`record_seen`, :meth:`record_announcement`,
+        :meth:`record_state`, :meth:`record_public_update` and
+        :meth:`set_waiting_on_customer` write (a later change of one ticket's column wins).
+        A ticket no longer linked has nothing to record and is passed over. As with the
+        single calls, an SLA clock input changed makes its escalation's clock computed
+        again at the next pass."""
+        merged: dict[tuple[str, str], dict[str, Any]] = {}
+        for helpdesk, ticket_id, values in changes:
+            merged.setdefault((helpdesk, ticket_id), {}).update(values)
+        if not merged:
+            return
+        table = LinkedTicket.__table__  # type: ignore[attr-defined]
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for (helpdesk, ticket_id), values in merged.items():
+            columns = tuple(sorted(values))
+            groups.setdefault(columns, []).append(
+                {"h": helpdesk, "t": ticket_id, **{f"v_{c}": v for c, v in values.items()}})
+        with self.within(s) as session:
+            connection = session.connection()
+            for columns, rows in groups.items():
+                connection.execute(update(table).where(table.c.helpdesk == bindparam("h"),
+                                                       table.c.ticket_id == bindparam("t"))
+                                   .values({c: bindparam(f"v_{c}") for c in columns}), rows)
+            clocks: dict[str, list[str]] = {}
+            for (helpdesk, ticket_id), values in merged.items():
+                if _CLOCK_INPUTS & set(values):
+                    clocks.setdefault(helpdesk, []).append(ticket_id)
+            for helpdesk, ticket_ids in clocks.items():
+                for chunk in chunks(sorted(ticket_ids)):
+                    owners = (select(LinkedTicket.escalation_id)
+                              .where(col(LinkedTicket.helpdesk) == helpdesk, col(LinkedTicket.ticket_id).in_(chunk)))
+                    session.exec(update(Escalation).where(col(Escalation.id).in_(owners.scalar_subquery()))
+                                 .values(sla_next_check_at=None).execution_options(**NO_SYNC))
+
+    def by_tickets(self, helpdesk: str, ticket_ids: Iterable[str]) -> dict[str, LinkedTicket]:
+        """The links of these tickets of one helpdesk, by ticket id (one query per 500)."""
+        found: dict[str, LinkedTicket] = {}
+        with self.session() as s:
+            for chunk in chunks(sorted(set(ticket_ids))):
+                found.update((link.ticket_id, link) for link in s.exec(
+                    select(LinkedTicket).where(col(LinkedTicket.helpdesk) == helpdesk,
+                                               col(LinkedTicket.ticket_id).in_(chunk))))
+        return found
 
     def record_baseline(self, helpdesk: str, ticket_id: str, *, comment_id: str, status: str | None) -> bool:
         """Record where the conversation stood when the ticket was linked, unless sync has

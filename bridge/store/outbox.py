@@ -7,16 +7,16 @@ key, decided by the key's unique constraint and a conditional UPDATE, never read
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy.exc
-from sqlalchemy import update
-from sqlmodel import col, select
+from sqlalchemy import bindparam, update
+from sqlmodel import Session, col, select
 
 from bridge.store.tables import OutboxEntry, utcnow
-from bridge.store.transactions import NO_SYNC, Repository, encode, short
+from bridge.store.transactions import NO_SYNC, Repository, chunks, encode, short
 
 __all__ = ["OutboxRepository"]
 
@@ -69,6 +69,83 @@ class OutboxRepository(Repository):
             if self.get(key) is None:  # not the key's unique constraint
                 raise
             return False
+
+    def claim_many(self, wanted: Sequence[Mapping[str, Any]], *,
+                   s: Session | None = None) -> list[tuple[bool, OutboxEntry | None]]:
+        """:meth:`claim` for many writes in one transaction (a sync round's), answering per
+        item of ``wanted`` (dicts of claim's arguments: ``key``, ``target``, ``kind``,
+        ``payload``, ``escalation_id``) whether it is claimed and its entry as it now stands.
+
+        As race-safe as :meth:`claim`: ``failed`` entries are taken back by one conditional
+        UPDATE, new keys inserted with ``ON CONFLICT DO NOTHING``; a key counts as claimed
+        only when this call's statement changed its row (``RETURNING``). A key named twice
+        is claimed for its first mention only. The caller commits the claims (its own
+        transaction, or this call's) before making any of the writes.
+        """
+        keys = list(dict.fromkeys(w["key"] for w in wanted))
+        table = OutboxEntry.__table__  # type: ignore[attr-defined]
+        taken: set[str] = set()
+        with self.within(s) as session:
+            connection = session.connection()
+            known = self._by_keys(session, keys)
+            for chunk in chunks(sorted(k for k, e in known.items() if e.state == "failed")):
+                taken.update(connection.execute(
+                    update(table).where(table.c.key.in_(chunk), table.c.state == "failed")
+                    .values(state="pending", attempts=table.c.attempts + 1).returning(table.c.key)).scalars())
+            first = {w["key"]: w for w in reversed(wanted)}
+            now = utcnow()
+            rows = [{"key": key, "escalation_id": first[key].get("escalation_id"), "target": first[key]["target"],
+                     "kind": first[key]["kind"], "payload": encode(dict(first[key].get("payload") or {})),
+                     "state": "pending", "attempts": 1, "created_at": now}
+                    for key in keys if key not in known]
+            for chunk in chunks(rows):
+                statement = _insert_for(session)(table).values(chunk).on_conflict_do_nothing(index_elements=["key"])
+                taken.update(connection.execute(statement.returning(table.c.key)).scalars())
+            entries = self._by_keys(session, keys, fresh=True)
+        answers: list[tuple[bool, OutboxEntry | None]] = []
+        for w in wanted:
+            answers.append((w["key"] in taken, entries.get(w["key"])))
+            taken.discard(w["key"])  # a second mention of the key is not claimed again
+        return answers
+
+    def finish_many(self, *, done: Iterable[tuple[str, Mapping[str, Any] | None]] = (),
+                    failed: Iterable[tuple[str, str]] = (), at: datetime | None = None,
+                    s: Session | None = None) -> None:
+        """:meth:`done` and :meth:`failed` for many keys in one transaction (a round's
+        results): ``done`` as (key, what was sent or None), ``failed`` as (key, error).
+        Keys must have been claimed; their entries' order of events is the caller's."""
+        done, failed = list(done), list(failed)
+        if not done and not failed:
+            return
+        table = OutboxEntry.__table__  # type: ignore[attr-defined]
+        at = at or utcnow()
+        with self.within(s) as session:
+            connection = session.connection()
+            with_sent = [(k, sent) for k, sent in done if sent]
+            payloads = {k: e.payload for k, e in self._by_keys(session, [k for k, _ in with_sent]).items()}
+            plain = [{"k": k} for k, sent in done if not sent]
+            if plain:
+                connection.execute(update(table).where(table.c.key == bindparam("k"))
+                                   .values(state="sent", sent_at=at, last_error=None), plain)
+            merged = [{"k": k, "p": encode({**json.loads(payloads[k]), **dict(sent)})}
+                      for k, sent in with_sent if k in payloads]
+            if merged:
+                connection.execute(update(table).where(table.c.key == bindparam("k"))
+                                   .values(state="sent", sent_at=at, last_error=None, payload=bindparam("p")), merged)
+            if failed:
+                connection.execute(update(table).where(table.c.key == bindparam("k"))
+                                   .values(state="failed", last_error=bindparam("e")),
+                                   [{"k": k, "e": short(error)} for k, error in failed])
+
+    @staticmethod
+    def _by_keys(s: Session, keys: list[str], *, fresh: bool = False) -> dict[str, OutboxEntry]:
+        found: dict[str, OutboxEntry] = {}
+        for chunk in chunks(keys):
+            query = select(OutboxEntry).where(col(OutboxEntry.key).in_(chunk))
+            if fresh:
+                query = query.execution_options(populate_existing=True)
+            found.update((e.key, e) for e in s.exec(query))
+        return found
 
     def done(self, key: str, *, at: datetime | None = None, sent: Mapping[str, Any] | None = None) -> None:
         """Record that the write ``key`` was performed; ``sent`` (what exactly was written:
@@ -133,3 +210,12 @@ class OutboxRepository(Repository):
         """The entry's payload, decoded."""
         decoded: dict[str, Any] = json.loads(entry.payload)
         return decoded
+
+
+def _insert_for(s: Session):
+    """The dialect's INSERT (both take ``ON CONFLICT DO NOTHING`` and ``RETURNING``)."""
+    if s.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert

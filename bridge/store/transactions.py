@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, TypeVar
 
 import sqlalchemy.exc
@@ -63,6 +63,11 @@ class Repository:
     def session(self) -> AbstractContextManager[Session]:
         """A transaction on the store (see :func:`transaction`)."""
         return transaction(self.engine)
+
+    def within(self, s: Session | None) -> AbstractContextManager[Session]:
+        """The caller's session ``s`` (the work commits with the caller's transaction, so
+        several repositories' bulk writes land together), or a transaction of its own."""
+        return nullcontext(s) if s is not None else transaction(self.engine)
 
 
 def get_for_update(s: Session, model: type[_Row], row_id: int) -> _Row:

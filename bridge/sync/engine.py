@@ -41,6 +41,7 @@ from typing import Callable, Iterable
 
 from bridge.errors import BridgeError, LeaseLost
 from bridge.executor import Outcome
+from bridge.in_flight import DEFAULT_CONCURRENCY, read_tickets
 from bridge.models import Ticket
 from bridge.store.lease_group import EscalationLeases
 from bridge.sync.cadence import CadenceSteps
@@ -71,7 +72,8 @@ class SyncEngine(FetchSteps, CadenceSteps):
                  lease_ttl: timedelta = timedelta(minutes=10), holder: str | None = None,
                  on_failure: Callable[[BaseException, str], None] | None = None,
                  profile_for: Callable[[str], object] | None = None, sentry=None, error_linker=None,
-                 escalate_link: Callable[[object, str, str], str | None] | None = None) -> None:
+                 escalate_link: Callable[[object, str, str], str | None] | None = None,
+                 concurrency: int = DEFAULT_CONCURRENCY) -> None:
         self.store = store
         self.tracker = tracker
         self.helpdesk = helpdesk
@@ -85,6 +87,12 @@ class SyncEngine(FetchSteps, CadenceSteps):
         self.on_failure = on_failure
         #: Files error-tracker issues as Tasks: retries links that did not hold (None: off).
         self.error_linker = error_linker
+        #: Requests of one round in flight together, per service (``[http] concurrency``).
+        self.concurrency = concurrency
+        #: Ticket positions of periodic items, recorded together after the round.
+        self._loose: list = []
+        #: The links of the escalations this pass plans for, by escalation id.
+        self._links_of: dict = {}
         #: The signed Escalate link customer messages end with (None: no link).
         self.escalate_link = escalate_link
         #: The run's lease while it holds one: checked before every write (fencing).
@@ -198,21 +206,16 @@ class SyncEngine(FetchSteps, CadenceSteps):
 
         self._record_fetch_failures()
         self._execute(prepared + periodic, report)
-        for item in prepared:
-            if item.failures:
-                failed.add(item.escalation.jira_issue_id)
-                continue
-            self._record(item)
+        failed.update(item.escalation.jira_issue_id for item in prepared if item.failures)
+        self._fence()
         for item in periodic:
-            self._fence()
             for record in item.records:
                 record()
         # Whatever this pass told a customer (or tried to) moves that escalation's SLA clock:
-        # its next check is computed again at the next pass.
+        # its next check is computed again at the next pass. Recorded with the items' seen
+        # positions in one transaction.
         touched = {item.escalation.id for item in prepared + periodic if item.actions}
-        if touched:
-            self._fence()
-            self.store.escalations.forget_sla_checks(touched)
+        self._record([item for item in prepared if not item.failures], touched)
 
         if self._only is not None:
             # A partial pass leaves the shared cursors alone; its failures join the retry list.
@@ -255,7 +258,8 @@ class SyncEngine(FetchSteps, CadenceSteps):
 
     def _note_waiting(self, ticket_changes: dict[str, dict[str, Ticket]]) -> None:
         """Record which linked tickets wait on the customer (helpdesk status ``pending``):
-        the SLA clock pauses for them where the profile says so."""
+        the SLA clock pauses for them where the profile says so (one transaction)."""
+        changes = []
         for tickets in ticket_changes.values():
             for ticket in tickets.values():
                 link = self._link_by_ticket.get(ticket.id)
@@ -263,9 +267,11 @@ class SyncEngine(FetchSteps, CadenceSteps):
                     continue
                 waiting = ticket.status == "pending"
                 if waiting and link.waiting_on_customer_since is None:
-                    self.store.links.set_waiting_on_customer(ticket.helpdesk, ticket.id, ticket.updated or self.clock())
+                    changes.append((ticket.helpdesk, ticket.id,
+                                    {"waiting_on_customer_since": ticket.updated or self.clock()}))
                 elif not waiting and link.waiting_on_customer_since is not None:
-                    self.store.links.set_waiting_on_customer(ticket.helpdesk, ticket.id, None)
+                    changes.append((ticket.helpdesk, ticket.id, {"waiting_on_customer_since": None}))
+        self.store.links.record_many(changes)
 
     def _item_failed(self, report: SyncReport, target: str, exc: BaseException, *, dry_run: bool = False) -> None:
         """An item that could not be read or planned. Fetching and planning write nothing
@@ -281,20 +287,29 @@ class SyncEngine(FetchSteps, CadenceSteps):
                 self.on_failure(exc, target)
         self._fetch_failures = []
 
-    def _record(self, item: "_Item") -> None:
-        """Everything for this escalation was applied: advance its cursors, mark it seen."""
+    def _record(self, items: list["_Item"], touched: set[int]) -> None:
+        """Everything for these escalations was applied: advance their cursors and mark
+        them seen, and forget the SLA checks of those ``touched`` — one transaction."""
         from bridge.sync.plan import signature
 
+        seen_rows, positions = [], []
+        for item in items:
+            seen = signature(item.issue)
+            seen_rows.append({"id": item.escalation.id, "jira_key": item.issue.key, "jira_url": item.issue.url,
+                              "status": seen.status, "resolution": seen.resolution,
+                              "fix_versions": list(seen.fix_versions), "jira_updated": item.issue.updated,
+                              "comment_id": item.comment_cursor})
+            for (helpdesk, ticket_id), where in item.seen.items():
+                positions.append((helpdesk, ticket_id, {"last_comment_id": where["comment_id"],
+                                                        "last_status": where["status"],
+                                                        "known_version": where["version"]}))
+        if not (seen_rows or positions or touched):
+            return
         self._fence()
-        if item.comment_cursor is not None:
-            self.store.escalations.record_jira_comment_seen(item.escalation.id, item.comment_cursor)
-        for (helpdesk, ticket_id), where in item.seen.items():
-            self.store.links.record_seen(helpdesk, ticket_id, comment_id=where["comment_id"], status=where["status"],
-                                         version=where["version"])
-        seen = signature(item.issue)
-        self.store.escalations.record_issue_seen(item.escalation.id, jira_key=item.issue.key, status=seen.status,
-                                     resolution=seen.resolution, fix_versions=list(seen.fix_versions),
-                                     jira_updated=item.issue.updated, jira_url=item.issue.url)
+        with self.store.session() as s:
+            self.store.escalations.record_seen_many(seen_rows, s=s)
+            self.store.links.record_many(positions, s=s)
+            self.store.escalations.forget_sla_checks(touched, s=s)
 
     # -------------------------------------------------------------------- applying --
     def _execute(self, items: list["_Item"], report: SyncReport) -> None:
@@ -303,7 +318,8 @@ class SyncEngine(FetchSteps, CadenceSteps):
 
         executor = Executor(store=self.store, tracker=self.tracker, helpdesk=self.helpdesk, messages=self.messages,
                             clock=self.clock, lease=self.lease, on_failure=self.on_failure,
-                            error_linker=self.error_linker, escalate_link=self.escalate_link)
+                            error_linker=self.error_linker, escalate_link=self.escalate_link,
+                            concurrency=self.concurrency)
         executor.fresh = self._fresh
         executed = [Item(escalation=item.escalation, actions=item.actions, issue=item.issue) for item in items]
         outcomes = executor.apply(executed)
@@ -325,6 +341,7 @@ class SyncEngine(FetchSteps, CadenceSteps):
         written = {t: owner[id(done)] for t, done in executor.written.items()}
         self._remember_versions({t: item for t, item in written.items()
                                  if t in tickets and self._known_version(item, tickets[t]) == tickets[t].version})
+        self._record_loose_versions()
 
     def _remember_versions(self, written: dict[str, "_Item"]) -> None:
         """Note the version each ticket has after the bridge's own writes (one bulk read
@@ -333,7 +350,7 @@ class SyncEngine(FetchSteps, CadenceSteps):
         if not written:
             return
         try:
-            after = self.helpdesk.read_many(sorted(written))
+            after = read_tickets(self.helpdesk, sorted(written), self.concurrency)
         except BridgeError:
             return  # the next run then reads these tickets in full: slower, not wrong
         for ticket_id, ticket in after.items():
@@ -344,8 +361,15 @@ class SyncEngine(FetchSteps, CadenceSteps):
         where = item.seen.get((ticket.helpdesk, ticket.id))
         if where is not None:
             return where.get("version")
-        link = self.store.links.get(ticket.helpdesk, ticket.id)
+        link = self._link_of(item, ticket.helpdesk, ticket.id)
         return link.known_version if link is not None else None
+
+    def _link_of(self, item: "_Item", helpdesk: str, ticket_id: str):
+        """The item's link of this ticket as this pass loaded it (the store's if not)."""
+        for link in self._links_of.get(item.escalation.id, ()) if item.escalation is not None else ():
+            if link.helpdesk == helpdesk and link.ticket_id == ticket_id:
+                return link
+        return self.store.links.get(helpdesk, ticket_id)
 
     def _update_seen(self, item: "_Item", helpdesk: str, ticket_id: str, **values) -> None:
         """Change where sync stands in a ticket: in the item's record while the item is still
@@ -354,13 +378,20 @@ class SyncEngine(FetchSteps, CadenceSteps):
         if key in item.seen:
             item.seen[key].update(values)
         elif item.issue is not None:
-            link = self.store.links.get(helpdesk, ticket_id)
+            link = self._link_of(item, helpdesk, ticket_id)
             item.seen[key] = {"comment_id": link.last_comment_id if link else None,
                               "status": link.last_status if link else None,
                               "version": link.known_version if link else None, **values}
         else:
+            # A periodic item (nothing else to record): gathered, written together.
+            columns = {"status": "last_status", "version": "known_version", "comment_id": "last_comment_id"}
+            self._loose.append((helpdesk, ticket_id, {columns[k]: v for k, v in values.items()}))
+
+    def _record_loose_versions(self) -> None:
+        if self._loose:
             self._fence()
-            self.store.links.record_seen(helpdesk, ticket_id, **values)
+            self.store.links.record_many(self._loose)
+            self._loose = []
 
 def watch(run_once: Callable[[], SyncReport], *, every: float, sleep: Callable[[float], None] = time.sleep,
           on_report: Callable[[SyncReport], None] = lambda r: None, max_backoff: float = 10.0,

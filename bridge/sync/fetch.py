@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from bridge.errors import ItemFailed
+from bridge.in_flight import get_tickets, read_tickets
 from bridge.models import Issue, Ticket
 from bridge.sync.items import CURSOR_HELPDESK, CURSOR_RELEASED, CURSOR_SINCE, _after, _id_order, _Item
 from bridge.sync.plan import Announce, CustomerMessage, JiraComment, Rules, Seen, TicketView, plan
@@ -104,18 +105,20 @@ class FetchSteps:
         linked = [t for t in changed_ids if t in by_ticket
                   and not (listed.get(t) is not None and listed.get(t) == links[t].known_version
                            and by_ticket[t] not in retried)]
-        # One bulk read tells which of them changed since the bridge's own last write.
-        current = self.helpdesk.read_many(linked) if linked else {}
+        # One bulk read tells which of them changed since the bridge's own last write
+        # (bulk requests several in flight; the conversations read likewise).
+        limit = getattr(self, "concurrency", 1)
+        current = read_tickets(self.helpdesk, linked, limit) if linked else {}
         self._fresh = dict(current)
+        news = [t for t in linked if t in current
+                and not (links[t].known_version is not None and links[t].known_version == current[t].version
+                         and by_ticket[t] not in retried)]  # else the last change is the bridge's own write
+        conversations = get_tickets(self.helpdesk, [t for t in news if not current[t].comments], limit)
         changes: dict[str, dict[str, Ticket]] = {}
-        for ticket_id in linked:
-            ticket = current.get(ticket_id)
-            if ticket is None:
-                continue
-            known = links[ticket_id].known_version
-            if known is not None and known == ticket.version and by_ticket[ticket_id] not in set(retry):
-                continue  # the last change is the bridge's own write
-            full = ticket if ticket.comments else self.helpdesk.get_ticket(ticket_id)
+        for ticket_id in news:
+            full = conversations.get(ticket_id, current[ticket_id])
+            if isinstance(full, BaseException):
+                raise full
             self._fresh[ticket_id] = full
             changes.setdefault(by_ticket[ticket_id], {})[ticket_id] = full
         return changes
