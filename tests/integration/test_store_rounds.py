@@ -1,0 +1,152 @@
+"""A sync round's store work in bulk, on SQLite and PostgreSQL: the outbox claims of a round
+in one transaction (each key to exactly one caller, across engines), the round's results in
+one, what each ticket was told and where sync stands, and the audit rows — each behaving as
+the one-row calls it replaces."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bridge.store.db import open_store
+from bridge.store.repository import Store
+from tests.integration.test_store import count_rows, intent, race, separate_stores
+
+AT = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def wanted(*keys: str, escalation_id: int | None = None) -> list[dict]:
+    return [{"key": k, "target": f"zendesk:{k}", "kind": "Announce", "escalation_id": escalation_id,
+             "payload": {"n": i}} for i, k in enumerate(keys)]
+
+
+def test_claim_many_grants_like_claim(store: Store) -> None:
+    escalation, _ = intent(store)
+    assert store.outbox.claim("pending-elsewhere", target="zendesk:1", kind="Announce")
+    assert store.outbox.claim("sent-before", target="zendesk:1", kind="Announce")
+    store.outbox.done("sent-before")
+    assert store.outbox.claim("failed-before", target="zendesk:1", kind="Announce")
+    store.outbox.failed("failed-before", "503")
+
+    answers = store.outbox.claim_many(wanted("new", "pending-elsewhere", "sent-before", "failed-before", "new",
+                                             escalation_id=escalation.id))
+
+    assert [claimed for claimed, _ in answers] == [True, False, False, True, False]  # "new" twice: once
+    states = [(entry.key, entry.state, entry.attempts) for _, entry in answers]
+    assert states == [("new", "pending", 1), ("pending-elsewhere", "pending", 1), ("sent-before", "sent", 1),
+                      ("failed-before", "pending", 2), ("new", "pending", 1)]
+    new = store.outbox.get("new")
+    assert new is not None and new.escalation_id == escalation.id and store.outbox.payload(new) == {"n": 0}
+    assert count_rows(store, "outbox") == 4
+
+
+def test_claim_many_is_race_safe_across_engines(store_url: str, store: Store) -> None:
+    keys = [f"announce:zendesk:{n}" for n in range(60)]
+    racers = separate_stores(store_url, 4)
+
+    def claim(i: int) -> set[str]:
+        mine = random.Random(i).sample(keys, len(keys))  # each racer in its own order
+        return {w["key"] for w, (claimed, _) in zip(wanted(*mine), racers[i].outbox.claim_many(wanted(*mine)))
+                if claimed}
+
+    try:
+        granted = race(len(racers), claim)
+    finally:
+        for racer in racers:
+            racer.close()
+    assert sorted(k for won in granted for k in won) == sorted(keys)  # every key to exactly one racer
+    assert count_rows(store, "outbox") == len(keys)
+
+
+def test_finish_many_records_sent_and_failed_in_one_go(store: Store) -> None:
+    store.outbox.claim_many(wanted("a", "b", "c"))
+    store.outbox.finish_many(done=[("a", {"body": "Fixed in 2.4", "locale": "de"}), ("b", None)],
+                             failed=[("c", "zendesk answered 503:\n   busy")], at=AT)
+    a, b, c = (store.outbox.get(k) for k in "abc")
+    assert a is not None and (a.state, a.sent_at) == ("sent", AT)
+    assert store.outbox.payload(a) == {"n": 0, "body": "Fixed in 2.4", "locale": "de"}
+    assert b is not None and (b.state, store.outbox.payload(b)) == ("sent", {"n": 1})
+    assert c is not None and (c.state, c.last_error) == ("failed", "zendesk answered 503: busy")
+    [(claimed, entry)] = store.outbox.claim_many(wanted("c"))
+    assert claimed and entry is not None and entry.attempts == 2
+
+
+def test_record_many_writes_ticket_columns_and_resets_the_sla_check(store: Store) -> None:
+    first, _ = intent(store, "1")
+    second, _ = intent(store, "2")
+    store.links.add(first.id, "zendesk", "1")
+    store.links.add(second.id, "zendesk", "2")
+    later = AT + timedelta(days=1)
+    store.escalations.set_sla_next_checks({first.id: later, second.id: later})
+
+    store.links.record_many([
+        ("zendesk", "1", {"last_announced_state": "in_progress", "last_public_update_at": AT}),
+        ("zendesk", "1", {"last_announced_state": "resolved"}),  # the later change of a column wins
+        ("zendesk", "2", {"known_version": "v7", "last_comment_id": "42"}),  # not a clock input
+        ("zendesk", "99", {"known_version": "v1"}),  # no longer linked: passed over
+    ])
+
+    one, two = store.links.get("zendesk", "1"), store.links.get("zendesk", "2")
+    assert one is not None and (one.last_announced_state, one.last_public_update_at) == ("resolved", AT)
+    assert two is not None and (two.known_version, two.last_comment_id, two.last_announced_state) == ("v7", "42", None)
+    checks = {e.id: e.sla_next_check_at for e in store.escalations.by_ids([first.id, second.id]).values()}
+    assert checks == {first.id: None, second.id: later}
+    assert set(store.links.by_tickets("zendesk", ["1", "2", "99"])) == {"1", "2"}
+
+
+def test_record_seen_many_keeps_what_it_is_not_given(store: Store) -> None:
+    escalation, _ = intent(store)
+    store.escalations.mark_created(escalation.id, jira_issue_id="10001", jira_key="SUP-1",
+                                   jira_url="https://jira.example/browse/SUP-1")
+    store.escalations.record_jira_comment_seen(escalation.id, "500")
+    row = {"id": escalation.id, "jira_key": "SUP-1", "status": "In Progress", "resolution": None,
+           "fix_versions": ["2.4"], "jira_updated": AT}
+    with store.session() as s:  # in the caller's transaction
+        store.escalations.record_seen_many([row], s=s)
+    seen = store.escalations.get(escalation.id)
+    assert seen is not None
+    assert (seen.last_status, seen.last_fix_versions, seen.last_jira_updated) == ("In Progress", '["2.4"]', AT)
+    assert (seen.jira_url, seen.last_jira_comment_id) == ("https://jira.example/browse/SUP-1", "500")
+    store.escalations.record_seen_many([{**row, "jira_key": "OPS-7", "comment_id": "501"}])
+    moved = store.escalations.get(escalation.id)
+    assert moved is not None and (moved.jira_key, moved.last_jira_comment_id) == ("OPS-7", "501")
+
+
+def test_a_failing_round_records_nothing(store: Store) -> None:
+    store.outbox.claim_many(wanted("a"))
+    with pytest.raises(ValueError, match="not one of"):
+        with store.session() as s:
+            store.outbox.finish_many(done=[("a", None)], s=s)
+            store.audit.record_many([("bridge", "Announce", "zendesk:1", "maybe", "")], s=s)  # type: ignore[list-item]
+    entry = store.outbox.get("a")
+    assert entry is not None and entry.state == "pending"  # the round's transaction rolled back whole
+    store.audit.record_many([("bridge", "Announce", "zendesk:1", "ok", "x" * 900)])
+    [row] = store.audit.entries()
+    assert (row.result, len(row.detail)) == ("ok", 500)
+
+
+# Per key, what a sequence of one-row claims and results leaves: the bulk calls must agree.
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.lists(st.sampled_from("abcde"), max_size=6),
+                          st.dictionaries(st.sampled_from("abcde"), st.sampled_from(["done", "failed"]))),
+                min_size=1, max_size=5))
+def test_bulk_claims_agree_with_one_row_claims(rounds) -> None:
+    bulk, single = open_store("sqlite://", auto_upgrade=True), open_store("sqlite://", auto_upgrade=True)
+    try:
+        for keys, results in rounds:
+            answers = [claimed for claimed, _ in bulk.outbox.claim_many(wanted(*keys))]
+            assert answers == [single.outbox.claim(k, target=f"zendesk:{k}", kind="Announce") for k in keys]
+            finished = {k: r for k, r in results.items() if k in keys}  # only what was claimed may finish
+            bulk.outbox.finish_many(done=[(k, None) for k, r in finished.items() if r == "done"],
+                                    failed=[(k, "503") for k, r in finished.items() if r == "failed"])
+            for k, r in finished.items():
+                single.outbox.done(k) if r == "done" else single.outbox.failed(k, "503")
+            state = {e.key: (e.state, e.attempts) for e in bulk.outbox.list(states=None)}
+            assert state == {e.key: (e.state, e.attempts) for e in single.outbox.list(states=None)}
+    finally:
+        bulk.close()
+        single.close()
