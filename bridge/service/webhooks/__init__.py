@@ -106,6 +106,16 @@ def hmac_sha256(secret: str, message: bytes) -> bytes:
     return hmac.new(secret.encode(), message, hashlib.sha256).digest()
 
 
+def require_body_signature(request: WebhookRequest, header: str, expected: str) -> None:
+    """Refuse (401) a request whose ``header`` is missing or differs from ``expected``, the hex
+    signature of its body (compared in constant time, whatever the hex digits' case)."""
+    given = request.header(header)
+    if not given:
+        raise Refused(401, "unsigned", f"{header} is missing")
+    if not constant_time_equal(given.strip().lower(), expected):
+        raise Refused(401, "bad_signature", f"{header} does not match the body")
+
+
 def module_for(source: str):
     """The module that verifies and parses ``source`` (one of :data:`SOURCES`)."""
     import importlib

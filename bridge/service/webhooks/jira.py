@@ -9,8 +9,8 @@ issue link created / deleted (both ends).
 
 from __future__ import annotations
 
-from bridge.service.webhooks import (Delivery, Refused, WebhookRequest, body_digest, constant_time_equal,
-                                     hmac_sha256, identifier, json_body)
+from bridge.service.webhooks import (Delivery, Refused, WebhookRequest, body_digest, hmac_sha256, identifier,
+                                     json_body, require_body_signature)
 
 SOURCE = "jira"
 SIGNATURE_HEADER = "X-Hub-Signature"
@@ -29,11 +29,7 @@ def sign(secret: str, body: bytes) -> str:
 
 def verify(request: WebhookRequest, secret: str, *, now: float, window: int) -> None:
     """JIRA signs no timestamp: the HMAC of the body is all there is to check."""
-    given = request.header(SIGNATURE_HEADER)
-    if not given:
-        raise Refused(401, "unsigned", f"{SIGNATURE_HEADER} is missing")
-    if not constant_time_equal(given.strip().lower(), sign(secret, request.body)):
-        raise Refused(401, "bad_signature", f"{SIGNATURE_HEADER} does not match the body")
+    require_body_signature(request, SIGNATURE_HEADER, sign(secret, request.body))
 
 
 def parse(request: WebhookRequest) -> Delivery | None:
