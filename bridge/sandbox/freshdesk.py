@@ -43,6 +43,7 @@ from bridge.sandbox.freshdesk_state import (ACCESS_DENIED, CLOSED, DEFAULT_RATE_
                                            PENDING, PER_PAGE_DEFAULT, PER_PAGE_MAX, RESOLVED, SOURCE_NOTE,
                                            SOURCE_REPLY, FreshdeskError, FreshdeskState, format_time, not_found,
                                            unexpected_fields, validation_failed)
+from bridge.sandbox.webhook_delivery import add_delivery_controls
 
 __all__ = ["CLOSED", "DEMO_CONTACT_API_KEY", "DEMO_CREDENTIALS", "OPEN", "PENDING", "RESOLVED", "SOURCE_NOTE",
            "SOURCE_REPLY", "FreshdeskError", "FreshdeskState", "create_app", "format_time", "start"]
@@ -249,6 +250,7 @@ def create_app(state: FreshdeskState, knobs: Knobs | None = None) -> Flask:
         with state.lock:
             return respond([copy.deepcopy(g) for g in state.groups.values()])
 
+    add_delivery_controls(app, state.hooks.dispatcher)
     return app
 
 

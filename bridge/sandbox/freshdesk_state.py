@@ -106,7 +106,9 @@ class FreshdeskState:
         self.reset()
 
     def reset(self) -> None:
+        """Forget every record and webhook subscription."""
         with self.lock:
+            self.hooks.reset()
             self.agents: dict[int, dict] = {}
             self.contacts: dict[int, dict] = {}
             self.companies: dict[int, dict] = {}

@@ -11,7 +11,7 @@
   ``X-Bridge-Secret``, on every ticket create and update.
 
 Subscriptions are added with ``state.hooks.subscribe(url, secret)`` (what ``bridge sandbox
---webhooks-to`` does): neither vendor has an API for them.
+--webhooks-to`` does): neither vendor has an API for them. Resetting the state forgets them.
 Sending, retries and the unreliability knobs are the shared background dispatcher's
 (:mod:`bridge.sandbox.webhook_delivery`).
 """
@@ -63,6 +63,12 @@ class _Hooks:
         self.dispatcher = Dispatcher(f"sandbox-{self.VENDOR}-webhooks")
         self.subscriptions: list[tuple[int, str, str | None]] = []
         self._ids = itertools.count(1)
+
+    def reset(self) -> None:
+        """Forget every subscription and queued delivery; delivery knobs back to defaults."""
+        self.subscriptions.clear()
+        self._ids = itertools.count(1)
+        self.dispatcher.reset()
 
     def subscribe(self, url: str, secret: str | None) -> int:
         """Send to ``url`` from now on, signed with ``secret``; returns the subscription id."""

@@ -38,6 +38,7 @@ from bridge.sandbox.sentry_state import (ALL_SCOPES, DEMO_CREDENTIALS, DEMO_PUBL
                                          DEMO_READ_ONLY_TOKEN, GROUPING_CONFIG, IS_VALUES, MAX_LIMIT, NEW_ISSUE_PERIOD,
                                          NO_PERMISSION, NOT_FOUND, SentryError, SentryState, format_time,
                                          parse_cursor, parse_period)
+from bridge.sandbox.webhook_delivery import add_delivery_controls
 
 __all__ = ["DEMO_CREDENTIALS", "DEMO_PUBLIC_KEYS", "DEMO_READ_ONLY_TOKEN", "SentryError", "SentryState",
            "create_app", "format_time", "parse_cursor", "parse_period", "start"]
@@ -460,6 +461,7 @@ def create_app(state: SentryState, knobs: Knobs | None = None) -> Flask:
             raise SentryError(400, str(exc)) from None
         return respond({"id": state.ingest_event(project["id"], event)})
 
+    add_delivery_controls(app, state.hooks.dispatcher)
     return app
 
 

@@ -103,6 +103,7 @@ class SentryState:
     def reset(self) -> None:
         """Forget everything but keep the organisation."""
         with self.lock:
+            self.hooks.reset()
             self.org = {"id": "1", "slug": "acme", "name": "Acme"}
             self.projects: dict[str, dict] = {}
             self.issues: dict[int, dict] = {}
