@@ -33,12 +33,12 @@ from bridge.escalation import EscalationRequest
 from bridge.sandbox.jira import DEMO_LOGINS
 from bridge.services import Services
 from tests.conftest import ACTOR
+from tests.fixtures.bridge_comments import bridge_comments
 from tests.fixtures.jobs import WorkerProcess, jobs_store_url, journal, overlaps  # noqa: F401 - a fixture
 from tests.fixtures.serve import SECRETS, ServeProcess, inbox_settled, post_jira, wait_until
 
 pytestmark = pytest.mark.postgres
 
-BRIDGE_EMAIL = "bridge@example.com"
 ESCALATIONS = 50
 CHANGES = 200
 #: Transition id and the words of the customer's message, by target state.
@@ -99,12 +99,8 @@ def event(key: str, issue_id: str, state: str, n: int) -> dict:
 
 def announcements(sandbox, ticket: int) -> list[str]:
     """The states the bridge told this ticket's customer, in order."""
-    bridge = sandbox.zendesk_state.user_by_email(BRIDGE_EMAIL)["id"]
-    said = []
-    for comment in sandbox.zendesk_state.comments(ticket):
-        if comment["public"] and comment["author_id"] == bridge:
-            said += [state for state, (_, words) in STATES.items() if words in comment["body"]]
-    return said
+    return [state for body in bridge_comments(sandbox, ticket) for state, (_, words) in STATES.items()
+            if words in body]
 
 
 class Killer:

@@ -14,17 +14,14 @@ from jira import JIRA
 
 from bridge.cli import main
 from bridge.config import load_config
-from bridge.escalation import EscalationRequest
 from bridge.jobs.doorbell import INBOX_TASK
 from bridge.sandbox.jira import DEMO_LOGINS
 from bridge.services import Services
-from tests.conftest import ACTOR
+from tests.fixtures.bridge_comments import bridge_comments, escalate_together
 from tests.fixtures.jobs import WorkerProcess, jobs_store_url, journal, overlaps  # noqa: F401 - a fixture
 from tests.fixtures.serve import SECRETS, inbox_settled, jira_issue_event, post_jira, serving, wait_until
 
 pytestmark = pytest.mark.postgres
-
-BRIDGE_EMAIL = "bridge@example.com"
 
 
 def jobs(engine, task: str) -> list[tuple]:
@@ -128,23 +125,18 @@ def env(bridge_env, jobs_store_url) -> dict[str, str]:
 
 
 def told(sandbox, ticket: int, words: str) -> int:
-    bridge = sandbox.zendesk_state.user_by_email(BRIDGE_EMAIL)
-    return sum(words in c["body"] for c in sandbox.zendesk_state.comments(ticket)
-               if c["public"] and c["author_id"] == bridge["id"])
+    return sum(words in body for body in bridge_comments(sandbox, ticket))
 
 
 def test_a_jira_change_through_serve_and_two_workers_is_told_once(sandbox, env, tmp_path):
     services = Services(load_config(None, env=env))
-    escalator = services.escalator()
-    first = escalator.escalate(EscalationRequest(ticket="101", actor=ACTOR))
-    escalator.escalate(EscalationRequest(ticket="105", actor=ACTOR, into=first.jira_key))
-    sandbox.zendesk_state.export_skips_last_minute = False
+    bug = escalate_together(services, sandbox, (101, 105))
     workers = [WorkerProcess(env, tmp_path / f"worker-{n}.log", "--concurrency", "2") for n in range(2)]
     try:
         with serving(services, workers=0) as serve:
             dev = JIRA(server=sandbox.jira.url, basic_auth=DEMO_LOGINS["dev"].basic_auth("cloud"), max_retries=0)
-            dev.transition_issue(first.jira_key, "In Progress")
-            event = jira_issue_event(dev.issue(first.jira_key))
+            dev.transition_issue(bug, "In Progress")
+            event = jira_issue_event(dev.issue(bug))
             for attempt in range(3):  # one change, delivered three times under two ids
                 post_jira(serve.url, event, delivery=f"change-{attempt % 2}")
             wait_until(lambda: told(sandbox, 101, "working on a fix") and told(sandbox, 105, "working on a fix"),
@@ -186,14 +178,13 @@ def test_status_and_doctor_report_waiting_jobs_and_workers_alive(sandbox, env, t
 
 def test_serve_with_workers_on_postgres_runs_the_jobs_itself(sandbox, env):
     services = Services(load_config(None, env=env))
-    first = services.escalator().escalate(EscalationRequest(ticket="101", actor=ACTOR))
-    sandbox.zendesk_state.export_skips_last_minute = False
+    bug = escalate_together(services, sandbox, (101,))
     with serving(services, workers=2) as serve:
         assert serve.jobs is not None and serve.jobs.worker is not None  # procrastinate, not inbox threads
         dev = JIRA(server=sandbox.jira.url, basic_auth=DEMO_LOGINS["dev"].basic_auth("cloud"), max_retries=0)
-        dev.transition_issue(first.jira_key, "In Progress")
-        post_jira(serve.url, jira_issue_event(dev.issue(first.jira_key)), delivery="change-1")
+        dev.transition_issue(bug, "In Progress")
+        post_jira(serve.url, jira_issue_event(dev.issue(bug)), delivery="change-1")
         wait_until(lambda: told(sandbox, 101, "working on a fix"), what="the customer told")
         wait_until(lambda: inbox_settled(services.store), what="the inbox to settle")
     assert told(sandbox, 101, "working on a fix") == 1
-    assert {row[0] for row in journal(services.store.engine)} == {services.store.escalations.by_key(first.jira_key).id}
+    assert {row[0] for row in journal(services.store.engine)} == {services.store.escalations.by_key(bug).id}
