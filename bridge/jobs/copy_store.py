@@ -4,7 +4,7 @@ Every table of the store's schema is copied row by row with its ids (links, outb
 related Tasks and the audit trail refer to each other by id), parents before children, in
 one transaction on the target. The outbox comes along, so what was sent before the move is
 known after it: a sync right afterwards sends nothing twice. Leases are not copied (they
-name processes of the old installation). PostgreSQL's id sequences are moved past the
+name processes of the old installation), nor the job engine's tables (the target's own). PostgreSQL's id sequences are moved past the
 copied ids, so new rows do not collide.
 """
 
@@ -20,8 +20,10 @@ from bridge.store.urls import mask_url, normalise_url
 
 __all__ = ["copy_store"]
 
-#: Rows of a process's lifetime, meaningless in another installation.
-SKIPPED = frozenset({"lease"})
+#: Rows of a process's lifetime, meaningless in another installation; and the job engine's,
+#: which belong to the target (its migrations as `bridge db upgrade` recorded them, its
+#: workers' buckets and journal).
+SKIPPED = frozenset({"lease", "bridge_rate_limits", "bridge_job_journal", "bridge_job_engine_migration"})
 BATCH = 1000
 
 

@@ -90,8 +90,8 @@ def journal_start(engine: Engine, escalation_id: int, job_id: int | None, worker
     """Record that this process starts work on ``escalation_id``; the row's id."""
     with engine.begin() as connection:
         return connection.execute(text(
-            "INSERT INTO bridge_job_journal (escalation_id, job_id, worker, pid) "
-            "VALUES (:e, :j, :w, :p) RETURNING id"),
+            "INSERT INTO bridge_job_journal (escalation_id, job_id, worker, pid, started_at) "
+            "VALUES (:e, :j, :w, :p, clock_timestamp()) RETURNING id"),
             {"e": escalation_id, "j": job_id, "w": worker or socket.gethostname(), "p": os.getpid()}).scalar_one()
 
 

@@ -39,7 +39,8 @@ MAX_BLOCK_S = 120.0
 JITTER_S = 0.5
 
 _RESERVE = text("""
-    INSERT INTO bridge_rate_limits (service, tokens) VALUES (:service, :burst - 1)
+    INSERT INTO bridge_rate_limits (service, tokens, updated_at, throttled)
+    VALUES (:service, :burst - 1, clock_timestamp(), 0)
     ON CONFLICT (service) DO UPDATE SET
         tokens = LEAST(:burst, bridge_rate_limits.tokens
                        + EXTRACT(EPOCH FROM clock_timestamp() - bridge_rate_limits.updated_at) * :rate) - 1,
@@ -48,8 +49,8 @@ _RESERVE = text("""
               GREATEST(0, EXTRACT(EPOCH FROM COALESCE(blocked_until, clock_timestamp()) - clock_timestamp()))
 """)
 _BLOCK = text("""
-    INSERT INTO bridge_rate_limits (service, tokens, blocked_until, throttled)
-    VALUES (:service, 0, clock_timestamp() + make_interval(secs => :seconds), 1)
+    INSERT INTO bridge_rate_limits (service, tokens, updated_at, blocked_until, throttled)
+    VALUES (:service, 0, clock_timestamp(), clock_timestamp() + make_interval(secs => :seconds), 1)
     ON CONFLICT (service) DO UPDATE SET
         blocked_until = GREATEST(COALESCE(bridge_rate_limits.blocked_until, clock_timestamp()),
                                  clock_timestamp() + make_interval(secs => :seconds)),

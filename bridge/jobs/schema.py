@@ -1,44 +1,25 @@
-"""The job engine's tables on a PostgreSQL store: procrastinate's schema and two of ours.
+"""procrastinate's schema on a PostgreSQL store, brought up to date by `bridge db upgrade`.
 
-``bridge db upgrade`` calls :func:`apply` inside the transaction that migrates the store, so
-one command brings both up to date and a failure leaves neither half-applied (PostgreSQL
-DDL is transactional). Alembic does not manage these tables: procrastinate ships its own
-schema, and our two tables exist only where procrastinate does (PostgreSQL stores).
+``bridge db upgrade`` migrates the store (alembic; the job engine's own tables of bridge's
+are migration 0007) and then calls :func:`apply` in the same transaction, so one command
+brings both up to date and a failure leaves neither half-applied (PostgreSQL DDL is
+transactional). procrastinate's tables are procrastinate's: a new store gets its
+``schema.sql``; an existing one gets each of its ``sql/migrations`` scripts it has not had,
+in version order. procrastinate keeps no record of what was applied, so
+``bridge_job_engine_migration`` does: a new schema is recorded as having every script of
+the installed version (``schema.sql`` is what they add up to).
 
-- ``bridge_rate_limits`` — one token bucket per service, shared by every worker
-  (:mod:`bridge.jobs.limiter`), and the count of 429 answers seen;
-- ``bridge_job_journal`` — when each job on an escalation started and ended, and in which
-  process: evidence that no escalation was worked by two workers at once.
+procrastinate's migrations come in "pre" and "post" halves for upgrades without downtime;
+`bridge db upgrade` applies both, so stop the workers of the older bridge first.
 """
 
 from __future__ import annotations
 
 from importlib import resources
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
-__all__ = ["apply", "present"]
-
-_OURS = """
-CREATE TABLE IF NOT EXISTS bridge_rate_limits (
-    service text PRIMARY KEY,
-    tokens double precision NOT NULL,
-    updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
-    blocked_until timestamptz,
-    throttled bigint NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS bridge_job_journal (
-    id bigserial PRIMARY KEY,
-    escalation_id integer NOT NULL,
-    job_id bigint,
-    worker text NOT NULL,
-    pid integer NOT NULL,
-    started_at timestamptz NOT NULL DEFAULT clock_timestamp(),
-    ended_at timestamptz,
-    outcome text
-);
-CREATE INDEX IF NOT EXISTS bridge_job_journal_escalation ON bridge_job_journal (escalation_id, started_at);
-"""
+__all__ = ["apply", "migration_names", "present"]
 
 
 def present(connection: Connection) -> bool:
@@ -46,14 +27,40 @@ def present(connection: Connection) -> bool:
     return connection.exec_driver_sql("SELECT to_regclass('procrastinate_jobs') IS NOT NULL").scalar_one()
 
 
-def apply(connection: Connection) -> bool:
-    """Create procrastinate's schema (when absent) and ours; True when procrastinate's was
-    created now. Idempotent: a store whose job schema exists is left as it is."""
-    created = False
+def migration_names() -> list[str]:
+    """The installed procrastinate's migration scripts, oldest first (their names sort by version)."""
+    folder = resources.files("procrastinate.sql") / "migrations"
+    return sorted(entry.name for entry in folder.iterdir() if entry.name.endswith(".sql"))
+
+
+def _run_script(connection: Connection, sql: str) -> None:
+    # Through the driver without parameters: psycopg then takes a multi-statement script as it is.
+    connection.connection.driver_connection.execute(sql)
+
+
+def _record(connection: Connection, names: list[str]) -> None:
+    for name in names:
+        connection.execute(text("INSERT INTO bridge_job_engine_migration (name, applied_at) "
+                                "VALUES (:name, clock_timestamp())"), {"name": name})
+
+
+def apply(connection: Connection) -> list[str]:
+    """Bring procrastinate's schema up to date in ``connection``'s transaction (the store
+    must be migrated: the record is alembic's table). What was applied: ``["schema.sql"]``
+    for a new schema, else the migration scripts run now (none when up to date)."""
+    names = migration_names()
+    applied = set(connection.execute(text("SELECT name FROM bridge_job_engine_migration")).scalars())
     if not present(connection):
-        sql = (resources.files("procrastinate.sql") / "schema.sql").read_text(encoding="utf-8")
-        # Through the driver without parameters: psycopg then takes the script as it is.
-        connection.connection.driver_connection.execute(sql)
-        created = True
-    connection.connection.driver_connection.execute(_OURS)
-    return created
+        _run_script(connection, (resources.files("procrastinate.sql") / "schema.sql").read_text(encoding="utf-8"))
+        _record(connection, [name for name in names if name not in applied])
+        return ["schema.sql"]
+    if not applied:
+        # Made by an earlier `bridge db upgrade` from this procrastinate's schema.sql, before
+        # the record existed: it has what every script up to the installed version adds.
+        _record(connection, names)
+        return []
+    due = [name for name in names if name not in applied]
+    for name in due:
+        _run_script(connection, (resources.files("procrastinate.sql") / "migrations" / name).read_text(encoding="utf-8"))
+    _record(connection, due)
+    return due

@@ -20,6 +20,9 @@ What the bridge remembers between runs, and nothing it can read back from a serv
   ``board_standing``: each open escalation's SLA standing, kept for the board's SQL paging.
 - ``inbox``: accepted webhook deliveries and Escalate-button presses, each a pointer (which
   issue or ticket to look at) that a ``bridge serve`` worker takes under a lease.
+- ``bridge_rate_limits`` / ``bridge_job_journal`` / ``bridge_job_engine_migration``: the job
+  engine's own (PostgreSQL stores; bridge/jobs): rate limits shared by every worker, when each
+  job on an escalation ran, and which of procrastinate's migrations this store has had.
 
 Column names are a contract with the engine and with ``migrations/versions``: change them
 only together with a new migration. Every datetime is timezone-aware UTC in Python
@@ -42,9 +45,12 @@ __all__ = [
     "BoardUser",
     "Escalation",
     "InboxItem",
+    "JobEngineMigration",
+    "JobJournalEntry",
     "Lease",
     "LinkedTicket",
     "OutboxEntry",
+    "RateLimitBucket",
     "RelatedTask",
     "RelatedTaskLink",
     "SignInFailure",
@@ -419,3 +425,52 @@ class InboxItem(SQLModel, table=True):
     received_at: datetime = _when()
     finished_at: datetime | None = _when(nullable=True)
     last_error: str | None = Field(default=None, sa_type=sa.Text)
+
+
+# -- the job engine's own tables (bridge/jobs; used on PostgreSQL only) --------------------------
+
+
+class RateLimitBucket(SQLModel, table=True):
+    """One token bucket per service, shared by every `bridge worker` (bridge/jobs/limiter.py).
+
+    ``tokens`` may go negative: a reservation's place in the queue. ``blocked_until`` is the
+    latest 429's Retry-After (plus jitter) that holds every worker back; ``throttled`` counts
+    429 answers seen. Written by SQL of the limiter's own (one atomic UPDATE per request).
+    """
+
+    __tablename__ = "bridge_rate_limits"
+
+    service: str = Field(primary_key=True, sa_type=sa.Text)
+    tokens: float = Field(sa_type=sa.Double)
+    updated_at: datetime = _when()
+    blocked_until: datetime | None = _when(nullable=True)
+    throttled: int = Field(default=0, sa_type=sa.BigInteger)
+
+
+class JobJournalEntry(SQLModel, table=True):
+    """When a job on one escalation started and ended, and in which worker process: the
+    evidence that no escalation was worked by two workers at once (a row without an end was
+    cut short, e.g. its process killed)."""
+
+    __tablename__ = "bridge_job_journal"
+    __table_args__ = (sa.Index("ix_bridge_job_journal_escalation_id_started_at", "escalation_id", "started_at"),)
+
+    id: int | None = Field(default=None, primary_key=True,
+                           sa_type=sa.BigInteger().with_variant(sa.Integer(), "sqlite"))
+    escalation_id: int
+    job_id: int | None = Field(default=None, sa_type=sa.BigInteger)
+    worker: str = Field(sa_type=sa.Text)
+    pid: int
+    started_at: datetime = _when()
+    ended_at: datetime | None = _when(nullable=True)
+    outcome: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class JobEngineMigration(SQLModel, table=True):
+    """Each of procrastinate's own migration scripts (its ``sql/migrations``) applied to this
+    store's job engine schema by `bridge db upgrade` (bridge/jobs/schema.py)."""
+
+    __tablename__ = "bridge_job_engine_migration"
+
+    name: str = Field(primary_key=True, sa_type=sa.Text)
+    applied_at: datetime = _when()
