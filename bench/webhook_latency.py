@@ -8,12 +8,14 @@ API exactly as `bridge sandbox --webhooks-to` does, so the emulator's own signed
 drive it. A "change" is one developer transition (To Do → In Progress, In Progress → In QA,
 In QA → In Progress) sent over HTTP; its latency is the time until the bridge's public reply
 announcing that state is on the Zendesk ticket. Each escalation is changed at most once per
-``--spacing`` seconds, so no change is legitimately folded into the next.
+``--spacing`` seconds, so while the latency stays below that no change is folded into the next.
 
 For each rate (default 1, 10 and 50 changes/s for ``--seconds`` each): p50 / p95 / p99,
 changes superseded (a later change of the same Bug was announced first: the customer hears
-the current state), changes not announced within ``--drain`` seconds after the last one
-(late; the inbox keeps them, so late is not lost), tickets whose last announcement is not
+the current state), changes folded (the Bug was back in the state the customer had last
+been told before the bridge read it: nothing new to say), changes not announced within
+``--drain`` seconds after the last one (late; the inbox keeps them, so late is not lost),
+tickets whose last announcement is not
 their Bug's last state (lost news) and replies beyond one per change (duplicates). When the
 latency exceeds ``--spacing`` the core rightly tells only the current state, and a reply is
 matched to the earliest change waiting, so per-change numbers are then approximate. Then the same
@@ -108,6 +110,17 @@ class Watch:
             wrong += not said or said[-1] != final
         return wrong
 
+    def last_said(self) -> dict[int, str | None]:
+        """Per ticket, the state the bridge's last announcement names."""
+        state = self.world.zendesk_state
+        bridge = state.user_by_email(BRIDGE_EMAIL)["id"]
+        said: dict[int, str | None] = {}
+        for ticket in {c.ticket for c in self.changes}:
+            names = [name for c in state.comments(ticket) if c["public"] and c["author_id"] == bridge
+                     for name, (_, words) in STATES.items() if words in c["body"]]
+            said[ticket] = names[-1] if names else None
+        return said
+
     def duplicates(self) -> int:
         state = self.world.zendesk_state
         bridge = state.user_by_email(BRIDGE_EMAIL)["id"]
@@ -173,20 +186,33 @@ def drive(world, escalations, watch: Watch, *, rate: float, seconds: float, spac
             pool.submit(send, ticket, key, target)
 
 
-def report(label: str, watch: Watch) -> None:
+def report(label: str, watch: Watch) -> dict:
+    """Print one row; return its p95 (None when nothing was told), lost news and duplicates."""
     told = [c.told_at - c.at for c in watch.changes if c.told_at is not None]
     # A change the core never announced because a later one of the same Bug was announced
     # first is superseded (the customer hears the current state), not late.
     superseded = sum(1 for c in watch.changes if c.told_at is None and any(
         d.ticket == c.ticket and d.at > c.at and d.told_at is not None for d in watch.changes))
-    late = sum(1 for c in watch.changes if c.told_at is None) - superseded
+    # A change never announced although nothing later was either, on a ticket whose last
+    # announcement is its Bug's final state: the Bug went back to the state the customer
+    # had been told before the bridge read it (In Progress -> In QA -> In Progress), so there
+    # was nothing new to say. Folded, not late.
+    said = watch.last_said()
+    final = {t: max((c for c in watch.changes if c.ticket == t), key=lambda c: c.at).state for t in said}
+    untold = [c for c in watch.changes if c.told_at is None and not any(
+        d.ticket == c.ticket and d.at > c.at and d.told_at is not None for d in watch.changes)]
+    folded = sum(1 for c in untold if said[c.ticket] == final[c.ticket])
+    late = len(untold) - folded
+    row = {"p95": percentile(told, 95) if told else None, "wrong": watch.wrong_final_state(),
+           "duplicates": watch.duplicates()}
     if told:
         print(f"{label:<28} changes {len(watch.changes):>4}  p50 {percentile(told, 50):6.2f} s  "
               f"p95 {percentile(told, 95):6.2f} s  p99 {percentile(told, 99):6.2f} s  "
-              f"superseded {superseded}  not told in time {late}  ending on a wrong state "
-              f"{watch.wrong_final_state()}  duplicates {watch.duplicates()}", flush=True)
+              f"superseded {superseded}  folded {folded}  not told in time {late}  ending on a wrong state "
+              f"{row['wrong']}  duplicates {row['duplicates']}", flush=True)
     else:
         print(f"{label:<28} changes {len(watch.changes):>4}  nothing announced in time", flush=True)
+    return row
 
 
 def wait_told(watch: Watch, timeout: float) -> None:
@@ -195,7 +221,7 @@ def wait_told(watch: Watch, timeout: float) -> None:
         time.sleep(0.1)
 
 
-def run_webhooks(args, rate: float) -> None:
+def run_webhooks(args, rate: float) -> dict:
     with start_sandbox(0) as world, tempfile.TemporaryDirectory() as tmp:
         port = _free_port()
         secrets = register_sandbox(world, f"http://127.0.0.1:{port}")
@@ -213,7 +239,7 @@ def run_webhooks(args, rate: float) -> None:
             drive(world, escalations, watch, rate=rate, seconds=args.seconds, spacing=args.spacing)
             wait_told(watch, args.drain)
             watch.stop.set()
-            report(f"webhooks at {rate:g}/s", watch)
+            return report(f"webhooks at {rate:g}/s", watch)
         finally:
             serving.stop(grace=5)
 
@@ -264,8 +290,16 @@ def main() -> None:
     parser.add_argument("--sync-every", type=float, default=60.0, help="the cron baseline's period (0: skip)")
     args = parser.parse_args()
     print(f"{args.latency_ms:g} ms per call, {args.escalations} escalations, {args.seconds:g} s per rate", flush=True)
-    for rate in (float(r) for r in args.rates.split(",")):
-        run_webhooks(args, rate)
+    rows = {rate: run_webhooks(args, rate) for rate in (float(r) for r in args.rates.split(","))}
+    if 10.0 in rows:
+        p95 = rows[10.0]["p95"]
+        verdict = "PASS" if p95 is not None and p95 <= 2.0 else "FAIL"
+        print(f"target: p95 <= 2 s at 10 changes/s: {'-' if p95 is None else f'{p95:.2f} s'}  {verdict}", flush=True)
+    if 50.0 in rows:
+        row = rows[50.0]
+        verdict = "PASS" if row["wrong"] == 0 and row["duplicates"] == 0 else "FAIL"
+        print(f"target: no lost or duplicate message at 50 changes/s: lost {row['wrong']}, "
+              f"duplicates {row['duplicates']}  {verdict}", flush=True)
     if args.sync_every:
         run_sync_every(args, 10.0, args.sync_every)
 
