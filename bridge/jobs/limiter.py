@@ -10,18 +10,22 @@ never passes ``rate`` per second plus the burst.
 A 429 is shared too: its ``Retry-After`` (plus jitter, so the workers that all waited do
 not come back in the same millisecond) becomes the row's ``blocked_until``, which every
 worker's next reservation honours; ``throttled`` counts the 429s (``/metrics`` and
-`bridge doctor` read it).
+`bridge doctor` read it). The connectors' sessions retry a 429 themselves, inside
+urllib3, out of sight of a requests adapter: their Retry is replaced by one that reports
+each 429 it sees and takes a token before each resend.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
 from collections.abc import Mapping
 
-from requests.adapters import BaseAdapter
+from requests.adapters import BaseAdapter, HTTPAdapter
 from sqlalchemy import Engine, text
+from urllib3.util.retry import Retry
 
 from bridge.connectors.http import retry_after_seconds
 
@@ -114,17 +118,56 @@ class RateLimiter:
         return {service: int(count) for service, count in rows}
 
 
+class _ReportingRetry:
+    """Mixed into a session's urllib3 Retry class: each 429 its retries see is reported to
+    the limiter (shared hold, count), and each resend first takes a token."""
+
+    limiter: RateLimiter
+    service: str
+
+    def new(self, **kw):
+        retry = super().new(**kw)  # type: ignore[misc]
+        retry.limiter, retry.service = self.limiter, self.service
+        return retry
+
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+        if response is not None and response.status == 429:
+            self.limiter.throttled(self.service, retry_after_seconds(response))
+            response.bridge_throttle_reported = True  # not counted again when handed back
+        return super().increment(method, url, response, error, _pool, _stacktrace)  # type: ignore[misc]
+
+    def sleep(self, response=None) -> None:
+        super().sleep(response)  # type: ignore[misc]
+        self.limiter.take(self.service)
+
+
+@functools.cache
+def _reporting(retry_class: type) -> type:
+    return type(f"Reporting{retry_class.__name__}", (_ReportingRetry, retry_class), {})
+
+
+def _report_retries(adapter, limiter: RateLimiter, service: str) -> None:
+    """Swap ``adapter``'s urllib3 Retry for a reporting copy of it (once)."""
+    retry = getattr(adapter, "max_retries", None)
+    if isinstance(adapter, HTTPAdapter) and isinstance(retry, Retry) and not isinstance(retry, _ReportingRetry):
+        reporting = retry.new()
+        reporting.__class__ = _reporting(type(retry))
+        reporting.limiter, reporting.service = limiter, service
+        adapter.max_retries = reporting
+
+
 class _LimitedAdapter(BaseAdapter):
     """Wraps a session's adapter: a token before each request, a 429 shared after it."""
 
     def __init__(self, inner: BaseAdapter, limiter: RateLimiter, service: str) -> None:
         super().__init__()
         self.inner, self.limiter, self.service = inner, limiter, service
+        _report_retries(inner, limiter, service)
 
     def send(self, request, **kwargs):
         self.limiter.take(self.service)
         response = self.inner.send(request, **kwargs)
-        if response.status_code == 429:
+        if response.status_code == 429 and not getattr(response.raw, "bridge_throttle_reported", False):
             self.limiter.throttled(self.service, retry_after_seconds(response))
         return response
 
@@ -133,7 +176,8 @@ class _LimitedAdapter(BaseAdapter):
 
 
 def limit_session(session, limiter: RateLimiter, service: str) -> None:
-    """Route every request of ``session`` (a requests Session) through ``limiter``."""
+    """Route every request of ``session`` (a requests Session), and every resend of its
+    retries, through ``limiter``."""
     for prefix in ("https://", "http://"):
         current = session.get_adapter(prefix)
         if not isinstance(current, _LimitedAdapter):

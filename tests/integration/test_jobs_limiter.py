@@ -80,6 +80,43 @@ def test_a_limited_session_reports_429s_from_a_real_server(engine):
     assert waits.waits and 15 < waits.waits[0] <= 20 + JITTER_S  # the second request waited for the first's 429
 
 
+class _TooManyOnce(BaseHTTPRequestHandler):
+    """429 (Retry-After: 0) to every first request of a path, 200 to the next."""
+
+    seen: set[str] = set()
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server API
+        first = self.path not in self.seen
+        self.seen.add(self.path)
+        self.send_response(429 if first else 200)
+        if first:
+            self.send_header("Retry-After", "0")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_a_429_the_sessions_own_retries_absorb_is_counted_shared_and_its_resend_takes_a_token(engine):
+    from bridge.connectors.http import build_session
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _TooManyOnce)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        session = build_session(retries=3)  # as the helpdesk connectors build theirs: 429 retried inside
+        waits = Recorder()
+        limit_session(session, RateLimiter(engine, {"zendesk": 0}, sleep=waits), "zendesk")
+        assert session.get(f"http://127.0.0.1:{server.server_port}/a", timeout=10).status_code == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert RateLimiter(engine, {}).throttled_counts() == {"zendesk": 1}
+    # The resend waited for the shared hold (Retry-After 0 plus jitter) like any other request.
+    assert len(waits.waits) == 1 and 0 < waits.waits[0] <= JITTER_S
+
+
 names = st.sampled_from(["jira", "zendesk", "freshdesk", "django-helpdesk"])
 
 
