@@ -12,10 +12,14 @@ Three series:
   the target is >= 3x at 4 processes over 1, and no 429 (there is no budget);
 * **threads** — one worker process running 1, 2, 4 jobs at a time (``--concurrency N``):
   the same work without more interpreters, to tell latency from CPU;
-* **rate-limited** — Zendesk answers 429 past ``--zendesk-budget`` requests per second, and
-  the workers share a limit just under it (``--rate zendesk=budget-2``): throughput flattens
-  where the budget binds (the ceiling printed is limit / Zendesk calls per escalation), and
-  the target is no 429 at all: the limiter lets none through.
+* **rate-limited** — Zendesk answers 429 past ``--zendesk-budget`` requests per second,
+  counted over windows of ``--zendesk-window-s`` (10 s; Zendesk's own are a minute), and the
+  workers share a limit just under it (``--rate zendesk=budget-2``; the limiter's bucket
+  holds a second's worth, so a window sees at most limit x (window + 1) requests): throughput
+  flattens where the budget binds (the ceiling printed is limit / Zendesk calls per escalation), and
+  the target is no 429 at all: the limiter lets none through;
+* **unlimited under the budget** — the same budget, workers without a limit (``--rate
+  zendesk=0``): the 429s the limiter saves, and what their Retry-After waits cost.
 
 Beside each row: the CPU the workers spent per escalation, the emulators' share of a core
 (they run in this process), how many of the machine's cores were busy during the row (all
@@ -23,7 +27,7 @@ of its processes, PostgreSQL and everyone else's included) and the load average.
 latency-bound job scales with workers while cores are free; once the machine's cores are
 busy, more workers only queue for them.
 
-Prints; asserts nothing. ``python bench/workers.py [--escalations 40] [--latency-ms 50]
+Prints; asserts nothing. ``python bench/workers.py [--escalations 80] [--latency-ms 50]
 [--workers 1,2,4] [--series processes,threads,limited]``.
 """
 
@@ -94,6 +98,21 @@ def escalate_many(world, env, count: int, threads: int = 4) -> list[tuple[int, s
     return made
 
 
+def count_refusals(world) -> None:
+    """Count the 429s the Zendesk emulator answers (what the service refused, beside what
+    the workers say they saw): its budget check, wrapped in this process."""
+    knobs = world.zendesk.knobs
+    take = knobs.take_budget
+
+    def counted():
+        allowed, remaining, reset = take()
+        if not allowed:
+            knobs.refused = getattr(knobs, "refused", 0) + 1
+        return allowed, remaining, reset
+
+    knobs.take_budget = counted
+
+
 def knobs(world, **values) -> None:
     for service in (world.jira, world.zendesk):
         body = {k: v for k, v in values.items() if service is world.zendesk or k == "latency_ms"}
@@ -136,6 +155,7 @@ class Row:
     done: int
     elapsed_s: float
     throttled: int
+    refused: int
     zendesk_requests: int
     worker_cpu_s: float
     postgres_cpu_s: float
@@ -220,6 +240,7 @@ def one_row(world, env, engine, escalations, where, processes: int, concurrency:
             backends0 = backend_cpu_s(engine, schema_of(engine))
             bench0, busy0, load0 = sum(os.times()[:2]), machine_jiffies(), os.getloadavg()[0]
             journal0 = len(world.zendesk.knobs.journal)
+            refused0 = getattr(world.zendesk.knobs, "refused", 0)
             start = time.monotonic()
             for _, _, escalation_id in escalations:
                 ring_sync(app, escalation_id)
@@ -237,6 +258,7 @@ def one_row(world, env, engine, escalations, where, processes: int, concurrency:
             postgres_cpu = sum(cpu - backends0.get(pid, 0.0) for pid, cpu in backends1.items())
             load = max(load0, os.getloadavg()[0])
             zendesk_requests = len(world.zendesk.knobs.journal) - journal0
+            refused = getattr(world.zendesk.knobs, "refused", 0) - refused0
         if pending:
             with engine.connect() as connection:
                 states = connection.execute(text("SELECT queue_name, task_name, status, count(*) "
@@ -254,38 +276,49 @@ def one_row(world, env, engine, escalations, where, processes: int, concurrency:
     with engine.connect() as connection:
         seen = connection.execute(text("SELECT COALESCE(sum(throttled), 0) FROM bridge_rate_limits")).scalar_one()
     wall_jiffies = elapsed * TICK
-    return Row(done=len(escalations) - len(pending), elapsed_s=elapsed, throttled=int(seen),
+    return Row(done=len(escalations) - len(pending), elapsed_s=elapsed, throttled=int(seen), refused=refused,
                zendesk_requests=zendesk_requests, worker_cpu_s=worker_cpu, postgres_cpu_s=postgres_cpu,
                bench_cpu_s=bench1 - bench0, busy_cores=(busy1[0] - busy0[0]) / wall_jiffies, load=load)
 
 
 def report(label: str, row: Row, base: Row, *, speedup_target: bool, limit: float | None, budget: int | None,
            count: int) -> None:
+    """Two lines per row: throughput and 429s beside their targets; where the time and CPU went."""
     speedup = row.rate / base.rate
     target = f"(target >= {TARGET_SPEEDUP:g}x)" if speedup_target else ""
-    allowed = "target 0: the limiter lets none through" if limit else "target 0: no budget"
-    zendesk_rate = row.zendesk_requests / row.elapsed_s
-    ceiling = ""
-    if limit:
+    if budget is None:
+        allowed = "target 0: no budget"
+    elif limit:
+        allowed = "target 0: the limiter lets none through"
+    else:
+        allowed = "no limiter: what it would save"
+    zendesk = ""
+    if budget is not None:
         per_escalation = row.zendesk_requests / max(1, row.done)
-        ceiling = (f"  Zendesk {zendesk_rate:5.1f} req/s (limit {limit:g}, budget {budget}; ceiling "
-                   f"{limit / per_escalation:4.2f} escalations/s at {per_escalation:.1f} calls each)")
+        zendesk = (f"\n  {'':{len(label)}}  Zendesk {row.zendesk_requests / row.elapsed_s:5.1f} req/s "
+                   f"(budget {budget}/s" + (f", limit {limit:g}/s: ceiling {limit / per_escalation:4.2f} "
+                                            f"escalations/s" if limit else "") +
+                   f"; {per_escalation:.1f} calls per escalation)")
     print(f"  {label}: {row.rate:6.2f} escalations/s  {speedup:4.2f}x over 1 {target:<17}"
-          f"429s {row.throttled:3d} ({allowed})" + ceiling, flush=True)
+          f"429s {row.refused:3d} answered, {row.throttled:3d} seen ({allowed})" + zendesk, flush=True)
     print(f"  {'':{len(label)}}  {row.done}/{count} in {row.elapsed_s:5.2f} s; CPU: workers "
-          f"{1000 * row.worker_cpu_s / max(1, row.done):4.0f} ms/escalation ({row.worker_cpu_s / row.elapsed_s:4.2f} "
-          f"cores), their PostgreSQL {1000 * row.postgres_cpu_s / max(1, row.done):3.0f} ms/escalation, emulators+bench {row.bench_cpu_s / row.elapsed_s:4.2f} cores, machine busy "
-          f"{row.busy_cores:4.2f} of {os.cpu_count()} cores, load {row.load:4.2f}", flush=True)
+          f"{1000 * row.worker_cpu_s / max(1, row.done):3.0f} ms/escalation "
+          f"({row.worker_cpu_s / row.elapsed_s:4.2f} cores), their PostgreSQL backends "
+          f"{1000 * row.postgres_cpu_s / max(1, row.done):3.0f} ms/escalation, emulators+bench "
+          f"{row.bench_cpu_s / row.elapsed_s:4.2f} cores; machine busy {row.busy_cores:4.2f} of "
+          f"{os.cpu_count()} cores, load {row.load:4.2f}", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--escalations", type=int, default=40)
+    parser.add_argument("--escalations", type=int, default=80)
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--workers", default="1,2,4", help="worker counts (processes, or jobs at a time)")
-    parser.add_argument("--series", default="processes,threads,limited",
-                        help="which series: processes, threads (one process, --concurrency N), limited")
-    parser.add_argument("--zendesk-budget", type=int, default=12, help="Zendesk requests per second before 429")
+    parser.add_argument("--series", default="processes,threads,limited,unlimited",
+                        help="which series: processes, threads (one process, --concurrency N), limited, "
+                             "unlimited (under the budget)")
+    parser.add_argument("--zendesk-budget", type=int, default=16, help="Zendesk requests per second before 429")
+    parser.add_argument("--zendesk-window-s", type=int, default=10, help="the window Zendesk counts its budget over")
     parser.add_argument("--store-url", default=None, help="PostgreSQL URL (default: the one in /tmp/pgurl)")
     args = parser.parse_args()
     base_url = args.store_url or Path("/tmp/pgurl").read_text().strip()
@@ -296,8 +329,11 @@ def main() -> None:
         "processes": ("processes, one job at a time each, no budget", None, ["jira=0", "zendesk=0"], True),
         "threads": ("one process, N jobs at a time (--concurrency N), no budget", None, ["jira=0", "zendesk=0"],
                     False),
-        "limited": (f"processes, one job at a time each, Zendesk budget {args.zendesk_budget}/s, "
+        "limited": (f"processes, one job at a time each, Zendesk budget {args.zendesk_budget}/s "
+                    f"({args.zendesk_budget * args.zendesk_window_s} per {args.zendesk_window_s} s window), "
                     f"shared limit {limit}/s", args.zendesk_budget, ["jira=0", f"zendesk={limit}"], True),
+        "unlimited": (f"processes, one job at a time each, Zendesk budget {args.zendesk_budget}/s, no limit",
+                      args.zendesk_budget, ["jira=0", "zendesk=0"], True),
     }
     schema = f"bench_workers_{uuid.uuid4().hex[:8]}"
     admin = make_engine(base_url)
@@ -313,12 +349,14 @@ def main() -> None:
             env = {**os.environ, **world.env(), "BRIDGE_STORE_URL": url, "BRIDGE_BRIDGE_ACTOR": ACTOR,
                    "BRIDGE_SERVE_LEASE_SECONDS": "10"}
             escalations = escalate_many(world, env, args.escalations)
+            count_refusals(world)
             where = {key: "To Do" for _, key, _ in escalations}
             print(f"{args.escalations} escalations, {args.latency_ms:g} ms per service call, PostgreSQL, "
                   f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f} at start; logs in {logs}", flush=True)
             for name in chosen:
                 title, budget, rates, by_process = series[name]
-                knobs(world, latency_ms=args.latency_ms, rate_limit=budget, rate_window_s=1 if budget else None)
+                knobs(world, latency_ms=args.latency_ms, rate_limit=budget * args.zendesk_window_s if budget else None,
+                      rate_window_s=args.zendesk_window_s if budget else None)
                 print(f"\n{name}: {title}", flush=True)
                 base = None
                 for n in counts:
@@ -328,7 +366,7 @@ def main() -> None:
                     label = f"{n} {'process' if by_process else 'job'}{'es' if by_process and n > 1 else ''}" \
                         f"{'s' if not by_process and n > 1 else ''}"
                     report(f"{label:<11}", row, base, speedup_target=n == 4 and name == "processes",
-                           limit=limit if budget else None, budget=budget, count=len(escalations))
+                           limit=limit if name == "limited" else None, budget=budget, count=len(escalations))
         engine.dispose()
     finally:
         with admin.begin() as connection:
