@@ -302,14 +302,14 @@ class JiraTracker:
         """
         reconcile_ids = [int(i) for i in reconcile if str(i).isdigit()][:50] or None
         fields = ISSUE_FIELDS + ",comment"
-        results: list = []
+        results: list[tuple[Issue, list[dict]]] = []
         if self.is_cloud:
             token: str | None = None
             while True:
                 page = self._call("searching for changed issues", lambda: self._jira.enhanced_search_issues(
                     jql, nextPageToken=token, maxResults=page_size, fields=fields,
                     reconcileIssues=reconcile_ids))
-                results.extend(page)
+                results.extend(self._with_comments(page))
                 token = getattr(page, "nextPageToken", None)
                 if not token:
                     break
@@ -318,13 +318,18 @@ class JiraTracker:
             while True:
                 page = self._call("searching for changed issues", lambda: self._jira.search_issues(
                     jql, startAt=start, maxResults=page_size, fields=fields, validate_query=True))
-                results.extend(page)
+                results.extend(self._with_comments(page))
                 start += len(page)
                 if not page or start >= (page.total or 0):
                     break
+        return results
+
+    def _with_comments(self, page) -> list[tuple[Issue, list[dict]]]:
+        """A search page as issues with their comments, converted as it arrives: the
+        library's resource objects of a page are dropped before the next page is read."""
         try:
             return [(self._to_issue(raw), [{**c, "body": self._text(c["body"])} for c in _raw_comments(raw)])
-                    for raw in results]
+                    for raw in page]
         except (KeyError, IndexError, TypeError, AttributeError, ValueError):
             raise unexpected_answer(SERVICE, self._last_response) from None
 

@@ -37,7 +37,7 @@ import socket
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from bridge.errors import BridgeError, LeaseLost
 from bridge.executor import Outcome
@@ -51,6 +51,10 @@ from bridge.sync.items import (CURSOR_HELPDESK, CURSOR_RELEASED, CURSOR_RETRY, C
 from bridge.sync.plan import Announce, PublicReply
 
 LEASE = "sync"
+#: Escalations planned, applied and recorded together: enough for full bulk requests (a
+#: hundred tickets each, several in flight), few enough that a pass of 10,000 changes
+#: holds one batch's rows, tickets and plans at a time.
+PASS_BATCH = 1000
 
 
 def remember_conversation(store, ticket: Ticket) -> None:
@@ -166,34 +170,45 @@ class SyncEngine(FetchSteps, CadenceSteps):
         retry = json.loads(self.store.cursors.get(CURSOR_RETRY) or "[]")
         issues = self._changed_issues(scope, retry)
         ticket_changes = self._ticket_changes(scope, retry)
-        escalations = self.store.escalations.complete_by_issue(set(issues) | set(ticket_changes))
-        if scope is not None:
-            escalations = {i: e for i, e in escalations.items() if i in scope}
-        issues = {i: found for i, found in issues.items() if i in escalations}
-        # The linked tickets of every escalation this pass plans for, in one query.
-        self._links_of = self.store.links.of_many(e.id for e in escalations.values())
-
         if not dry_run:
             self._fence()
             self._note_waiting(ticket_changes)
-        affected = set(issues) | set(ticket_changes)
-        report.examined = len(affected)
         failed: set[str] = set()
-        prepared: list[_Item] = []
-        chosen = [escalations[i] for i in sorted(affected) if i in escalations]
-        if not dry_run and self._only is None:
-            chosen = self._lease_chosen(chosen, issues, report, failed)
-        for escalation in (progress(chosen) if progress else chosen):
-            try:
-                prepared.append(self._prepare(escalation, issues.get(escalation.jira_issue_id),
-                                              ticket_changes.get(escalation.jira_issue_id, {})))
-            except BridgeError as exc:
-                failed.add(escalation.jira_issue_id)
-                self._item_failed(report, f"jira:{escalation.jira_key}", exc, dry_run=dry_run)
-        busy = {item.escalation.id for item in prepared
-                if any(isinstance(a, (Announce, PublicReply)) for a in item.actions)}
-        periodic = self._cadence(skip=busy, report=report, dry_run=dry_run)
+        #: Escalations this pass told their customers something: no periodic update besides.
+        told: set[int] = set()
+        affected = sorted(set(issues) | set(ticket_changes))
         resolution_now = {issue_id: found[0].resolution for issue_id, found in issues.items()}
+        # A batch of escalations at a time, planned, applied and recorded before the next is
+        # read: the pass's memory follows the batch, not the number of changes.
+        for batch in _batches(progress(affected) if progress else affected, PASS_BATCH):
+            escalations = self.store.escalations.complete_by_issue(batch)
+            if scope is not None:
+                escalations = {i: e for i, e in escalations.items() if i in scope}
+            # The linked tickets of every escalation of the batch, in one query.
+            self._links_of = self.store.links.of_many(e.id for e in escalations.values())
+            report.examined += len(escalations)
+            chosen = [escalations[i] for i in batch if i in escalations]
+            if not dry_run and self._only is None:
+                chosen = self._lease_chosen(chosen, issues, report, failed)
+            prepared: list[_Item] = []
+            for escalation in chosen:
+                try:
+                    prepared.append(self._prepare(escalation, issues.get(escalation.jira_issue_id),
+                                                  ticket_changes.get(escalation.jira_issue_id, {})))
+                except BridgeError as exc:
+                    failed.add(escalation.jira_issue_id)
+                    self._item_failed(report, f"jira:{escalation.jira_key}", exc, dry_run=dry_run)
+            told.update(item.escalation.id for item in prepared
+                        if any(isinstance(a, (Announce, PublicReply)) for a in item.actions))
+            if dry_run:
+                report.outcomes.extend(Outcome(a, "planned") for item in prepared for a in item.actions)
+            else:
+                self._apply(prepared, [], report, failed)
+            for issue_id in batch:  # what the batch read is not needed again
+                issues.pop(issue_id, None)
+                for ticket_id in ticket_changes.pop(issue_id, {}):
+                    self._fresh.pop(ticket_id, None)
+        periodic = self._cadence(skip=told, report=report, dry_run=dry_run)
         periodic += self._regressions(resolution_now, report=report)
         periodic += self._error_link_retries()
         if not dry_run and self._only is None and periodic:
@@ -201,21 +216,9 @@ class SyncEngine(FetchSteps, CadenceSteps):
             mine = self.lease.take({item.escalation.id for item in periodic})
             periodic = [item for item in periodic if item.escalation.id in mine]
         if dry_run:
-            report.outcomes.extend(Outcome(a, "planned") for item in prepared + periodic for a in item.actions)
+            report.outcomes.extend(Outcome(a, "planned") for item in periodic for a in item.actions)
             return
-
-        self._record_fetch_failures()
-        self._execute(prepared + periodic, report)
-        failed.update(item.escalation.jira_issue_id for item in prepared if item.failures)
-        self._fence()
-        for item in periodic:
-            for record in item.records:
-                record()
-        # Whatever this pass told a customer (or tried to) moves that escalation's SLA clock:
-        # its next check is computed again at the next pass. Recorded with the items' seen
-        # positions in one transaction.
-        touched = {item.escalation.id for item in prepared + periodic if item.actions}
-        self._record([item for item in prepared if not item.failures], touched)
+        self._apply([], periodic, report, failed)
 
         if self._only is not None:
             # A partial pass leaves the shared cursors alone; its failures join the retry list.
@@ -230,6 +233,20 @@ class SyncEngine(FetchSteps, CadenceSteps):
             self.store.cursors.set(CURSOR_RELEASED, json.dumps(self._released))
         if self._helpdesk_cursor is not None:
             self.store.cursors.set(CURSOR_HELPDESK, self._helpdesk_cursor)
+
+    def _apply(self, prepared: list["_Item"], periodic: list["_Item"], report: SyncReport, failed: set[str]) -> None:
+        """Apply a batch's items and record what they leave: the seen positions of the
+        items that fully went through, the periodic items' observations, and the SLA
+        checks to compute again (whatever the batch told a customer moves its clock)."""
+        self._record_fetch_failures()
+        self._execute(prepared + periodic, report)
+        failed.update(item.escalation.jira_issue_id for item in prepared if item.failures)
+        self._fence()
+        for item in periodic:
+            for record in item.records:
+                record()
+        touched = {item.escalation.id for item in prepared + periodic if item.actions}
+        self._record([item for item in prepared if not item.failures], touched)
 
     def _lease_chosen(self, chosen: list, issues: dict, report: SyncReport, deferred: set[str]) -> list:
         """Take the leases of the escalations a full pass is about to work; those another pass
@@ -392,6 +409,18 @@ class SyncEngine(FetchSteps, CadenceSteps):
             self._fence()
             self.store.links.record_many(self._loose)
             self._loose = []
+
+def _batches(values: Iterable, size: int) -> Iterator[list]:
+    """``values`` in lists of at most ``size``, consumed as they are needed."""
+    batch: list = []
+    for value in values:
+        batch.append(value)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
 
 def watch(run_once: Callable[[], SyncReport], *, every: float, sleep: Callable[[float], None] = time.sleep,
           on_report: Callable[[SyncReport], None] = lambda r: None, max_backoff: float = 10.0,
