@@ -4,8 +4,8 @@ Every table of the store's schema is copied row by row with its ids (links, outb
 related Tasks and the audit trail refer to each other by id), parents before children, in
 one transaction on the target. The outbox comes along, so what was sent before the move is
 known after it: a sync right afterwards sends nothing twice. Leases are not copied (they
-name processes of the old installation), nor the job engine's tables (the target's own). PostgreSQL's id sequences are moved past the
-copied ids, so new rows do not collide.
+name processes of the old installation), nor the job engine's tables (the target's own).
+PostgreSQL's id sequences are moved past the copied ids, so new rows do not collide.
 """
 
 from __future__ import annotations

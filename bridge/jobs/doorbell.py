@@ -17,8 +17,11 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import OperationalError
 
 __all__ = ["INBOX_TASK", "SYNC_TASK", "ESCALATE_TASK", "attach", "defer_in", "escalation_lock",
            "journal_end", "journal_start", "lost_inbox_items", "sync_queueing_lock"]
@@ -95,7 +98,27 @@ def journal_start(engine: Engine, escalation_id: int, job_id: int | None, worker
             {"e": escalation_id, "j": job_id, "w": worker or socket.gethostname(), "p": os.getpid()}).scalar_one()
 
 
-def journal_end(engine: Engine, row_id: int, outcome: str) -> None:
-    with engine.begin() as connection:
-        connection.execute(text("UPDATE bridge_job_journal SET ended_at = clock_timestamp(), outcome = :o "
-                                "WHERE id = :id"), {"o": outcome[:200], "id": row_id})
+#: How long a job keeps trying to write its journal row's end while the database is away.
+JOURNAL_END_PATIENCE_S = 120.0
+
+
+def journal_end(engine: Engine, row_id: int, outcome: str, *, patience_s: float = JOURNAL_END_PATIENCE_S) -> None:
+    """Record that the job's work on the escalation ended, and how.
+
+    The end is read from this process's clock now, and written even if the database needs a
+    while to come back (PostgreSQL restarting): a row left open could not show that this
+    work ended before another worker's began."""
+    ended = datetime.now(UTC)
+    deadline = time.monotonic() + patience_s
+    pause = 0.25
+    while True:
+        try:
+            with engine.begin() as connection:
+                connection.execute(text("UPDATE bridge_job_journal SET ended_at = GREATEST(started_at, :t), "
+                                        "outcome = :o WHERE id = :id"), {"t": ended, "o": outcome[:200], "id": row_id})
+            return
+        except OperationalError:
+            if time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)  # the database is away: try again, less often as it stays away
+            pause = min(4.0, pause * 2)

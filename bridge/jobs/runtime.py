@@ -9,6 +9,11 @@ goes through the shared :class:`bridge.jobs.limiter.RateLimiter`.
 Shutdown: SIGTERM or SIGINT stops fetching jobs and waits up to ``grace`` seconds for the
 jobs in hand; procrastinate then aborts what is left, the job goes back to be retried, and
 the inbox items and store leases it held expire or are released. Exit 0.
+
+Losing the database (PostgreSQL restarting, a fail-over) stops a procrastinate worker by
+itself: its listener or heartbeat fails. :func:`serve_jobs` then starts a new one as soon as
+the database answers again; the old one's jobs in hand are retried by the sweeper once its
+heartbeat is seen to have stopped.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import queue
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -29,11 +35,15 @@ from bridge.jobs.limiter import RateLimiter, limit_session
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Runtime", "InProcessWorker", "run_worker"]
+__all__ = ["InProcessWorker", "Runtime", "run_worker", "serve_jobs"]
 
 #: Heartbeats every second; a worker silent for STALLED_AFTER_S is taken as gone.
 HEARTBEAT_S = 1.0
 SHUTDOWN_GRACE_S = 20.0
+#: Seconds between attempts to start a worker again after it lost the database (doubling).
+RESTART_FIRST_S, RESTART_MAX_S = 0.5, 8.0
+#: A worker that ran this long before it stopped by itself starts again after RESTART_FIRST_S.
+RESTART_RESET_AFTER_S = 60.0
 
 
 class Runtime:
@@ -128,6 +138,36 @@ def _make_runtime(services, concurrency: int, rates: dict[str, float], name: str
                    name=name)
 
 
+async def serve_jobs(app, options: dict, stop: asyncio.Event, on_start: Callable[[object], None]) -> None:
+    """Run procrastinate workers on ``app`` until ``stop`` is set: a worker that stops by
+    itself (its database connection lost) is followed by a new one once the database answers.
+
+    ``on_start(worker)`` is called with each worker as it starts (the caller stops the
+    current one when asked to)."""
+    delay = RESTART_FIRST_S
+    while not stop.is_set():
+        started = time.monotonic()
+        try:
+            async with app.open_async():
+                worker = app._worker(**options, install_signal_handlers=False)
+                on_start(worker)
+                if stop.is_set():  # asked to stop while the pool was opening
+                    return
+                await worker.run()
+        except Exception as exc:  # the database unreachable, or lost while shutting down
+            log.warning("jobs: %s", " ".join(str(exc).split()) or type(exc).__name__)
+        if stop.is_set():
+            return
+        if time.monotonic() - started > RESTART_RESET_AFTER_S:
+            delay = RESTART_FIRST_S
+        log.warning("jobs: the worker stopped (database connection lost?); starting again in %.1f s", delay)
+        try:
+            await asyncio.wait_for(stop.wait(), delay)
+        except TimeoutError:
+            pass
+        delay = min(RESTART_MAX_S, delay * 2)
+
+
 def run_worker(services, *, concurrency: int, queues: list[str] | None, rates: dict[str, float],
                announce: Callable[[str], None], stalled_after_s: float = 0) -> None:
     """`bridge worker`: run jobs until SIGTERM / SIGINT, then finish or give back, return."""
@@ -136,17 +176,26 @@ def run_worker(services, *, concurrency: int, queues: list[str] | None, rates: d
     name = f"worker-{socket.gethostname()}-{os.getpid()}"
     runtime = _make_runtime(services, concurrency, rates, name, stalled_after_s)
     app = build_app(services.config.store.url, pool_size=concurrency + 3)
+    current: list = []
 
-    async def main() -> None:
-        async with app.open_async():
-            worker = app._worker(**_worker_options(concurrency, queues, runtime, name),
-                                 install_signal_handlers=False)
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, worker.stop)
+    def started(worker) -> None:
+        if not current:
             announce(f"bridge worker {name} running {concurrency} job(s) at a time "
                      f"from queues {', '.join(queues or QUEUES)}")
-            await worker.run()
+        current[:] = [worker]
+
+    async def main() -> None:
+        stop = asyncio.Event()
+
+        def on_signal() -> None:
+            stop.set()
+            for worker in current:
+                worker.stop()
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, on_signal)
+        await serve_jobs(app, _worker_options(concurrency, queues, runtime, name), stop, started)
 
     app.perform_import_paths()
     asyncio.run(main())
@@ -172,12 +221,15 @@ class InProcessWorker:
 
     def _run(self) -> None:
         async def main() -> None:
-            async with self.app.open_async():
-                self._worker = self.app._worker(**_worker_options(self.concurrency, None, self.runtime, self.name),
-                                                install_signal_handlers=False)
-                self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+            self._loop = asyncio.get_running_loop()
+
+            def started(worker) -> None:
+                self._worker = worker
                 self._ready.set()
-                await self._worker.run()
+
+            await serve_jobs(self.app, _worker_options(self.concurrency, None, self.runtime, self.name),
+                             self._stop, started)
 
         try:
             asyncio.run(main())
@@ -186,6 +238,11 @@ class InProcessWorker:
 
     def stop(self, grace: float) -> None:
         """Stop fetching; wait up to ``grace`` s for the jobs in hand."""
-        if self._loop is not None and self._worker is not None:
-            self._loop.call_soon_threadsafe(self._worker.stop)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._stop_now)
         self._thread.join(grace + 5)
+
+    def _stop_now(self) -> None:
+        self._stop.set()
+        if self._worker is not None:
+            self._worker.stop()

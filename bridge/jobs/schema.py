@@ -60,7 +60,8 @@ def apply(connection: Connection) -> list[str]:
         _record(connection, names)
         return []
     due = [name for name in names if name not in applied]
+    folder = resources.files("procrastinate.sql") / "migrations"
     for name in due:
-        _run_script(connection, (resources.files("procrastinate.sql") / "migrations" / name).read_text(encoding="utf-8"))
+        _run_script(connection, (folder / name).read_text(encoding="utf-8"))
     _record(connection, due)
     return due

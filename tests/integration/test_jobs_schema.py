@@ -34,8 +34,9 @@ def recorded(engine) -> list[str]:
 
 def trigger_exists(engine) -> bool:
     with engine.connect() as connection:
-        return connection.execute(sa.text("SELECT count(*) FROM pg_trigger WHERE tgname = :t "
-                                          "AND tgrelid = 'procrastinate_jobs'::regclass"), {"t": TRIGGER}).scalar_one() == 1
+        found = connection.execute(sa.text("SELECT count(*) FROM pg_trigger WHERE tgname = :t "
+                                           "AND tgrelid = 'procrastinate_jobs'::regclass"), {"t": TRIGGER})
+        return found.scalar_one() == 1
 
 
 def upgrade(url: str) -> None:

@@ -150,6 +150,42 @@ def test_a_jira_change_through_serve_and_two_workers_is_told_once(sandbox, env, 
     assert rows and overlaps(rows, {}) == []
 
 
+def test_a_worker_that_loses_its_database_connections_works_on(env, tmp_path):
+    """PostgreSQL restarting (here: every connection of the worker cut) stops procrastinate's
+    worker (its listener and heartbeat fail); `bridge worker` starts it again once the
+    database answers, and takes the next job."""
+    from sqlalchemy.engine import make_url
+
+    from bridge.jobs.app import build_app
+    from bridge.jobs.tasks import ring_sync
+    from bridge.store.db import make_engine
+
+    name = f"cut-{os.getpid()}"
+    url = make_url(env["BRIDGE_STORE_URL"]).update_query_dict({"application_name": name})
+    worker = WorkerProcess({**env, "BRIDGE_STORE_URL": url.render_as_string(hide_password=False)},
+                           tmp_path / "worker.log", "--queues", "sync")
+    engine = make_engine(env["BRIDGE_STORE_URL"])
+    try:
+        def cut() -> int:
+            with engine.connect() as connection:
+                return len(connection.execute(sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :n"),
+                    {"n": name}).all())
+
+        assert cut() >= 1
+        app = build_app(env["BRIDGE_STORE_URL"])
+        with app.open():
+            assert ring_sync(app, 999)  # no such escalation: a quiet pass, but a journal row
+        wait_until(lambda: journal(engine) and journal(engine)[-1][3] is not None, timeout=60,
+                   what="the worker to run the job after losing its connections")
+        assert worker.proc.poll() is None
+        assert [row[0] for row in journal(engine)] == [999]
+    finally:
+        code = worker.terminate()
+        engine.dispose()
+    assert code == 0
+
+
 def test_status_and_doctor_report_waiting_jobs_and_workers_alive(sandbox, env, tmp_path):
     from bridge.jobs.doorbell import attach
     from bridge.store.db import open_store
