@@ -398,8 +398,13 @@ class Executor(TicketWrites):
         ledger = self._ledger
         ledger.done.append((action.key, pending.sent if result == "done" else None))
         if isinstance(action, Announce):
-            ledger.links.append((action.helpdesk, action.ticket_id,
-                                 {"last_announced_state": action.state, "last_public_update_at": now}))
+            told = {"last_announced_state": action.state, "last_public_update_at": now}
+            if result == "done" and action.helpdesk_status:
+                # The status this write set lands with the announcement: a run that dies before
+                # its seen positions are recorded still knows it solved the ticket, so the
+                # customer who reopens it is seen reopening it.
+                told["last_status"] = action.helpdesk_status
+            ledger.links.append((action.helpdesk, action.ticket_id, told))
         elif isinstance(action, StateNote):
             ledger.links.append((action.helpdesk, action.ticket_id, {"last_announced_state": action.state}))
         elif isinstance(action, (PublicReply, StatusUpdate, Acknowledge)) and result == "done":
