@@ -41,6 +41,10 @@ DEFAULT_RATES: dict[str, float] = {"jira": 10.0, "zendesk": 6.0, "freshdesk": 3.
 MAX_BLOCK_S = 120.0
 #: Random seconds added to a Retry-After, so waiting workers come back spread out.
 JITTER_S = 0.5
+#: A service without a limit has no bucket to take from, only the shared hold of another
+#: worker's 429 to honour: read at most this often (a query per request would cost more than
+#: the hold saves), and at once in the process that saw the 429.
+HOLD_RECHECK_S = 1.0
 
 _RESERVE = text("""
     INSERT INTO bridge_rate_limits (service, tokens, updated_at, throttled)
@@ -81,34 +85,48 @@ class RateLimiter:
     """The shared buckets on the store's PostgreSQL engine."""
 
     def __init__(self, engine: Engine, rates: Mapping[str, float], *, sleep=time.sleep,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, clock=time.monotonic) -> None:
         self.engine = engine
         self.rates = dict(rates)
         self.sleep = sleep
         self.rng = rng or random.Random()
+        self.clock = clock
+        #: Unlimited services: (when the shared hold was read, when it ends), by the clock.
+        self._holds: dict[str, tuple[float, float]] = {}
 
     def take(self, service: str) -> float:
         """Wait for one request's token for ``service``; how long it waited (seconds)."""
         rate = self.rates.get(service, 0.0)
-        with self.engine.begin() as connection:
-            if rate > 0:
+        if rate > 0:
+            with self.engine.begin() as connection:
                 tokens, blocked = connection.execute(_RESERVE, {"service": service, "rate": rate,
                                                                 "burst": max(1.0, rate)}).one()
-                wait = max(float(blocked), -float(tokens) / rate if tokens < 0 else 0.0)
-            else:
-                row = connection.execute(text(
-                    "SELECT GREATEST(0, EXTRACT(EPOCH FROM blocked_until - clock_timestamp())) "
-                    "FROM bridge_rate_limits WHERE service = :service"), {"service": service}).first()
-                wait = float(row[0]) if row and row[0] is not None else 0.0
+            wait = max(float(blocked), -float(tokens) / rate if tokens < 0 else 0.0)
+        else:
+            wait = self._hold(service)
         if wait > 0:
             self.sleep(wait)
         return wait
+
+    def _hold(self, service: str) -> float:
+        """Seconds left of the shared hold on an unlimited ``service`` (read every HOLD_RECHECK_S)."""
+        now = self.clock()
+        read_at, ends = self._holds.get(service, (None, now))
+        if read_at is None or now - read_at >= HOLD_RECHECK_S:
+            with self.engine.connect() as connection:
+                row = connection.execute(text(
+                    "SELECT GREATEST(0, EXTRACT(EPOCH FROM blocked_until - clock_timestamp())) "
+                    "FROM bridge_rate_limits WHERE service = :service"), {"service": service}).first()
+            ends = now + (float(row[0]) if row and row[0] is not None else 0.0)
+            self._holds[service] = (now, ends)
+        return max(0.0, ends - now)
 
     def throttled(self, service: str, retry_after: float | None) -> None:
         """A 429 from ``service``: hold every worker back for its Retry-After plus jitter."""
         seconds = min(MAX_BLOCK_S, retry_after if retry_after is not None else 1.0) + self.rng.uniform(0, JITTER_S)
         with self.engine.begin() as connection:
             connection.execute(_BLOCK, {"service": service, "seconds": seconds})
+        self._holds[service] = (self.clock(), self.clock() + seconds)
         log.info("%s answered 429: all workers hold back %.1f s", service, seconds)
 
     def throttled_counts(self) -> dict[str, int]:

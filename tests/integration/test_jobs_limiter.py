@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -10,7 +11,7 @@ import requests
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.jobs.limiter import DEFAULT_RATES, JITTER_S, RateLimiter, limit_session, parse_rates
+from bridge.jobs.limiter import DEFAULT_RATES, HOLD_RECHECK_S, JITTER_S, RateLimiter, limit_session, parse_rates
 from bridge.store.db import make_engine
 from tests.fixtures.jobs import jobs_store_url  # noqa: F401 - a fixture
 
@@ -50,6 +51,31 @@ def test_a_429_holds_every_worker_back_for_its_retry_after_plus_jitter(engine):
     RateLimiter(engine, {"zendesk": 0}, sleep=other).take("zendesk")
     assert len(other.waits) == 1 and 25 < other.waits[0] <= 30 + JITTER_S
     assert RateLimiter(engine, {}).throttled_counts() == {"zendesk": 1}
+
+
+def test_an_unlimited_service_reads_the_shared_hold_once_a_second(engine):
+    import sqlalchemy as sa
+
+    reads = []
+
+    def seen(conn, cursor, statement, *rest) -> None:
+        if "blocked_until" in statement:
+            reads.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", seen)
+    now = [100.0]
+    waits = Recorder()
+    limiter = RateLimiter(engine, {"zendesk": 0}, sleep=waits, clock=lambda: now[0])
+    for _ in range(5):
+        limiter.take("zendesk")
+    assert len(reads) == 1 and waits.waits == []
+    RateLimiter(engine, {"zendesk": 0}, sleep=Recorder()).throttled("zendesk", 30)  # another worker's 429
+    assert limiter.take("zendesk") == 0  # read less than HOLD_RECHECK_S ago
+    now[0] += HOLD_RECHECK_S
+    assert 25 < limiter.take("zendesk") <= 30 + JITTER_S
+    # The process that saw a 429 holds back at once.
+    limiter.throttled("zendesk", 60)
+    assert 55 < limiter.take("zendesk") <= 60 + JITTER_S
 
 
 class _TooMany(BaseHTTPRequestHandler):
@@ -107,7 +133,7 @@ def test_a_429_the_sessions_own_retries_absorb_is_counted_shared_and_its_resend_
     try:
         session = build_session(retries=3)  # as the helpdesk connectors build theirs: 429 retried inside
         waits = Recorder()
-        limit_session(session, RateLimiter(engine, {"zendesk": 0}, sleep=waits), "zendesk")
+        limit_session(session, RateLimiter(engine, {"zendesk": 0}, sleep=waits, rng=random.Random(7)), "zendesk")
         assert session.get(f"http://127.0.0.1:{server.server_port}/a", timeout=10).status_code == 200
     finally:
         server.shutdown()
