@@ -54,7 +54,7 @@ LEASE = "sync"
 #: Escalations planned, applied and recorded together: enough for full bulk requests (a
 #: hundred tickets each, several in flight), few enough that a pass of 10,000 changes
 #: holds one batch's rows, tickets and plans at a time.
-PASS_BATCH = 1000
+PASS_BATCH = 500
 
 
 def remember_conversation(store, ticket: Ticket) -> None:
