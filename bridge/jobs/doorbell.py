@@ -15,16 +15,11 @@ sweeper task rings their bell again. A lost job delays work; it never drops it.
 from __future__ import annotations
 
 import json
-import os
-import socket
-import time
-from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import OperationalError
 
-__all__ = ["INBOX_TASK", "SYNC_TASK", "ESCALATE_TASK", "attach", "defer_in", "escalation_lock",
-           "journal_end", "journal_start", "lost_inbox_items", "sync_queueing_lock"]
+__all__ = ["ESCALATE_TASK", "INBOX_TASK", "SYNC_TASK", "attach", "defer_in", "escalation_lock",
+           "lost_inbox_items", "reissue", "sync_queueing_lock"]
 
 INBOX_TASK = "bridge:process_inbox_item"
 SYNC_TASK = "bridge:sync_escalation"
@@ -85,40 +80,3 @@ def reissue(engine: Engine, item_ids: list[int]) -> None:
     with engine.begin() as connection:
         for item_id in item_ids:
             defer_in(connection, INBOX_TASK, {"item_id": item_id}, queue="inbox")
-
-
-# -- the journal: who worked on which escalation, when ------------------------------------------
-
-def journal_start(engine: Engine, escalation_id: int, job_id: int | None, worker: str) -> int:
-    """Record that this process starts work on ``escalation_id``; the row's id."""
-    with engine.begin() as connection:
-        return connection.execute(text(
-            "INSERT INTO bridge_job_journal (escalation_id, job_id, worker, pid, started_at) "
-            "VALUES (:e, :j, :w, :p, clock_timestamp()) RETURNING id"),
-            {"e": escalation_id, "j": job_id, "w": worker or socket.gethostname(), "p": os.getpid()}).scalar_one()
-
-
-#: How long a job keeps trying to write its journal row's end while the database is away.
-JOURNAL_END_PATIENCE_S = 120.0
-
-
-def journal_end(engine: Engine, row_id: int, outcome: str, *, patience_s: float = JOURNAL_END_PATIENCE_S) -> None:
-    """Record that the job's work on the escalation ended, and how.
-
-    The end is read from this process's clock now, and written even if the database needs a
-    while to come back (PostgreSQL restarting): a row left open could not show that this
-    work ended before another worker's began."""
-    ended = datetime.now(UTC)
-    deadline = time.monotonic() + patience_s
-    pause = 0.25
-    while True:
-        try:
-            with engine.begin() as connection:
-                connection.execute(text("UPDATE bridge_job_journal SET ended_at = GREATEST(started_at, :t), "
-                                        "outcome = :o WHERE id = :id"), {"t": ended, "o": outcome[:200], "id": row_id})
-            return
-        except OperationalError:
-            if time.monotonic() + pause > deadline:
-                raise
-            time.sleep(pause)  # the database is away: try again, less often as it stays away
-            pause = min(4.0, pause * 2)

@@ -8,9 +8,10 @@
   escalation; ``queueing_lock``: ten doorbells for one escalation wait as one job.
 - ``escalate_ticket(ticket)`` (queue ``sync``): the Escalate button (highest severity, page
   once); locked on the ticket's escalation when it has one.
-- periodic (queue ``periodic``): ``reconcile`` rings every escalation's sync (the cron line
-  `bridge sync` was); ``sla_cadence`` rings the open ones, whose pass sends the status
-  updates the SLA clocks ask for; ``refresh_webhooks`` re-registers the vendors' webhooks
+- periodic (queue ``periodic``): ``reconcile`` runs one full sync pass (the cron line
+  `bridge sync` was; it reads only what changed, holding each worked escalation's lease);
+  ``sla_cadence`` another between them, whose cadence step sends the status updates the SLA
+  clocks ask for; ``refresh_webhooks`` re-registers the vendors' webhooks
   (idempotent) before one expires; ``sweep`` re-rings lost inbox items and retries the jobs
   of workers that stopped sending heartbeats.
 
@@ -29,8 +30,9 @@ from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.jobs import Status
 
 from bridge.errors import EXIT_USAGE, BridgeError
-from bridge.jobs.doorbell import (ESCALATE_TASK, SYNC_TASK, escalation_lock, journal_end, journal_start,
-                                  lost_inbox_items, reissue, sync_queueing_lock)
+from bridge.jobs.doorbell import (ESCALATE_TASK, SYNC_TASK, escalation_lock, lost_inbox_items, reissue,
+                                  sync_queueing_lock)
+from bridge.jobs.journal import journaled, prune_journal
 
 log = logging.getLogger(__name__)
 
@@ -94,31 +96,30 @@ def process_inbox_item(context, item_id: int) -> str:
         return "done"
 
 
+def _outcome(report) -> str:
+    if report.skipped:
+        return "busy: " + report.skipped
+    if report.failures:
+        return "failed: " + "; ".join(f"{target}: {reason}" for target, reason in report.failures)
+    return "done"
+
+
 def sync_escalation(context, escalation_id: int, attempt: int = 0) -> str:
     """Bring one escalation up to date (the core of `bridge sync`, ``only={escalation_id}``).
 
-    A failure rings again later (3, 5, 9 … s; up to SYNC_ATTEMPTS) rather than through
-    procrastinate's retry, which would collide with a newer doorbell's queueing lock; after
-    that the escalation waits on the reconciliation's retry list."""
+    The pass holds the escalation's lease (``sync:escalation:<id>``) while it works, as a
+    full pass does for each escalation it works: if a full pass holds it now, nothing is
+    done and the sync rings again. A failure rings again later too (3, 5, 9 … s; up to
+    SYNC_ATTEMPTS) rather than through procrastinate's retry, which would collide with a
+    newer doorbell's queueing lock; after that the escalation waits for the reconciliation."""
     runtime = _runtime(context)
     holder = runtime.holder(context.job.id)
-    with runtime.services() as services:
-        engine = services.store.engine
-        row = journal_start(engine, escalation_id, context.job.id, holder)
-        outcome = "error"
-        try:
-            sync = services.sync_engine(holder=holder, lease_ttl=runtime.lease_ttl)
-            sync.lease_name = f"sync:escalation:{int(escalation_id)}"
-            report = sync.run(only={int(escalation_id)})
-            runtime.count_messages(report)
-            if report.skipped:
-                outcome = "busy"
-            elif report.failures:
-                outcome = "failed: " + "; ".join(f"{target}: {reason}" for target, reason in report.failures)
-            else:
-                outcome = "done"
-        finally:
-            journal_end(engine, row, outcome)
+    with runtime.services() as services, journaled(services.store, job_id=context.job.id, worker=holder,
+                                                   task="sync_escalation") as journal:
+        report = services.sync_engine(holder=holder, lease_ttl=runtime.lease_ttl).run(only={int(escalation_id)})
+        runtime.count_messages(report)
+        outcome = _outcome(report)
+        journal.finish(outcome)
     if outcome != "done" and attempt + 1 < SYNC_ATTEMPTS:
         delay = min(60, 1 + 2 ** (attempt + 1))
         log.warning("sync of escalation %s: %s; again in %d s", escalation_id, outcome, delay)
@@ -139,22 +140,34 @@ def escalate_ticket(context, ticket: str) -> str:
         return "done"
 
 
-def _ring_all(context, *, open_only: bool) -> int:
+def _full_pass(context, task: str) -> str:
+    """One full sync pass (what `bridge sync` does): it reads only what changed, and holds the
+    lease of each escalation it works, so it never works one a sync job is working (that
+    escalation goes on its retry list). Another full pass running: skipped."""
     runtime = _runtime(context)
-    with runtime.services() as services:
-        escalations = [e for e in services.store.escalations.list(states=["complete"])
-                       if e.jira_issue_id and not (open_only and e.last_resolution)]
-    return sum(ring_sync(context.app, e.id) for e in escalations)
+    holder = runtime.holder(context.job.id)
+    with runtime.services() as services, journaled(services.store, job_id=context.job.id, worker=holder,
+                                                   task=task) as journal:
+        report = services.sync_engine(holder=holder, lease_ttl=runtime.lease_ttl).run()
+        runtime.count_messages(report)
+        outcome = _outcome(report)
+        journal.finish(outcome)
+        if task == "reconcile":
+            prune_journal(services.store.engine)
+    if outcome.startswith("failed"):
+        log.warning("%s: %s", task, outcome)
+    return outcome
 
 
-def reconcile(context, timestamp: int) -> int:
-    """The reconciliation poll (deliveries that never came): every escalation's sync rung."""
-    return _ring_all(context, open_only=False)
+def reconcile(context, timestamp: int) -> str:
+    """The reconciliation poll (deliveries that never came, failures to retry): one full pass."""
+    return _full_pass(context, "reconcile")
 
 
-def sla_cadence(context, timestamp: int) -> int:
-    """The SLA cadence check: each open escalation's pass sends the updates its clocks ask for."""
-    return _ring_all(context, open_only=True)
+def sla_cadence(context, timestamp: int) -> str:
+    """The SLA cadence check between reconciliations: a full pass, whose cadence step sends
+    the status updates the open escalations' clocks ask for (skipped while another runs)."""
+    return _full_pass(context, "sla_cadence")
 
 
 def refresh_webhooks(context, timestamp: int) -> int:

@@ -448,12 +448,13 @@ class RateLimitBucket(SQLModel, table=True):
 
 
 class JobJournalEntry(SQLModel, table=True):
-    """When a job on one escalation started and ended, and in which worker process: the
+    """When a job's pass held one escalation's lease, in which worker process and task: the
     evidence that no escalation was worked by two workers at once (a row without an end was
-    cut short, e.g. its process killed)."""
+    cut short, e.g. its process killed). Rows older than a week are pruned."""
 
     __tablename__ = "bridge_job_journal"
-    __table_args__ = (sa.Index("ix_bridge_job_journal_escalation_id_started_at", "escalation_id", "started_at"),)
+    __table_args__ = (sa.Index("ix_bridge_job_journal_escalation_id_started_at", "escalation_id", "started_at"),
+                      sa.Index("ix_bridge_job_journal_started_at", "started_at"))
 
     id: int | None = Field(default=None, primary_key=True,
                            sa_type=sa.BigInteger().with_variant(sa.Integer(), "sqlite"))
@@ -461,6 +462,8 @@ class JobJournalEntry(SQLModel, table=True):
     job_id: int | None = Field(default=None, sa_type=sa.BigInteger)
     worker: str = Field(sa_type=sa.Text)
     pid: int
+    #: ``sync_escalation``, ``reconcile`` or ``sla_cadence``.
+    task: str | None = Field(default=None, sa_type=sa.Text)
     started_at: datetime = _when()
     ended_at: datetime | None = _when(nullable=True)
     outcome: str | None = Field(default=None, sa_type=sa.Text)

@@ -33,12 +33,10 @@ from click.testing import CliRunner
 
 from bridge.cli import main
 from bridge.config import load_config
-from bridge.escalation import EscalationRequest
 from bridge.sandbox.jira import DEMO_LOGINS
 from bridge.services import Services
-from tests.conftest import ACTOR
 from tests.fixtures.bridge_comments import bridge_comments
-from tests.fixtures.jobs import WorkerProcess, jobs_store_url, journal, overlaps  # noqa: F401 - a fixture
+from tests.fixtures.jobs import WorkerProcess, escalate_many, jobs_store_url, journal, overlaps  # noqa: F401 - a fixture
 from tests.fixtures.serve import SECRETS, ServeProcess, inbox_settled, post_jira, wait_until
 
 pytestmark = pytest.mark.postgres
@@ -56,30 +54,6 @@ RESTART_PG = ["pg_ctlcluster", "15", "main", "restart"] if _RESTART == "1" else 
 def env(bridge_env, jobs_store_url) -> dict[str, str]:
     return {**os.environ, **bridge_env, **SECRETS, "BRIDGE_STORE_URL": jobs_store_url,
             "BRIDGE_SERVE_LEASE_SECONDS": "3"}
-
-
-def escalate_many(sandbox, env, count: int, *, threads: int = 4) -> list[tuple[int, str, str]]:
-    """(ticket, key, issue id) of ``count`` fresh escalations, made ``threads`` at a time
-    (each thread with its own Services: connectors are not shared between threads)."""
-    zendesk = sandbox.zendesk_state
-    customer = zendesk.ticket(101)["requester_id"]
-    tickets = [zendesk.create_ticket({"subject": f"Export {n} fails", "description": "It crashes.",
-                                      "requester_id": customer, "priority": "normal"}, customer)[0]["id"]
-               for n in range(count)]
-
-    def escalate(share: list[int]) -> list[tuple[int, str, str]]:
-        services = Services(load_config(None, env=env))
-        escalator = services.escalator()
-        made = []
-        for ticket in share:
-            key = escalator.escalate(EscalationRequest(ticket=str(ticket), actor=ACTOR)).jira_key
-            made.append((ticket, key, str(services.store.escalations.by_key(key).jira_issue_id)))
-        return made
-
-    with ThreadPoolExecutor(threads) as pool:
-        made = [e for share in pool.map(escalate, [tickets[n::threads] for n in range(threads)]) for e in share]
-    zendesk.export_skips_last_minute = False
-    return made
 
 
 def started(make, count: int) -> list:

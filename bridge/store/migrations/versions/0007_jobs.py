@@ -1,7 +1,7 @@
 """the job engine's own tables: shared rate limits, the job journal, procrastinate's migrations (issue 13).
 
 - ``bridge_rate_limits``: one token bucket per service shared by every `bridge worker`;
-- ``bridge_job_journal``: when each job on an escalation started and ended, and where;
+- ``bridge_job_journal``: when a job's pass held an escalation's lease, where, in which task;
 - ``bridge_job_engine_migration``: which of procrastinate's own migration scripts
   `bridge db upgrade` has applied to the job engine's schema (procrastinate keeps no record).
 
@@ -54,16 +54,18 @@ def upgrade() -> None:
             sa.Column("job_id", sa.BigInteger(), nullable=True),
             sa.Column("worker", sa.Text(), nullable=False),
             sa.Column("pid", sa.Integer(), nullable=False),
+            sa.Column("task", sa.Text(), nullable=True),
             _at("started_at"),
             _at("ended_at", nullable=True),
             sa.Column("outcome", sa.Text(), nullable=True),
             sa.PrimaryKeyConstraint("id", name="pk_bridge_job_journal"),
         )
-        op.create_index("ix_bridge_job_journal_escalation_id_started_at", "bridge_job_journal",
-                        ["escalation_id", "started_at"])
-    else:  # made outside the chain by the earlier jobs code (PostgreSQL only): its index renamed
-        op.execute("ALTER INDEX IF EXISTS bridge_job_journal_escalation "
-                   "RENAME TO ix_bridge_job_journal_escalation_id_started_at")
+    else:  # made outside the chain by the earlier jobs code (PostgreSQL only): brought to this shape
+        op.execute("DROP INDEX IF EXISTS bridge_job_journal_escalation")
+        op.add_column("bridge_job_journal", sa.Column("task", sa.Text(), nullable=True))
+    op.create_index("ix_bridge_job_journal_escalation_id_started_at", "bridge_job_journal",
+                    ["escalation_id", "started_at"])
+    op.create_index("ix_bridge_job_journal_started_at", "bridge_job_journal", ["started_at"])
     op.create_table(
         "bridge_job_engine_migration",
         sa.Column("name", sa.Text(), nullable=False),
@@ -74,6 +76,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("bridge_job_engine_migration")
+    op.drop_index("ix_bridge_job_journal_started_at", table_name="bridge_job_journal")
     op.drop_index("ix_bridge_job_journal_escalation_id_started_at", table_name="bridge_job_journal")
     op.drop_table("bridge_job_journal")
     op.drop_table("bridge_rate_limits")
