@@ -10,7 +10,8 @@ from bridge.escalation import EscalationRequest
 from bridge.service.button import LinkSigner
 from bridge.services import Services
 from tests.conftest import ACTOR
-from tests.integration.test_sync import customer_replies, dev, move  # noqa: F401
+from tests.fixtures.bridge_comments import bridge_comments
+from tests.integration.test_sync import dev, move  # noqa: F401
 
 KEY = "a-test-only-signing-key-for-links-0123456789"
 PUBLIC = "https://bridge.example.com"
@@ -29,7 +30,7 @@ def the_link(body: str) -> str | None:
 def test_messages_below_the_highest_severity_end_with_a_link_bound_to_their_ticket(sandbox, bridge_env, dev):
     services = services_with_serve(bridge_env)
     result = services.escalator().escalate(EscalationRequest(ticket="102", actor=ACTOR, severity="normal"))
-    ack = customer_replies(sandbox, 102)[-1]
+    ack = bridge_comments(sandbox, 102)[-1]
     link = the_link(ack)
     assert link, ack
     assert urlsplit(link).path == "/escalate/102"
@@ -39,15 +40,15 @@ def test_messages_below_the_highest_severity_end_with_a_link_bound_to_their_tick
     sandbox.zendesk_state.export_skips_last_minute = False
     move(dev, result.jira_key, "In Progress")
     assert services.sync_engine().run().exit_code == 0
-    assert the_link(customer_replies(sandbox, 102)[-1])
+    assert the_link(bridge_comments(sandbox, 102)[-1])
 
 
 def test_messages_at_the_highest_severity_carry_no_link(sandbox, bridge_env):
     services = services_with_serve(bridge_env)
     services.escalator().escalate(EscalationRequest(ticket="103", actor=ACTOR, emergency=True, force=True))
-    assert customer_replies(sandbox, 103) and the_link(customer_replies(sandbox, 103)[-1]) is None
+    assert bridge_comments(sandbox, 103) and the_link(bridge_comments(sandbox, 103)[-1]) is None
 
 
 def test_without_serve_configured_messages_carry_no_link(sandbox, services):
     services.escalator().escalate(EscalationRequest(ticket="102", actor=ACTOR))
-    assert the_link(customer_replies(sandbox, 102)[-1]) is None
+    assert the_link(bridge_comments(sandbox, 102)[-1]) is None

@@ -10,8 +10,8 @@ from datetime import timedelta
 from bridge.escalation import EscalationRequest
 from bridge.sync.engine import LEASE
 from tests.conftest import ACTOR
-from tests.integration.test_sync import (TICKETS, customer_replies, dev, escalated, internal_notes,  # noqa: F401
-                                         move, sync)
+from tests.fixtures.bridge_comments import bridge_comments
+from tests.integration.test_sync import TICKETS, dev, escalated, move, sync  # noqa: F401
 
 
 def bug_comments(sandbox, key: str) -> list[str]:
@@ -27,10 +27,10 @@ def customer_says(sandbox, ticket: int, body: str) -> None:
 def test_a_state_change_tells_the_customer_when_they_will_hear_next(sandbox, services, dev, escalated):
     move(dev, escalated, "In Progress")
     sync(services)
-    latest = customer_replies(sandbox, 101)[-1]
+    latest = bridge_comments(sandbox, 101)[-1]
     assert "update you again by" in latest
     # In the ticket's own locale's one format (ticket 104 is German).
-    assert "Das nächste Update erhalten Sie bis" in customer_replies(sandbox, 104)[-1]
+    assert "Das nächste Update erhalten Sie bis" in bridge_comments(sandbox, 104)[-1]
 
 
 # ------------------------------------------------------------------------ F7 --
@@ -43,7 +43,7 @@ def test_a_customer_message_that_mentions_the_bridges_mark_still_reaches_the_bug
 def test_a_developers_customer_reply_that_mentions_the_mark_is_sent_not_dropped(sandbox, services, dev, escalated):
     dev.add_comment(escalated, "[customer] The fix ships Friday. (Internal ref [bridge: none)")
     sync(services)
-    assert any("The fix ships Friday" in body for body in customer_replies(sandbox, 101))
+    assert any("The fix ships Friday" in body for body in bridge_comments(sandbox, 101))
 
 
 def test_a_reply_the_gate_refuses_becomes_an_internal_note_and_later_syncs_pass(sandbox, services, dev, escalated):
@@ -51,8 +51,8 @@ def test_a_reply_the_gate_refuses_becomes_an_internal_note_and_later_syncs_pass(
     report = services.sync_engine().run()
     assert report.exit_code == 0, report.failures
     assert any(o.result == "refused" for o in report.outcomes)
-    assert not any("0123456789abcdef" in body for t in TICKETS for body in customer_replies(sandbox, t))
-    notes = internal_notes(sandbox, 101)
+    assert not any("0123456789abcdef" in body for t in TICKETS for body in bridge_comments(sandbox, t))
+    notes = bridge_comments(sandbox, 101, public=False)
     assert any("held back" in note and escalated in note for note in notes)
     assert not any("0123456789abcdef" in note for note in notes)
     assert services.sync_engine().run().exit_code == 0  # not failing forever
@@ -112,8 +112,8 @@ def test_a_sync_paused_past_its_lease_never_writes_alongside_the_next_one(sandbo
     assert first_report.exit_code == 1  # it stopped: its lease was lost
     assert any("lost" in reason for _, reason in first_report.failures)
     for ticket in TICKETS:
-        in_progress = [r for r in customer_replies(sandbox, ticket) if "actively working" in r or "arbeitet jetzt" in r]
-        assert len(in_progress) == 1, customer_replies(sandbox, ticket)
+        in_progress = [r for r in bridge_comments(sandbox, ticket) if "actively working" in r or "arbeitet jetzt" in r]
+        assert len(in_progress) == 1, bridge_comments(sandbox, ticket)
     assert first_services.store.leases.get(LEASE) is None  # released, not left held
 
 
@@ -123,5 +123,5 @@ def test_the_outbox_keeps_each_message_exactly_as_the_ticket_shows_it(sandbox, s
     sync(services)
     recorded = {services.store.outbox.payload(e).get("body")
                 for e in services.store.outbox.list(states=("sent",)) if e.target == "zendesk:104"}
-    for body in customer_replies(sandbox, 104) + internal_notes(sandbox, 104):
+    for body in bridge_comments(sandbox, 104) + bridge_comments(sandbox, 104, public=False):
         assert body in recorded

@@ -11,13 +11,14 @@ from datetime import timedelta
 from bridge.store.lease_group import EscalationLeases, escalation_lease
 from bridge.sync.engine import LEASE
 from bridge.sync.items import CURSOR_RETRY
-from tests.integration.test_sync import TICKETS, customer_replies, dev, escalated, move  # noqa: F401
+from tests.fixtures.bridge_comments import bridge_comments
+from tests.integration.test_sync import TICKETS, dev, escalated, move  # noqa: F401
 
 WORKING = ("actively working", "arbeitet jetzt")
 
 
 def told_working(sandbox) -> dict[int, int]:
-    return {t: sum(any(w in r for w in WORKING) for r in customer_replies(sandbox, t)) for t in TICKETS}
+    return {t: sum(any(w in r for w in WORKING) for r in bridge_comments(sandbox, t)) for t in TICKETS}
 
 
 def escalation_of(services, key: str):
