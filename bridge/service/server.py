@@ -5,14 +5,18 @@ fork): the inbox workers live in the same process, the store's connection pool i
 and shutdown is ours to order. On SIGTERM or SIGINT: stop accepting connections and let
 requests in flight finish (cheroot's shutdown), stop the workers from claiming, give them
 ``grace`` seconds to finish the items in hand, release what is still held (another worker
-takes it at once), exit 0.
+takes it at once), exit 0 without waiting for the requests of a pass that outlived the
+grace period.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import sys
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -97,4 +101,26 @@ def serve(services, *, host: str, port: int, workers: int | None, announce: Call
     serving = Serving(services, host=host, port=port, workers=workers).start()
     announce(f"bridge serve listening on {serving.url} (webhooks under /hooks/, /healthz, /readyz, /metrics)")
     stop.wait()
+    began = time.monotonic()
     serving.stop()
+    took = time.monotonic() - began
+    if took > SHUTDOWN_GRACE_S / 2:
+        log.warning("bridge serve: stopping took %.1f s", took)
+    _exit_without_waiting()
+
+
+def _exit_without_waiting() -> None:
+    """Exit 0 now that :meth:`Serving.stop` has finished or handed back every item in hand.
+
+    A worker still in a pass after the grace period is a daemon thread, but the requests it
+    had in flight run on a round's thread pool, and the interpreter would wait for those at
+    exit — as long as a slow service takes to answer, and then for the pass's next round.
+    Abandoning them is what a SIGKILL would do, which the outbox and the helpdesk's markers
+    make safe (the released items are worked again, nothing is sent twice). What is
+    buffered (output, logs, self-monitoring's queue) is flushed first."""
+    if "sentry_sdk" in sys.modules:  # imported only when self-monitoring is on
+        sys.modules["sentry_sdk"].flush(timeout=2)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    logging.shutdown()
+    os._exit(0)
