@@ -123,15 +123,16 @@ class LeaseRepository(Repository):
             with self.session() as s:
                 s.exec(update(Lease).where(col(Lease.name).in_(chunk), free)
                        .values(**claim, token=Lease.token + 1).execution_options(**NO_SYNC))
-                rows = {r.name: r for r in s.exec(select(Lease).where(col(Lease.name).in_(chunk))
-                                                   .execution_options(populate_existing=True))}
+                # Columns, not entities: a pass may take ten thousand of these at once.
+                rows = {r.name: r for r in s.exec(select(Lease.name, Lease.holder, Lease.host, Lease.pid,
+                                                         Lease.process_scope, Lease.token)
+                                                  .where(col(Lease.name).in_(chunk)))}
                 missing = [n for n in chunk if n not in rows]
                 if missing:
-                    s.exec(_insert_ignoring_existing(s, [{**claim, "name": n, "token": 1} for n in missing]))
+                    s.execute(_insert_ignoring_existing(s), [{**claim, "name": n, "token": 1} for n in missing])
                 for row in rows.values():
                     if row.holder != holder and is_provably_dead(row.host, row.pid, row.process_scope):
                         _update(s, row.name, col(Lease.token) == row.token, {**claim, "token": row.token + 1})
-                s.flush()
                 mine = s.exec(select(Lease.name, Lease.token).where(col(Lease.name).in_(chunk),
                                                                     col(Lease.holder) == holder)).all()
                 taken.update({name: token for name, token in mine})
@@ -185,13 +186,14 @@ def _update(s: Session, name: str, condition: object, values: dict[str, object])
     return bool(result.rowcount == 1)
 
 
-def _insert_ignoring_existing(s: Session, rows: list[dict[str, object]]):
-    """``INSERT ... ON CONFLICT (name) DO NOTHING``: of racing first holders, one inserts."""
+def _insert_ignoring_existing(s: Session):
+    """``INSERT ... ON CONFLICT (name) DO NOTHING`` (executed with many rows): of racing
+    first holders, one inserts."""
     if s.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    return insert(Lease.__table__).values(rows).on_conflict_do_nothing(index_elements=["name"])
+    return insert(Lease.__table__).on_conflict_do_nothing(index_elements=["name"])
 
 
 def _read(s: Session, name: str) -> Lease | None:
