@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from datetime import datetime
 from typing import Any, Callable, Literal, TypeVar
@@ -142,7 +143,8 @@ class JiraTracker:
         self._connect_args = dict(server=self.url, options={"rest_api_version": self.api_version, "verify": verify},
                                   max_retries=0, timeout=(timeout, timeout), get_server_info=False, **kwargs)
         self._client: JIRA | None = None
-        self._last_response: requests.Response | None = None
+        # Per thread: a round's writes run on several threads (bridge/in_flight.py).
+        self._answers = threading.local()
 
     @property
     def _jira(self) -> JIRA:
@@ -171,7 +173,12 @@ class JiraTracker:
         return client
 
     def _remember(self, response: requests.Response, *args, **kwargs) -> None:
-        self._last_response = response
+        self._answers.last = response
+
+    @property
+    def _last_response(self) -> requests.Response | None:
+        """This thread's last answer from JIRA, for an error to show what came instead."""
+        return getattr(self._answers, "last", None)
 
     @property
     def deployment(self) -> str:
