@@ -20,14 +20,13 @@ Why the library is wrapped rather than used directly:
   ``jira.api_version = "3"`` sends descriptions and comments as ADF (and reads them back as
   text), and ``jira.deployment`` overrides what serverInfo says.
 
-JQL values are always quoted by :func:`jql_string`, so no value (a label derived from a
-ticket id, a version name) can change a query's meaning.
+JQL values are always quoted by :func:`~bridge.connectors.jql.jql_string`, so no value (a
+label derived from a ticket id, a version name) can change a query's meaning.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from datetime import datetime
@@ -41,6 +40,7 @@ from bridge.connectors.jira_adf import adf_to_text, text_to_adf
 from bridge.connectors.jira_duplicates import oldest_with_label
 from bridge.connectors.jira_errors import translate
 from bridge.connectors.jira_library import created_issue, seed_library_caches
+from bridge.connectors.jql import check_label, jql_string
 from bridge.errors import (
     BridgeError,
     InvalidValue,
@@ -62,26 +62,6 @@ ISSUE_FIELDS = "summary,issuetype,status,priority,labels,resolution,fixVersions,
 # The library logs every recoverable error at WARNING with the URL; with its retries off
 # those lines only repeat what our own errors say.
 logging.getLogger("jira").setLevel(logging.ERROR)
-
-
-def jql_string(value: str) -> str:
-    """Quote a value for JQL: inside double quotes, backslash and quote escaped.
-
-    Control characters cannot be expressed safely and are refused.
-    """
-    if any(ord(ch) < 32 for ch in value):
-        raise InvalidValue(f"{value!r} cannot be used in a JIRA query (control characters)")
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,254}$")
-
-
-def check_label(label: str) -> str:
-    """JIRA labels cannot hold spaces; ours are also restricted to a safe alphabet."""
-    if not _LABEL.match(label):
-        raise InvalidValue(f"{label!r} is not a valid JIRA label", hint="letters, digits, '_', '-', '.', ':' only")
-    return label
 
 
 def parse_jira_time(value: str | None) -> datetime | None:

@@ -30,7 +30,7 @@ class FetchSteps:
         ``scope``: the escalations of a partial pass by issue id (None: a full pass). Bugs
         the store has no complete escalation for are dropped by the caller."""
         prefix = self.mappings.jira.label_prefix
-        from bridge.connectors.jira import jql_string
+        from bridge.connectors.jql import jql_string
 
         if self._only is not None:
             # Just these Bugs, whatever their "updated": a doorbell rang for them.

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge.config import load_config
-from bridge.connectors.jira import check_label, jql_string
+from bridge.connectors.jql import check_label, jql_string
 from bridge.errors import InvalidValue
 from bridge.escalation import EscalationRequest
 from bridge.policy.redact import luhn_valid
