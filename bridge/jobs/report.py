@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import Engine, text
 
 from bridge.jobs.app import is_postgres
+from bridge.policy.durations import short_age
 
 __all__ = ["JobsState", "doctor_lines", "jobs_state", "status_line"]
 
@@ -51,14 +52,6 @@ def jobs_state(engine: Engine) -> JobsState | None:
     return JobsState(workers_alive=alive, waiting=row[0], running=row[1], failed=row[2], oldest_waiting_at=row[3])
 
 
-def _age(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
 def status_line(store_url: str, engine: Engine, now: datetime) -> list[str]:
     """`bridge status`: one line on a PostgreSQL store with a job engine, else nothing."""
     if not is_postgres(store_url):
@@ -66,7 +59,7 @@ def status_line(store_url: str, engine: Engine, now: datetime) -> list[str]:
     state = jobs_state(engine)
     if state is None:
         return []
-    oldest = f", oldest waiting {_age((now - state.oldest_waiting_at).total_seconds())}" \
+    oldest = f", oldest waiting {short_age((now - state.oldest_waiting_at).total_seconds())}" \
         if state.oldest_waiting_at else ""
     return [f"jobs: {state.waiting} waiting, {state.running} running, {state.failed} failed{oldest}; "
             f"{state.workers_alive} worker(s) alive"]

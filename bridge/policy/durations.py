@@ -29,7 +29,7 @@ from typing import Annotated, Literal
 
 from pydantic import PlainValidator
 
-__all__ = ["Duration", "DurationField", "DurationKind", "parse_duration"]
+__all__ = ["Duration", "DurationField", "DurationKind", "parse_duration", "short_age"]
 
 DurationKind = Literal["wall", "business", "business_days"]
 
@@ -85,6 +85,16 @@ class Duration:
             f"{value}{unit}" for value, unit in ((hours, "H"), (minutes, "M"), (seconds, "S")) if value
         )
         return "P" + (f"{days}D" if days else "") + (f"T{time_part}" if time_part else "")
+
+
+def short_age(seconds: float) -> str:
+    """An age at a glance, in its largest whole unit: ``45s``, ``12m``, ``3h``, ``2d``
+    (what `bridge status` says of a backlog, a last delivery, a waiting job)."""
+    seconds = max(0, int(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def _phrase(length: timedelta, prefix: str) -> str:

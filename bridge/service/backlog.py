@@ -8,27 +8,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from bridge.policy.durations import short_age
 from bridge.service.webhooks import SOURCES
 
 __all__ = ["backlog_lines"]
 
 
-def _age(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
 def backlog_lines(inbox, now: datetime) -> list[str]:
     """Two lines: the backlog (waiting, working, failed, oldest) and the last delivery per source."""
     backlog = inbox.backlog()
-    oldest = (f", oldest {_age((now - backlog.oldest_received_at).total_seconds())} old"
+    oldest = (f", oldest {short_age((now - backlog.oldest_received_at).total_seconds())} old"
               if backlog.oldest_received_at else "")
     last = inbox.last_delivery_by_source()
     sources = [*SOURCES, *sorted(set(last) - set(SOURCES))]
-    seen = ", ".join(f"{s} {_age((now - last[s]).total_seconds())} ago" if s in last else f"{s} never"
+    seen = ", ".join(f"{s} {short_age((now - last[s]).total_seconds())} ago" if s in last else f"{s} never"
                      for s in sources)
     return [f"inbox: {backlog.waiting} waiting, {backlog.working} in progress, {backlog.failed} failed{oldest}",
             f"last webhook delivery: {seen}"]
