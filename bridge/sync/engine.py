@@ -24,9 +24,10 @@ Then, per escalation, :func:`bridge.sync.plan.plan` decides and the actions are 
 * one failing item never stops the others: it is recorded with its reason (outbox,
   audit), its Bug is not marked seen, so the next run plans it again, and the run exits 1.
 
-Two `bridge sync` processes on one store never work at once: a lease row in the store is
-taken for the run (and renewed per escalation); the second process reports that it
-skipped.
+Two full passes on one store never work at once: the first holds the ``sync`` lease, the
+second reports that it skipped. And no escalation is worked by two passes at once: every
+pass (full, or a webhook's over a few escalations) first takes the leases of the
+escalations it works (:mod:`bridge.store.lease_group`) and leaves the others to later.
 """
 
 from __future__ import annotations
@@ -99,11 +100,9 @@ class SyncEngine(FetchSteps, CadenceSteps):
         self._links_of: dict = {}
         #: The signed Escalate link customer messages end with (None: no link).
         self.escalate_link = escalate_link
-        #: The run's lease while it holds one: checked before every write (fencing).
+        #: The run's leases while it holds them (its escalations', and a full pass's ``sync``):
+        #: checked before every write (fencing).
         self.lease = None
-        #: Which lease a run takes: the store-wide ``sync``, or (bridge/jobs, one escalation
-        #: per job under its procrastinate lock) a lease of that escalation's own.
-        self.lease_name = LEASE
         #: Loads a policy profile by name, for the SLA cadence; None = no cadence pass.
         self.profile_for = profile_for
         #: The Sentry connector, to notice related Sentry issues that regress; None = off.
@@ -128,7 +127,7 @@ class SyncEngine(FetchSteps, CadenceSteps):
         if self._only is None:
             # A full pass holds the pass-wide lease (one reconciliation at a time) as well as
             # the leases of the escalations it works, taken once it knows which.
-            base = self.store.leases.keeper(self.lease_name, self.lease_ttl, holder=self.holder, clock=self.clock)
+            base = self.store.leases.keeper(LEASE, self.lease_ttl, holder=self.holder, clock=self.clock)
             if not base.acquire():
                 holder = base.current
                 report.skipped = f"another sync holds the lease ({holder.holder if holder else '?'}); nothing done"
