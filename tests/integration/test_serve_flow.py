@@ -110,3 +110,30 @@ def test_a_sentry_regression_reaches_engineering_through_a_sentry_webhook(sandbo
                    what="the regression on the Bug")
         wait_until(lambda: inbox_settled(services.store))
     assert len([c for c in sandbox.jira_state.comments(escalated) if "unresolved again" in c["body"]]) == 1
+
+
+def test_a_delivery_for_an_escalation_another_pass_is_working_waits_for_it_then_tells_once(
+        sandbox, services, dev, escalated):
+    """A `bridge sync` elsewhere holds the escalation: the worker hands the item back and
+    writes nothing; once the other pass lets go, the item completes and each customer is
+    told once."""
+    from datetime import timedelta
+
+    from bridge.store.lease_group import EscalationLeases
+
+    [row] = [e for e in services.store.escalations.list(states=["complete"]) if e.jira_key == escalated]
+    other = EscalationLeases(services.store.leases, timedelta(minutes=5), holder="sync-elsewhere")
+    assert other.take([row.id]) == {row.id}
+    try:
+        with serving(services, workers=1) as running:
+            dev.transition_issue(escalated, "In Progress")
+            assert post_jira(running.url, jira_issue_event(dev.issue(escalated)), delivery="held-1").status_code == 202
+            wait_until(lambda: metric(running.url, "bridge_inbox_items_processed_total", source="jira",
+                                      outcome="released") >= 1, what="the worker to hand the item back")
+            assert [told(sandbox, t, "in_progress") for t in TICKETS] == [0, 0]
+            other.release()
+            wait_until(lambda: inbox_settled(services.store), what="the item to complete")
+            [item] = [i for i in services.store.inbox.items() if i.state == "done"]
+    finally:
+        other.release()
+    assert [told(sandbox, t, "in_progress") for t in TICKETS] == [1, 1]
