@@ -19,8 +19,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from bridge.connectors.base import Conflict, Helpdesk, TicketWrite
-from bridge.errors import BridgeError
+from bridge.connectors.base import Helpdesk, TicketWrite
 from bridge.models import Ticket
 
 __all__ = ["DEFAULT_CONCURRENCY", "get_tickets", "in_flight", "read_tickets", "write_tickets"]
@@ -79,15 +78,7 @@ def get_tickets(helpdesk: Helpdesk, ticket_ids: Sequence[str], limit: int) -> di
 
 def write_tickets(helpdesk: Helpdesk, changes: Sequence[tuple[str, TicketWrite]],
                   limit: int) -> dict[str, BaseException | None]:
-    """:meth:`Helpdesk.write_many` (one change per ticket) in bulk requests in flight
-    together; per ticket None or the error that stopped its change."""
-    results: dict[str, BaseException | None] = {}
-    batches = _split(list(changes), _bulk_size(helpdesk))
-    for batch, result in zip(batches, in_flight(lambda batch: helpdesk.write_many(list(batch)), batches, limit)):
-        if isinstance(result, (BridgeError, Conflict)):
-            results.update({ticket_id: result for ticket_id, _ in batch})
-        elif isinstance(result, BaseException):
-            raise result  # not a service's answer: a defect, never recorded as a failed write
-        else:
-            results.update(result)
-    return results
+    """:meth:`Helpdesk.write_many` (one change per ticket), ``limit`` requests in flight
+    together (bulk requests where the helpdesk has them); per ticket None or the error that
+    stopped its change."""
+    return dict(helpdesk.write_many(list(changes), limit=limit)) if changes else {}

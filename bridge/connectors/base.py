@@ -149,12 +149,13 @@ class Helpdesk(abc.ABC):
                 continue
         return found
 
-    def write_many(self, changes: list[tuple[str, TicketWrite]]) -> dict[str, Exception | None]:
+    def write_many(self, changes: list[tuple[str, TicketWrite]], *, limit: int = 1) -> dict[str, Exception | None]:
         """Apply one change to each of several distinct tickets; every comment is gated.
 
         Returns, per ticket id, None when the change was applied or the error that stopped
         it (:class:`Conflict`, ``OutboundRefused``, a service error): one ticket's failure
-        never stops the others. Helpdesks with a bulk endpoint override :meth:`_apply_many`.
+        never stops the others. At most ``limit`` requests are in flight together.
+        Helpdesks with a bulk endpoint override :meth:`_apply_many`.
         """
         from bridge.errors import BridgeError
 
@@ -173,20 +174,23 @@ class Helpdesk(abc.ABC):
             gated.append((ticket_id, gated_change))
         if len({t for t, _ in gated}) != len(gated):
             raise ValueError("write_many takes one change per ticket")
-        results.update(self._apply_many(gated))
+        results.update(self._apply_many(gated, limit))
         return results
 
-    def _apply_many(self, changes: list[tuple[str, TicketWrite]]) -> dict[str, Exception | None]:
-        """Send already-gated changes; by default one call per ticket."""
+    def _apply_many(self, changes: list[tuple[str, TicketWrite]], limit: int = 1) -> dict[str, Exception | None]:
+        """Send already-gated changes; by default one call per ticket, ``limit`` in flight."""
         from bridge.errors import BridgeError
+        from bridge.in_flight import in_flight
 
         results: dict[str, Exception | None] = {}
-        for ticket_id, change in changes:
-            try:
-                self._apply(ticket_id, change)
+        answers = in_flight(lambda pair: self._apply(*pair), changes, limit)
+        for (ticket_id, _), answer in zip(changes, answers):
+            if isinstance(answer, (BridgeError, Conflict)):
+                results[ticket_id] = answer
+            elif isinstance(answer, BaseException):
+                raise answer  # not a service's answer: a defect, never recorded as a failed write
+            else:
                 results[ticket_id] = None
-            except (BridgeError, Conflict) as exc:
-                results[ticket_id] = exc
         return results
 
     @abc.abstractmethod

@@ -4,7 +4,9 @@ Reads a ticket with its requester and organization side-loaded (one request) and
 conversation with cursor pagination; writes a comment, status, tags and fields in one
 ``PUT /api/v2/tickets/{id}.json`` (Zendesk takes one comment per call), with
 ``safe_update`` when the caller passes the version it read, so a marker tag and the message
-it marks land together or not at all.
+it marks land together or not at all. A sync round's writes go as ``update_many`` jobs of a
+hundred tickets, submitted several at a time, whose statuses are then read together
+(``job_statuses/show_many``) until every job has finished.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import requests
 from bridge.connectors.base import Conflict, Helpdesk, TicketWrite
 from bridge.connectors.http import answer_shape, api_json, build_session, send
 from bridge.errors import BridgeError, InvalidValue, shown, ServiceRejected, ServiceUnreachable, UnknownTicket
+from bridge.in_flight import in_flight
 from bridge.models import Comment, Ticket
 
 SERVICE = "Zendesk"
@@ -209,55 +212,88 @@ class ZendeskHelpdesk(Helpdesk):
         return me.get("email") or str(me["id"])
 
     # -- writing ---------------------------------------------------------------------
-    def _apply_many(self, changes: list[tuple[str, TicketWrite]]) -> dict[str, Exception | None]:
-        """``update_many`` jobs of up to 100 tickets (each with its own change, applied by
-        Zendesk as a safe update), then the job status for the result of each ticket."""
+    def _apply_many(self, changes: list[tuple[str, TicketWrite]], limit: int = 1) -> dict[str, Exception | None]:
+        """``update_many`` jobs of up to 100 tickets each (each ticket with its own change,
+        applied by Zendesk as a safe update), ``limit`` submitted together; then the status
+        of every job of the round in one request (``job_statuses/show_many``) until all have
+        finished, for the result of each ticket."""
+        chunks = [changes[start:start + MANY_LIMIT] for start in range(0, len(changes), MANY_LIMIT)]
         results: dict[str, Exception | None] = {}
-        for start in range(0, len(changes), MANY_LIMIT):
-            chunk = changes[start:start + MANY_LIMIT]
-            payload = [{"id": int(ticket_id), **_ticket_body(change)} for ticket_id, change in chunk]
-            try:
-                response = send(self._session, SERVICE, "PUT", f"{self.base_url}/api/v2/tickets/update_many.json",
-                                json={"tickets": payload}, what=f"updating {len(chunk)} tickets")
-                with answer_shape(SERVICE, response):
-                    job = dict(api_json(SERVICE, response)["job_status"])
-                done = self._wait_for_job(job)
-            except BridgeError as exc:
-                # The whole job failed (or may have been applied: the caller's marker check
-                # on the next run decides); every ticket of the chunk reports it.
-                results.update({ticket_id: exc for ticket_id, _ in chunk})
+        waiting: dict[str, list[tuple[str, TicketWrite]]] = {}
+        for chunk, job in zip(chunks, in_flight(self._submit_job, chunks, limit)):
+            if isinstance(job, BridgeError):
+                # Not accepted (or maybe accepted: the caller's marker check on the next
+                # run decides); every ticket of the chunk reports it.
+                results.update({ticket_id: job for ticket_id, _ in chunk})
+            elif isinstance(job, BaseException):
+                raise job  # not a service's answer: a defect
+            else:
+                waiting[job["id"]] = chunk
+        for job_id, outcome in self._wait_for_jobs(list(waiting)).items():
+            chunk = waiting[job_id]
+            if isinstance(outcome, BridgeError):
+                results.update({ticket_id: outcome for ticket_id, _ in chunk})
                 continue
-            by_id = {str(r.get("id")): r for r in done.get("results") or []}
+            by_id = {str(r.get("id")): r for r in outcome.get("results") or []}
             for ticket_id, _ in chunk:
-                outcome = by_id.get(ticket_id)
-                if outcome is None:
-                    results[ticket_id] = ServiceRejected(SERVICE, 200, f"job {job['id']} reported nothing for ticket {ticket_id}")
-                elif outcome.get("success"):
-                    results[ticket_id] = None
-                elif outcome.get("error") == "UpdateConflict":
-                    results[ticket_id] = Conflict(f"ticket {ticket_id} changed since it was read")
-                else:
-                    results[ticket_id] = ServiceRejected(SERVICE, 422, f"ticket {ticket_id}: {outcome.get('error')}: "
-                                                                         f"{outcome.get('details') or ''}".strip())
+                results[ticket_id] = _ticket_result(job_id, ticket_id, by_id.get(ticket_id))
         return results
 
-    def _wait_for_job(self, job: dict) -> dict:
-        """Poll a job status until it completes (Zendesk runs bulk updates asynchronously)."""
+    def _submit_job(self, chunk: list[tuple[str, TicketWrite]]) -> dict:
+        payload = [{"id": int(ticket_id), **_ticket_body(change)} for ticket_id, change in chunk]
+        response = send(self._session, SERVICE, "PUT", f"{self.base_url}/api/v2/tickets/update_many.json",
+                        json={"tickets": payload}, what=f"updating {len(chunk)} tickets")
+        with answer_shape(SERVICE, response):
+            job = dict(api_json(SERVICE, response)["job_status"])
+            if not job.get("id"):
+                raise KeyError("id")
+        return job
+
+    def _wait_for_jobs(self, job_ids: list[str]) -> dict[str, dict | BridgeError]:
+        """Poll the jobs until each has finished (Zendesk runs bulk updates asynchronously),
+        a hundred job statuses a request; per job its final status or the error that ends
+        the wait for it (a job still running at the deadline may yet be applied)."""
+        finished: dict[str, dict | BridgeError] = {}
+        pending = list(job_ids)
         deadline = time.monotonic() + JOB_TIMEOUT_S
         pause = 0.05
-        while job.get("status") not in ("completed", "failed", "killed"):
+        while pending:
             if time.monotonic() > deadline:
-                raise ServiceUnreachable(SERVICE, f"bulk update job {job.get('id')} did not finish in {JOB_TIMEOUT_S:.0f} s",
-                                         maybe_applied=True)
+                for job_id in pending:
+                    finished[job_id] = ServiceUnreachable(
+                        SERVICE, f"bulk update job {job_id} did not finish in {JOB_TIMEOUT_S:.0f} s", maybe_applied=True)
+                break
             time.sleep(pause)
             pause = min(pause * 2, 2.0)
-            response = send(self._session, SERVICE, "GET", f"{self.base_url}/api/v2/job_statuses/{job['id']}.json",
-                            what="reading a bulk update job")
-            with answer_shape(SERVICE, response):
-                job = dict(api_json(SERVICE, response)["job_status"])
-        if job["status"] != "completed":
-            raise ServiceRejected(SERVICE, 500, f"bulk update job {job.get('id')} {job['status']}: {job.get('message')}")
-        return job
+            statuses: dict[str, dict] = {}
+            for start in range(0, len(pending), MANY_LIMIT):
+                ids = pending[start:start + MANY_LIMIT]
+                try:
+                    response = self._get("/api/v2/job_statuses/show_many.json",
+                                         what=f"reading {len(ids)} bulk update job(s)", ids=",".join(ids))
+                except BridgeError as exc:
+                    finished.update({job_id: exc for job_id in ids})
+                    continue
+                with answer_shape(SERVICE, response):
+                    statuses.update((str(j["id"]), dict(j)) for j in api_json(SERVICE, response)["job_statuses"])
+            still = []
+            for job_id in pending:
+                if job_id in finished:
+                    continue
+                job = statuses.get(job_id)
+                if job is None:
+                    # Zendesk keeps a job's status for a day; a job it does not know now
+                    # cannot be followed (the marker check on the next run decides).
+                    finished[job_id] = ServiceRejected(SERVICE, 404, f"bulk update job {job_id} is unknown to Zendesk")
+                elif job.get("status") == "completed":
+                    finished[job_id] = job
+                elif job.get("status") in ("failed", "killed"):
+                    finished[job_id] = ServiceRejected(SERVICE, 500, f"bulk update job {job_id} {job['status']}: "
+                                                                     f"{job.get('message')}")
+                else:
+                    still.append(job_id)
+            pending = still
+        return finished
 
     def _apply(self, ticket_id: str, change: TicketWrite) -> Ticket | None:
         ticket = _ticket_body(change)
@@ -273,6 +309,18 @@ class ZendeskHelpdesk(Helpdesk):
             return self._to_ticket(raw, {}, {}, []) if isinstance(raw, dict) and raw.get("updated_at") else None
         except (ValueError, KeyError, TypeError, AttributeError):
             return None  # the write landed; only its new version is unknown (a read finds it)
+
+
+def _ticket_result(job_id: str, ticket_id: str, outcome: dict | None) -> Exception | None:
+    """One ticket's result in a completed ``update_many`` job: None when applied."""
+    if outcome is None:
+        return ServiceRejected(SERVICE, 200, f"job {job_id} reported nothing for ticket {ticket_id}")
+    if outcome.get("success"):
+        return None
+    if outcome.get("error") == "UpdateConflict":
+        return Conflict(f"ticket {ticket_id} changed since it was read")
+    return ServiceRejected(SERVICE, 422, f"ticket {ticket_id}: {outcome.get('error')}: "
+                                         f"{outcome.get('details') or ''}".strip())
 
 
 def _ticket_body(change: TicketWrite) -> dict:

@@ -117,6 +117,19 @@ def register(app: Flask, z: ZendeskApi) -> None:
         job = state.run_create_many(entries, user["id"])
         return z.respond({"job_status": dict(job, url=z.api(f"job_statuses/{job['id']}.json"))})
 
+    @app.get("/api/v2/job_statuses/show_many.json")
+    def show_many_jobs():
+        # Zendesk: a comma-separated list of job ids; ids it no longer (or never) knew are
+        # left out of the answer rather than failing the request.
+        z.agent()
+        ids = [part.strip() for part in (request.args.get("ids") or "").split(",") if part.strip()]
+        if not ids:
+            raise bad_request("InvalidValue", "ids is required")
+        with state.lock:
+            jobs = [dict(copy.deepcopy(state.jobs[i]), url=z.api(f"job_statuses/{i}.json"))
+                    for i in ids if i in state.jobs]
+        return z.respond({"job_statuses": jobs})
+
     @app.get("/api/v2/job_statuses/<job_id>.json")
     def show_job(job_id: str):
         z.agent()

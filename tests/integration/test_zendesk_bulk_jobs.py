@@ -1,0 +1,114 @@
+"""A round of bulk writes to Zendesk: ``update_many`` jobs of a hundred tickets, submitted
+together, and their statuses read together (``job_statuses/show_many``) until every job has
+finished — through the emulator over loopback, with its job worker held and released the
+way Zendesk's background workers take their time."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from bridge.connectors.base import Conflict, TicketWrite
+from bridge.connectors.zendesk import ZendeskHelpdesk
+from bridge.errors import ServiceRejected
+from bridge.sandbox.zendesk import DEMO_CREDENTIALS
+from tests.contract.helpdesk_contract import contract_gate
+from tests.fixtures.zendesk_sandbox import ZendeskSandbox, zendesk, zendesk_service  # noqa: F401
+
+
+def _helpdesk(zendesk: ZendeskSandbox) -> ZendeskHelpdesk:  # noqa: F811
+    return ZendeskHelpdesk(zendesk.url, email=DEMO_CREDENTIALS["email"], token=DEMO_CREDENTIALS["token"],
+                           gate=contract_gate(), retries=0)
+
+
+def _tickets(zendesk: ZendeskSandbox, count: int) -> list[str]:  # noqa: F811
+    customer = zendesk.state.ticket(101)["requester_id"]
+    return [str(zendesk.state.create_ticket({"subject": f"t{n}", "comment": {"body": "broken"}}, customer)[0]["id"])
+            for n in range(count)]
+
+
+def _after_first_poll(zendesk: ZendeskSandbox, then) -> threading.Thread:  # noqa: F811
+    """Run ``then`` on a thread once the emulator has answered the first job status poll."""
+
+    def watch() -> None:
+        deadline = time.monotonic() + 30
+        while not zendesk.knobs.received("GET", "job_statuses/show_many") and time.monotonic() < deadline:
+            time.sleep(0.005)
+        then()
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_show_many_lists_the_known_jobs_and_leaves_out_the_rest(zendesk: ZendeskSandbox):  # noqa: F811
+    session = zendesk.session()
+    jobs = [session.put(zendesk.api("tickets/update_many.json"), params={"ids": str(ticket)},
+                        json={"ticket": {"additional_tags": ["x"]}}).json()["job_status"]["id"] for ticket in (101, 102)]
+    answer = session.get(zendesk.api("job_statuses/show_many.json"), params={"ids": f"{jobs[0]},feedbeef,{jobs[1]}"})
+    assert answer.status_code == 200
+    assert [j["id"] for j in answer.json()["job_statuses"]] == jobs
+    assert all(j["url"].endswith(f"job_statuses/{j['id']}.json") for j in answer.json()["job_statuses"])
+    assert session.get(zendesk.api("job_statuses/show_many.json")).status_code == 400
+
+
+def test_a_round_of_250_changes_is_three_jobs_whose_statuses_are_read_together(zendesk: ZendeskSandbox):  # noqa: F811
+    tickets = _tickets(zendesk, 250)
+    stale = zendesk.state.ticket(int(tickets[7]))["updated_at"]
+    zendesk.state.update_ticket(int(tickets[7]), {"priority": "high"}, zendesk.state.ticket(101)["requester_id"])
+    changes = [(t, TicketWrite(comment=f"fixed {t}", public=True, add_tags=("bridge_state_done",),
+                               if_version=stale if t == tickets[7] else None)) for t in tickets]
+    zendesk.knobs.reset_counters()
+    zendesk.state.job_runner.pause()
+    # The worker takes its time: the jobs are still queued at the first poll.
+    release = _after_first_poll(zendesk, zendesk.state.job_runner.resume)
+    try:
+        results = _helpdesk(zendesk).write_many(changes, limit=4)
+    finally:
+        zendesk.state.job_runner.resume()
+        release.join()
+    assert isinstance(results.pop(tickets[7]), Conflict)  # its version moved: not written
+    assert set(results) == set(tickets) - {tickets[7]} and all(r is None for r in results.values())
+    counts = zendesk.knobs.counts()["by_route"]
+    assert counts["PUT /api/v2/tickets/update_many.json"] == 3
+    polls = counts["GET /api/v2/job_statuses/show_many.json"]
+    assert polls >= 2  # at least one poll found the jobs unfinished
+    assert not any(route.startswith("GET /api/v2/job_statuses/<") for route in counts)
+    for entry in zendesk.knobs.received("GET", "job_statuses/show_many"):
+        assert len(entry.query.split("ids=")[1].split("%2C")) <= 3
+    assert "bridge_state_done" in zendesk.state.ticket(int(tickets[0]))["tags"]
+    assert "bridge_state_done" not in zendesk.state.ticket(int(tickets[7]))["tags"]
+
+
+def test_a_job_zendesk_no_longer_knows_fails_its_tickets_and_spares_the_others(zendesk: ZendeskSandbox):  # noqa: F811
+    tickets = _tickets(zendesk, 150)
+    zendesk.state.job_runner.pause()
+    forgotten: list[int] = []
+
+    def forget_the_first_job() -> None:
+        with zendesk.state.lock:
+            first = next(iter(zendesk.state.jobs))
+            forgotten.append(zendesk.state.jobs[first]["total"])
+            del zendesk.state.jobs[first]
+        zendesk.state.job_runner.resume()
+
+    timer = _after_first_poll(zendesk, forget_the_first_job)
+    try:
+        results = _helpdesk(zendesk).write_many([(t, TicketWrite(add_tags=("x",))) for t in tickets], limit=2)
+    finally:
+        timer.join()
+        zendesk.state.job_runner.resume()
+    failed = [t for t, r in results.items() if r is not None]
+    assert forgotten and len(failed) == forgotten[0]  # the 100 or the 50 of the forgotten job
+    assert all(isinstance(results[t], ServiceRejected) and "unknown to Zendesk" in str(results[t]) for t in failed)
+    assert all(results[t] is None for t in set(tickets) - set(failed))
+
+
+@pytest.mark.parametrize("count", [1, 100, 101])
+def test_every_ticket_of_a_round_gets_its_own_result(zendesk: ZendeskSandbox, count: int):  # noqa: F811
+    tickets = _tickets(zendesk, count)
+    results = _helpdesk(zendesk).write_many([(t, TicketWrite(add_tags=("y",))) for t in tickets], limit=8)
+    assert results == {t: None for t in tickets}
+    assert all("y" in zendesk.state.ticket(int(t))["tags"] for t in tickets)
