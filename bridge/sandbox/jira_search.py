@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import operator
 import re
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable
 
 from bridge.sandbox import jql
@@ -29,6 +30,17 @@ _STATUS_ORDER = {s.id: i for i, s in enumerate(STATUSES)}
 _KEY = re.compile(r"([A-Za-z][A-Za-z0-9_]*)-(\d+)")
 
 
+@lru_cache(maxsize=4096)
+def _one(token: str) -> frozenset[str]:
+    """The one-element set of ``token``, shared by every document that holds it.
+
+    Ids of projects, types, statuses and users repeat across issues; sharing their sets
+    keeps 100,000 documents from holding a million small objects the garbage collector
+    walks again and again (rebuilding 10,000 documents took 7x longer with them).
+    """
+    return frozenset((token,))
+
+
 def document(state: "JiraState", record: "IssueRecord") -> dict[str, Any]:
     """The search document of one issue (values as JQL compares them)."""
     f = record.fields
@@ -40,19 +52,19 @@ def document(state: "JiraState", record: "IssueRecord") -> dict[str, Any]:
         "@record": record,
         "id": record.id,
         "key": (project.key.lower(), record.number),
-        "project": frozenset({project.id}),
-        "issuetype": frozenset({f["issuetype"]}),
-        "status": frozenset({f["status"]}),
-        "statuscategory": frozenset({str(status.category)}),
-        "priority": frozenset({f["priority"]}) if f.get("priority") else frozenset(),
-        "resolution": frozenset({f["resolution"]}) if f.get("resolution") else frozenset(),
+        "project": _one(project.id),
+        "issuetype": _one(f["issuetype"]),
+        "status": _one(f["status"]),
+        "statuscategory": _one(str(status.category)),
+        "priority": _one(f["priority"]) if f.get("priority") else frozenset(),
+        "resolution": _one(f["resolution"]) if f.get("resolution") else frozenset(),
         "labels": frozenset(label.lower() for label in f["labels"]),
         "fixversion": frozenset(f["fixVersions"]),
         "affectedversion": frozenset(f["versions"]),
         "component": frozenset(f["components"]),
-        "assignee": frozenset({f["assignee"]}) if f.get("assignee") else frozenset(),
-        "reporter": frozenset({f["reporter"]}) if f.get("reporter") else frozenset(),
-        "creator": frozenset({f["creator"]}) if f.get("creator") else frozenset(),
+        "assignee": _one(f["assignee"]) if f.get("assignee") else frozenset(),
+        "reporter": _one(f["reporter"]) if f.get("reporter") else frozenset(),
+        "creator": _one(f["creator"]) if f.get("creator") else frozenset(),
         "created": record.created,
         "updated": record.updated,
         "resolved": f.get("resolutiondate"),

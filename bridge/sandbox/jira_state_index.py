@@ -58,6 +58,9 @@ class SearchIndex:
                     self._index[issue_id] = IndexEntry(snapshot or self.issues[issue_id], {})
             else:
                 keep.append((written, issue_id, snapshot))
+        if len(keep) != len(self._pending):
+            # The index changed: results cached before no longer say what search sees.
+            self._write_seq += 1
         self._pending = keep
 
     def index_entry(self, issue_id: int) -> IndexEntry | None:
@@ -76,8 +79,11 @@ class SearchIndex:
             query = jql.parse(jql_text)
             ctx = jql.EvalContext(now=self.clock(), tz=tz, user=user.key)
             compiled = jql.compile_query(query, JiraJqlSchema(self, user), ctx, strict=strict)
-            cache_key = (jql_text, user.key, str(tz), strict, self._write_seq)
-            cacheable = not reconcile and not _uses_now(query) and self.search_lag_s <= 0
+            # Every input of the result is in the key: a write, or a pending write reaching
+            # the index, moves _write_seq; reconciled issues are read live, and any write to
+            # them moves it too. So pages 2..n of a query reuse page 1's evaluation.
+            cache_key = (jql_text, user.key, str(tz), strict, self._write_seq, tuple(sorted(reconcile)))
+            cacheable = not _uses_now(query)
             if cacheable and cache_key in self._search_cache:
                 self._search_cache.move_to_end(cache_key)
                 return self._search_cache[cache_key], compiled.warnings
