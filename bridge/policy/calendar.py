@@ -31,6 +31,13 @@ Conventions (the SLA code and its tests rely on them):
   the start and always lands inside support hours (at a closing time).
 * Results carry the time zone of the instant passed in (an instant is an instant; callers
   choose how to show it). Naive datetimes are refused with :class:`ValueError`.
+
+Cost: a local day's opening intervals depend on the calendar and the date alone, so each
+calendar remembers them per date (with the day's total open time). The arithmetic then
+steps over whole days by looking them up; the SLA clocks of a sync pass evaluate the same
+few weeks of days hundreds of thousands of times. A calendar is immutable (a frozen
+dataclass); its ``holidays`` object is a mutable mapping that nothing changes after the
+calendar is built, and the memo relies on that.
 """
 
 from __future__ import annotations
@@ -61,6 +68,10 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 #: An opening interval of one local day: (start, end) in minutes after local midnight,
 #: end exclusive, ``0 <= start < end <= 1440``.
 Interval = tuple[int, int]
+
+# Dates a calendar remembers before it forgets them all (a long-running process walks on
+# through the years; a few thousand dates cover every clock of a pass).
+_MEMO_DATES = 20_000
 
 # A calendar with no opening in this many consecutive days is treated as never open, so a
 # misconfigured calendar (every weekday closed, or holidays covering everything) fails
@@ -167,6 +178,11 @@ class BusinessCalendar:
     always_open: bool = False
     #: A human name for messages ("America/Los_Angeles Mon-Fri 06:00-18:00").
     label: str = field(default="")
+    # date -> (UTC opening intervals of that local day, their total length); see the
+    # module docstring. Not part of the value: two calendars built alike compare by identity.
+    _memo: dict[date, tuple[tuple[tuple[datetime, datetime], ...], timedelta]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def always(cls, zone: ZoneInfo | None = None) -> BusinessCalendar:
@@ -227,10 +243,24 @@ class BusinessCalendar:
             return False
         return not (self.holidays is not None and day in self.holidays)
 
-    def _day_intervals(self, day: date) -> list[tuple[datetime, datetime]]:
-        """The opening intervals of local ``day`` as UTC instants, in order."""
+    def _day_intervals(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
+        """The opening intervals of local ``day`` as UTC instants, in order (remembered)."""
+        return self._day(day)[0]
+
+    def _day(self, day: date) -> tuple[tuple[tuple[datetime, datetime], ...], timedelta]:
+        """``day``'s opening intervals (UTC, in order) and their total length, remembered."""
+        found = self._memo.get(day)
+        if found is None:
+            intervals = self._compute_day_intervals(day)
+            found = (intervals, sum((end - start for start, end in intervals), timedelta(0)))
+            if len(self._memo) >= _MEMO_DATES:
+                self._memo.clear()
+            self._memo[day] = found
+        return found
+
+    def _compute_day_intervals(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
         if not self.is_business_day(day):
-            return []
+            return ()
         result = []
         for start, end in self.weekly_hours[day.weekday()]:
             local_start = datetime.combine(day, time(start // 60, start % 60), tzinfo=self.zone)
@@ -242,7 +272,17 @@ class BusinessCalendar:
             # A range lying wholly inside a spring-forward gap has no real time in it.
             if utc_end > utc_start:
                 result.append((utc_start, utc_end))
-        return result
+        return tuple(result)
+
+    def _first_day(self, t_utc: datetime) -> date:
+        # A day early: near midnight a local day's hours can straddle UTC dates.
+        return t_utc.astimezone(self.zone).date() - timedelta(days=1)
+
+    def _closed_too_long(self, day: date, closed_run: int) -> ValueError:
+        return ValueError(
+            f"business calendar {self.label or self.zone.key} has no opening hours "
+            f"in the {_MAX_CLOSED_DAYS} days after {day - timedelta(days=closed_run)}"
+        )
 
     def _intervals_from(self, t_utc: datetime) -> Iterator[tuple[datetime, datetime]]:
         """Opening intervals (UTC) that end after ``t_utc``, in order, without end."""
@@ -250,21 +290,21 @@ class BusinessCalendar:
             # One endless interval; callers stop once they have what they need.
             yield (t_utc, datetime.max.replace(tzinfo=UTC))
             return
-        # Start a day early: near midnight a local day's hours can straddle UTC dates.
-        day = t_utc.astimezone(self.zone).date() - timedelta(days=1)
+        day = self._first_day(t_utc)
         closed_run = 0
+        one_day = timedelta(days=1)
         while True:
-            intervals = self._day_intervals(day)
-            closed_run = 0 if intervals else closed_run + 1
-            if closed_run > _MAX_CLOSED_DAYS:
-                raise ValueError(
-                    f"business calendar {self.label or self.zone.key} has no opening hours "
-                    f"in the {_MAX_CLOSED_DAYS} days after {day - timedelta(days=closed_run)}"
-                )
-            for start, end in intervals:
-                if end > t_utc:
-                    yield start, end
-            day += timedelta(days=1)
+            intervals = self._day(day)[0]
+            if intervals:
+                closed_run = 0
+                for start, end in intervals:
+                    if end > t_utc:
+                        yield start, end
+            else:
+                closed_run += 1
+                if closed_run > _MAX_CLOSED_DAYS:
+                    raise self._closed_too_long(day, closed_run)
+            day += one_day
 
     # -- instants --------------------------------------------------------------------------
 
@@ -309,13 +349,31 @@ class BusinessCalendar:
         if self.always_open:
             return _back(start_utc + amount, start.tzinfo)
         remaining = amount
-        for open_at, close_at in self._intervals_from(start_utc):
-            current = max(open_at, start_utc)
-            available = close_at - current
-            if remaining <= available:
-                return _back(current + remaining, start.tzinfo)
-            remaining -= available
-        raise AssertionError("unreachable: _intervals_from never ends")  # pragma: no cover
+        # Whole days at a time: a day that opens after the start and holds less than what
+        # remains is counted by its total, without looking at its intervals.
+        day = self._first_day(start_utc)
+        closed_run = 0
+        one_day = timedelta(days=1)
+        while True:
+            intervals, day_total = self._day(day)
+            if not intervals:
+                closed_run += 1
+                if closed_run > _MAX_CLOSED_DAYS:
+                    raise self._closed_too_long(day, closed_run)
+            elif intervals[0][0] >= start_utc and day_total < remaining:
+                closed_run = 0
+                remaining -= day_total
+            else:
+                closed_run = 0
+                for open_at, close_at in intervals:
+                    if close_at <= start_utc:
+                        continue
+                    current = max(open_at, start_utc)
+                    available = close_at - current
+                    if remaining <= available:
+                        return _back(current + remaining, start.tzinfo)
+                    remaining -= available
+            day += one_day
 
     def business_time_between(self, a: datetime, b: datetime) -> timedelta:
         """Business time from ``a`` to ``b``; negative when ``b`` is before ``a``."""
@@ -325,11 +383,31 @@ class BusinessCalendar:
         if self.always_open:
             return b_utc - a_utc
         total = timedelta(0)
-        for open_at, close_at in self._intervals_from(a_utc):
-            if open_at >= b_utc:
-                break
-            total += min(close_at, b_utc) - max(open_at, a_utc)
-        return total
+        # Whole days at a time: a day lying inside [a, b] adds its total.
+        day = self._first_day(a_utc)
+        closed_run = 0
+        one_day = timedelta(days=1)
+        while True:
+            intervals, day_total = self._day(day)
+            if not intervals:
+                closed_run += 1
+                if closed_run > _MAX_CLOSED_DAYS:
+                    raise self._closed_too_long(day, closed_run)
+                day += one_day
+                continue
+            closed_run = 0
+            if intervals[0][0] >= b_utc:
+                return total
+            if intervals[0][0] >= a_utc and intervals[-1][1] <= b_utc:
+                total += day_total
+            else:
+                for open_at, close_at in intervals:
+                    if close_at <= a_utc:
+                        continue
+                    if open_at >= b_utc:
+                        return total
+                    total += min(close_at, b_utc) - max(open_at, a_utc)
+            day += one_day
 
     def add_business_days(self, start: datetime, days: int) -> datetime:
         """The close of the ``days``-th business day after ``start``'s local calendar day.
@@ -345,7 +423,8 @@ class BusinessCalendar:
         skipped = 0
         while counted < days:
             day += timedelta(days=1)
-            if self.is_business_day(day) and self._day_intervals(day):
+            # A business day whose hours all fall in a spring-forward gap has no intervals.
+            if self._day(day)[0]:
                 counted += 1
                 skipped = 0
             else:

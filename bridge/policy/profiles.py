@@ -67,6 +67,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -368,6 +369,9 @@ class Profile(_Strict):
 
     _file: str = PrivateAttr(default="")
     _calendars: dict[tuple[str, str | None], BusinessCalendar] = PrivateAttr(default_factory=dict)
+    # (severity, tier) as given -> Target: the SLA clocks ask for the same few pairs again
+    # and again (a loaded profile is not changed afterwards; calendars are cached alike).
+    _targets: dict[tuple[str, str], Target] = PrivateAttr(default_factory=dict)
 
     @property
     def file(self) -> str:
@@ -438,12 +442,27 @@ class Profile(_Strict):
 
     def targets(self, severity: str, tier: str) -> Target:
         """The in-hours targets of ``severity`` in ``tier`` (best effort for best-effort tiers)."""
-        resolved = self.tier(tier)
-        if resolved.best_effort:
-            return Target(best_effort=True)
-        return resolved.targets[self.check_severity(severity)]
+        key = (severity, tier)
+        found = self._targets.get(key)
+        if found is None:
+            resolved = self.tier(tier)
+            if resolved.best_effort:
+                found = Target(best_effort=True)
+            else:
+                found = resolved.targets[self.check_severity(severity)]
+            self._targets[key] = found
+        return found
 
 
 def normal_name(name: str) -> str:
     """A severity, tier or profile name as written in files: lower case, hyphens."""
-    return re.sub(r"[\s_]+", "-", str(name).strip().lower())
+    return _normal_text(str(name))
+
+
+_SEPARATORS = re.compile(r"[\s_]+")
+
+
+# Every SLA clock normalises its severity and tier; the names are few.
+@lru_cache(maxsize=1024)
+def _normal_text(text: str) -> str:
+    return _SEPARATORS.sub("-", text.strip().lower())
