@@ -37,8 +37,9 @@ computed from (the opening time, or the latest public update). :func:`format_iso
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -101,6 +102,26 @@ class ClockState:
     #: ``None`` when no target is running.
     elapsed_share: float | None = None
     after_hours: bool = False
+    #: How the running targets' shares grow after ``now`` while the inputs stay as they are
+    #: (``None`` while paused: then only an input change moves them). For :meth:`share_reached_at`.
+    growth: tuple[_Growth, ...] | None = field(default=(), repr=False, compare=False)
+    #: The earliest input given for after ``now`` (a reply, an update, a pause edge): the
+    #: clock is replayed without it until then. ``None`` when every input is at or before ``now``.
+    inputs_change_at: datetime | None = field(default=None, repr=False, compare=False)
+
+    def share_reached_at(self, share: float) -> datetime | None:
+        """The earliest instant from ``now`` on at which :attr:`elapsed_share` reaches ``share``
+        if the inputs stay as they are at ``now``; ``None`` when no target is running, the
+        clock is paused, or the share is never reached.
+
+        The same arithmetic as the clock's own (elapsed business or wall time on the target's
+        clock, minus the paused time, over the target's length), solved for the instant
+        instead of evaluated at one: the sync pass needs it for every escalation it touches.
+        """
+        if not self.growth:
+            return None
+        found = [t for t in (g.reached_at(share, self.now) for g in self.growth) if t is not None]
+        return min(found, default=None)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: ISO 8601 times with offsets, durations as :func:`format_duration`."""
@@ -252,10 +273,40 @@ def due(
 
 
 @dataclass(frozen=True)
+class _Growth:
+    """A running target's elapsed share as a function of time, inputs fixed: at ``t`` it is
+    ``max(measure.business_time_between(start, t) - paused, 0) / total`` (1.0 when ``total``
+    is zero), exactly as :func:`_run` computes it."""
+
+    measure: BusinessCalendar
+    start: datetime
+    paused: timedelta
+    total: timedelta
+
+    def reached_at(self, share: float, now: datetime) -> datetime | None:
+        """The earliest instant from ``now`` on at which the share is at least ``share``."""
+        if self.total <= timedelta(0):
+            return now if 1.0 >= share else None
+        if share <= 0:
+            return now
+        whole = self.total // timedelta(microseconds=1)
+        # The fewest elapsed microseconds whose share (a float division, as _run makes it)
+        # reaches ``share``; the float product is off by a step at most.
+        needed = max(1, math.ceil(share * whole))
+        while needed > 1 and (needed - 1) / whole >= share:
+            needed -= 1
+        while needed / whole < share:
+            needed += 1
+        reached = self.measure.add_business_time(self.start, timedelta(microseconds=needed) + self.paused)
+        return max(reached, now)
+
+
+@dataclass(frozen=True)
 class _Run:
     due: datetime
     breached: bool
     share: float | None  # None once met
+    growth: _Growth | None = None  # None once met
 
 
 def _merge(
@@ -307,7 +358,7 @@ def _run(
         return _Run(due_at, met_at > due_at, None)
     elapsed = max(measure.business_time_between(start, now) - paused, timedelta(0))
     share = elapsed / total if total > timedelta(0) else 1.0
-    return _Run(due_at, now > due_at, share)
+    return _Run(due_at, now > due_at, share, _Growth(measure, start, paused, total))
 
 
 def clock(
@@ -344,12 +395,16 @@ def clock(
     responded = first_response_at if first_response_at is not None and first_response_at <= now else None
     if responded is not None:
         _require_aware(responded, "first_response_at")
-    updates = sorted(t for t in (responded, *public_updates) if t is not None and _aware_le(t, now))
+    public = tuple(public_updates)
+    updates = sorted(t for t in (responded, *public) if t is not None and _aware_le(t, now))
     pauses_in = list(waiting_on_customer)
     paused_now = profile.pause_while_waiting_on_customer and any(
         s <= now and (e is None or now < e) for s, e in pauses_in
     )
     pauses = _merge(pauses_in, now) if profile.pause_while_waiting_on_customer else []
+    later = [t for t in (first_response_at, *public) if t is not None and t > now]
+    if profile.pause_while_waiting_on_customer:
+        later.extend(t for span in pauses_in for t in span if t is not None and t > now)
 
     first = _run(calendar, opened_at, target.first_response, pauses, now, responded)
     shares = [first.share] if first.share is not None else []
@@ -368,6 +423,8 @@ def clock(
 
     breached = first.breached or (update is not None and update.breached)
     share = max(shares) if shares else None
+    growth = None if paused_now else tuple(
+        run.growth for run in (first, update) if run is not None and run.growth is not None)
     return ClockState(
         **base,
         best_effort=False,
@@ -383,6 +440,8 @@ def clock(
         breached=breached,
         elapsed_share=share,
         after_hours=after_hours,
+        growth=growth,
+        inputs_change_at=min(later, default=None),
     )
 
 

@@ -29,14 +29,26 @@ RECHECK = timedelta(hours=1)
 
 
 def next_check(state_at: Callable[[datetime], object], now: datetime, *, post_updates: bool, alert_at_risk: bool,
-               at_risk_share: float, resolution: timedelta = timedelta(minutes=1)) -> datetime:
+               at_risk_share: float, resolution: timedelta = timedelta(minutes=1), state: object | None = None) -> datetime:
     """The earliest instant after ``now`` at which :func:`bridge.sync.plan.cadence` could ask
-    for something, given the clock's inputs as they are (``state_at(t)``: the clock at t).
+    for something, given the clock's inputs as they are (``state_at(t)``: the clock at t;
+    ``state``: the clock at ``now`` when the caller has it already).
 
     A status update is due at ``next_update_due``; an at-risk alert once the running target's
-    elapsed share reaches ``at_risk_share``, found by bisection (the share only grows until
-    the target is due) to ``resolution``, rounded down so the alert is never late."""
-    state = state_at(now)
+    elapsed share reaches ``at_risk_share``. The clock says when that is
+    (:meth:`bridge.policy.sla.ClockState.share_reached_at`), checked by one more evaluation
+    just before it; a clock that cannot tell is bisected (the share only grows until the
+    target is due) to ``resolution``, rounded down so the alert is never late. An input given
+    for after ``now`` (``inputs_change_at``) changes the clock then, so the check is no later."""
+    state = state_at(now) if state is None else state
+    found = _next_check(state_at, state, now, post_updates=post_updates, alert_at_risk=alert_at_risk,
+                        at_risk_share=at_risk_share, resolution=resolution)
+    change = getattr(state, "inputs_change_at", None)
+    return found if change is None else min(found, change)
+
+
+def _next_check(state_at: Callable[[datetime], object], state, now: datetime, *, post_updates: bool,
+                alert_at_risk: bool, at_risk_share: float, resolution: timedelta) -> datetime:
     if state.best_effort:
         return NEVER
     if state.paused:
@@ -54,6 +66,15 @@ def next_check(state_at: Callable[[datetime], object], now: datetime, *, post_up
         target = later.next_update_due or (later.first_response_due if later.first_response_at is None else None)
         return (target is not None and target > at and later.elapsed_share is not None
                 and later.elapsed_share >= at_risk_share)
+
+    share_reached_at = getattr(state, "share_reached_at", None)
+    reached = share_reached_at(at_risk_share) if share_reached_at is not None else None
+    if reached is not None:
+        if reached >= running:
+            return min(due, running + resolution)  # at risk only once due: the update decides
+        # Not at risk a microsecond before: the instant is the first, not merely one at risk.
+        if reached <= now or not at_risk(reached - timedelta(microseconds=1)):
+            return min(due, reached)
 
     low, high = now, running  # at_risk(low) is False (else cadence had acted); find the first True
     if not at_risk(high - resolution):
@@ -139,7 +160,7 @@ class CadenceSteps:
             # Something is due now: look again at the next pass (the writes that follow
             # clear the check anyway, and a failed one must be tried again).
             return _Item(escalation=escalation, issue=None, actions=actions), None
-        return None, next_check(state_at, now, **options)
+        return None, next_check(state_at, now, state=state, **options)
 
     def _regressions(self, resolution_now: dict, *, report: SyncReport) -> list["_Item"]:
         """Related Sentry issues that are unresolved again while their Bug is resolved.
