@@ -77,6 +77,10 @@ _SENTRY_HEADER_WORDS = re.compile(
     re.IGNORECASE,
 )
 _TRACE_HEADER_VALUE = re.compile(r"\b[0-9a-f]{32}-[0-9a-f]{16}(?:-[01])?\b", re.IGNORECASE)
+# What folding can change: anything outside ASCII (NFKC, look-alike dots, invisibles are all
+# non-ASCII) and the escapes _decode undoes (&entities;, %xx, \/). Text without any of these
+# folds to itself, which most text does: the gate then skips the Unicode work.
+_FOLDABLE = re.compile(r"[^\x00-\x7f]|[%&\\]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +115,8 @@ def _decode(text: str) -> str:
 
 def _fold(text: str) -> str:
     """Decode, fold Unicode look-alikes (full-width letters, odd dots) and drop invisibles."""
+    if _FOLDABLE.search(text) is None:
+        return text
     text = unicodedata.normalize("NFKC", _decode(text)).translate(_DOTS)
     return "".join(c for c in text if unicodedata.category(c) != "Cf")
 
@@ -315,7 +321,11 @@ class _Scanner:
         for m in _MD_LINK.finditer(text):
             if self.is_sentry(m.group(4)):
                 found.append(_Hit(m.start(), m.end(), self._ref_in(m.group(4)), keep=m.span(2)))
-        for m in _RUN.finditer(text):
+        # Text that folds to itself and holds no host holds no run that does: a run is a
+        # stretch between delimiters, and no delimiter is a character the host patterns'
+        # look-arounds refuse, so a host found in a run would be found in the text.
+        runs = _RUN.finditer(text) if _FOLDABLE.search(text) or self.hosts.search(text) else ()
+        for m in runs:
             run = m.group().rstrip(_RUN_TRAILING)
             if not run or not self.is_sentry(run):
                 continue

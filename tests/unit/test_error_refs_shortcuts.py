@@ -1,0 +1,74 @@
+"""The outbound gate's shortcuts change no answer.
+
+``_fold`` returns text that has nothing to fold (ASCII without ``%``, ``&`` or ``\\``) as it
+is, and ``_Scanner.hits`` skips the URL-ish runs of such text when the text as a whole holds
+no Sentry host. Both are checked against the plain reading: the full fold, and every run
+looked at one by one.
+"""
+
+from __future__ import annotations
+
+import html
+import unicodedata
+from urllib.parse import unquote
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from bridge.policy.error_refs import _DOTS, _FOLDABLE, _RUN, _RUN_TRAILING, _fold, _Scanner
+from bridge.policy.visibility import OutboundGate
+
+
+def full_fold(text: str) -> str:
+    """``_fold`` without its shortcut: decode, NFKC, look-alike dots, drop invisibles."""
+    for _ in range(4):
+        decoded = unquote(html.unescape(text)).replace("\\/", "/")
+        if decoded == text:
+            break
+        text = decoded
+    text = unicodedata.normalize("NFKC", text).translate(_DOTS)
+    return "".join(c for c in text if unicodedata.category(c) != "Cf")
+
+
+# Pieces of prose, URLs, escapes and look-alikes, glued in any order.
+PIECES = ["sentry.io", "acme.sentry.io/issues/4505/", "errors.example.org", "sentry", ".io", "io", "acme",
+          "https://", "//", "www.", "-", "_", ".", ",", ":", "!", "?", ";", "/", "@", " ", "\n", "\t", "(", ")",
+          "[", "]", "{", "}", "<", ">", '"', "'", "x", "1", "%2E", "%73", "&#46;", "&amp;", "\\/",
+          "\uff53entry", "sentry\u3002io", "sen\u200btry", "\u00e9", "\u3000", "BACKEND-1A2", "4505123"]
+texts = st.lists(st.sampled_from(PIECES), max_size=14).map("".join) | st.text(max_size=40)
+SCANNER = _Scanner("https://errors.example.org/", ["BACKEND"], ["4505123"], ["blocked.example.net"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(texts)
+@example("a%41&amp;\\/b")
+@example("\uff53\uff45\uff4e\uff54\uff52\uff59.io")
+def test_fold_equals_the_full_fold(text: str) -> None:
+    assert _fold(text) == full_fold(text)
+    if _FOLDABLE.search(text) is None:
+        assert _fold(text) is text
+
+
+@settings(max_examples=400, deadline=None)
+@given(texts)
+@example("see sentry.io.")
+@example("(errors.example.org).")
+@example("a sentry.io-b")
+def test_a_run_holds_a_host_only_when_the_text_does(text: str) -> None:
+    if _FOLDABLE.search(text) is not None or SCANNER.hosts.search(text) is not None:
+        return  # the runs are looked at one by one
+    for m in _RUN.finditer(text):
+        run = m.group().rstrip(_RUN_TRAILING)
+        assert not (run and SCANNER.is_sentry(run)), run
+
+
+@settings(max_examples=200, deadline=None)
+@given(texts)
+def test_the_gate_finds_in_a_text_what_it_finds_in_its_runs(text: str) -> None:
+    gate = OutboundGate("https://errors.example.org/", ["BACKEND"], ["4505123"], ["blocked.example.net"])
+    cleaned = gate.clean(text)
+    # Whatever is left holds no host a run would still show.
+    for m in _RUN.finditer(cleaned):
+        run = m.group().rstrip(_RUN_TRAILING)
+        if run and _FOLDABLE.search(run) is None:
+            assert SCANNER.hosts.search(run) is None, (text, cleaned)
