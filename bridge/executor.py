@@ -120,6 +120,9 @@ class Executor(TicketWrites):
         self.escalate_link = escalate_link
         #: Tickets read moments ago by the caller, with no write since (saves a read).
         self.fresh: dict[str, Ticket] = {}
+        #: Tickets as the store last knew them (:mod:`bridge.ticket_views`): a marked write
+        #: is made on that version without a read, and a conflict reads it afresh.
+        self.known: dict[str, Ticket] = {}
         #: After :meth:`apply`: the tickets the helpdesk rounds read (or were handed), and
         #: which item last wrote to each ticket — the caller records versions from them.
         self.tickets: dict[str, Ticket] = {}

@@ -44,7 +44,9 @@ class TicketWrites:
 
     def _helpdesk_rounds(self, work: list[_Pending], outcomes: list[Outcome]) -> None:
         marked_ids = sorted({p.action.ticket_id for p in work if isinstance(p.action, MARKED)})
-        tickets = {t: self.fresh[t] for t in marked_ids if t in self.fresh}
+        # Read only what neither the caller read moments ago nor the store knows at a version
+        # the first write is conditional on (a ticket changed since answers a conflict).
+        tickets = {t: self.fresh.get(t) or self.known[t] for t in marked_ids if t in self.fresh or t in self.known}
         missing = [t for t in marked_ids if t not in tickets]
         if missing:
             tickets.update(read_tickets(self.helpdesk, missing, self.concurrency))
@@ -72,7 +74,7 @@ class TicketWrites:
         #: Each ticket as it stands after the bridge's own writes, known without a gap: as
         #: read above, then as the answer of each write made on exactly that version showed
         #: it. A later marked write is made on it instead of a fresh read, and the caller may
-        #: record its version as the bridge's own (see :meth:`standing_version`).
+        #: record its version as the bridge's own (see :meth:`standing_ticket`).
         self.standing: dict[str, Ticket] = dict(tickets)
         first_round = True
         while any(queues.values()):
@@ -139,13 +141,14 @@ class TicketWrites:
             self.standing[ticket_id] = replace(before, version=after.version, tags=after.tags, status=after.status)
         return {ticket_id: None}
 
-    def standing_version(self, ticket_id: str, read_version: str | None) -> str | None:
-        """The ticket's version after the bridge's own writes, when nothing else changed it
-        since it was read at ``read_version`` (None: unknown, or the bridge did not write)."""
+    def standing_ticket(self, ticket_id: str, read_version: str | None) -> Ticket | None:
+        """The ticket (version, tags, subject; no conversation) after the bridge's own
+        writes, when nothing else changed it since it was read at ``read_version`` (None:
+        unknown, or the bridge did not write)."""
         standing = getattr(self, "standing", {}).get(ticket_id)
         if standing is None or standing.version is None or standing.version == read_version:
             return None
-        return standing.version
+        return standing
 
     def change_for(self, action: Action, ticket: Ticket | None, first_round: bool = False, *,
                    escalation=None) -> TicketWrite:

@@ -28,6 +28,7 @@ from bridge.escalation.plan import (EscalationFacts, EscalationInputs, Escalatio
 from bridge.escalation.request import EscalationRequest, EscalationResult
 from bridge.executor import Executor, Item
 from bridge.paging import Page
+from bridge.ticket_views import view_of
 
 
 class Escalator:
@@ -177,9 +178,10 @@ class Escalator:
             remember_conversation(self.store, inputs.ticket)
             # The version the bridge's own last write left (from the helpdesk's answer), so
             # the next sync knows that change is its own and reads nothing of the ticket.
-            version = executor.standing_version(inputs.ticket.id, inputs.ticket.version)
-            if version is not None:
-                self.store.links.record_seen(self.helpdesk.kind, inputs.ticket.id, version=version)
+            after = executor.standing_ticket(inputs.ticket.id, inputs.ticket.version)
+            if after is not None:
+                self.store.links.record_seen(self.helpdesk.kind, inputs.ticket.id, version=after.version,
+                                             view=view_of(after))
         helpdesk_failed = any(o.result == "failed" and not isinstance(o.action, (LinkErrorIssue, PageOnCall))
                               for o in item.outcomes)
         if escalation is not None and escalation.state != "complete" and not helpdesk_failed:

@@ -163,10 +163,12 @@ class LinkRepository(Repository):
         comment_id: str | None | _Kept = KEEP,
         status: str | None | _Kept = KEEP,
         version: str | None | _Kept = KEEP,
+        view: str | None | _Kept = KEEP,
     ) -> None:
         """Record where sync stands in the ticket's conversation (``last_comment_id``,
-        ``last_status``, ``known_version``); the columns not given keep their values."""
-        given = {"last_comment_id": comment_id, "last_status": status, "known_version": version}
+        ``last_status``, ``known_version``, and ``known_view``: the ticket at that version,
+        :mod:`bridge.ticket_views`); the columns not given keep their values."""
+        given = {"last_comment_id": comment_id, "last_status": status, "known_version": version, "known_view": view}
         values = {column: value for column, value in given.items() if value is not KEEP}
         if values:
             self._update(helpdesk, ticket_id, **values)

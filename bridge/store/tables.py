@@ -201,6 +201,9 @@ class LinkedTicket(SQLModel, table=True):
     last_comment_id: str | None = None
     last_status: str | None = None
     known_version: str | None = None
+    #: The ticket as it stood at ``known_version`` (JSON: version, subject, status, tags;
+    #: :mod:`bridge.ticket_views`), so a write to an unchanged ticket needs no read first.
+    known_view: str | None = Field(default=None, sa_type=sa.Text)
 
 
 class RelatedTask(SQLModel, table=True):

@@ -50,6 +50,7 @@ from bridge.sync.fetch import FetchSteps
 from bridge.sync.items import (CURSOR_HELPDESK, CURSOR_RELEASED, CURSOR_RETRY, CURSOR_SINCE, SyncReport,  # noqa: F401
                                _Item)
 from bridge.sync.plan import Announce, PublicReply
+from bridge.ticket_views import ticket_from_view, view_of
 
 LEASE = "sync"
 #: Escalations planned, applied and recorded together: enough for full bulk requests (a
@@ -207,6 +208,9 @@ class SyncEngine(FetchSteps, CadenceSteps):
                 issues.pop(issue_id, None)
                 for ticket_id in ticket_changes.pop(issue_id, {}):
                     self._fresh.pop(ticket_id, None)
+            # Its links too: the rows have moved on (versions, views, announcements), and
+            # what comes after the batches reads them from the store.
+            self._links_of = {}
         periodic = self._cadence(skip=told, report=report, dry_run=dry_run)
         periodic += self._regressions(resolution_now, report=report)
         periodic += self._error_link_retries()
@@ -318,7 +322,8 @@ class SyncEngine(FetchSteps, CadenceSteps):
             for (helpdesk, ticket_id), where in item.seen.items():
                 positions.append((helpdesk, ticket_id, {"last_comment_id": where["comment_id"],
                                                         "last_status": where["status"],
-                                                        "known_version": where["version"]}))
+                                                        "known_version": where["version"],
+                                                        "known_view": where.get("view")}))
         if not (seen_rows or positions or touched):
             return
         self._fence()
@@ -337,6 +342,7 @@ class SyncEngine(FetchSteps, CadenceSteps):
                             error_linker=self.error_linker, escalate_link=self.escalate_link,
                             concurrency=self.concurrency)
         executor.fresh = self._fresh
+        executor.known = self._known_tickets()
         executed = [Item(escalation=item.escalation, actions=item.actions, issue=item.issue) for item in items]
         outcomes = executor.apply(executed)
         report.outcomes.extend(outcomes)
@@ -370,7 +376,21 @@ class SyncEngine(FetchSteps, CadenceSteps):
         except BridgeError:
             return  # the next run then reads these tickets in full: slower, not wrong
         for ticket_id, ticket in after.items():
-            self._update_seen(written[ticket_id], ticket.helpdesk, ticket_id, version=ticket.version)
+            self._update_seen(written[ticket_id], ticket.helpdesk, ticket_id, version=ticket.version,
+                              view=view_of(ticket))
+
+    def _known_tickets(self) -> dict[str, Ticket]:
+        """The batch's linked tickets as the store last knew them, where it knows them at
+        their version (:mod:`bridge.ticket_views`): the executor writes to those without a
+        read first."""
+        known = {}
+        for links in self._links_of.values():
+            for link in links:
+                if link.helpdesk == self.helpdesk.kind and link.ticket_id not in self._fresh:
+                    ticket = ticket_from_view(link)
+                    if ticket is not None:
+                        known[link.ticket_id] = ticket
+        return known
 
     def _known_version(self, item: "_Item", ticket: Ticket) -> str | None:
         """The ticket version whose conversation the bridge has processed."""
@@ -397,10 +417,12 @@ class SyncEngine(FetchSteps, CadenceSteps):
             link = self._link_of(item, helpdesk, ticket_id)
             item.seen[key] = {"comment_id": link.last_comment_id if link else None,
                               "status": link.last_status if link else None,
-                              "version": link.known_version if link else None, **values}
+                              "version": link.known_version if link else None,
+                              "view": link.known_view if link else None, **values}
         else:
             # A periodic item (nothing else to record): gathered, written together.
-            columns = {"status": "last_status", "version": "known_version", "comment_id": "last_comment_id"}
+            columns = {"status": "last_status", "version": "known_version", "comment_id": "last_comment_id",
+                       "view": "known_view"}
             self._loose.append((helpdesk, ticket_id, {columns[k]: v for k, v in values.items()}))
 
     def _record_loose_versions(self) -> None:

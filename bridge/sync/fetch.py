@@ -16,6 +16,7 @@ from bridge.in_flight import get_tickets, read_tickets
 from bridge.models import Issue, Ticket
 from bridge.sync.items import CURSOR_HELPDESK, CURSOR_RELEASED, CURSOR_SINCE, _after, _id_order, _Item
 from bridge.sync.plan import Announce, CustomerMessage, JiraComment, Rules, Seen, TicketView, plan
+from bridge.ticket_views import view_of
 
 #: For a ticket linked without a recorded baseline: how far before the link a customer
 #: message may be stamped and still count as new (helpdesk clocks, whole-second stamps).
@@ -153,7 +154,7 @@ class FetchSteps:
                 messages, last_id, reopened = self._customer_news(link, ticket)
                 if last_id:
                     seen[(link.helpdesk, link.ticket_id)] = {"comment_id": last_id, "status": ticket.status,
-                                                             "version": ticket.version}
+                                                             "version": ticket.version, "view": view_of(ticket)}
             views.append(TicketView(helpdesk=link.helpdesk, ticket_id=link.ticket_id, locale=link.locale,
                                     last_announced=link.last_announced_state,
                                     last_announced_at=(link.last_public_update_at.isoformat()
