@@ -11,7 +11,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bridge.policy.calendar import MINUTES_PER_DAY, BusinessCalendar
-from tests.unit.test_calendar import POLAND, PACIFIC, ZONES, calendars, instants
+from tests.unit.test_calendar import PACIFIC, POLAND, ZONES, calendars, instants
 
 amounts = st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=20))
 any_calendar = st.sampled_from([PACIFIC, POLAND]) | calendars() | st.builds(
@@ -112,6 +112,6 @@ def test_days_and_instants_equal_the_plain_reading(calendar, t) -> None:
     assert calendar.is_business_day(day) == bool(calendar.weekly_hours[day.weekday()]
                                                  and day not in calendar.closed_dates
                                                  and not (calendar.holidays is not None and day in calendar.holidays))
-    opens, closes = next(reference_intervals(calendar, t.astimezone(UTC)))
+    opens, _ = next(reference_intervals(calendar, t.astimezone(UTC)))
     assert calendar.is_open(t) == (opens <= t)
     assert calendar.next_open(t) == max(opens, t)

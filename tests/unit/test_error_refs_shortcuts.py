@@ -15,7 +15,14 @@ from urllib.parse import unquote
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from bridge.policy.error_refs import _DOTS, _FOLDABLE, _RUN, _RUN_TRAILING, _fold, _Scanner
+from bridge.policy.error_refs import (
+    _DOTS,
+    _FOLDABLE,
+    _RUN,
+    _RUN_TRAILING,
+    _fold,
+    _Scanner,
+)
 from bridge.policy.visibility import OutboundGate
 
 

@@ -101,7 +101,7 @@ def test_the_share_is_reached_then_and_not_a_microsecond_before(case, share):
 @given(clocks(settled=True), st.booleans(), st.booleans(), shares)
 def test_next_check_is_the_bisection_to_within_its_resolution(case, post, alert, share):
     state_at, now = case
-    options = dict(post_updates=post, alert_at_risk=alert, at_risk_share=share)
+    options = {"post_updates": post, "alert_at_risk": alert, "at_risk_share": share}
     found, reference = next_check(state_at, now, **options), bisected(state_at, now, **options)
     # Never later than the bisection's "a minute after", never more than two minutes earlier
     # (the bisection only looks a resolution before the due time).
