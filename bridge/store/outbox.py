@@ -87,8 +87,12 @@ class OutboxRepository(Repository):
         taken: set[str] = set()
         with self.within(s) as session:
             connection = session.connection()
-            known = self._by_keys(session, keys)
-            for chunk in chunks(sorted(k for k, e in known.items() if e.state == "failed")):
+            # Which keys exist, and in which state: two columns, not ORM objects.
+            known: dict[str, str] = {}
+            for chunk in chunks(keys):
+                known.update(connection.execute(
+                    select(table.c.key, table.c.state).where(table.c.key.in_(chunk))).tuples().all())
+            for chunk in chunks(sorted(k for k, state in known.items() if state == "failed")):
                 taken.update(connection.execute(
                     update(table).where(table.c.key.in_(chunk), table.c.state == "failed")
                     .values(state="pending", attempts=table.c.attempts + 1).returning(table.c.key)).scalars())
@@ -98,9 +102,13 @@ class OutboxRepository(Repository):
                      "kind": first[key]["kind"], "payload": encode(dict(first[key].get("payload") or {})),
                      "state": "pending", "attempts": 1, "created_at": now}
                     for key in keys if key not in known]
-            for chunk in chunks(rows):
-                statement = _insert_for(session)(table).values(chunk).on_conflict_do_nothing(index_elements=["key"])
-                taken.update(connection.execute(statement.returning(table.c.key)).scalars())
+            if rows:
+                # One statement with the rows as parameters (executemany): SQLAlchemy batches
+                # it into multi-row INSERTs ("insertmanyvalues") from one cached compilation,
+                # where a .values(rows) statement was compiled afresh for every 500 rows.
+                statement = (_insert_for(session)(table).on_conflict_do_nothing(index_elements=["key"])
+                             .returning(table.c.key))
+                taken.update(connection.execute(statement, rows).scalars())
             entries = self._by_keys(session, keys, fresh=True)
         answers: list[tuple[bool, OutboxEntry | None]] = []
         for w in wanted:
