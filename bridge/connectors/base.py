@@ -303,8 +303,9 @@ class Tracker(Protocol):
         """Close ``key`` as a duplicate of ``of_key``."""
 
     def search_with_comments(self, jql: str, *, page_size: int = 100,
-                             reconcile: list[str] = ()) -> list[tuple[Issue, list[dict]]]:
-        """Every issue ``jql`` finds, with its comments, paged."""
+                             reconcile: list[str] = ()) -> Iterator[tuple[Issue, list[dict]]]:
+        """Every issue ``jql`` finds, with its comments, paged: a page is read when the
+        caller has gone through the one before."""
 
     def project_versions(self, project: str) -> list[Version]:
         """The project's versions (released or not)."""

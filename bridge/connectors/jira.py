@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Callable, Literal, TypeVar
 
@@ -278,8 +279,10 @@ class JiraTracker:
         return [self._to_issue(r) for r in raws]
 
     def search_with_comments(self, jql: str, *, page_size: int = 100,
-                             reconcile: list[str] = ()) -> list[tuple[Issue, list[dict]]]:
-        """Every issue matching ``jql`` with its comments, in pages of ``page_size``.
+                             reconcile: list[str] = ()) -> Iterator[tuple[Issue, list[dict]]]:
+        """Every issue matching ``jql`` with its comments, in pages of ``page_size``, each
+        page read when the caller has gone through the one before (a pass over 10,000
+        changed Bugs holds a page, not all of them).
 
         Cloud pages with ``nextPageToken`` (``search/jql``), Data Center with ``startAt``;
         either way one request per page. Comments come in the search result (the ``comment``
@@ -289,15 +292,14 @@ class JiraTracker:
         """
         reconcile_ids = [int(i) for i in reconcile if str(i).isdigit()][:50] or None
         fields = ISSUE_FIELDS + ",comment"
-        results: list[tuple[Issue, list[dict]]] = []
         if self.is_cloud:
             token: str | None = None
             while True:
                 page = self._call("searching for changed issues", lambda: self._jira.enhanced_search_issues(
                     jql, nextPageToken=token, maxResults=page_size, fields=fields,
                     reconcileIssues=reconcile_ids))
-                results.extend(self._with_comments(page))
                 token = getattr(page, "nextPageToken", None)
+                yield from self._with_comments(page)
                 if not token:
                     break
         else:
@@ -305,11 +307,11 @@ class JiraTracker:
             while True:
                 page = self._call("searching for changed issues", lambda: self._jira.search_issues(
                     jql, startAt=start, maxResults=page_size, fields=fields, validate_query=True))
-                results.extend(self._with_comments(page))
                 start += len(page)
-                if not page or start >= (page.total or 0):
+                total = page.total or 0
+                yield from self._with_comments(page)
+                if not page or start >= total:
                     break
-        return results
 
     def _with_comments(self, page) -> list[tuple[Issue, list[dict]]]:
         """A search page as issues with their comments, converted as it arrives: the

@@ -9,7 +9,9 @@ Fetching costs a fixed number of requests, not one per escalation:
   milliseconds, so no time zone — the bridge user's or the developer's — can shift them.
   The comments come in the same search. Bugs the bridge has never seen (just escalated)
   are passed to Cloud's ``reconcileIssues`` because its search lags behind writes. Plus
-  one request for the project's versions.
+  one request for the project's versions (only once some Bug carries a fix version). The
+  pass reads a page when its batches have used the one before, so it holds one batch of
+  Bugs at a time, however many changed.
 * **Helpdesk**: the tickets changed since the last run (Zendesk's incremental export),
   and then only the linked ones among them are read, for new customer messages.
 
@@ -168,7 +170,7 @@ class SyncEngine(FetchSteps, CadenceSteps):
                 return
         started = self.clock()
         retry = json.loads(self.store.cursors.get(CURSOR_RETRY) or "[]")
-        issues = self._changed_issues(scope, retry)
+        found = self._changed_issues(scope, retry)  # read page by page as the batches need it
         ticket_changes = self._ticket_changes(scope, retry)
         if not dry_run:
             self._fence()
@@ -176,8 +178,9 @@ class SyncEngine(FetchSteps, CadenceSteps):
         failed: set[str] = set()
         #: Escalations this pass told their customers something: no periodic update besides.
         told: set[int] = set()
-        affected = sorted(set(issues) | set(ticket_changes))
-        resolution_now = {issue_id: found[0].resolution for issue_id, found in issues.items()}
+        resolution_now: dict[str, str | None] = {}
+        issues: dict = {}  # the Bugs of the batch being gathered, as the search found them
+        affected = self._affected(found, ticket_changes, issues, resolution_now)
         # A batch of escalations at a time, planned, applied and recorded before the next is
         # read: the pass's memory follows the batch, not the number of changes.
         for batch in _batches(progress(affected) if progress else affected, PASS_BATCH):
@@ -236,6 +239,22 @@ class SyncEngine(FetchSteps, CadenceSteps):
             self.store.cursors.set(CURSOR_RELEASED, json.dumps(self._released))
         if self._helpdesk_cursor is not None:
             self.store.cursors.set(CURSOR_HELPDESK, self._helpdesk_cursor)
+
+    @staticmethod
+    def _affected(found: Iterable, ticket_changes: dict, issues: dict, resolution_now: dict) -> Iterator[str]:
+        """The ids of the Bugs to work, as the search pages arrive (each found Bug is put in
+        ``issues`` until its batch takes it), then those only a ticket change concerns."""
+        listed: set[str] = set()
+        for issue, comments in found:
+            resolution_now[issue.id] = issue.resolution
+            again = issue.id in listed and issue.id in issues
+            issues[issue.id] = (issue, comments)  # listed twice (paging moved): the newer
+            if not again:
+                listed.add(issue.id)
+                yield issue.id
+        for issue_id in sorted(ticket_changes):
+            if issue_id not in listed:
+                yield issue_id
 
     def _apply(self, prepared: list["_Item"], periodic: list["_Item"], report: SyncReport, failed: set[str]) -> None:
         """Apply a batch's items and record what they leave: the seen positions of the

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from collections.abc import Iterable
 from datetime import timedelta
 
 from bridge.errors import ItemFailed
@@ -26,10 +27,11 @@ LINK_CLOCK_TOLERANCE = timedelta(minutes=2)
 class FetchSteps:
     """Reading and planning (see the module docstring)."""
 
-    def _changed_issues(self, scope: dict | None, retry: list[str]) -> dict[str, tuple[Issue, list[dict]]]:
-        """Bugs to look at, by issue id, with their comments (see the module docstring);
-        ``scope``: the escalations of a partial pass by issue id (None: a full pass). Bugs
-        the store has no complete escalation for are dropped by the caller."""
+    def _changed_issues(self, scope: dict | None, retry: list[str]) -> Iterable[tuple[Issue, list[dict]]]:
+        """Bugs to look at, with their comments (see the module docstring), read a search
+        page at a time as the caller goes through them; ``scope``: the escalations of a
+        partial pass by issue id (None: a full pass). Bugs the store has no complete
+        escalation for are dropped by the caller."""
         prefix = self.mappings.jira.label_prefix
         from bridge.connectors.jql import jql_string
 
@@ -39,7 +41,7 @@ class FetchSteps:
             jql = f"labels = {jql_string(prefix)} AND id in ({', '.join(str(int(i)) for i in ids)})"
             found = self.tracker.search_with_comments(jql, reconcile=ids)
             self._released = None
-            return {issue.id: (issue, comments) for issue, comments in found if issue.id in scope}
+            return ((issue, comments) for issue, comments in found if issue.id in scope)
         since = self.store.cursors.get(CURSOR_SINCE)
         released_before = self.store.cursors.get(CURSOR_RELEASED)
         if released_before is not None and not self.store.escalations.any_fix_versions():
@@ -64,9 +66,8 @@ class FetchSteps:
             jql += " AND (" + " OR ".join(clauses) + ")"
         jql += " ORDER BY updated ASC"
         never_seen = self.store.escalations.never_seen_issue_ids()
-        found = self.tracker.search_with_comments(jql, reconcile=never_seen)
         self._released = released_now
-        return {issue.id: (issue, comments) for issue, comments in found}
+        return self.tracker.search_with_comments(jql, reconcile=never_seen)
 
     def _ticket_changes(self, scope: dict | None, retry: list[str]) -> dict[str, dict[str, Ticket]]:
         """Linked tickets changed since the last run, read afresh, grouped by issue id.

@@ -86,7 +86,7 @@ def test_api_version_3_sends_adf_and_reads_text_back(jira_cloud):
     assert [c.body for c in tracker.comments(issue.key)] == ["First line\nsecond line"]
     sent = [e for e in jira_cloud.service.knobs.received("POST") if e.path.startswith("/rest/api/3/")]
     assert sent and all('"type": "doc"' in e.body or '"type":"doc"' in e.body for e in sent)
-    found = tracker.search_with_comments(f"key = {issue.key}")
+    found = list(tracker.search_with_comments(f"key = {issue.key}"))
     assert [c["body"] for c in found[0][1]] == ["First line\nsecond line"]
 
 
