@@ -115,6 +115,8 @@ class Seeded:
     #: recorded: the export then lists the ticket at a version the bridge knows.
     version: str | None = None
     last_comment_id: str | None = None
+    #: The ticket at that version as escalate records it (bridge.ticket_views).
+    view: str | None = None
 
 
 def seed_escalations(world, count: int) -> list[Seeded]:
@@ -125,6 +127,9 @@ def seed_escalations(world, count: int) -> list[Seeded]:
     first sync's incremental export (which looks one day back) does not read 10,000 tickets
     that nothing changed.
     """
+    from bridge.models import Ticket
+    from bridge.ticket_views import view_of
+
     jira, zendesk = world.jira_state, world.zendesk_state
     bridge_jira = jira.user_by(name="bridge")
     bridge_zendesk = zendesk.user_by_email("bridge@example.com")
@@ -148,10 +153,14 @@ def seed_escalations(world, count: int) -> list[Seeded]:
             "additional_tags": [f"jira_{record.key.lower()}"], "status": "open",
         }, bridge_zendesk["id"])
         zendesk.set_updated(ticket["id"], opened + timedelta(hours=1))
+        raw = zendesk.ticket(ticket["id"])
         seeded.append(Seeded(str(ticket["id"]), customer["locale"], str(record.id), record.key,
                              f"{world.jira.url}/browse/{record.key}", record.updated.isoformat(),
-                             zendesk.ticket(ticket["id"])["updated_at"],
-                             str(zendesk.comments(ticket["id"])[-1]["id"])))
+                             raw["updated_at"], str(zendesk.comments(ticket["id"])[-1]["id"]),
+                             view_of(Ticket(id=str(raw["id"]), helpdesk="zendesk", subject=raw["subject"],
+                                            description="", status=raw["status"], priority=None, requester=None,
+                                            requester_email=None, organization=None, tags=tuple(raw["tags"]),
+                                            version=raw["updated_at"]))))
     return seeded
 
 
@@ -177,6 +186,11 @@ def _serve(conn) -> None:
         command, argument = conn.recv()
         if command == "seed":
             conn.send([asdict(s) for s in seed_escalations(world, argument)])
+            # The seeded records live as long as the process: keep the garbage collector
+            # from walking them again on every full collection (emulator time, not the
+            # bridge's, would count in the sync's wall time).
+            gc.collect()
+            gc.freeze()
         elif command == "change":
             state = world.jira_state
             with state.lock:
@@ -276,7 +290,7 @@ def seed_store(store, escalations: list[Seeded], now: datetime, engine=None) -> 
     store.escalations.mark_complete(row.id)
     store.links.record_public_update("zendesk", first.ticket_id, at=now)
     store.links.record_seen("zendesk", first.ticket_id, comment_id=first.last_comment_id, status="open",
-                            version=first.version)
+                            version=first.version, view=first.view)
     store.escalations.record_issue_seen(row.id, jira_key=first.key, status="To Do", resolution=None, fix_versions=[],
                             jira_updated=datetime.fromisoformat(first.updated), jira_url=first.url)
     if engine is not None:
@@ -298,7 +312,7 @@ def seed_store(store, escalations: list[Seeded], now: datetime, engine=None) -> 
                          "origin_ticket_id": e.ticket_id, "jira_issue_id": e.issue_id, "jira_key": e.key,
                          "jira_url": e.url, "last_jira_updated": datetime.fromisoformat(e.updated)})
             links.append({**link, "escalation_id": escalation_id, "ticket_id": e.ticket_id, "locale": e.locale,
-                          "known_version": e.version, "last_comment_id": e.last_comment_id})
+                          "known_version": e.version, "known_view": e.view, "last_comment_id": e.last_comment_id})
             outbox.append({**sent, "escalation_id": escalation_id, "key": f"ack:zendesk:{e.ticket_id}",
                            "target": f"zendesk:{e.ticket_id}"})
         if rows:

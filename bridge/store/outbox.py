@@ -91,7 +91,7 @@ class OutboxRepository(Repository):
             known: dict[str, str] = {}
             for chunk in chunks(keys):
                 known.update(connection.execute(
-                    select(table.c.key, table.c.state).where(table.c.key.in_(chunk))).tuples().all())
+                    select(table.c.key, table.c.state).where(table.c.key.in_(chunk))).all())
             for chunk in chunks(sorted(k for k, state in known.items() if state == "failed")):
                 taken.update(connection.execute(
                     update(table).where(table.c.key.in_(chunk), table.c.state == "failed")
