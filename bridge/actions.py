@@ -57,6 +57,11 @@ class Action:
         """This action with "the escalation's Bug" resolved to ``issue_key``."""
         return self
 
+    @property
+    def customer_facing(self) -> bool:
+        """Whether the action speaks to a customer (the ones counted as messages sent)."""
+        return isinstance(self, CUSTOMER_FACING)
+
 
 @dataclass(frozen=True)
 class BugAction(Action):
@@ -358,3 +363,24 @@ def _tag_safe(text: str) -> str:
 def _excerpt(text: str, limit: int = 60) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+@dataclass(frozen=True)
+class ActionSummary:
+    """What a report keeps of an action once it was applied or planned: its key, target
+    and kind, how it reads, and whether it spoke to a customer — not its context (a sync
+    pass over 10,000 changes reports 10,000 of them, and keeps none of their messages)."""
+
+    key: str
+    target: str
+    kind: str
+    text: str
+    customer_facing: bool
+
+    @classmethod
+    def of(cls, action: Action) -> "ActionSummary":
+        return cls(key=action.key, target=action.target, kind=type(action).__name__, text=action.describe(),
+                   customer_facing=action.customer_facing)
+
+    def describe(self) -> str:
+        return self.text

@@ -104,10 +104,7 @@ class Runtime:
         return services
 
     def count_messages(self, report) -> None:
-        from bridge.actions import CUSTOMER_FACING
-
-        self.messages_sent += sum(1 for o in report.outcomes
-                                  if o.result == "done" and isinstance(o.action, CUSTOMER_FACING))
+        self.messages_sent += sum(1 for o in report.outcomes if o.result == "done" and o.action.customer_facing)
 
 
 def _limit(connector, limiter: RateLimiter) -> None:

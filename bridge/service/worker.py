@@ -156,9 +156,7 @@ class InboxWorker:
     def _count_messages(self, report) -> None:
         if self.metrics is None:
             return
-        from bridge.actions import CUSTOMER_FACING
-
-        sent = sum(1 for o in report.outcomes if o.result == "done" and isinstance(o.action, CUSTOMER_FACING))
+        sent = sum(1 for o in report.outcomes if o.result == "done" and o.action.customer_facing)
         self.metrics.messages.inc(sent)
 
 

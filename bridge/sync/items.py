@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from bridge.actions import Action
+from bridge.actions import Action, ActionSummary
 from bridge.executor import Outcome
 from bridge.models import Issue
 
@@ -37,7 +37,7 @@ class SyncReport:
     def as_json(self) -> dict:
         return {
             "skipped": self.skipped, "busy": self.busy, "dry_run": self.dry_run, "examined": self.examined,
-            "actions": [{"key": o.action.key, "target": o.action.target, "kind": type(o.action).__name__,
+            "actions": [{"key": o.action.key, "target": o.action.target, "kind": _kind(o.action),
                          "result": o.result, "detail": o.detail, "what": o.action.describe()}
                         for o in self.outcomes],
             "failures": [{"target": t, "reason": r} for t, r in self.failures],
@@ -59,6 +59,16 @@ class _Item:
     #: Store writes that record what a periodic item observed, applied after its actions.
     records: list[Callable[[], None]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+
+
+def _kind(action) -> str:
+    return getattr(action, "kind", None) or type(action).__name__
+
+
+def reported(outcome: Outcome) -> Outcome:
+    """``outcome`` as a report keeps it: the action summarised (:class:`ActionSummary`), so
+    a pass's report grows by a line's worth per action, not by the action's context."""
+    return Outcome(ActionSummary.of(outcome.action), outcome.result, outcome.detail)
 
 
 def _id_order(value: str):
