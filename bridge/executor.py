@@ -127,6 +127,8 @@ class Executor(TicketWrites):
         #: which item last wrote to each ticket — the caller records versions from them.
         self.tickets: dict[str, Ticket] = {}
         self.written: dict[str, Item] = {}
+        #: After :meth:`apply`: tickets read back right after their (last) write.
+        self.read_after: dict[str, Ticket] = {}
         #: Requests of one round in flight together, per service (``[http] concurrency``).
         self.concurrency = concurrency
         self._ledger = _Ledger()

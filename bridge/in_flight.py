@@ -77,8 +77,8 @@ def get_tickets(helpdesk: Helpdesk, ticket_ids: Sequence[str], limit: int) -> di
 
 
 def write_tickets(helpdesk: Helpdesk, changes: Sequence[tuple[str, TicketWrite]],
-                  limit: int) -> dict[str, BaseException | None]:
+                  limit: int) -> dict[str, BaseException | Ticket | None]:
     """:meth:`Helpdesk.write_many` (one change per ticket), ``limit`` requests in flight
-    together (bulk requests where the helpdesk has them); per ticket None or the error that
-    stopped its change."""
+    together (bulk requests where the helpdesk has them); per ticket None (or the ticket
+    read back right after the write) or the error that stopped its change."""
     return dict(helpdesk.write_many(list(changes), limit=limit)) if changes else {}

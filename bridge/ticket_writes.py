@@ -37,7 +37,7 @@ class TicketWrites:
         messages pass the outbound gate as the store's Tasks stood when it began (writing
         to tickets files no Task)."""
         if not work:
-            self.tickets, self.written, self.standing = {}, {}, {}
+            self.tickets, self.written, self.standing, self.read_after = {}, {}, {}, {}
             return
         with _pinned(self.helpdesk):
             self._helpdesk_rounds(work, outcomes)
@@ -76,6 +76,9 @@ class TicketWrites:
         #: it. A later marked write is made on it instead of a fresh read, and the caller may
         #: record its version as the bridge's own (see :meth:`standing_ticket`).
         self.standing: dict[str, Ticket] = dict(tickets)
+        #: Tickets the helpdesk read back right after a bulk write confirmed by reading
+        #: (their version after it); a later write to the ticket drops its entry.
+        self.read_after: dict[str, Ticket] = {}
         first_round = True
         while any(queues.values()):
             round_ = [queue.pop(0) for queue in queues.values() if queue]
@@ -107,6 +110,8 @@ class TicketWrites:
             results = self._write_round(changes)
             for pending in ready:
                 error = results.get(pending.action.ticket_id)
+                if isinstance(error, Ticket):  # applied, and read back right after
+                    self.read_after[pending.action.ticket_id], error = error, None
                 if error is None:
                     self.written[pending.action.ticket_id] = pending.item
                     self._succeeded(pending, outcomes, "done")
@@ -124,6 +129,8 @@ class TicketWrites:
     def _write_round(self, changes: list[tuple[str, TicketWrite]]) -> dict[str, BaseException | None]:
         """One round: a bulk write where there are several tickets, a plain one for one (a
         bulk job costs a status poll that a single ticket does not need)."""
+        for ticket_id, _ in changes:
+            self.read_after.pop(ticket_id, None)  # this write moves the ticket on
         if len(changes) != 1:
             for ticket_id, _ in changes:
                 self.standing.pop(ticket_id, None)  # a bulk job's result carries no version
@@ -215,6 +222,7 @@ class TicketWrites:
     def _send_marked(self, action, escalation=None, pending=None) -> str:
         """A marked write on its own, exactly once: re-read, skip if marked, write on that version."""
         getattr(self, "standing", {}).pop(action.ticket_id, None)  # a fresh read starts no known chain
+        getattr(self, "read_after", {}).pop(action.ticket_id, None)
         for _ in range(CONFLICT_RETRIES + 1):
             ticket = self.helpdesk.get_ticket(action.ticket_id)
             if action.marker in ticket.tags:
@@ -241,6 +249,7 @@ class TicketWrites:
         note = (f"The bridge held back {what} for this ticket: {error}. "
                 f"Read it on {where or 'the Bug'} in JIRA and pass on what the customer should know.")
         getattr(self, "standing", {}).pop(action.ticket_id, None)  # an unconditional write
+        getattr(self, "read_after", {}).pop(action.ticket_id, None)
         try:
             self.helpdesk.write(action.ticket_id, TicketWrite(comment=note, public=False))
         except BridgeError as exc:

@@ -149,17 +149,20 @@ class Helpdesk(abc.ABC):
                 continue
         return found
 
-    def write_many(self, changes: list[tuple[str, TicketWrite]], *, limit: int = 1) -> dict[str, Exception | None]:
+    def write_many(self, changes: list[tuple[str, TicketWrite]], *,
+                   limit: int = 1) -> dict[str, Exception | Ticket | None]:
         """Apply one change to each of several distinct tickets; every comment is gated.
 
-        Returns, per ticket id, None when the change was applied or the error that stopped
-        it (:class:`Conflict`, ``OutboundRefused``, a service error): one ticket's failure
-        never stops the others. At most ``limit`` requests are in flight together.
+        Returns, per ticket id, None when the change was applied — or the ticket as read
+        back right after it, where the helpdesk confirmed the write by reading (its version
+        after the write) — or the error that stopped it (:class:`Conflict`,
+        ``OutboundRefused``, a service error): one ticket's failure never stops the others.
+        At most ``limit`` requests are in flight together.
         Helpdesks with a bulk endpoint override :meth:`_apply_many`.
         """
         from bridge.errors import BridgeError
 
-        results: dict[str, Exception | None] = {}
+        results: dict[str, Exception | Ticket | None] = {}
         gated: list[tuple[str, TicketWrite]] = []
         for ticket_id, change in changes:
             try:
@@ -177,7 +180,8 @@ class Helpdesk(abc.ABC):
         results.update(self._apply_many(gated, limit))
         return results
 
-    def _apply_many(self, changes: list[tuple[str, TicketWrite]], limit: int = 1) -> dict[str, Exception | None]:
+    def _apply_many(self, changes: list[tuple[str, TicketWrite]],
+                    limit: int = 1) -> dict[str, Exception | Ticket | None]:
         """Send already-gated changes; by default one call per ticket, ``limit`` in flight."""
         from bridge.errors import BridgeError
         from bridge.in_flight import in_flight

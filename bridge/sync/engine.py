@@ -381,19 +381,21 @@ class SyncEngine(FetchSteps, CadenceSteps):
         tickets = executor.tickets
         written = {t: owner[id(done)] for t, done in executor.written.items()}
         self._remember_versions({t: item for t, item in written.items()
-                                 if t in tickets and self._known_version(item, tickets[t]) == tickets[t].version})
+                                 if t in tickets and self._known_version(item, tickets[t]) == tickets[t].version},
+                                executor.read_after)
         self._record_loose_versions()
 
-    def _remember_versions(self, written: dict[str, "_Item"]) -> None:
+    def _remember_versions(self, written: dict[str, "_Item"], read_after: dict[str, Ticket]) -> None:
         """Note the version each ticket has after the bridge's own writes (one bulk read
-        per hundred tickets), so the next run recognises that the change the helpdesk
-        reports for it is the bridge's own and does not read its conversation again."""
-        if not written:
-            return
+        per hundred tickets, unless the write's confirmation read it back already), so the
+        next run recognises that the change the helpdesk reports for it is the bridge's own
+        and does not read its conversation again."""
+        after = {t: read_after[t] for t in written if t in read_after}
+        unread = sorted(t for t in written if t not in after)
         try:
-            after = read_tickets(self.helpdesk, sorted(written), self.concurrency)
+            after.update(read_tickets(self.helpdesk, unread, self.concurrency) if unread else {})
         except BridgeError:
-            return  # the next run then reads these tickets in full: slower, not wrong
+            pass  # the next run then reads these tickets in full: slower, not wrong
         for ticket_id, ticket in after.items():
             self._update_seen(written[ticket_id], ticket.helpdesk, ticket_id, version=ticket.version,
                               view=view_of(ticket))

@@ -112,3 +112,77 @@ def test_every_ticket_of_a_round_gets_its_own_result(zendesk: ZendeskSandbox, co
     results = _helpdesk(zendesk).write_many([(t, TicketWrite(add_tags=("y",))) for t in tickets], limit=8)
     assert results == {t: None for t in tickets}
     assert all("y" in zendesk.state.ticket(int(t))["tags"] for t in tickets)
+
+
+def _keeping_up(zendesk: ZendeskSandbox) -> ZendeskHelpdesk:  # noqa: F811
+    """A connector whose every pause lasts until the emulator's worker is idle: Zendesk
+    finishes each round's jobs by the first look."""
+    return ZendeskHelpdesk(zendesk.url, email=DEMO_CREDENTIALS["email"], token=DEMO_CREDENTIALS["token"],
+                           gate=contract_gate(), retries=0, sleep=lambda _: zendesk.state.job_runner.wait_idle())
+
+
+def test_while_zendesk_keeps_up_a_marked_round_is_confirmed_by_reading_its_tickets_back(
+        zendesk: ZendeskSandbox):  # noqa: F811
+    tickets = _tickets(zendesk, 250)
+    helpdesk = _keeping_up(zendesk)
+    first = helpdesk.write_many([(t, TicketWrite(comment="one", add_tags=("bridge_state_a",))) for t in tickets],
+                                limit=4)
+    assert first == {t: None for t in tickets}  # polled: Zendesk's pace is not known yet
+    zendesk.knobs.reset_counters()
+    second = helpdesk.write_many([(t, TicketWrite(comment="two", add_tags=("bridge_state_b",),
+                                                  remove_tags=("bridge_state_a",))) for t in tickets], limit=4)
+    counts = zendesk.knobs.counts()["by_route"]
+    assert "GET /api/v2/job_statuses/show_many.json" not in counts, counts
+    assert counts["GET /api/v2/tickets/show_many.json"] == 3 and counts["PUT /api/v2/tickets/update_many.json"] == 3
+    for ticket_id in tickets:
+        after, raw = second[ticket_id], zendesk.state.ticket(int(ticket_id))
+        assert after.version == raw["updated_at"] and "bridge_state_b" in after.tags
+        assert "bridge_state_a" not in raw["tags"] and zendesk.state.comments(int(ticket_id))[-1]["body"] == "two"
+
+
+def test_a_job_its_tickets_do_not_show_in_full_is_polled(zendesk: ZendeskSandbox):  # noqa: F811
+    tickets = _tickets(zendesk, 150)
+    helpdesk = _keeping_up(zendesk)
+    helpdesk.write_many([(t, TicketWrite(add_tags=("warm",))) for t in tickets], limit=2)
+    stale = zendesk.state.ticket(int(tickets[3]))["updated_at"]
+    zendesk.state.update_ticket(int(tickets[3]), {"priority": "high"}, zendesk.state.ticket(101)["requester_id"])
+    zendesk.knobs.reset_counters()
+    results = helpdesk.write_many([(t, TicketWrite(add_tags=("bridge_state_c",),
+                                                   if_version=stale if t == tickets[3] else None)) for t in tickets],
+                                  limit=2)
+    assert isinstance(results.pop(tickets[3]), Conflict)  # its job was polled for the answer
+    job_of_3 = set(tickets[:100])
+    assert all(results[t] is None for t in job_of_3 - {tickets[3]})  # the same job: polled, version unread
+    assert all(results[t].version == zendesk.state.ticket(int(t))["updated_at"] for t in set(tickets) - job_of_3)
+    assert zendesk.knobs.counts()["by_route"]["GET /api/v2/job_statuses/show_many.json"] == 1
+    zendesk.knobs.reset_counters()
+    unmarked = helpdesk.write_many([(t, TicketWrite(comment="note", public=False)) for t in tickets[:5]])
+    assert unmarked == {t: None for t in tickets[:5]}  # no tag to show it: polled although Zendesk keeps up
+    counts = zendesk.knobs.counts()["by_route"]
+    assert counts["GET /api/v2/job_statuses/show_many.json"] == 1 and "GET /api/v2/tickets/show_many.json" not in counts
+
+
+def test_once_zendesk_falls_behind_the_next_round_polls_first(zendesk: ZendeskSandbox):  # noqa: F811
+    tickets = _tickets(zendesk, 120)
+    keeping_up = {"now": True}
+    helpdesk = ZendeskHelpdesk(zendesk.url, email=DEMO_CREDENTIALS["email"], token=DEMO_CREDENTIALS["token"],
+                               gate=contract_gate(), retries=0,
+                               sleep=lambda s: zendesk.state.job_runner.wait_idle() if keeping_up["now"] else time.sleep(s))
+    helpdesk.write_many([(t, TicketWrite(add_tags=("warm",))) for t in tickets], limit=2)
+    keeping_up["now"] = False
+    zendesk.state.job_runner.pause()
+    zendesk.knobs.reset_counters()
+    release = _after_first_poll(zendesk, zendesk.state.job_runner.resume)
+    try:
+        late = helpdesk.write_many([(t, TicketWrite(add_tags=("bridge_state_e",))) for t in tickets], limit=2)
+    finally:
+        zendesk.state.job_runner.resume()
+        release.join()
+    assert late == {t: None for t in tickets}  # read back too early, then polled until done
+    assert zendesk.knobs.counts()["by_route"]["GET /api/v2/tickets/show_many.json"] == 2  # the early look
+    keeping_up["now"] = True
+    zendesk.knobs.reset_counters()
+    assert helpdesk.write_many([(t, TicketWrite(add_tags=("bridge_state_f",))) for t in tickets],
+                               limit=2) == {t: None for t in tickets}
+    counts = zendesk.knobs.counts()["by_route"]
+    assert counts["GET /api/v2/job_statuses/show_many.json"] == 1 and "GET /api/v2/tickets/show_many.json" not in counts
