@@ -99,6 +99,12 @@ class OutboundGate:
         self._scanner = _Scanner(
             self_hosted_base, known_short_id_prefixes, known_ids, extra_blocked_hosts
         )
+        # The texts cleaned lately: a message is cleaned when its write is prepared and again
+        # when it is sent (the gate never changes once built, so the answer is the same).
+        self._cleaned: dict[str, str] = {}
+
+    #: How many recent texts the gate remembers (a sync round's messages, a few hundred).
+    REMEMBERED = 1024
 
     def clean(self, text: str) -> str:
         """``text`` with every Sentry reference removed and the gap tidied.
@@ -107,11 +113,18 @@ class OutboundGate:
         quotes left empty around them go; the spaces around a removed reference collapse.
         Text without a reference comes back unchanged.
         """
+        cleaned = self._cleaned.get(text)
+        if cleaned is not None:
+            return cleaned
+        original = text
         for _ in range(self._MAX_PASSES):
             hits = self._scanner.hits(text)
             if not hits:
                 break
             text = _remove(text, hits)
+        if len(self._cleaned) >= self.REMEMBERED:
+            self._cleaned.clear()
+        self._cleaned[original] = text
         return text
 
     def check(self, text: str) -> str:
