@@ -10,6 +10,7 @@ same scanner the gate uses. Pure: no I/O.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import unicodedata
@@ -117,8 +118,16 @@ def _fold(text: str) -> str:
     """Decode, fold Unicode look-alikes (full-width letters, odd dots) and drop invisibles."""
     if _FOLDABLE.search(text) is None:
         return text
+    return _folded(text)
+
+
+@functools.lru_cache(maxsize=8192)
+def _folded(text: str) -> str:
+    """:func:`_fold` of text that may change; remembered, as the gate folds the same words
+    of the same templates in every message."""
     text = unicodedata.normalize("NFKC", _decode(text)).translate(_DOTS)
-    return "".join(c for c in text if unicodedata.category(c) != "Cf")
+    invisible = {ord(c): None for c in set(text) if unicodedata.category(c) == "Cf"}
+    return text.translate(invisible) if invisible else text
 
 
 # --------------------------------------------------------------------------- hosts
