@@ -470,7 +470,9 @@ def peak_rss_mb() -> float:
 
 
 def _profile_text(profiler: cProfile.Profile, limit: int = 22) -> str:
-    """The bridge's own functions by cumulative time: where a run spends its wall time."""
+    """The bridge's own functions by cumulative time: where a run spends its wall time
+    (``BRIDGE_BENCH_PROFILE_LINES`` lines of it)."""
+    limit = int(os.environ.get("BRIDGE_BENCH_PROFILE_LINES") or limit)
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
     stats.sort_stats("cumulative").print_stats(r"/bridge/(sync|store|connectors|policy)/|sla_report", limit)
@@ -877,7 +879,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true",
                         help="also print one JSON object per measured run on its own line")
     parser.add_argument("--profile", action="store_true",
-                        help="profile the `bridge sync` runs and print where their time goes (slows them down)")
+                        help="profile the `bridge sync` runs and print where their time goes (slows them down; "
+                             "BRIDGE_BENCH_PROFILE_LINES sets how many functions are listed, default 22)")
     args = parser.parse_args(argv)
     engine_names = {"bridge": "bridge sync", "naive": "naive"}
     unknown = {e.strip() for e in args.engines.split(",")} - set(engine_names)

@@ -90,6 +90,16 @@ class EscalationRepository(Repository):
                     found[row.jira_issue_id] = row
         return found
 
+    def complete_ids_by_issue(self, issue_ids: Iterable[str]) -> dict[str, int]:
+        """The row ids of the complete escalations of these JIRA issue ids, by issue id (two
+        columns: a pass leases the escalations before it reads their rows)."""
+        found: dict[str, int] = {}
+        with self.session() as s:
+            for chunk in chunks(sorted(set(issue_ids))):
+                found.update(s.exec(select(Escalation.jira_issue_id, Escalation.id).where(
+                    col(Escalation.state) == "complete", col(Escalation.jira_issue_id).in_(chunk))).all())
+        return found
+
     def by_ids(self, escalation_ids: Iterable[int], *, states: Iterable[str] | None = None) -> dict[int, Escalation]:
         """These escalations by row id (optionally only those in ``states``)."""
         found: dict[int, Escalation] = {}

@@ -184,15 +184,19 @@ class SyncEngine(FetchSteps, CadenceSteps):
         # A batch of escalations at a time, planned, applied and recorded before the next is
         # read: the pass's memory follows the batch, not the number of changes.
         for batch in _batches(progress(affected) if progress else affected, PASS_BATCH):
-            escalations = self.store.escalations.complete_by_issue(batch)
-            if scope is not None:
-                escalations = {i: e for i, e in escalations.items() if i in scope}
-            # The linked tickets of every escalation of the batch, in one query.
-            self._links_of = self.store.links.of_many(e.id for e in escalations.values())
-            report.examined += len(escalations)
-            chosen = [escalations[i] for i in batch if i in escalations]
             if not dry_run and self._only is None:
-                chosen = self._lease_chosen(chosen, issues, report, failed)
+                # Leased first, then read: the rows are read once, as they stand now ours.
+                ids = self.store.escalations.complete_ids_by_issue(batch)
+                report.examined += len(ids)
+                chosen = self._lease_chosen([(i, ids[i]) for i in batch if i in ids], issues, report, failed)
+            else:
+                escalations = self.store.escalations.complete_by_issue(batch)
+                if scope is not None:
+                    escalations = {i: e for i, e in escalations.items() if i in scope}
+                report.examined += len(escalations)
+                chosen = [escalations[i] for i in batch if i in escalations]
+            # The linked tickets of every escalation of the batch, in one query.
+            self._links_of = self.store.links.of_many(e.id for e in chosen)
             prepared: list[_Item] = []
             for escalation in chosen:
                 try:
@@ -270,23 +274,25 @@ class SyncEngine(FetchSteps, CadenceSteps):
         touched = {item.escalation.id for item in prepared + periodic if item.actions}
         self._record([item for item in prepared if not item.failures], touched)
 
-    def _lease_chosen(self, chosen: list, issues: dict, report: SyncReport, deferred: set[str]) -> list:
-        """Take the leases of the escalations a full pass is about to work; those another pass
-        holds are left for the next run (on its retry list). The rows of the rest are read
-        again now that they are ours (another pass may have moved them since they were read),
-        and one whose Bug that pass saw in a newer state than this pass's search waits too."""
-        mine = self.lease.take(e.id for e in chosen)
+    def _lease_chosen(self, chosen: list[tuple[str, int]], issues: dict, report: SyncReport,
+                      deferred: set[str]) -> list:
+        """Take the leases of the escalations (issue id, row id) a full pass is about to
+        work; those another pass holds are left for the next run (on its retry list). The
+        rows of the rest are read now that they are ours (another pass may have moved them
+        since the search), and one whose Bug that pass saw in a newer state than this pass's
+        search waits too."""
+        mine = self.lease.take(escalation_id for _, escalation_id in chosen)
         fresh = self.store.escalations.by_ids(mine, states=["complete"])
         kept = []
-        for escalation in chosen:
-            row = fresh.get(escalation.id)
-            found = issues.get(escalation.jira_issue_id)
+        for issue_id, escalation_id in chosen:
+            row = fresh.get(escalation_id)
+            found = issues.get(issue_id)
             issue = found[0] if found else None
             stale = (row is not None and issue is not None and row.last_jira_updated is not None
                      and issue.updated is not None and row.last_jira_updated > issue.updated)
             if row is None or stale:
-                report.busy.append(escalation.id)
-                deferred.add(escalation.jira_issue_id)
+                report.busy.append(escalation_id)
+                deferred.add(issue_id)
             else:
                 kept.append(row)
         return kept
