@@ -245,8 +245,12 @@ class CadenceSteps:
             return clock_inputs(self.store, escalation)
         loaded = getattr(self, "_acks_loaded", None)
         if loaded is None or loaded[0] is not links_of:
-            rows = self.store.escalations.by_ids(links_of)
-            loaded = (links_of, self.store.outbox.by_keys(ack_key(e) for e in rows.values()))
+            # The batch's rows as the pass read them (the acknowledgement key is fixed at
+            # escalation); any other escalation's row from the store.
+            rows = dict(getattr(self, "_batch_rows", None) or {})
+            missing = [i for i in links_of if i not in rows]
+            rows.update(self.store.escalations.by_ids(missing) if missing else {})
+            loaded = (links_of, self.store.outbox.by_keys(ack_key(rows[i]) for i in links_of if i in rows))
             self._acks_loaded = loaded
         ack = loaded[1].get(ack_key(escalation))
         return clock_inputs_from(links_of[escalation.id], ack, self.store.outbox.payload(ack) if ack else {})
