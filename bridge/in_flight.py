@@ -15,14 +15,14 @@ transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from bridge.connectors.base import Helpdesk, TicketWrite
 from bridge.models import Ticket
 
-__all__ = ["DEFAULT_CONCURRENCY", "get_tickets", "in_flight", "read_tickets", "write_tickets"]
+__all__ = ["DEFAULT_CONCURRENCY", "ahead", "get_tickets", "in_flight", "read_tickets", "write_tickets"]
 
 #: Requests of one round in flight together per service unless configured (``[http]
 #: concurrency``): well inside Zendesk's and JIRA's rate limits for bulk requests.
@@ -47,6 +47,26 @@ def in_flight(call: Callable[[_In], _Out], batches: Sequence[_In], limit: int) -
         return [guarded(batch) for batch in batches]
     with ThreadPoolExecutor(max_workers=min(limit, len(batches)), thread_name_prefix="bridge-round") as pool:
         return list(pool.map(guarded, batches))
+
+
+_END = object()
+
+
+def ahead(items: Iterator[_Out]) -> Iterator[_Out]:
+    """``items`` with the next one fetched on a thread while the caller works on this one.
+
+    For a paged read whose pages come one after another (a search's next page needs the
+    last one's token): the caller's work on a page and the wait for the next overlap. At
+    most one fetch is in flight; its exception is raised where its item would have come;
+    a caller that stops early waits for that one fetch to end, never for more."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bridge-ahead") as pool:
+        pending = pool.submit(next, items, _END)
+        while True:
+            item = pending.result()
+            if item is _END:
+                return
+            pending = pool.submit(next, items, _END)
+            yield item
 
 
 def _bulk_size(helpdesk: Helpdesk) -> int:

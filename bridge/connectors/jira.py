@@ -50,6 +50,7 @@ from bridge.errors import (
     ServiceUnreachable,
     UnexpectedAnswer,
 )
+from bridge.in_flight import ahead
 from bridge.models import Comment, Issue, Version
 from bridge.policy.visibility import jira_comment_is_public
 
@@ -282,17 +283,18 @@ class JiraTracker:
 
     def search_with_comments(self, jql: str, *, page_size: int = 100,
                              reconcile: list[str] = ()) -> Iterator[tuple[Issue, list[dict]]]:
-        """Every issue matching ``jql`` with its comments, in pages of ``page_size``, each
-        page read when the caller has gone through the one before (a pass over 10,000
-        changed Bugs holds a page, not all of them).
-
-        Cloud pages with ``nextPageToken`` (``search/jql``), Data Center with ``startAt``;
-        either way one request per page. Comments come in the search result (the ``comment``
-        field), so reading what changed costs no request per issue. ``reconcile`` names up
-        to 50 issue ids Cloud's eventually consistent search must reflect (issues written
-        moments ago); Data Center's search is consistent and ignores it.
-        """
+        """Every issue matching ``jql`` with its comments, in pages of ``page_size``, the
+        next page read (on a thread) while the caller goes through this one: a pass over
+        10,000 changed Bugs holds two pages, not all of them. Cloud pages with
+        ``nextPageToken`` (``search/jql``), Data Center with ``startAt``; one request per
+        page, comments included (no request per issue). ``reconcile`` names up to 50 issue
+        ids Cloud's eventually consistent search must reflect (issues written moments ago);
+        Data Center's search is consistent and ignores it."""
         reconcile_ids = [int(i) for i in reconcile if str(i).isdigit()][:50] or None
+        for page in ahead(self._search_pages(jql, page_size, reconcile_ids)):
+            yield from page
+
+    def _search_pages(self, jql: str, page_size: int, reconcile_ids: list[int] | None) -> Iterator[list]:
         fields = ISSUE_FIELDS + ",comment"
         if self.is_cloud:
             token: str | None = None
@@ -301,7 +303,7 @@ class JiraTracker:
                     jql, nextPageToken=token, maxResults=page_size, fields=fields,
                     reconcileIssues=reconcile_ids, json_result=True))
                 issues, token = self._page_parts(page, "nextPageToken")
-                yield from self._with_comments(issues)
+                yield self._with_comments(issues)
                 if not token:
                     break
         else:
@@ -312,7 +314,7 @@ class JiraTracker:
                     json_result=True))
                 issues, total = self._page_parts(page, "total")
                 start += len(issues)
-                yield from self._with_comments(issues)
+                yield self._with_comments(issues)
                 if not issues or start >= (total or 0):
                     break
 

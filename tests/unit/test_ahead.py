@@ -1,0 +1,60 @@
+"""bridge.in_flight.ahead: the next item fetched while the caller works on this one."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bridge.in_flight import ahead
+
+
+@given(st.lists(st.integers(), max_size=30))
+def test_the_items_come_in_order_and_all_of_them(items):
+    assert list(ahead(iter(items))) == items
+
+
+def test_the_next_item_is_fetched_while_the_caller_works_on_this_one():
+    fetched: list[int] = []
+    second_asked = threading.Event()
+
+    def pages():
+        for n in range(3):
+            fetched.append(n)
+            if n == 1:
+                second_asked.set()
+            yield n
+
+    walk = ahead(pages())
+    assert next(walk) == 0
+    assert second_asked.wait(10)  # fetched before the caller asked for it
+    assert fetched == [0, 1]  # and no further: one fetch in flight at most
+    assert list(walk) == [1, 2]
+
+
+def test_a_failing_fetch_raises_where_its_item_would_have_come():
+    def pages():
+        yield "first"
+        raise ValueError("page 2 was malformed")
+
+    walk = ahead(pages())
+    assert next(walk) == "first"
+    with pytest.raises(ValueError, match="page 2"):
+        next(walk)
+
+
+def test_a_caller_that_stops_early_leaves_no_fetch_running():
+    started = []
+
+    def pages():
+        for n in range(100):
+            started.append(n)
+            yield n
+
+    walk = ahead(pages())
+    assert next(walk) == 0
+    walk.close()
+    assert len(started) <= 2
+    assert not [t for t in threading.enumerate() if t.name.startswith("bridge-ahead")]
