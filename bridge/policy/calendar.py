@@ -284,27 +284,34 @@ class BusinessCalendar:
             f"in the {_MAX_CLOSED_DAYS} days after {day - timedelta(days=closed_run)}"
         )
 
+    def _open_days(self, t_utc: datetime) -> Iterator[tuple[tuple[tuple[datetime, datetime], ...], timedelta]]:
+        """The opening intervals and total of each day that opens, from the day of
+        ``t_utc`` on, without end; more than ``_MAX_CLOSED_DAYS`` closed days in a row is a
+        :class:`ValueError` (a calendar that never opens)."""
+        day = self._first_day(t_utc)
+        closed_run = 0
+        one_day = timedelta(days=1)
+        while True:
+            intervals, total = self._day(day)
+            if intervals:
+                closed_run = 0
+                yield intervals, total
+            else:
+                closed_run += 1
+                if closed_run > _MAX_CLOSED_DAYS:
+                    raise self._closed_too_long(day, closed_run)
+            day += one_day
+
     def _intervals_from(self, t_utc: datetime) -> Iterator[tuple[datetime, datetime]]:
         """Opening intervals (UTC) that end after ``t_utc``, in order, without end."""
         if self.always_open:
             # One endless interval; callers stop once they have what they need.
             yield (t_utc, datetime.max.replace(tzinfo=UTC))
             return
-        day = self._first_day(t_utc)
-        closed_run = 0
-        one_day = timedelta(days=1)
-        while True:
-            intervals = self._day(day)[0]
-            if intervals:
-                closed_run = 0
-                for start, end in intervals:
-                    if end > t_utc:
-                        yield start, end
-            else:
-                closed_run += 1
-                if closed_run > _MAX_CLOSED_DAYS:
-                    raise self._closed_too_long(day, closed_run)
-            day += one_day
+        for intervals, _ in self._open_days(t_utc):
+            for start, end in intervals:
+                if end > t_utc:
+                    yield start, end
 
     # -- instants --------------------------------------------------------------------------
 
@@ -351,29 +358,19 @@ class BusinessCalendar:
         remaining = amount
         # Whole days at a time: a day that opens after the start and holds less than what
         # remains is counted by its total, without looking at its intervals.
-        day = self._first_day(start_utc)
-        closed_run = 0
-        one_day = timedelta(days=1)
-        while True:
-            intervals, day_total = self._day(day)
-            if not intervals:
-                closed_run += 1
-                if closed_run > _MAX_CLOSED_DAYS:
-                    raise self._closed_too_long(day, closed_run)
-            elif intervals[0][0] >= start_utc and day_total < remaining:
-                closed_run = 0
+        for intervals, day_total in self._open_days(start_utc):
+            if intervals[0][0] >= start_utc and day_total < remaining:
                 remaining -= day_total
-            else:
-                closed_run = 0
-                for open_at, close_at in intervals:
-                    if close_at <= start_utc:
-                        continue
-                    current = max(open_at, start_utc)
-                    available = close_at - current
-                    if remaining <= available:
-                        return _back(current + remaining, start.tzinfo)
-                    remaining -= available
-            day += one_day
+                continue
+            for open_at, close_at in intervals:
+                if close_at <= start_utc:
+                    continue
+                current = max(open_at, start_utc)
+                available = close_at - current
+                if remaining <= available:
+                    return _back(current + remaining, start.tzinfo)
+                remaining -= available
+        raise AssertionError("unreachable: open days never run out")  # pragma: no cover
 
     def business_time_between(self, a: datetime, b: datetime) -> timedelta:
         """Business time from ``a`` to ``b``; negative when ``b`` is before ``a``."""
@@ -384,30 +381,19 @@ class BusinessCalendar:
             return b_utc - a_utc
         total = timedelta(0)
         # Whole days at a time: a day lying inside [a, b] adds its total.
-        day = self._first_day(a_utc)
-        closed_run = 0
-        one_day = timedelta(days=1)
-        while True:
-            intervals, day_total = self._day(day)
-            if not intervals:
-                closed_run += 1
-                if closed_run > _MAX_CLOSED_DAYS:
-                    raise self._closed_too_long(day, closed_run)
-                day += one_day
-                continue
-            closed_run = 0
+        for intervals, day_total in self._open_days(a_utc):
             if intervals[0][0] >= b_utc:
                 return total
             if intervals[0][0] >= a_utc and intervals[-1][1] <= b_utc:
                 total += day_total
-            else:
-                for open_at, close_at in intervals:
-                    if close_at <= a_utc:
-                        continue
-                    if open_at >= b_utc:
-                        return total
-                    total += min(close_at, b_utc) - max(open_at, a_utc)
-            day += one_day
+                continue
+            for open_at, close_at in intervals:
+                if close_at <= a_utc:
+                    continue
+                if open_at >= b_utc:
+                    return total
+                total += min(close_at, b_utc) - max(open_at, a_utc)
+        raise AssertionError("unreachable: open days never run out")  # pragma: no cover
 
     def add_business_days(self, start: datetime, days: int) -> datetime:
         """The close of the ``days``-th business day after ``start``'s local calendar day.
