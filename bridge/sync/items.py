@@ -26,6 +26,7 @@ class SyncReport:
     #: run, or the caller ringing again, brings them up to date.
     busy: list[int] = field(default_factory=list)
     examined: int = 0
+    #: What became of each action, the action summarised (:func:`reported`).
     outcomes: list[Outcome] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)  # (target, reason)
     dry_run: bool = False
@@ -37,7 +38,7 @@ class SyncReport:
     def as_json(self) -> dict:
         return {
             "skipped": self.skipped, "busy": self.busy, "dry_run": self.dry_run, "examined": self.examined,
-            "actions": [{"key": o.action.key, "target": o.action.target, "kind": _kind(o.action),
+            "actions": [{"key": o.action.key, "target": o.action.target, "kind": o.action.kind,
                          "result": o.result, "detail": o.detail, "what": o.action.describe()}
                         for o in self.outcomes],
             "failures": [{"target": t, "reason": r} for t, r in self.failures],
@@ -59,10 +60,6 @@ class _Item:
     #: Store writes that record what a periodic item observed, applied after its actions.
     records: list[Callable[[], None]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
-
-
-def _kind(action) -> str:
-    return getattr(action, "kind", None) or type(action).__name__
 
 
 def reported(outcome: Outcome) -> Outcome:
