@@ -7,9 +7,10 @@
 - :func:`open_store` is what the commands call: it checks the schema revision and either
   upgrades (a SQLite store, which is one person's file) or refuses with a message saying to
   run ``bridge db upgrade`` (a shared server, where schema changes are an operator's call).
-  ``read_only=True`` (``status``, dry runs) writes nothing and creates nothing: a SQLite file
-  is opened ``mode=ro``, a missing one reads as an empty store, PostgreSQL sessions are
-  read-only transactions.
+  ``read_only=True`` (``status``, dry runs) writes nothing: a SQLite file is opened
+  ``mode=ro`` (SQLite still makes the empty ``-wal`` / ``-shm`` companions a reader of a WAL
+  database needs when no other connection has them open), a missing one reads as an empty
+  store and is not created, PostgreSQL sessions are read-only transactions.
 - A SQLite store holds customer text: the bridge creates its file 0600 and its missing
   directories 0700 (SQLite gives the ``-wal`` / ``-shm`` files the file's mode).
 

@@ -24,10 +24,14 @@ def run(env: dict[str, str], *args: str):
 
 
 def store_fingerprint(env: dict[str, str]) -> dict[str, str]:
-    """The store's bytes: the database file and its write-ahead log (where commits wait)."""
+    """The store's bytes: the database file and its write-ahead log (where commits wait).
+
+    An empty log is no log: SQLite makes one (and its ``-shm`` index) for any reader of a
+    WAL database that no other connection has open, and only a writer's close removes it;
+    what it would hold is a commit, and an empty one holds none."""
     path = Path(env["BRIDGE_STORE_URL"].removeprefix("sqlite:///"))
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in (path, path.with_name(path.name + "-wal")) if p.exists()}
+            for p in (path, path.with_name(path.name + "-wal")) if p.exists() and p.stat().st_size}
 
 
 def service_writes(sandbox) -> list[str]:

@@ -161,12 +161,17 @@ def test_store_is_private_and_status_leaves_it_untouched(tmp_path, bridge_env):
     assert stat.S_IMODE(store.stat().st_mode) == 0o600
     assert stat.S_IMODE(store.parent.stat().st_mode) == 0o700
     # The data: the file and its write-ahead log (-shm is SQLite's shared lock index,
-    # which every reader updates).
+    # which every reader updates; an empty log, which SQLite makes for a reader when no
+    # other connection has the database open, holds no data).
     data = [store, store.with_name("bridge.db-wal")]
-    before = [p.read_bytes() if p.exists() else None for p in data]
+
+    def contents() -> list[bytes | None]:
+        return [(p.read_bytes() or None) if p.exists() else None for p in data]
+
+    before = contents()
     result = run(env, "status")
     assert result.exit_code == 0 and "SUP-" in result.output
-    assert [p.read_bytes() if p.exists() else None for p in data] == before
+    assert contents() == before
 
 
 def test_init_writes_owner_only_files(tmp_path):
