@@ -404,10 +404,11 @@ class Executor(TicketWrites):
         ledger.done.append((action.key, pending.sent if result == "done" else None))
         if isinstance(action, Announce):
             told = {"last_announced_state": action.state, "last_public_update_at": now}
-            if result == "done" and action.helpdesk_status:
+            if result in ("done", "skipped") and action.helpdesk_status:
                 # The status this write set lands with the announcement: a run that dies before
                 # its seen positions are recorded still knows it solved the ticket, so the
-                # customer who reopens it is seen reopening it.
+                # customer who reopens it is seen reopening it. Skipped: the ticket carries the
+                # marker, so a run that died before recording it made this write.
                 told["last_status"] = action.helpdesk_status
             ledger.links.append((action.helpdesk, action.ticket_id, told))
         elif isinstance(action, StateNote):

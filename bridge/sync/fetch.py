@@ -175,6 +175,10 @@ class FetchSteps:
             redact=self.redactor.redact,
         )
         actions = plan(issue=issue, comments=comments, tickets=views, last_seen=last_seen, rules=rules)
+        landed = _solved_by_a_lost_run(actions, views, changed_tickets)
+        if landed:
+            views = [replace(v, reopened_by_customer=True) if v.ticket_id in landed else v for v in views]
+            actions = plan(issue=issue, comments=comments, tickets=views, last_seen=last_seen, rules=rules)
         if any(isinstance(a, Announce) for a in actions):
             # Tell the customers when they will hear next (the status-update cadence).
             next_update = self._next_update_after_now(escalation, issue)
@@ -211,3 +215,19 @@ class FetchSteps:
         was_closed = link.last_status in ("solved", "closed")
         reopened = was_closed and ticket.status in ("new", "open", "pending", "hold") and bool(messages)
         return messages, comments[-1].id, reopened
+
+
+def _solved_by_a_lost_run(actions, views, changed: dict[str, Ticket]) -> set[str]:
+    """Tickets a run that died before recording it had solved, and whose customer has since
+    reopened them: the plan announces again a closing state whose marker the ticket already
+    carries (so that write landed, and the store never learnt the ticket was solved), the
+    ticket is open again and its customer wrote. Their reopening is told like any other."""
+    writing = {v.ticket_id: v for v in views if v.customer_messages}
+    found = set()
+    for action in actions:
+        ticket = changed.get(getattr(action, "ticket_id", None))
+        if (isinstance(action, Announce) and action.helpdesk_status in ("solved", "closed")
+                and action.ticket_id in writing and not writing[action.ticket_id].reopened_by_customer
+                and ticket is not None and action.marker in ticket.tags and not ticket.is_closed):
+            found.add(action.ticket_id)
+    return found

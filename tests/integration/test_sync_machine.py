@@ -709,3 +709,33 @@ def test_an_internal_note_whose_write_landed_unanswered_is_posted_once(sandbox, 
     sandbox.zendesk.knobs.update({"fail_next": 0, "fail_mode": "error", "fail_after_apply": False})
     assert services.sync_engine().run().exit_code == 0
     assert len([c for c in sandbox.zendesk_state.comments(101) if "zz1q" in c["body"]]) == 1
+
+
+class _Drawn:
+    """Hypothesis's ``data`` for a machine step run by hand: the draw is fixed."""
+
+    def __init__(self, value) -> None:
+        self.value = value
+
+    def draw(self, strategy, label=None):
+        return self.value
+
+
+@pytest.mark.slow
+def test_a_customer_who_reopens_a_ticket_a_killed_sync_had_solved_is_told_to_the_bug():
+    """Found by the machine: a sync is killed after its write solved the tickets but before
+    it recorded that; a customer reopens one. The next sync finds the ticket carrying the
+    lost run's marker and tells the Bug of the reopening (once), as if the store had known."""
+    machine = SyncMachine()
+    try:
+        machine.start_progress()
+        machine.close("Fixed")
+        machine.set_fix_version("2.3.1")
+        machine.kill_sync_mid_run(after_writes=1)
+        assert 104 in machine._solved()
+        SyncMachine.customer_reopens(machine, _Drawn(104))
+        machine.sync()
+    except BaseException:
+        machine._stop()
+        raise
+    machine.teardown()  # settles, checks every invariant (the reopening told once), stops
