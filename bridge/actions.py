@@ -351,9 +351,13 @@ MARKED = (Announce, PublicReply, StatusUpdate, Acknowledge, EscalatedNote)
 CUSTOMER_FACING = (Announce, PublicReply, StatusUpdate, Acknowledge)
 
 
+#: How every announced-state marker begins (one per ticket: a new one replaces the last).
+STATE_TAG_PREFIX = "bridge_state_"
+
+
 def state_tag(state: str) -> str:
     """The helpdesk tag marking the last announced state (``bridge_state_released_2_4_0``)."""
-    return "bridge_state_" + _tag_safe(state)
+    return STATE_TAG_PREFIX + _tag_safe(state)
 
 
 def _tag_safe(text: str) -> str:

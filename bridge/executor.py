@@ -333,6 +333,10 @@ class Executor(TicketWrites):
             return {"first_response_at": action.first_response_at}
         if isinstance(action, LinkErrorIssue):
             return {"reference": action.reference, "issue_key": action.issue_key}
+        if isinstance(action, Announce):
+            # A write that lands after its run dies is recognised by its marker on the
+            # ticket; with these the next pass knows what it told and set (sync's fetch).
+            return {"state": action.state, "marker": action.marker, "helpdesk_status": action.helpdesk_status}
         return None
 
     # ------------------------------------------------------------------ JIRA actions --

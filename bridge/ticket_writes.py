@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bridge.actions import (CUSTOMER_FACING, ESCALATED_TAG, MARKED, Acknowledge, Action, Announce, EscalatedNote,
-                            InternalNote, PublicReply, StatusUpdate)
+                            STATE_TAG_PREFIX, InternalNote, PublicReply, StatusUpdate)
 from bridge.connectors.base import Conflict, TicketWrite
 from bridge.errors import BridgeError, ItemFailed
 from bridge.in_flight import read_tickets, write_tickets
@@ -178,7 +178,7 @@ class TicketWrites:
         version = ticket.version if (ticket and first_round) else None
         if isinstance(action, Announce):
             body = self._render(action.template, action.locale, action.context, ticket)
-            stale = tuple(t for t in (ticket.tags if ticket else ()) if t.startswith("bridge_state_") and t != action.marker)
+            stale = tuple(t for t in (ticket.tags if ticket else ()) if t.startswith(STATE_TAG_PREFIX) and t != action.marker)
             return TicketWrite(comment=body, public=True, status=action.helpdesk_status, add_tags=(action.marker,),
                                remove_tags=stale, if_version=version)
         if isinstance(action, PublicReply):

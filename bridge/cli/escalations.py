@@ -69,7 +69,7 @@ def escalate(state: State, ticket: str, severity, urgency, impact, emergency, in
 @pass_state
 def sync(state: State, dry_run: bool, as_json: bool, every: float | None) -> None:
     """Mirror JIRA progress onto every linked ticket, and customer messages back to JIRA."""
-    from bridge.sync.engine import watch
+    from bridge.sync.watch import watch
 
     state.read_only = dry_run  # a dry run opens the store read-only: it cannot write
     engine = state.services.sync_engine()

@@ -213,6 +213,24 @@ class OutboxRepository(Repository):
                     found[entry.key] = entry
         return found
 
+    def latest_by_target(self, wanted: Iterable[tuple[int, str]], kinds: Iterable[str]) -> dict[str, OutboxEntry]:
+        """The newest entry (by claim order) of one of these ``kinds`` for each target of
+        ``wanted`` (escalation id, target), whatever its state: what the bridge last set
+        out to write there. Read by escalation (indexed), a few rows each."""
+        by_escalation: dict[int, set[str]] = {}
+        for escalation_id, target in wanted:
+            by_escalation.setdefault(escalation_id, set()).add(target)
+        kinds = list(kinds)
+        found: dict[str, OutboxEntry] = {}
+        with self.session() as s:
+            for chunk in chunks(sorted(by_escalation)):
+                query = (select(OutboxEntry).where(col(OutboxEntry.escalation_id).in_(chunk),
+                                                   col(OutboxEntry.kind).in_(kinds))
+                         .order_by(col(OutboxEntry.id)))
+                found.update((e.target, e) for e in s.exec(query)
+                             if e.target in by_escalation[e.escalation_id])
+        return found
+
     @staticmethod
     def payload(entry: OutboxEntry) -> dict[str, Any]:
         """The entry's payload, decoded."""

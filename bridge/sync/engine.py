@@ -37,7 +37,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable, Iterator
@@ -267,6 +266,7 @@ class SyncEngine(FetchSteps, CadenceSteps):
         items that fully went through, the periodic items' observations, and the SLA
         checks to compute again (whatever the batch told a customer moves its clock)."""
         self._record_fetch_failures()
+        self._adopt_landed(prepared)
         self._execute(prepared + periodic, report)
         failed.update(item.escalation.jira_issue_id for item in prepared if item.failures)
         self._fence()
@@ -275,6 +275,18 @@ class SyncEngine(FetchSteps, CadenceSteps):
                 record()
         touched = {item.escalation.id for item in prepared + periodic if item.actions}
         self._record([item for item in prepared if not item.failures], touched)
+
+    def _adopt_landed(self, items: list[_Item]) -> None:
+        """Record the announcements fetch found landed by a run that died (their outbox
+        entries sent, their tickets told and set) before this pass writes anything on top:
+        facts, whatever becomes of the items' own actions."""
+        landed = [entry for item in items for entry in item.landed]
+        if not landed:
+            return
+        self._fence()
+        with self.store.session() as s:
+            self.store.outbox.finish_many(done=[(key, None) for key, *_ in landed], s=s)
+            self.store.links.record_many([(helpdesk, ticket_id, told) for _, helpdesk, ticket_id, told in landed], s=s)
 
     def _lease_chosen(self, chosen: list[tuple[str, int]], issues: dict, report: SyncReport,
                       deferred: set[str]) -> list:
@@ -460,6 +472,7 @@ class SyncEngine(FetchSteps, CadenceSteps):
             self.store.links.record_many(self._loose)
             self._loose = []
 
+
 def _batches(values: Iterable, size: int) -> Iterator[list]:
     """``values`` in lists of at most ``size``, consumed as they are needed."""
     batch: list = []
@@ -470,22 +483,3 @@ def _batches(values: Iterable, size: int) -> Iterator[list]:
             batch = []
     if batch:
         yield batch
-
-
-def watch(run_once: Callable[[], SyncReport], *, every: float, sleep: Callable[[float], None] = time.sleep,
-          on_report: Callable[[SyncReport], None] = lambda r: None, max_backoff: float = 10.0,
-          stop: Callable[[], bool] = lambda: False) -> None:
-    """Run ``run_once`` every ``every`` seconds; after failing runs wait longer (doubling,
-    up to ``max_backoff`` times the period), so a broken service is not hammered."""
-    factor = 1.0
-    while not stop():
-        try:
-            report = run_once()
-            on_report(report)
-            factor = 1.0 if report.exit_code == 0 else min(factor * 2, max_backoff)
-        except BridgeError as exc:
-            on_report(SyncReport(failures=[("run", str(exc))]))
-            factor = min(factor * 2, max_backoff)
-        if stop():
-            break
-        sleep(every * factor)

@@ -16,6 +16,7 @@ from bridge.errors import ItemFailed
 from bridge.in_flight import get_tickets, read_tickets
 from bridge.models import Issue, Ticket
 from bridge.sync.items import CURSOR_HELPDESK, CURSOR_RELEASED, CURSOR_SINCE, _after, _id_order, _Item
+from bridge.actions import STATE_TAG_PREFIX, state_tag
 from bridge.sync.plan import Announce, CustomerMessage, JiraComment, Rules, Seen, TicketView, plan
 from bridge.ticket_views import view_of
 
@@ -123,7 +124,42 @@ class FetchSteps:
                 raise full
             self._fresh[ticket_id] = full
             changes.setdefault(by_ticket[ticket_id], {})[ticket_id] = full
+        self._landed = self._announcements_that_landed({t: self._fresh[t] for t in news}, links)
         return changes
+
+    def _announcements_that_landed(self, tickets: dict[str, Ticket], links: dict) -> dict[str, tuple]:
+        """Announcements a run wrote and died before recording, by ticket id: (outbox
+        entry, its payload). The ticket carries a state marker the store does not know it
+        was told, and the last state write the bridge set out to make there is an
+        unfinished announcement whose marker that is (the marker and the announcement land
+        in one write, as the executor's orphan check also relies on). Such a ticket is
+        planned as told, solved if the write solved it (a customer writing on it since
+        reopened it), and :meth:`_adopt_landed` records that before the pass writes."""
+        suspects = {}
+        for ticket_id, ticket in tickets.items():
+            link = links[ticket_id]
+            known = state_tag(link.last_announced_state) if link.last_announced_state else None
+            if any(t.startswith(STATE_TAG_PREFIX) and t != known for t in ticket.tags):
+                suspects[ticket_id] = link
+        if not suspects:
+            return {}
+        latest = self.store.outbox.latest_by_target(
+            ((link.escalation_id, f"{link.helpdesk}:{link.ticket_id}") for link in suspects.values()),
+            ("Announce", "StateNote"))
+        landed = {}
+        for ticket_id, link in suspects.items():
+            entry = latest.get(f"{link.helpdesk}:{ticket_id}")
+            if entry is None or entry.state == "sent" or entry.kind != "Announce":
+                continue
+            payload = self.store.outbox.payload(entry)
+            if payload.get("state") and payload.get("marker") in tickets[ticket_id].tags:
+                landed[ticket_id] = (entry, payload)
+        return landed
+
+    def _as_told(self, link):
+        """``link`` as it stands once a landed announcement is recorded (an unsaved copy)."""
+        entry, payload = self._landed[link.ticket_id]
+        return link.model_copy(update=_told_by(entry, payload, link))
 
     # ----------------------------------------------------------------- one escalation --
     def _prepare(self, escalation, found, changed_tickets: dict[str, Ticket]) -> "_Item":
@@ -147,8 +183,13 @@ class FetchSteps:
         seen: dict[tuple[str, str], dict] = {}
         links = self._links_of[escalation.id] if escalation.id in getattr(self, "_links_of", {}) \
             else self.store.links.of(escalation.id)
+        landed = []
         for link in links:
             ticket = changed_tickets.get(link.ticket_id)
+            if ticket is not None and link.ticket_id in getattr(self, "_landed", {}):
+                entry, payload = self._landed[link.ticket_id]
+                landed.append((entry.key, link.helpdesk, link.ticket_id, _told_by(entry, payload, link)))
+                link = self._as_told(link)
             messages: tuple[CustomerMessage, ...] = ()
             reopened = False
             if ticket is not None:
@@ -175,10 +216,6 @@ class FetchSteps:
             redact=self.redactor.redact,
         )
         actions = plan(issue=issue, comments=comments, tickets=views, last_seen=last_seen, rules=rules)
-        landed = _solved_by_a_lost_run(actions, views, changed_tickets)
-        if landed:
-            views = [replace(v, reopened_by_customer=True) if v.ticket_id in landed else v for v in views]
-            actions = plan(issue=issue, comments=comments, tickets=views, last_seen=last_seen, rules=rules)
         if any(isinstance(a, Announce) for a in actions):
             # Tell the customers when they will hear next (the status-update cadence).
             next_update = self._next_update_after_now(escalation, issue)
@@ -186,7 +223,7 @@ class FetchSteps:
                 rules = replace(rules, next_update=next_update)
                 actions = plan(issue=issue, comments=comments, tickets=views, last_seen=last_seen, rules=rules)
 
-        return _Item(escalation=escalation, issue=issue, actions=actions, seen=seen,
+        return _Item(escalation=escalation, issue=issue, actions=actions, seen=seen, landed=landed,
                      comment_cursor=max((c["id"] for c in new_comments), key=_id_order) if new_comments else None)
 
     def _publishable(self, key: str, comment: dict) -> bool:
@@ -217,17 +254,7 @@ class FetchSteps:
         return messages, comments[-1].id, reopened
 
 
-def _solved_by_a_lost_run(actions, views, changed: dict[str, Ticket]) -> set[str]:
-    """Tickets a run that died before recording it had solved, and whose customer has since
-    reopened them: the plan announces again a closing state whose marker the ticket already
-    carries (so that write landed, and the store never learnt the ticket was solved), the
-    ticket is open again and its customer wrote. Their reopening is told like any other."""
-    writing = {v.ticket_id: v for v in views if v.customer_messages}
-    found = set()
-    for action in actions:
-        ticket = changed.get(getattr(action, "ticket_id", None))
-        if (isinstance(action, Announce) and action.helpdesk_status in ("solved", "closed")
-                and action.ticket_id in writing and not writing[action.ticket_id].reopened_by_customer
-                and ticket is not None and action.marker in ticket.tags and not ticket.is_closed):
-            found.add(action.ticket_id)
-    return found
+def _told_by(entry, payload: dict, link) -> dict:
+    """The link columns a landed announcement sets (the claim's time stands for the write's)."""
+    return {"last_announced_state": payload["state"], "last_public_update_at": entry.created_at,
+            "last_status": payload.get("helpdesk_status") or link.last_status}

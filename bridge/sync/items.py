@@ -57,6 +57,9 @@ class _Item:
     seen: dict[tuple[str, str], dict] = field(default_factory=dict)
     #: The newest comment on the Bug this item processed.
     comment_cursor: str | None = None
+    #: Announcements a dead run wrote and never recorded, found on the tickets by fetch:
+    #: (outbox key, helpdesk, ticket id, link columns), recorded before the item's writes.
+    landed: list[tuple[str, str, str, dict]] = field(default_factory=list)
     #: Store writes that record what a periodic item observed, applied after its actions.
     records: list[Callable[[], None]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)

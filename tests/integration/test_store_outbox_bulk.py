@@ -5,7 +5,7 @@ escalations claim in 500s and more) are each granted exactly as :meth:`claim` wo
 from __future__ import annotations
 
 from bridge.store.repository import Store
-from tests.integration.test_store import count_rows
+from tests.integration.test_store import count_rows, intent
 
 
 def _wanted(keys: list[str]) -> list[dict]:
@@ -43,3 +43,31 @@ def test_claim_many_across_batches_grants_like_claim(store: Store) -> None:
 
     again = store.outbox.claim_many(_wanted(keys))
     assert not any(claimed for claimed, _ in again)  # every key is pending or sent now
+
+
+def test_latest_by_target_is_the_newest_state_write_of_each_ticket_whatever_its_state(store: Store) -> None:
+    """What sync asks when a ticket carries a state marker the store does not know: the
+    last state write the bridge set out to make on that ticket, of its own escalation."""
+    first, _ = intent(store, "501")
+    second, _ = intent(store, "502")
+    store.outbox.claim_many([
+        {"key": "announce:a", "target": "zendesk:501", "kind": "Announce", "escalation_id": first.id,
+         "payload": {"state": "in_progress"}},
+        {"key": "note:a", "target": "zendesk:501", "kind": "InternalNote", "escalation_id": first.id},
+        {"key": "announce:b", "target": "zendesk:501", "kind": "Announce", "escalation_id": first.id,
+         "payload": {"state": "fixed"}},
+        {"key": "note:b", "target": "zendesk:501", "kind": "InternalNote", "escalation_id": first.id},
+        {"key": "state:c", "target": "zendesk:502", "kind": "StateNote", "escalation_id": second.id},
+        {"key": "announce:d", "target": "zendesk:502", "kind": "Announce", "escalation_id": second.id},
+        # The same ticket under another escalation (an old link): not this one's.
+        {"key": "announce:e", "target": "zendesk:502", "kind": "Announce", "escalation_id": first.id},
+    ])
+    store.outbox.done("announce:d")
+
+    found = store.outbox.latest_by_target([(first.id, "zendesk:501"), (second.id, "zendesk:502")],
+                                          ("Announce", "StateNote"))
+
+    assert {target: (e.key, e.state) for target, e in found.items()} == {
+        "zendesk:501": ("announce:b", "pending"), "zendesk:502": ("announce:d", "sent")}
+    assert store.outbox.payload(found["zendesk:501"]) == {"state": "fixed"}
+    assert store.outbox.latest_by_target([(second.id, "zendesk:501")], ("Announce",)) == {}

@@ -338,7 +338,8 @@ def test_regression_action_reopen_reopens_the_task(sandbox, bridge_env, dev, esc
 
 
 def test_watch_runs_again_and_waits_longer_after_failing_runs():
-    from bridge.sync.engine import SyncReport, watch
+    from bridge.sync.engine import SyncReport
+    from bridge.sync.watch import watch
 
     outcomes = iter([1, 1, 0, 1])
     waits: list[float] = []
