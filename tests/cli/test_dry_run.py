@@ -1,12 +1,13 @@
 """`--dry-run` is structural: the planner runs, no executor is built, the store is opened
 read-only. Every command that takes --dry-run is run against the sandbox with real work to
-plan; the emulators' journals must show no write and the store file must be byte-identical.
+plan; the emulators' journals must show no write and the store's content must be unchanged.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -24,14 +25,18 @@ def run(env: dict[str, str], *args: str):
 
 
 def store_fingerprint(env: dict[str, str]) -> dict[str, str]:
-    """The store's bytes: the database file and its write-ahead log (where commits wait).
+    """The store's content: every table's schema and rows as SQLite dumps them, read through
+    a read-only connection (committed data in the file or its write-ahead log alike).
 
-    An empty log is no log: SQLite makes one (and its ``-shm`` index) for any reader of a
-    WAL database that no other connection has open, and only a writer's close removes it;
-    what it would hold is a commit, and an empty one holds none."""
+    Not the file's bytes: when the last connection of an earlier command (this test
+    process's own, collected whenever the garbage collector gets to it) closes, SQLite moves
+    the log into the file and deletes it, which changes the bytes and no row."""
     path = Path(env["BRIDGE_STORE_URL"].removeprefix("sqlite:///"))
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in (path, path.with_name(path.name + "-wal")) if p.exists() and p.stat().st_size}
+    connection = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+    try:
+        return {path.name: hashlib.sha256("\n".join(connection.iterdump()).encode()).hexdigest()}
+    finally:
+        connection.close()
 
 
 def service_writes(sandbox) -> list[str]:

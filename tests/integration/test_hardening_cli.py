@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from bridge.cli import main
+from tests.cli.test_dry_run import store_fingerprint
 from tests.integration.test_hardening_answers import HTML, CannedServer
 
 
@@ -160,18 +161,10 @@ def test_store_is_private_and_status_leaves_it_untouched(tmp_path, bridge_env):
         os.umask(previous)
     assert stat.S_IMODE(store.stat().st_mode) == 0o600
     assert stat.S_IMODE(store.parent.stat().st_mode) == 0o700
-    # The data: the file and its write-ahead log (-shm is SQLite's shared lock index,
-    # which every reader updates; an empty log, which SQLite makes for a reader when no
-    # other connection has the database open, holds no data).
-    data = [store, store.with_name("bridge.db-wal")]
-
-    def contents() -> list[bytes | None]:
-        return [(p.read_bytes() or None) if p.exists() else None for p in data]
-
-    before = contents()
+    before = store_fingerprint(env)
     result = run(env, "status")
     assert result.exit_code == 0 and "SUP-" in result.output
-    assert contents() == before
+    assert store_fingerprint(env) == before
 
 
 def test_init_writes_owner_only_files(tmp_path):
