@@ -19,12 +19,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy.exc
-from sqlalchemy import bindparam, func, update
+from sqlalchemy import bindparam, update
 from sqlmodel import Session, col, select
 
 from bridge.store.holders import Holder, is_provably_dead, this_process
 from bridge.store.tables import Escalation, LinkedTicket, utcnow
-from bridge.store.transactions import NO_SYNC, Repository, chunks, encode, get_for_update
+from bridge.store.transactions import NO_SYNC, Repository, chunks, encode, get_for_update, update_by_key
 
 __all__ = ["CLAIM_TTL", "EscalationRepository"]
 
@@ -358,27 +358,13 @@ class EscalationRepository(Repository):
         escalations in one transaction: dicts with ``id``, ``jira_key``, ``status``,
         ``resolution``, ``fix_versions``, ``jira_updated``, optionally ``jira_url`` and
         ``comment_id`` (None: the comment cursor stays)."""
-        rows = [{"row_id": row["id"], "jira_key": row["jira_key"], "jira_url": row.get("jira_url"),
+        rows = [{"id": row["id"], "jira_key": row["jira_key"], "jira_url": row.get("jira_url"),
                  "last_status": row["status"], "last_resolution": row["resolution"],
                  "last_fix_versions": encode(list(row["fix_versions"])), "last_jira_updated": row["jira_updated"],
-                 "comment_id": row.get("comment_id")} for row in seen]
-        if not rows:
-            return
-        table = Escalation.__table__  # type: ignore[attr-defined]
-        now = utcnow()
+                 "last_jira_comment_id": row.get("comment_id")} for row in seen]
         with self.within(s) as session:
-            session.connection().execute(
-                update(table).where(table.c.id == bindparam("row_id")).values(
-                    jira_key=bindparam("jira_key"),
-                    jira_url=func.coalesce(bindparam("jira_url", type_=table.c.jira_url.type), table.c.jira_url),
-                    last_status=bindparam("last_status"), last_resolution=bindparam("last_resolution"),
-                    last_fix_versions=bindparam("last_fix_versions"),
-                    last_jira_updated=bindparam("last_jira_updated"),
-                    last_jira_comment_id=func.coalesce(
-                        bindparam("comment_id", type_=table.c.last_jira_comment_id.type),
-                        table.c.last_jira_comment_id),
-                    updated_at=now),
-                rows)
+            update_by_key(session, Escalation.__table__, ("id",), rows,  # type: ignore[attr-defined]
+                          constants={"updated_at": utcnow()}, keep_when_null=("jira_url", "last_jira_comment_id"))
 
     def set_severity(self, escalation_id: int, *, severity: str, priority: str) -> Escalation:
         """Record a new severity and JIRA priority (``bridge escalate --emergency`` on an

@@ -13,11 +13,11 @@ from typing import Any, Final, Literal
 import sqlalchemy.exc
 from collections.abc import Iterable
 
-from sqlalchemy import bindparam, func, update
+from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from bridge.store.tables import Escalation, LinkedTicket, utcnow
-from bridge.store.transactions import NO_SYNC, Repository, chunks
+from bridge.store.transactions import NO_SYNC, Repository, chunks, update_by_key
 
 __all__ = ["KEEP", "LinkRepository"]
 
@@ -190,14 +190,13 @@ class LinkRepository(Repository):
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for (helpdesk, ticket_id), values in merged.items():
             columns = tuple(sorted(values))
+            if not columns:
+                continue
             groups.setdefault(columns, []).append(
-                {"h": helpdesk, "t": ticket_id, **{f"v_{c}": v for c, v in values.items()}})
+                {"helpdesk": helpdesk, "ticket_id": ticket_id, **{c: values[c] for c in columns}})
         with self.within(s) as session:
-            connection = session.connection()
-            for columns, rows in groups.items():
-                connection.execute(update(table).where(table.c.helpdesk == bindparam("h"),
-                                                       table.c.ticket_id == bindparam("t"))
-                                   .values({c: bindparam(f"v_{c}") for c in columns}), rows)
+            for rows in groups.values():
+                update_by_key(session, table, ("helpdesk", "ticket_id"), rows)
             clocks: dict[str, list[str]] = {}
             for (helpdesk, ticket_id), values in merged.items():
                 if _CLOCK_INPUTS & set(values):

@@ -12,11 +12,11 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy.exc
-from sqlalchemy import bindparam, update
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from bridge.store.tables import OutboxEntry, utcnow
-from bridge.store.transactions import NO_SYNC, Repository, chunks, encode, short
+from bridge.store.transactions import NO_SYNC, Repository, chunks, encode, short, update_by_key
 
 __all__ = ["OutboxRepository"]
 
@@ -128,22 +128,15 @@ class OutboxRepository(Repository):
         table = OutboxEntry.__table__  # type: ignore[attr-defined]
         at = at or utcnow()
         with self.within(s) as session:
-            connection = session.connection()
             with_sent = [(k, sent) for k, sent in done if sent]
             payloads = {k: e.payload for k, e in self._by_keys(session, [k for k, _ in with_sent]).items()}
-            plain = [{"k": k} for k, sent in done if not sent]
-            if plain:
-                connection.execute(update(table).where(table.c.key == bindparam("k"))
-                                   .values(state="sent", sent_at=at, last_error=None), plain)
-            merged = [{"k": k, "p": encode({**json.loads(payloads[k]), **dict(sent)})}
-                      for k, sent in with_sent if k in payloads]
-            if merged:
-                connection.execute(update(table).where(table.c.key == bindparam("k"))
-                                   .values(state="sent", sent_at=at, last_error=None, payload=bindparam("p")), merged)
-            if failed:
-                connection.execute(update(table).where(table.c.key == bindparam("k"))
-                                   .values(state="failed", last_error=bindparam("e")),
-                                   [{"k": k, "e": short(error)} for k, error in failed])
+            sent = {"state": "sent", "sent_at": at, "last_error": None}
+            update_by_key(session, table, ("key",), [{"key": k} for k, what in done if not what], constants=sent)
+            update_by_key(session, table, ("key",),
+                          [{"key": k, "payload": encode({**json.loads(payloads[k]), **dict(what)})}
+                           for k, what in with_sent if k in payloads], constants=sent)
+            update_by_key(session, table, ("key",), [{"key": k, "last_error": short(error)} for k, error in failed],
+                          constants={"state": "failed"})
 
     @staticmethod
     def _by_keys(s: Session, keys: list[str], *, fresh: bool = False) -> dict[str, OutboxEntry]:

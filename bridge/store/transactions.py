@@ -19,7 +19,7 @@ from sqlmodel import Session, SQLModel
 
 from bridge.store.urls import connection_error
 
-__all__ = ["NO_SYNC", "Repository", "chunks", "encode", "get_for_update", "short", "transaction"]
+__all__ = ["NO_SYNC", "Repository", "chunks", "encode", "get_for_update", "short", "transaction", "update_by_key"]
 
 # Audit and outbox errors are for people skimming a list, not for dumps of response bodies
 # (which could carry customer data).
@@ -114,3 +114,42 @@ def chunks(values: list[Any], size: int = 500) -> Iterator[list[Any]]:
     limit on bound parameters however many rows a pass touches."""
     for start in range(0, len(values), size):
         yield values[start:start + size]
+
+
+def update_by_key(s: Session, table: Any, key: tuple[str, ...], rows: list[dict[str, Any]], *,
+                  constants: dict[str, Any] | None = None, keep_when_null: tuple[str, ...] = ()) -> None:
+    """``UPDATE table SET ... WHERE key`` for many rows in one call: each row a dict of
+    the key columns and the columns to set (every row the same columns); ``constants``
+    set to one value in every row; a column of ``keep_when_null`` keeps its value where
+    the row's is None.
+
+    PostgreSQL gets one statement whatever the number of rows (the values as one array
+    per column, ``unnest``-ed and joined on the key): a round's 500 updates would otherwise
+    be 500 statements for the server to plan and run. SQLite, in process, runs the
+    statement once per row (executemany), which costs it less than building the join."""
+    if not rows:
+        return
+    from sqlalchemy import bindparam, func, select, update
+
+    # One row per key, the last given winning (as one statement per row would leave it).
+    rows = list({tuple(row[k] for k in key): row for row in rows}.values())
+    columns = list(rows[0])
+    settable = [c for c in columns if c not in key]
+    if not settable and not constants:
+        return  # nothing to set
+    connection = s.connection()
+    if connection.dialect.name != "postgresql":
+        values = {c: (func.coalesce(bindparam(f"v_{c}", type_=table.c[c].type), table.c[c]) if c in keep_when_null
+                      else bindparam(f"v_{c}", type_=table.c[c].type)) for c in settable}
+        statement = update(table).where(*[table.c[k] == bindparam(f"v_{k}") for k in key])
+        connection.execute(statement.values({**values, **(constants or {})}),
+                           [{f"v_{c}": row[c] for c in columns} for row in rows])
+        return
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    given = select(*[func.unnest(bindparam(f"a_{c}", type_=ARRAY(table.c[c].type))).label(c)
+                     for c in columns]).subquery("given")
+    values = {c: func.coalesce(given.c[c], table.c[c]) if c in keep_when_null else given.c[c] for c in settable}
+    statement = update(table).where(*[table.c[k] == given.c[k] for k in key])
+    connection.execute(statement.values({**values, **(constants or {})}),
+                       {f"a_{c}": [row[c] for row in rows] for c in columns})
