@@ -35,9 +35,10 @@ from typing import Any
 
 from bridge.errors import MappingError, UsageError
 from bridge.policy.profiles import Profile
-from bridge.policy.sla import ClockState, clock
+from bridge.policy.sla import ClockState, clock, due, format_duration, format_iso, parse_iso
 
-__all__ = ["ClockInputs", "ack_key", "clock_inputs", "clock_inputs_from", "sla_rows", "sla_table", "standing"]
+__all__ = ["ClockInputs", "ack_key", "clock_inputs", "clock_inputs_from", "due_report", "sla_rows", "sla_table",
+           "standing"]
 
 
 @dataclass(frozen=True)
@@ -197,3 +198,42 @@ def _short(iso: str | None) -> str:
     moment = datetime.fromisoformat(iso)
     offset = moment.strftime("%z")
     return f"{moment:%Y-%m-%d %H:%M} {offset[:3]}:{offset[3:]}" if offset else f"{moment:%Y-%m-%d %H:%M}"
+
+
+def due_report(
+    profile: Profile,
+    severity: str,
+    tier: str | None,
+    opened_iso: str,
+    *,
+    customer_zone: str | None = None,
+) -> dict[str, Any]:
+    """What ``bridge sla due`` prints with ``--json``, for a loaded ``profile``.
+
+    Keys: ``profile``, ``severity``, ``tier``, ``opened``, ``first_response_due``,
+    ``status_update_every`` (ISO 8601 duration such as ``PT1H`` for wall-clock cadences, a
+    phrase such as ``1 business day`` for business time, ``null`` when the policy states
+    none), ``next_update_due``, ``best_effort``, ``after_hours``. Due times are ISO 8601
+    in the tier's support time zone (so "09:00-07:00" reads as 9 a.m. where the team works,
+    DST included); on a 24x7 tier, in the offset of ``opened_iso``. Bad input raises
+    :class:`UsageError` naming what to fix.
+    """
+    opened = parse_iso(opened_iso, "--opened")
+    result = due(profile, severity, tier, opened, customer_zone=customer_zone)
+    calendar = profile.calendar(result.tier, customer_zone)
+    zone = opened.tzinfo if calendar.always_open else calendar.zone
+
+    def local_iso(t: datetime | None) -> str | None:
+        return None if t is None else format_iso(t.astimezone(zone))
+
+    return {
+        "profile": result.profile,
+        "severity": result.severity,
+        "tier": result.tier,
+        "opened": format_iso(opened),
+        "first_response_due": local_iso(result.first_response_due),
+        "status_update_every": format_duration(result.status_update_every),
+        "next_update_due": local_iso(result.next_update_due),
+        "best_effort": result.best_effort,
+        "after_hours": result.after_hours,
+    }

@@ -225,7 +225,7 @@ def sla(ctx: click.Context, at: str | None, as_json: bool) -> None:
 def sla_due(state: State, profile: str, severity: str, tier: str | None, opened: str, as_json: bool) -> None:
     """When the first response and the next status update are due for a ticket."""
     from bridge.mapping import load_profile
-    from bridge.policy.sla import due_report
+    from bridge.sla_report import due_report
 
     # A team's own profiles (<mappings dir>/profiles/) are found before the packaged ones.
     try:

@@ -53,7 +53,7 @@ __all__ = [
     "clock",
     "deadline",
     "due",
-    "due_report",
+    "next_update_after",
     "format_duration",
     "format_iso",
     "parse_iso",
@@ -450,45 +450,21 @@ def _aware_le(t: datetime, now: datetime) -> bool:
     return t <= now
 
 
-# --------------------------------------------------------------------------------------
-# The `bridge sla due` report
-# --------------------------------------------------------------------------------------
-
-
-def due_report(
-    profile: Profile,
-    severity: str,
-    tier: str | None,
-    opened_iso: str,
-    *,
-    customer_zone: str | None = None,
-) -> dict[str, Any]:
-    """What ``bridge sla due`` prints with ``--json``, for a loaded ``profile``.
-
-    Keys: ``profile``, ``severity``, ``tier``, ``opened``, ``first_response_due``,
-    ``status_update_every`` (ISO 8601 duration such as ``PT1H`` for wall-clock cadences, a
-    phrase such as ``1 business day`` for business time, ``null`` when the policy states
-    none), ``next_update_due``, ``best_effort``, ``after_hours``. Due times are ISO 8601
-    in the tier's support time zone (so "09:00-07:00" reads as 9 a.m. where the team works,
-    DST included); on a 24x7 tier, in the offset of ``opened_iso``. Bad input raises
-    :class:`UsageError` naming what to fix.
-    """
-    opened = parse_iso(opened_iso, "--opened")
-    result = due(profile, severity, tier, opened, customer_zone=customer_zone)
-    calendar = profile.calendar(result.tier, customer_zone)
-    zone = opened.tzinfo if calendar.always_open else calendar.zone
-
-    def local_iso(t: datetime | None) -> str | None:
-        return None if t is None else format_iso(t.astimezone(zone))
-
-    return {
-        "profile": result.profile,
-        "severity": result.severity,
-        "tier": result.tier,
-        "opened": format_iso(opened),
-        "first_response_due": local_iso(result.first_response_due),
-        "status_update_every": format_duration(result.status_update_every),
-        "next_update_due": local_iso(result.next_update_due),
-        "best_effort": result.best_effort,
-        "after_hours": result.after_hours,
-    }
+def next_update_after(profile: Profile, severity: str, tier: str | None, opened_at: datetime,
+                      now: datetime) -> datetime | None:
+    """When the next status update is due if the customers are told something at ``now``:
+    :func:`clock`'s ``next_update_due`` with a public update at ``now``, without the rest of
+    the clock (sync asks this of every announcement it plans). The cadence restarts at
+    ``now``, so no earlier input counts, and a pause cannot shift a run that starts at
+    ``now``: only the targets at opening (best effort: none) and at ``now`` matter."""
+    _require_aware(opened_at, "opened_at")
+    _require_aware(now, "now")
+    severity = profile.check_severity(severity)
+    tier = profile.check_tier(tier)
+    calendar = profile.calendar(tier, None)
+    if _targets_at(profile, severity, tier, opened_at, calendar)[0].best_effort:
+        return None
+    target, _ = _targets_at(profile, severity, tier, now, calendar)
+    if target.best_effort or target.status_update is None:
+        return None
+    return deadline(calendar, now, target.status_update)

@@ -71,10 +71,11 @@ class OutboxRepository(Repository):
             return False
 
     def claim_many(self, wanted: Sequence[Mapping[str, Any]], *,
-                   s: Session | None = None) -> list[tuple[bool, OutboxEntry | None]]:
+                   s: Session | None = None) -> list[tuple[bool, Any]]:
         """:meth:`claim` for many writes in one transaction (a sync round's), answering per
         item of ``wanted`` (dicts of claim's arguments: ``key``, ``target``, ``kind``,
-        ``payload``, ``escalation_id``) whether it is claimed and its entry as it now stands.
+        ``payload``, ``escalation_id``) whether it is claimed and its entry as it now stands
+        (a row of its ``key``, ``state`` and ``attempts``).
 
         As race-safe as :meth:`claim`: ``failed`` entries are taken back by one conditional
         UPDATE, new keys inserted with ``ON CONFLICT DO NOTHING``; a key counts as claimed
@@ -109,8 +110,11 @@ class OutboxRepository(Repository):
                 statement = (_insert_for(session)(table).on_conflict_do_nothing(index_elements=["key"])
                              .returning(table.c.key))
                 taken.update(connection.execute(statement, rows).scalars())
-            entries = self._by_keys(session, keys, fresh=True)
-        answers: list[tuple[bool, OutboxEntry | None]] = []
+            entries = {}
+            for chunk in chunks(keys):  # three columns, not ORM objects (a round's 500 of them)
+                entries.update((row.key, row) for row in connection.execute(
+                    select(table.c.key, table.c.state, table.c.attempts).where(table.c.key.in_(chunk))))
+        answers: list[tuple[bool, Any]] = []
         for w in wanted:
             answers.append((w["key"] in taken, entries.get(w["key"])))
             taken.discard(w["key"])  # a second mention of the key is not claimed again
@@ -129,7 +133,10 @@ class OutboxRepository(Repository):
         at = at or utcnow()
         with self.within(s) as session:
             with_sent = [(k, sent) for k, sent in done if sent]
-            payloads = {k: e.payload for k, e in self._by_keys(session, [k for k, _ in with_sent]).items()}
+            payloads: dict[str, str] = {}
+            for chunk in chunks([k for k, _ in with_sent]):
+                payloads.update(session.connection().execute(
+                    select(table.c.key, table.c.payload).where(table.c.key.in_(chunk))).all())
             sent = {"state": "sent", "sent_at": at, "last_error": None}
             update_by_key(session, table, ("key",), [{"key": k} for k, what in done if not what], constants=sent)
             update_by_key(session, table, ("key",),
@@ -137,16 +144,6 @@ class OutboxRepository(Repository):
                            for k, what in with_sent if k in payloads], constants=sent)
             update_by_key(session, table, ("key",), [{"key": k, "last_error": short(error)} for k, error in failed],
                           constants={"state": "failed"})
-
-    @staticmethod
-    def _by_keys(s: Session, keys: list[str], *, fresh: bool = False) -> dict[str, OutboxEntry]:
-        found: dict[str, OutboxEntry] = {}
-        for chunk in chunks(keys):
-            query = select(OutboxEntry).where(col(OutboxEntry.key).in_(chunk))
-            if fresh:
-                query = query.execution_options(populate_existing=True)
-            found.update((e.key, e) for e in s.exec(query))
-        return found
 
     def done(self, key: str, *, at: datetime | None = None, sent: Mapping[str, Any] | None = None) -> None:
         """Record that the write ``key`` was performed; ``sent`` (what exactly was written:

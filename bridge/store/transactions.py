@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from operator import itemgetter
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, TypeVar
 
@@ -132,7 +133,8 @@ def update_by_key(s: Session, table: Any, key: tuple[str, ...], rows: list[dict[
     from sqlalchemy import bindparam, func, select, update
 
     # One row per key, the last given winning (as one statement per row would leave it).
-    rows = list({tuple(row[k] for k in key): row for row in rows}.values())
+    of = itemgetter(*key)
+    rows = list({of(row): row for row in rows}.values())
     columns = list(rows[0])
     settable = [c for c in columns if c not in key]
     if not settable and not constants:

@@ -224,36 +224,11 @@ class CadenceSteps:
             return None
         from bridge.policy import sla
 
-        now = self.clock()
         try:
-            profile = self.profile_for(escalation.profile)
-            inputs = self._clock_inputs(escalation)
-            return sla.clock(profile, escalation.severity, escalation.tier, escalation.opened_at,
-                             first_response_at=inputs.first_response_at or now,
-                             public_updates=(*inputs.public_updates, now),
-                             waiting_on_customer=inputs.waiting_on_customer, now=now).next_update_due
+            return sla.next_update_after(self.profile_for(escalation.profile), escalation.severity,
+                                         escalation.tier, escalation.opened_at, self.clock())
         except BridgeError:
             return None  # the cadence pass reports a profile that cannot be read
-
-    def _clock_inputs(self, escalation):
-        """The SLA clock's inputs of an escalation this pass plans for: its links as the pass
-        loaded them, its acknowledgement from one query for all the pass's escalations."""
-        from bridge.sla_report import ack_key, clock_inputs, clock_inputs_from
-
-        links_of = getattr(self, "_links_of", None)
-        if not links_of or escalation.id not in links_of:
-            return clock_inputs(self.store, escalation)
-        loaded = getattr(self, "_acks_loaded", None)
-        if loaded is None or loaded[0] is not links_of:
-            # The batch's rows as the pass read them (the acknowledgement key is fixed at
-            # escalation); any other escalation's row from the store.
-            rows = dict(getattr(self, "_batch_rows", None) or {})
-            missing = [i for i in links_of if i not in rows]
-            rows.update(self.store.escalations.by_ids(missing) if missing else {})
-            loaded = (links_of, self.store.outbox.by_keys(ack_key(rows[i]) for i in links_of if i in rows))
-            self._acks_loaded = loaded
-        ack = loaded[1].get(ack_key(escalation))
-        return clock_inputs_from(links_of[escalation.id], ack, self.store.outbox.payload(ack) if ack else {})
 
     def _error_link_retries(self) -> list[_Item]:
         """Error-tracker links that did not hold (during an escalate or an earlier pass):

@@ -100,7 +100,6 @@ class SyncEngine(FetchSteps, CadenceSteps):
         self._loose: list = []
         #: The links and rows of the batch of escalations this pass plans for, by escalation id.
         self._links_of: dict = {}
-        self._batch_rows: dict = {}
         #: The signed Escalate link customer messages end with (None: no link).
         self.escalate_link = escalate_link
         #: The run's leases while it holds them (its escalations', and a full pass's ``sync``):
@@ -197,7 +196,6 @@ class SyncEngine(FetchSteps, CadenceSteps):
                 chosen = [escalations[i] for i in batch if i in escalations]
             # The linked tickets of every escalation of the batch, in one query.
             self._links_of = self.store.links.of_many(e.id for e in chosen)
-            self._batch_rows = {e.id: e for e in chosen}
             prepared: list[_Item] = []
             for escalation in chosen:
                 try:
@@ -218,7 +216,7 @@ class SyncEngine(FetchSteps, CadenceSteps):
                     self._fresh.pop(ticket_id, None)
             # Its links too: the rows have moved on (versions, views, announcements), and
             # what comes after the batches reads them from the store.
-            self._links_of, self._batch_rows = {}, {}
+            self._links_of = {}
         periodic = self._cadence(skip=told, report=report, dry_run=dry_run)
         periodic += self._regressions(resolution_now, report=report)
         periodic += self._error_link_retries()

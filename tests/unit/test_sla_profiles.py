@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from bridge.errors import UsageError
 from bridge.mapping import load_profile
 from bridge.policy.profiles import Profile
-from bridge.policy.sla import clock, due, due_report, format_duration, format_iso, parse_iso
+from bridge.policy.sla import clock, due, format_duration, format_iso, parse_iso
+from bridge.sla_report import due_report
 
 PROFILES = {name: load_profile(name) for name in
             ("emergency-to-low", "after-hours-critical", "p1-p4-matrix", "severity-1-3")}
