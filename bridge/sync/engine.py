@@ -49,7 +49,7 @@ from bridge.store.lease_group import EscalationLeases
 from bridge.sync.cadence import CadenceSteps
 from bridge.sync.fetch import FetchSteps
 from bridge.sync.items import (CURSOR_HELPDESK, CURSOR_RELEASED, CURSOR_RETRY, CURSOR_SINCE, SyncReport,  # noqa: F401
-                               _Item, reported)
+                               _Item)
 from bridge.sync.plan import Announce, PublicReply
 from bridge.ticket_views import ticket_from_view, view_of
 
@@ -207,7 +207,7 @@ class SyncEngine(FetchSteps, CadenceSteps):
             told.update(item.escalation.id for item in prepared
                         if any(isinstance(a, (Announce, PublicReply)) for a in item.actions))
             if dry_run:
-                report.outcomes.extend(reported(Outcome(a, "planned")) for item in prepared for a in item.actions)
+                report.outcomes.extend(Outcome(a, "planned") for item in prepared for a in item.actions)
             else:
                 self._apply(prepared, [], report, failed)
             for issue_id in batch:  # what the batch read is not needed again
@@ -225,7 +225,7 @@ class SyncEngine(FetchSteps, CadenceSteps):
             mine = self.lease.take({item.escalation.id for item in periodic})
             periodic = [item for item in periodic if item.escalation.id in mine]
         if dry_run:
-            report.outcomes.extend(reported(Outcome(a, "planned")) for item in periodic for a in item.actions)
+            report.outcomes.extend(Outcome(a, "planned") for item in periodic for a in item.actions)
             return
         self._apply([], periodic, report, failed)
 
@@ -382,7 +382,7 @@ class SyncEngine(FetchSteps, CadenceSteps):
         executor.known = self._known_tickets()
         executed = [Item(escalation=item.escalation, actions=item.actions, issue=item.issue) for item in items]
         outcomes = executor.apply(executed)
-        report.outcomes.extend(reported(o) for o in outcomes)
+        report.outcomes.extend(outcomes)
         report.failures.extend((o.action.target, o.detail) for o in outcomes if o.result == "failed")
         owner = {id(done): item for done, item in zip(executed, items)}
         for done, item in zip(executed, items):

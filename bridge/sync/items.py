@@ -3,8 +3,11 @@ names, the report, and one escalation's planned work."""
 
 from __future__ import annotations
 
+import json
+import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import IO, Any, Callable
 
 from bridge.actions import Action, ActionSummary
 from bridge.executor import Outcome
@@ -17,6 +20,58 @@ CURSOR_RETRY = "sync:jira:retry"
 CURSOR_HELPDESK = "sync:helpdesk:changes"
 
 
+class OutcomeLog:
+    """A report's outcomes in the order they happened, held in memory up to ``keep`` and
+    spilled beyond it, as JSON lines, to an anonymous temporary file (private to the
+    process, gone when it closes): a pass over 10,000 changes reports 10,000 lines, and
+    its memory must not grow with them. Iterating reads them back as outcomes of
+    :class:`ActionSummary` (what a report keeps of an action anyway)."""
+
+    def __init__(self, outcomes: Iterable[Outcome] = (), *, keep: int = 500) -> None:
+        self._kept: list[Outcome] = []
+        self._spilled: IO[str] | None = None
+        self._count = 0
+        self._limit = keep
+        self.extend(outcomes)
+
+    def append(self, outcome: Outcome) -> None:
+        """Add one outcome (its action summarised)."""
+        outcome = reported(outcome)
+        self._count += 1
+        if len(self._kept) < self._limit:
+            self._kept.append(outcome)
+            return
+        if self._spilled is None:
+            self._spilled = tempfile.TemporaryFile("w+", encoding="utf-8")
+        a = outcome.action
+        self._spilled.write(json.dumps([a.key, a.target, a.kind, a.text, a.customer_facing,
+                                        outcome.result, outcome.detail]) + "\n")
+
+    def extend(self, outcomes: Iterable[Outcome]) -> None:
+        for outcome in outcomes:
+            self.append(outcome)
+
+    def __iter__(self) -> Iterator[Outcome]:
+        yield from self._kept
+        if self._spilled is None:
+            return
+        spilled, end = self._spilled, self._spilled.tell()
+        spilled.seek(0)
+        try:
+            while spilled.tell() < end:
+                key, target, kind, text, facing, result, detail = json.loads(spilled.readline())
+                yield Outcome(ActionSummary(key=key, target=target, kind=kind, text=text, customer_facing=facing),
+                              result, detail)
+        finally:
+            spilled.seek(0, 2)  # appends go on at the end
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __eq__(self, other: object) -> bool:
+        return list(self) == list(other) if isinstance(other, (list, OutcomeLog)) else NotImplemented
+
+
 @dataclass
 class SyncReport:
     """What one run did; ``exit_code`` is 1 when any item failed."""
@@ -26,8 +81,8 @@ class SyncReport:
     #: run, or the caller ringing again, brings them up to date.
     busy: list[int] = field(default_factory=list)
     examined: int = 0
-    #: What became of each action, the action summarised (:func:`reported`).
-    outcomes: list[Outcome] = field(default_factory=list)
+    #: What became of each action, the action summarised (:func:`reported`), in order.
+    outcomes: OutcomeLog = field(default_factory=OutcomeLog)
     failures: list[tuple[str, str]] = field(default_factory=list)  # (target, reason)
     dry_run: bool = False
 
@@ -68,6 +123,8 @@ class _Item:
 def reported(outcome: Outcome) -> Outcome:
     """``outcome`` as a report keeps it: the action summarised (:class:`ActionSummary`), so
     a pass's report grows by a line's worth per action, not by the action's context."""
+    if isinstance(outcome.action, ActionSummary):
+        return outcome
     return Outcome(ActionSummary.of(outcome.action), outcome.result, outcome.detail)
 
 
