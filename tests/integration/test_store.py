@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
 from bridge.errors import EXIT_USAGE, ConfigError
-from bridge.store.db import current_revision, head_revision, make_engine, open_store, upgrade
+from bridge.store.db import MIGRATIONS_DIR, current_revision, head_revision, make_engine, open_store, upgrade
 from bridge.store.repository import Store
 from bridge.store.tables import UTCDateTime, metadata
 from bridge.store.urls import mask_url, normalise_url
@@ -115,6 +115,36 @@ def test_migrations_from_empty_create_every_table_matching_the_models(store_url:
         assert current_revision(engine) == head_revision()
     finally:
         engine.dispose()
+
+
+def test_the_written_out_head_is_the_migrations_own_and_alembic_reads_the_same_revision(store_url: str) -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    assert head_revision() == ScriptDirectory.from_config(config).get_current_head()
+    engine = make_engine(store_url)
+    try:
+        upgrade(engine)
+        with engine.connect() as connection:
+            assert current_revision(engine) == MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def test_a_store_with_two_schema_revisions_is_refused_naming_the_fix(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'bridge.db'}"
+    open_store(url).close()
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("INSERT INTO alembic_version (version_num) VALUES ('0003')")
+    finally:
+        engine.dispose()
+    with pytest.raises(ConfigError, match="several schema revisions") as refused:
+        open_store(url)
+    assert "backup" in (refused.value.hint or "")
 
 
 def test_open_store_upgrades_a_fresh_sqlite_file_itself(tmp_path: Path) -> None:
