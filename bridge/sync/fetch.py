@@ -12,11 +12,11 @@ from dataclasses import replace
 from collections.abc import Iterable
 from datetime import timedelta
 
+from bridge.actions import STATE_TAG_PREFIX, state_tag
 from bridge.errors import ItemFailed
 from bridge.in_flight import get_tickets, read_tickets
 from bridge.models import Issue, Ticket
 from bridge.sync.items import CURSOR_HELPDESK, CURSOR_RELEASED, CURSOR_SINCE, _after, _id_order, _Item
-from bridge.actions import STATE_TAG_PREFIX, state_tag
 from bridge.sync.plan import Announce, CustomerMessage, JiraComment, Rules, Seen, TicketView, plan
 from bridge.ticket_views import view_of
 
@@ -134,7 +134,7 @@ class FetchSteps:
         unfinished announcement whose marker that is (the marker and the announcement land
         in one write, as the executor's orphan check also relies on). Such a ticket is
         planned as told, solved if the write solved it (a customer writing on it since
-        reopened it), and :meth:`_adopt_landed` records that before the pass writes."""
+        reopened it), and the engine records that before the pass writes (``_adopt_landed``)."""
         suspects = {}
         for ticket_id, ticket in tickets.items():
             link = links[ticket_id]
@@ -155,11 +155,6 @@ class FetchSteps:
             if payload.get("state") and payload.get("marker") in tickets[ticket_id].tags:
                 landed[ticket_id] = (entry, payload)
         return landed
-
-    def _as_told(self, link):
-        """``link`` as it stands once a landed announcement is recorded (an unsaved copy)."""
-        entry, payload = self._landed[link.ticket_id]
-        return link.model_copy(update=_told_by(entry, payload, link))
 
     # ----------------------------------------------------------------- one escalation --
     def _prepare(self, escalation, found, changed_tickets: dict[str, Ticket]) -> "_Item":
@@ -187,9 +182,12 @@ class FetchSteps:
         for link in links:
             ticket = changed_tickets.get(link.ticket_id)
             if ticket is not None and link.ticket_id in getattr(self, "_landed", {}):
+                # Planned as the link will stand once the landed write is recorded (an
+                # unsaved copy; the engine records it before this pass writes).
                 entry, payload = self._landed[link.ticket_id]
-                landed.append((entry.key, link.helpdesk, link.ticket_id, _told_by(entry, payload, link)))
-                link = self._as_told(link)
+                told = _told_by(entry, payload, link)
+                landed.append((entry.key, link.helpdesk, link.ticket_id, told))
+                link = link.model_copy(update=told)
             messages: tuple[CustomerMessage, ...] = ()
             reopened = False
             if ticket is not None:
