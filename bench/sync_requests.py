@@ -670,7 +670,8 @@ def emit(plan: "Plan", run: Run) -> None:
                           "engine": run.engine, "jira_requests": sum(run.jira.values()),
                           "helpdesk_requests": sum(run.zendesk.values()),
                           "sentry_requests": sum(run.sentry.values()), "wall_s": round(run.wall_s, 3),
-                          "cpu_s": round(run.cpu_s, 3), "concurrency": run.concurrency, "request_time_s": round(run.request_time_s, 3),
+                          "cpu_s": round(run.cpu_s, 3), "concurrency": run.concurrency,
+                          "request_time_s": round(run.request_time_s, 3),
                           "peak_rss_mb": round(run.peak_rss_mb, 1), "failures": len(run.failures)}), flush=True)
 
 

@@ -53,9 +53,9 @@ __all__ = [
     "clock",
     "deadline",
     "due",
-    "next_update_after",
     "format_duration",
     "format_iso",
+    "next_update_after",
     "parse_iso",
 ]
 

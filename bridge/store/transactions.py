@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from operator import itemgetter
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from operator import itemgetter
 from typing import Any, TypeVar
 
 import sqlalchemy.exc
-from sqlalchemy import Engine
+from sqlalchemy import Engine, bindparam, func, select, update
 from sqlmodel import Session, SQLModel
 
 from bridge.store.urls import connection_error
@@ -130,8 +130,6 @@ def update_by_key(s: Session, table: Any, key: tuple[str, ...], rows: list[dict[
     statement once per row (executemany), which costs it less than building the join."""
     if not rows:
         return
-    from sqlalchemy import bindparam, func, select, update
-
     # One row per key, the last given winning (as one statement per row would leave it).
     of = itemgetter(*key)
     rows = list({of(row): row for row in rows}.values())

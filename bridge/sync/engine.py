@@ -98,7 +98,7 @@ class SyncEngine(FetchSteps, CadenceSteps):
         self.concurrency = concurrency
         #: Ticket positions of periodic items, recorded together after the round.
         self._loose: list = []
-        #: The links and rows of the batch of escalations this pass plans for, by escalation id.
+        #: The links of the batch of escalations this pass plans for, by escalation id.
         self._links_of: dict = {}
         #: The signed Escalate link customer messages end with (None: no link).
         self.escalate_link = escalate_link
