@@ -473,8 +473,12 @@ def peak_rss_mb() -> float:
 
 def _profile_text(profiler: cProfile.Profile, limit: int = 22) -> str:
     """The bridge's own functions by cumulative time: where a run spends its wall time
-    (``BRIDGE_BENCH_PROFILE_LINES`` lines of it)."""
+    (``BRIDGE_BENCH_PROFILE_LINES`` lines of it; ``BRIDGE_BENCH_PROFILE_DUMP`` also writes
+    the whole profile to that path, suffixed with the run's process id)."""
     limit = int(os.environ.get("BRIDGE_BENCH_PROFILE_LINES") or limit)
+    dump = os.environ.get("BRIDGE_BENCH_PROFILE_DUMP")
+    if dump:  # the whole profile, for pstats or snakeviz: one file per run, numbered
+        profiler.dump_stats(f"{dump}.{os.getpid()}")
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
     stats.sort_stats("cumulative").print_stats(r"/bridge/(sync|store|connectors|policy)/|sla_report", limit)

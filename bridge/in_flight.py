@@ -16,7 +16,8 @@ transaction.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 from bridge.connectors.base import Helpdesk, TicketWrite
@@ -52,21 +53,30 @@ def in_flight(call: Callable[[_In], _Out], batches: Sequence[_In], limit: int) -
 _END = object()
 
 
-def ahead(items: Iterator[_Out]) -> Iterator[_Out]:
-    """``items`` with the next one fetched on a thread while the caller works on this one.
+def ahead(items: Iterator[_Out], depth: int = 1) -> Iterator[_Out]:
+    """``items`` with up to ``depth`` next ones fetched on a thread while the caller works
+    on this one.
 
     For a paged read whose pages come one after another (a search's next page needs the
-    last one's token): the caller's work on a page and the wait for the next overlap. At
-    most one fetch is in flight; its exception is raised where its item would have come;
-    a caller that stops early waits for that one fetch to end, never for more."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bridge-ahead") as pool:
-        pending = pool.submit(next, items, _END)
+    last one's token): the caller's work and the waits for the next pages overlap. The
+    fetches run one after another on one thread, so ``items`` is never advanced by two at
+    once; a deeper read-ahead keeps the reading going while the caller is busy elsewhere
+    (a sync round writing to the helpdesk), at the cost of holding ``depth`` items more. A
+    fetch's exception is raised where its item would have come; a caller that stops early
+    waits for the fetch under way to end, and the ones not yet started never start."""
+    depth = max(1, depth)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bridge-ahead")
+    pending: deque[Future] = deque()
+    try:
+        pending.extend(pool.submit(next, items, _END) for _ in range(depth))
         while True:
-            item = pending.result()
+            item = pending.popleft().result()
             if item is _END:
                 return
-            pending = pool.submit(next, items, _END)
+            pending.append(pool.submit(next, items, _END))
             yield item
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _bulk_size(helpdesk: Helpdesk) -> int:

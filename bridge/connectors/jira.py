@@ -58,6 +58,7 @@ SERVICE = "JIRA"
 #: Pauses between searches for an issue whose create may have been applied (search lags).
 RECONCILE_PAUSES_S = (0.5, 1.0, 2.0, 4.0)
 T = TypeVar("T")
+PAGES_AHEAD = 5  #: search pages read ahead of the one a pass is on: a round's worth (500 Bugs)
 
 ISSUE_FIELDS = "summary,issuetype,status,priority,labels,resolution,fixVersions,updated"
 
@@ -283,15 +284,14 @@ class JiraTracker:
 
     def search_with_comments(self, jql: str, *, page_size: int = 100,
                              reconcile: list[str] = ()) -> Iterator[tuple[Issue, list[dict]]]:
-        """Every issue matching ``jql`` with its comments, in pages of ``page_size``, the
-        next page read (on a thread) while the caller goes through this one: a pass over
-        10,000 changed Bugs holds two pages, not all of them. Cloud pages with
-        ``nextPageToken`` (``search/jql``), Data Center with ``startAt``; one request per
-        page, comments included (no request per issue). ``reconcile`` names up to 50 issue
-        ids Cloud's eventually consistent search must reflect (issues written moments ago);
-        Data Center's search is consistent and ignores it."""
+        """Every issue matching ``jql`` with its comments, in pages of ``page_size``, up to
+        :data:`PAGES_AHEAD` pages read on a thread while the caller works (a pass over 10,000
+        Bugs holds a round's pages, not all; the reading goes on while a round writes). Cloud
+        pages with ``nextPageToken`` (``search/jql``), Data Center with ``startAt``; one
+        request a page, comments included. ``reconcile``: up to 50 issue ids Cloud's
+        eventually consistent search must reflect (written moments ago); Data Center ignores it."""
         reconcile_ids = [int(i) for i in reconcile if str(i).isdigit()][:50] or None
-        for page in ahead(self._search_pages(jql, page_size, reconcile_ids)):
+        for page in ahead(self._search_pages(jql, page_size, reconcile_ids), PAGES_AHEAD):
             yield from page
 
     def _search_pages(self, jql: str, page_size: int, reconcile_ids: list[int] | None) -> Iterator[list]:

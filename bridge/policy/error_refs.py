@@ -330,13 +330,15 @@ class _Scanner:
         for m in _MD_LINK.finditer(text):
             if self.is_sentry(m.group(4)):
                 found.append(_Hit(m.start(), m.end(), self._ref_in(m.group(4)), keep=m.span(2)))
-        # Text that folds to itself and holds no host holds no run that does: a run is a
+        # A run that folds to itself holds no host unless the text does: a run is a
         # stretch between delimiters, and no delimiter is a character the host patterns'
-        # look-arounds refuse, so a host found in a run would be found in the text.
-        runs = _RUN.finditer(text) if _FOLDABLE.search(text) or self.hosts.search(text) else ()
+        # look-arounds refuse, so a host found in such a run would be found in the text.
+        # Only runs that fold (an escape, a non-ASCII letter) need a look of their own.
+        text_has_host = self.hosts.search(text) is not None
+        runs = _RUN.finditer(text) if text_has_host or _FOLDABLE.search(text) else ()
         for m in runs:
             run = m.group().rstrip(_RUN_TRAILING)
-            if not run or not self.is_sentry(run):
+            if not run or not (text_has_host or _FOLDABLE.search(run)) or not self.is_sentry(run):
                 continue
             start = m.start()
             # Only a run readable as is may be trimmed; an encoded one goes whole.

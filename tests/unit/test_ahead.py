@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from bridge.in_flight import ahead
 
 
-@given(st.lists(st.integers(), max_size=30))
-def test_the_items_come_in_order_and_all_of_them(items):
-    assert list(ahead(iter(items))) == items
+@given(st.lists(st.integers(), max_size=30), st.integers(min_value=0, max_value=8))
+def test_the_items_come_in_order_and_all_of_them(items, depth):
+    assert list(ahead(iter(items), depth)) == items
 
 
 def test_the_next_item_is_fetched_while_the_caller_works_on_this_one():
@@ -57,4 +57,43 @@ def test_a_caller_that_stops_early_leaves_no_fetch_running():
     assert next(walk) == 0
     walk.close()
     assert len(started) <= 2
+    assert not [t for t in threading.enumerate() if t.name.startswith("bridge-ahead")]
+
+
+def test_a_deeper_read_ahead_fetches_that_many_while_the_caller_is_busy_and_no_more():
+    fetched: list[int] = []
+    fourth_asked = threading.Event()
+
+    def pages():
+        for n in range(10):
+            fetched.append(n)
+            if n == 3:
+                fourth_asked.set()
+            yield n
+
+    walk = ahead(pages(), depth=3)
+    assert next(walk) == 0
+    assert fourth_asked.wait(10)  # items 1-3 came while the caller held item 0
+    assert fetched == [0, 1, 2, 3]
+    assert list(walk) == list(range(1, 10))
+
+
+def test_a_caller_that_stops_early_on_a_deep_read_ahead_starts_no_further_fetch():
+    started = []
+    second_started, release = threading.Event(), threading.Event()
+
+    def pages():
+        for n in range(100):
+            started.append(n)
+            if n == 1:
+                second_started.set()
+                release.wait(10)  # the second fetch is under way when the caller stops
+            yield n
+
+    walk = ahead(pages(), depth=5)
+    assert next(walk) == 0
+    assert second_started.wait(10)
+    threading.Timer(0.2, release.set).start()
+    walk.close()
+    assert started == [0, 1]  # the fetch under way ended; the queued ones never ran
     assert not [t for t in threading.enumerate() if t.name.startswith("bridge-ahead")]

@@ -7,7 +7,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from bridge.errors import MappingError
@@ -51,6 +51,24 @@ def test_exact_locale_beats_language_and_user_templates_beat_packaged(tmp_path):
     # Templates the team did not write come from the package.
     assert messages.render("released", "en", subject="X").startswith("Hello,")
     assert messages.template_file("in_qa", "de-CH") == root / "de-CH" / "in_qa.txt.j2"
+
+
+def test_a_chosen_template_is_reloaded_when_edited_and_looked_for_again_when_removed(tmp_path):
+    import os
+
+    root = root_with(tmp_path, {"de-CH/in_qa.txt.j2": "Grüezi {{ subject }}", "de/in_qa.txt.j2": "Hallo"})
+    messages = Messages([root])
+    assert messages.render("in_qa", "de-CH", subject="X") == "Grüezi X\n"
+    chosen = root / "de-CH" / "in_qa.txt.j2"
+    chosen.write_text("Grüessech {{ subject }}", encoding="utf-8")
+    later = chosen.stat().st_mtime + 5  # Jinja reloads on a changed modification time
+    os.utime(chosen, (later, later))
+    assert messages.render("in_qa", "de-CH", subject="X") == "Grüessech X\n"
+    chosen.unlink()
+    assert messages.render("in_qa", "de-CH", subject="X") == "Hallo\n"  # the language's own
+    (root / "de" / "in_qa.txt.j2").unlink()
+    with pytest.raises(MappingError, match="template not found"):
+        messages.render("in_qa", "de-CH", subject="X")
 
 
 def test_default_locale_is_the_last_fallback(tmp_path):
@@ -261,6 +279,29 @@ def test_different_instants_at_the_same_wall_time_read_differently(moment, local
     other = moment.replace(fold=1 - moment.fold)
     if other.utcoffset() != moment.utcoffset():  # only in a repeated or skipped hour
         assert customer_time(moment, locale) != customer_time(other, locale)
+
+
+@given(moment=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2040, 1, 1),
+                           timezones=st.sampled_from(_ZONES).map(ZoneInfo)),
+       elsewhere=st.sampled_from(_ZONES).map(ZoneInfo), locale=st.sampled_from(_LOCALES))
+@example(moment=datetime(2024, 11, 3, 1, 30, tzinfo=ZoneInfo("America/Denver"), fold=1),
+         elsewhere=ZoneInfo("UTC"), locale="en")  # the repeated hour: the fold tells them apart
+@example(moment=datetime(2024, 11, 3, 1, 30, tzinfo=ZoneInfo("America/Denver")),
+         elsewhere=ZoneInfo("Europe/Berlin"), locale="de")
+def test_a_remembered_time_is_the_one_asked_for_not_an_equal_instant(moment, elsewhere, locale):
+    # Aware datetimes at one instant compare equal whatever their zone, and within a zone
+    # whatever their fold: what customer_time remembers must not hand one the other's words.
+    from bridge.messages import _customer_time
+
+    _customer_time.cache_clear()
+    fresh = customer_time(moment, locale)
+    same_instant = moment.astimezone(elsewhere)
+    other_fold = moment.replace(fold=1 - moment.fold)
+    _customer_time.cache_clear()
+    customer_time(same_instant, locale)
+    customer_time(other_fold, locale)
+    assert customer_time(moment, locale) == fresh
+    assert customer_date(moment, locale) == customer_date(moment.date(), locale)
 
 
 def test_status_update_words_the_announced_state_per_locale():
