@@ -16,22 +16,23 @@ def test_the_items_come_in_order_and_all_of_them(items, depth):
     assert list(ahead(iter(items), depth)) == items
 
 
-def test_the_next_item_is_fetched_while_the_caller_works_on_this_one():
+@pytest.mark.parametrize("depth", [1, 3])
+def test_the_next_items_are_fetched_while_the_caller_works_on_this_one_and_no_more(depth):
     fetched: list[int] = []
-    second_asked = threading.Event()
+    last_asked = threading.Event()
 
     def pages():
-        for n in range(3):
+        for n in range(10):
             fetched.append(n)
-            if n == 1:
-                second_asked.set()
+            if n == depth:
+                last_asked.set()
             yield n
 
-    walk = ahead(pages())
+    walk = ahead(pages(), depth)
     assert next(walk) == 0
-    assert second_asked.wait(10)  # fetched before the caller asked for it
-    assert fetched == [0, 1]  # and no further: one fetch in flight at most
-    assert list(walk) == [1, 2]
+    assert last_asked.wait(10)  # fetched before the caller asked for them
+    assert fetched == list(range(depth + 1))  # and no further: depth fetches ahead at most
+    assert list(walk) == list(range(1, 10))
 
 
 def test_a_failing_fetch_raises_where_its_item_would_have_come():
@@ -58,24 +59,6 @@ def test_a_caller_that_stops_early_leaves_no_fetch_running():
     walk.close()
     assert len(started) <= 2
     assert not [t for t in threading.enumerate() if t.name.startswith("bridge-ahead")]
-
-
-def test_a_deeper_read_ahead_fetches_that_many_while_the_caller_is_busy_and_no_more():
-    fetched: list[int] = []
-    fourth_asked = threading.Event()
-
-    def pages():
-        for n in range(10):
-            fetched.append(n)
-            if n == 3:
-                fourth_asked.set()
-            yield n
-
-    walk = ahead(pages(), depth=3)
-    assert next(walk) == 0
-    assert fourth_asked.wait(10)  # items 1-3 came while the caller held item 0
-    assert fetched == [0, 1, 2, 3]
-    assert list(walk) == list(range(1, 10))
 
 
 def test_a_caller_that_stops_early_on_a_deep_read_ahead_starts_no_further_fetch():
