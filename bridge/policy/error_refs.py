@@ -51,6 +51,11 @@ _HOST_END = r"(?![\w-]|\.[\w-])"
 # Candidate URL-ish runs: maximal stretches without whitespace or the characters that
 # delimit a URL in prose, Markdown and HTML.
 _RUN = re.compile(r"[^\s<>\"'()\[\]{}]+")
+# The runs holding something _fold would change (see _FOLDABLE): anchored at a run's start,
+# so a run without one costs one scan, never one per position.
+_FOLDING_RUN = re.compile(
+    r"(?<![^\s<>\"'()\[\]{}])[^\s<>\"'()\[\]{}]*?(?:[^\x00-\x7f\s]|[%&\\])[^\s<>\"'()\[\]{}]*"
+)
 _RUN_TRAILING = ".,;:!?"
 _SCHEME_START = re.compile(r"(?:[a-z][a-z0-9+.-]*:)?//|www\.", re.IGNORECASE)
 
@@ -82,6 +87,25 @@ _TRACE_HEADER_VALUE = re.compile(r"\b[0-9a-f]{32}-[0-9a-f]{16}(?:-[01])?\b", re.
 # non-ASCII) and the escapes _decode undoes (&entities;, %xx, \/). Text without any of these
 # folds to itself, which most text does: the gate then skips the Unicode work.
 _FOLDABLE = re.compile(r"[^\x00-\x7f]|[%&\\]")
+# The only characters outside ASCII that an IGNORECASE pattern matches to an ASCII letter
+# (long s, dotless i, dotted capital I, Kelvin sign). Text translated by these and lowered
+# holds every ASCII literal a pattern finds in it, lowered: a cheap test that a pattern
+# with such a literal cannot match, before the pattern's own scan of every position.
+_CASE_TWINS = str.maketrans({"\u017f": "s", "\u0131": "i", "\u0130": "i", "\u212a": "k"})
+
+
+def _probe(text: str) -> str:
+    """``text`` as the literal pre-checks read it (see :data:`_CASE_TWINS`)."""
+    if "\u017f" in text or "\u0131" in text or "\u0130" in text or "\u212a" in text:
+        text = text.translate(_CASE_TWINS)  # rare, and translate is the slow part
+    return text.lower()
+
+
+def _holds_any(probe: str, literals: tuple[str, ...] | None) -> bool:
+    """Whether ``probe`` may hold a match of patterns needing one of ``literals`` (None:
+    no usable literals, so it may)."""
+    return literals is None or any(literal in probe for literal in literals)
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,13 +182,24 @@ class _SelfHosted:
         return pattern + _HOST_END
 
 
-def _blocked_host_pattern(host: str) -> str:
+def _blocked_host_literal(host: str) -> str:
     host = host.strip().lower()
     if "//" in host:
         host = urlsplit(host).netloc.lower() + urlsplit(host).path.rstrip("/")
     if not host:
         raise InvalidValue("an empty host name cannot be blocked")
-    return r"(?<![\w-])(?:[a-z0-9-]+\.)*" + re.escape(host.rstrip("/")) + _HOST_END
+    return host.rstrip("/")
+
+
+def _blocked_host_pattern(host: str) -> str:
+    return r"(?<![\w-])(?:[a-z0-9-]+\.)*" + re.escape(_blocked_host_literal(host)) + _HOST_END
+
+
+def _literals(values: Iterable[str]) -> tuple[str, ...] | None:
+    """Lower-cased literals for :func:`_holds_any`, or None when one is not ASCII (the
+    pre-check is exact for ASCII literals only)."""
+    found = tuple(v.lower() for v in values)
+    return found if all(v.isascii() for v in found) else None
 
 
 def _issue_from_segments(segments: Sequence[str]) -> tuple[str | None, str] | None:
@@ -278,11 +313,18 @@ class _Scanner:
         extra_blocked_hosts: Iterable[str] = (),
     ) -> None:
         self.self_hosted = _SelfHosted.parse(self_hosted_base) if self_hosted_base else None
+        extra_blocked_hosts = list(extra_blocked_hosts)  # read twice below
         host_patterns = [_SENTRY_IO_HOST]
         if self.self_hosted is not None:
             host_patterns.append(self.self_hosted.text_pattern())
         host_patterns.extend(_blocked_host_pattern(h) for h in extra_blocked_hosts)
         self.hosts = re.compile("|".join(f"(?:{p})" for p in host_patterns), re.IGNORECASE)
+        # A host match holds its host name: sentry.io, the self-hosted host, a blocked one.
+        self._host_literals = _literals(
+            ["sentry.io"]
+            + ([self.self_hosted.host] if self.self_hosted is not None else [])
+            + [_blocked_host_literal(h) for h in extra_blocked_hosts]
+        )
         # A whole URL around a host, in decoded text, to parse into a reference.
         self.urls = re.compile(
             r"(?:[a-z][a-z0-9+.-]*://)?(?:[^\s/@<>\"']+@)?(?:"
@@ -297,6 +339,7 @@ class _Scanner:
             prefixes.append(str(prefix).upper())
         # Longest first, so MY-APP wins over MY for MY-APP-1A2.
         prefixes.sort(key=len, reverse=True)
+        self._short_id_literals = _literals(f"{p}-" for p in prefixes)
         self.short_ids = (
             re.compile(
                 r"(?<![\w-])("
@@ -318,7 +361,8 @@ class _Scanner:
         self.numbers = re.compile(r"(?<![\w.,/-])\d+(?![\w]|[.,]\d|[-/]\w)")
 
     def is_sentry(self, text: str) -> bool:
-        return self.hosts.search(_fold(text)) is not None
+        folded = _fold(text)
+        return _holds_any(_probe(folded), self._host_literals) and self.hosts.search(folded) is not None
 
     def hits(self, text: str) -> list[_Hit]:
         found: list[_Hit] = []
@@ -334,11 +378,14 @@ class _Scanner:
         # stretch between delimiters, and no delimiter is a character the host patterns'
         # look-arounds refuse, so a host found in such a run would be found in the text.
         # Only runs that fold (an escape, a non-ASCII letter) need a look of their own.
-        text_has_host = self.hosts.search(text) is not None
-        runs = _RUN.finditer(text) if text_has_host or _FOLDABLE.search(text) else ()
+        probe = _probe(text)
+        if _holds_any(probe, self._host_literals) and self.hosts.search(text) is not None:
+            runs = _RUN.finditer(text)
+        else:
+            runs = _FOLDING_RUN.finditer(text) if _FOLDABLE.search(text) else ()
         for m in runs:
             run = m.group().rstrip(_RUN_TRAILING)
-            if not run or not (text_has_host or _FOLDABLE.search(run)) or not self.is_sentry(run):
+            if not run or not self.is_sentry(run):
                 continue
             start = m.start()
             # Only a run readable as is may be trimmed; an encoded one goes whole.
@@ -352,7 +399,7 @@ class _Scanner:
                     start += raw_host.start()
                 # else a scheme-less DSN, key@host/1: the whole run goes, key included.
             found.append(_Hit(start, m.start() + len(run), self._ref_in(run)))
-        if self.short_ids is not None:
+        if self.short_ids is not None and _holds_any(probe, self._short_id_literals):
             for m in self.short_ids.finditer(text):
                 suffix = m.group(2)
                 if m.group() != m.group().upper() and not any(c.isdigit() for c in suffix):
@@ -382,12 +429,15 @@ class _Scanner:
     def residue(self, text: str) -> list[str]:
         """What a suspicious second look still finds in ``text`` (kinds, not the text)."""
         folded = _fold(text)
+        probe = _probe(folded)
+        says_sentry = "sentry" in probe  # the obfuscated host and the header words spell it
         reasons: list[str] = []
-        if self.hosts.search(folded) or _OBFUSCATED_SENTRY_IO.search(folded):
+        if (_holds_any(probe, self._host_literals) and self.hosts.search(folded)) or (
+                says_sentry and _OBFUSCATED_SENTRY_IO.search(folded)):
             reasons.append("a Sentry host name")
-        if _SENTRY_HEADER_WORDS.search(folded) or _TRACE_HEADER_VALUE.search(folded):
+        if (says_sentry and _SENTRY_HEADER_WORDS.search(folded)) or _TRACE_HEADER_VALUE.search(folded):
             reasons.append("a Sentry trace header, key or trace id")
-        if self.short_ids is not None:
+        if self.short_ids is not None and _holds_any(probe, self._short_id_literals):
             for m in self.short_ids.finditer(folded):
                 if m.group() == m.group().upper() or any(c.isdigit() for c in m.group(2)):
                     reasons.append("a Sentry short id")

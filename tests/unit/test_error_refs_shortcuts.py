@@ -1,14 +1,17 @@
 """The outbound gate's shortcuts change no answer.
 
 ``_fold`` returns text that has nothing to fold (ASCII without ``%``, ``&`` or ``\\``) as it
-is, and ``_Scanner.hits`` skips the URL-ish runs that have nothing to fold when the text as
-a whole holds no Sentry host. Both are checked against the plain reading: the full fold, and every run
+is, ``_Scanner.hits`` skips the URL-ish runs that have nothing to fold when the text as
+a whole holds no Sentry host, and the scanner skips a pattern's scan when the text lacks
+the literal every match of it holds (``_probe``). Both are checked against the plain reading: the full fold, and every run
 looked at one by one.
 """
 
 from __future__ import annotations
 
 import html
+import re
+import string
 import unicodedata
 from urllib.parse import unquote
 
@@ -18,9 +21,11 @@ from hypothesis import strategies as st
 from bridge.policy.error_refs import (
     _DOTS,
     _FOLDABLE,
+    _FOLDING_RUN,
     _RUN,
     _RUN_TRAILING,
     _fold,
+    _probe,
     _Scanner,
 )
 from bridge.policy.visibility import OutboundGate
@@ -41,7 +46,9 @@ def full_fold(text: str) -> str:
 PIECES = ["sentry.io", "acme.sentry.io/issues/4505/", "errors.example.org", "sentry", ".io", "io", "acme",
           "https://", "//", "www.", "-", "_", ".", ",", ":", "!", "?", ";", "/", "@", " ", "\n", "\t", "(", ")",
           "[", "]", "{", "}", "<", ">", '"', "'", "x", "1", "%2E", "%73", "&#46;", "&amp;", "\\/",
-          "\uff53entry", "sentry\u3002io", "sen\u200btry", "\u00e9", "\u3000", "BACKEND-1A2", "4505123"]
+          "\uff53entry", "sentry\u3002io", "sen\u200btry", "\u00e9", "\u3000", "BACKEND-1A2", "4505123",
+          "\u017fentry.io", "SENTRY.\u0130O", "sentry.\u0131o", "BAC\u212aEND-1A2", "blocked.example.net",
+          "ERRORS.example.org", "sentry-trace", "sentry [dot] io"]
 texts = st.lists(st.sampled_from(PIECES), max_size=14).map("".join) | st.text(max_size=40)
 SCANNER = _Scanner("https://errors.example.org/", ["BACKEND"], ["4505123"], ["blocked.example.net"])
 
@@ -70,6 +77,14 @@ def test_a_run_that_folds_to_itself_holds_a_host_only_when_the_text_does(text: s
             assert not (run and SCANNER.is_sentry(run)), run
 
 
+@settings(max_examples=400, deadline=None)
+@given(texts)
+@example("a\u3000\u00e9b c%41 plain")
+def test_the_folding_runs_are_the_runs_that_fold(text: str) -> None:
+    runs = [m.span() for m in _RUN.finditer(text) if _FOLDABLE.search(m.group())]
+    assert [m.span() for m in _FOLDING_RUN.finditer(text)] == runs
+
+
 @settings(max_examples=200, deadline=None)
 @given(texts)
 def test_the_gate_finds_in_a_text_what_it_finds_in_its_runs(text: str) -> None:
@@ -80,3 +95,27 @@ def test_the_gate_finds_in_a_text_what_it_finds_in_its_runs(text: str) -> None:
         run = m.group().rstrip(_RUN_TRAILING)
         if run and _FOLDABLE.search(run) is None:
             assert SCANNER.hosts.search(run) is None, (text, cleaned)
+
+
+def test_every_character_a_pattern_matches_to_an_ascii_literal_probes_as_that_literal():
+    # What IGNORECASE lets stand for an ASCII letter, digit or host punctuation, anywhere in
+    # Unicode, reads as that character in the probe: a literal found by a pattern is found
+    # in the probe, so the pre-check never skips a match.
+    everything = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF)
+    for literal in string.ascii_letters + string.digits + ".-_:/":
+        for m in re.finditer(re.escape(literal), everything, re.IGNORECASE):
+            assert _probe(m.group()) == literal.lower(), (literal, hex(ord(m.group())))
+
+
+PLAIN = _Scanner("https://errors.example.org/", ["BACKEND"], ["4505123"], ["blocked.example.net"])
+PLAIN._host_literals = PLAIN._short_id_literals = None  # no pre-check: every pattern scans
+
+
+@settings(max_examples=400, deadline=None)
+@given(texts)
+@example("\u017fentry.io/issues/1")
+@example("see BAC\u212aEND-1A2 and SENTRY.\u0130O")
+def test_the_literal_pre_check_changes_no_answer(text: str) -> None:
+    assert SCANNER.hits(text) == PLAIN.hits(text)
+    assert SCANNER.residue(text) == PLAIN.residue(text)
+    assert SCANNER.is_sentry(text) == PLAIN.is_sentry(text)
