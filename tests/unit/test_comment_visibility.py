@@ -67,8 +67,10 @@ def test_undetermined_is_internal():
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
-        # "self" would make the library build a linked resource; JIRA never puts one there.
-        st.sampled_from(["internal", "x"]) | st.text(max_size=8).filter(lambda k: k != "self"), inner, max_size=3),
+        # "self" would make the library build a linked resource, and the library sets every
+        # key as an attribute ("__dict__" breaks the object); JIRA never sends either there.
+        st.sampled_from(["internal", "x"]) | st.text(max_size=8).filter(lambda k: k != "self" and not k.startswith("__")),
+        inner, max_size=3),
     max_leaves=8,
 )
 
