@@ -78,8 +78,6 @@ class EscalationLeases:
         """Take the leases of ``escalation_ids`` that nobody else holds; returns the ids of
         ``escalation_ids`` this pass now holds (taken now or before)."""
         wanted = {int(i) for i in escalation_ids}
-        if self._lost is not None:  # a pass that lost its leases takes no more
-            self.check()
         new = [escalation_lease(i) for i in wanted if escalation_lease(i) not in self._tokens]
         if new:
             started = time.monotonic()

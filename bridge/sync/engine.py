@@ -50,7 +50,6 @@ from bridge.sync.cadence import CadenceSteps
 from bridge.sync.fetch import FetchSteps
 from bridge.sync.items import (CURSOR_HELPDESK, CURSOR_RELEASED, CURSOR_RETRY, CURSOR_SINCE, SyncReport,  # noqa: F401
                                _Item)
-from bridge.sync.overlap import BatchApplier, batches
 from bridge.sync.plan import Announce, PublicReply
 from bridge.ticket_views import ticket_from_view, view_of
 
@@ -101,7 +100,6 @@ class SyncEngine(FetchSteps, CadenceSteps):
         self._loose: list = []
         #: The links of the batch of escalations this pass plans for, by escalation id.
         self._links_of: dict = {}
-        self.pass_batch = PASS_BATCH  # escalations planned (and leased) together, applied together
         #: The signed Escalate link customer messages end with (None: no link).
         self.escalate_link = escalate_link
         #: The run's leases while it holds them (its escalations', and a full pass's ``sync``):
@@ -182,12 +180,43 @@ class SyncEngine(FetchSteps, CadenceSteps):
         resolution_now: dict[str, str | None] = {}
         issues: dict = {}  # the Bugs of the batch being gathered, as the search found them
         affected = self._affected(found, ticket_changes, issues, resolution_now)
-        # A batch of escalations at a time, each applied while the next is planned
-        # (bridge.sync.overlap): the pass's memory follows two batches, not the changes.
-        with BatchApplier(behind=not dry_run and self.store.concurrent_sessions) as applier:
-            for batch in batches(progress(affected) if progress else affected, self.pass_batch):
-                self._plan_and_hand_over(batch, applier, scope, issues, ticket_changes, report, failed, told,
-                                         dry_run=dry_run)
+        # A batch of escalations at a time, planned, applied and recorded before the next is
+        # read: the pass's memory follows the batch, not the number of changes.
+        for batch in _batches(progress(affected) if progress else affected, PASS_BATCH):
+            if not dry_run and self._only is None:
+                # Leased first, then read: the rows are read once, as they stand now ours.
+                ids = self.store.escalations.complete_ids_by_issue(batch)
+                report.examined += len(ids)
+                chosen = self._lease_chosen([(i, ids[i]) for i in batch if i in ids], issues, report, failed)
+            else:
+                escalations = self.store.escalations.complete_by_issue(batch)
+                if scope is not None:
+                    escalations = {i: e for i, e in escalations.items() if i in scope}
+                report.examined += len(escalations)
+                chosen = [escalations[i] for i in batch if i in escalations]
+            # The linked tickets of every escalation of the batch, in one query.
+            self._links_of = self.store.links.of_many(e.id for e in chosen)
+            prepared: list[_Item] = []
+            for escalation in chosen:
+                try:
+                    prepared.append(self._prepare(escalation, issues.get(escalation.jira_issue_id),
+                                                  ticket_changes.get(escalation.jira_issue_id, {})))
+                except BridgeError as exc:
+                    failed.add(escalation.jira_issue_id)
+                    self._item_failed(report, f"jira:{escalation.jira_key}", exc, dry_run=dry_run)
+            told.update(item.escalation.id for item in prepared
+                        if any(isinstance(a, (Announce, PublicReply)) for a in item.actions))
+            if dry_run:
+                report.outcomes.extend(Outcome(a, "planned") for item in prepared for a in item.actions)
+            else:
+                self._apply(prepared, [], report, failed)
+            for issue_id in batch:  # what the batch read is not needed again
+                issues.pop(issue_id, None)
+                for ticket_id in ticket_changes.pop(issue_id, {}):
+                    self._fresh.pop(ticket_id, None)
+            # Its links too: the rows have moved on (versions, views, announcements), and
+            # what comes after the batches reads them from the store.
+            self._links_of = {}
         periodic = self._cadence(skip=told, report=report, dry_run=dry_run)
         periodic += self._regressions(resolution_now, report=report)
         periodic += self._error_link_retries()
@@ -198,8 +227,7 @@ class SyncEngine(FetchSteps, CadenceSteps):
         if dry_run:
             report.outcomes.extend(Outcome(a, "planned") for item in periodic for a in item.actions)
             return
-        self._record_fetch_failures()
-        self._take_in(self._apply([], periodic), [], report, failed)
+        self._apply([], periodic, report, failed)
 
         if self._only is not None:
             # A partial pass leaves the shared cursors alone; its failures join the retry list.
@@ -214,53 +242,6 @@ class SyncEngine(FetchSteps, CadenceSteps):
             self.store.cursors.set(CURSOR_RELEASED, json.dumps(self._released))
         if self._helpdesk_cursor is not None:
             self.store.cursors.set(CURSOR_HELPDESK, self._helpdesk_cursor)
-
-    def _plan_and_hand_over(self, batch: list[str], applier: BatchApplier, scope, issues: dict,
-                            ticket_changes: dict, report: SyncReport, failed: set[str], told: set[int], *,
-                            dry_run: bool) -> None:
-        """Lease (a full pass), read and plan one batch of Bugs, then hand it to ``applier``
-        once the batch before has been applied and taken in."""
-        if not dry_run and self._only is None:
-            # Leased first, then read: the rows are read once, as they stand now ours.
-            ids = self.store.escalations.complete_ids_by_issue(batch)
-            report.examined += len(ids)
-            chosen = self._lease_chosen([(i, ids[i]) for i in batch if i in ids], issues, report, failed)
-        else:
-            escalations = self.store.escalations.complete_by_issue(batch)
-            if scope is not None:
-                escalations = {i: e for i, e in escalations.items() if i in scope}
-            report.examined += len(escalations)
-            chosen = [escalations[i] for i in batch if i in escalations]
-        # The linked tickets of every escalation of the batch, in one query.
-        self._links_of = self.store.links.of_many(e.id for e in chosen)
-        prepared: list[_Item] = []
-        for escalation in chosen:
-            try:
-                prepared.append(self._prepare(escalation, issues.get(escalation.jira_issue_id),
-                                              ticket_changes.get(escalation.jira_issue_id, {})))
-            except BridgeError as exc:
-                failed.add(escalation.jira_issue_id)
-                self._item_failed(report, f"jira:{escalation.jira_key}", exc, dry_run=dry_run)
-        # The links are the items' own now; what comes after the batches reads the store.
-        self._links_of = {}
-        told.update(item.escalation.id for item in prepared
-                    if any(isinstance(a, (Announce, PublicReply)) for a in item.actions))
-        read = [ticket_id for issue_id in batch for ticket_id in ticket_changes.pop(issue_id, {})]
-        for issue_id in batch:  # what the batch read is not needed again
-            issues.pop(issue_id, None)
-        if dry_run:
-            report.outcomes.extend(Outcome(a, "planned") for item in prepared for a in item.actions)
-            for ticket_id in read:
-                self._fresh.pop(ticket_id, None)
-            return
-        def take_in(outcomes: list[Outcome]) -> None:
-            self._take_in(outcomes, prepared, report, failed)
-            for ticket_id in read:  # the executor is done with the tickets fetching read
-                self._fresh.pop(ticket_id, None)
-
-        applier.wait()
-        self._record_fetch_failures()
-        applier.submit(lambda: self._apply(prepared, []), take_in)
 
     @staticmethod
     def _affected(found: Iterable, ticket_changes: dict, issues: dict, resolution_now: dict) -> Iterator[str]:
@@ -278,29 +259,20 @@ class SyncEngine(FetchSteps, CadenceSteps):
             if issue_id not in listed:
                 yield issue_id
 
-    def _apply(self, prepared: list["_Item"], periodic: list["_Item"]) -> list[Outcome]:
+    def _apply(self, prepared: list["_Item"], periodic: list["_Item"], report: SyncReport, failed: set[str]) -> None:
         """Apply a batch's items and record what they leave: the seen positions of the
         items that fully went through, the periodic items' observations, and the SLA
-        checks to compute again (whatever the batch told a customer moves its clock).
-        Runs behind the planning of the next batch (:mod:`bridge.sync.overlap`): it
-        touches the store and the services, never the report; the outcomes it returns
-        are taken in by :meth:`_take_in` on the pass's own thread."""
+        checks to compute again (whatever the batch told a customer moves its clock)."""
+        self._record_fetch_failures()
         self._adopt_landed(prepared)
-        outcomes = self._execute(prepared + periodic)
+        self._execute(prepared + periodic, report)
+        failed.update(item.escalation.jira_issue_id for item in prepared if item.failures)
         self._fence()
         for item in periodic:
             for record in item.records:
                 record()
         touched = {item.escalation.id for item in prepared + periodic if item.actions}
         self._record([item for item in prepared if not item.failures], touched)
-        return outcomes
-
-    @staticmethod
-    def _take_in(outcomes: list[Outcome], prepared: list["_Item"], report: SyncReport, failed: set[str]) -> None:
-        """A batch's results into the pass's report, in the order it was planned."""
-        report.outcomes.extend(outcomes)
-        report.failures.extend((o.action.target, o.detail) for o in outcomes if o.result == "failed")
-        failed.update(item.escalation.jira_issue_id for item in prepared if item.failures)
 
     def _adopt_landed(self, items: list[_Item]) -> None:
         """Record the announcements fetch found landed by a run that died (their outbox
@@ -398,7 +370,7 @@ class SyncEngine(FetchSteps, CadenceSteps):
             self.store.escalations.forget_sla_checks(touched, s=s)
 
     # -------------------------------------------------------------------- applying --
-    def _execute(self, items: list["_Item"]) -> list[Outcome]:
+    def _execute(self, items: list["_Item"], report: SyncReport) -> None:
         """Apply every planned action through the one executor (:mod:`bridge.executor`)."""
         from bridge.executor import Executor, Item
 
@@ -407,9 +379,11 @@ class SyncEngine(FetchSteps, CadenceSteps):
                             error_linker=self.error_linker, escalate_link=self.escalate_link,
                             concurrency=self.concurrency)
         executor.fresh = self._fresh
-        executor.known = self._known_tickets(items)
+        executor.known = self._known_tickets()
         executed = [Item(escalation=item.escalation, actions=item.actions, issue=item.issue) for item in items]
         outcomes = executor.apply(executed)
+        report.outcomes.extend(outcomes)
+        report.failures.extend((o.action.target, o.detail) for o in outcomes if o.result == "failed")
         owner = {id(done): item for done, item in zip(executed, items)}
         for done, item in zip(executed, items):
             item.failures.extend(done.failures)
@@ -428,7 +402,6 @@ class SyncEngine(FetchSteps, CadenceSteps):
                                  if t in tickets and self._known_version(item, tickets[t]) == tickets[t].version},
                                 executor.read_after)
         self._record_loose_versions()
-        return outcomes
 
     def _remember_versions(self, written: dict[str, "_Item"], read_after: dict[str, Ticket]) -> None:
         """Note the version each ticket has after the bridge's own writes (one bulk read
@@ -445,13 +418,13 @@ class SyncEngine(FetchSteps, CadenceSteps):
             self._update_seen(written[ticket_id], ticket.helpdesk, ticket_id, version=ticket.version,
                               view=view_of(ticket))
 
-    def _known_tickets(self, items: list["_Item"]) -> dict[str, Ticket]:
+    def _known_tickets(self) -> dict[str, Ticket]:
         """The batch's linked tickets as the store last knew them, where it knows them at
         their version (:mod:`bridge.ticket_views`): the executor writes to those without a
         read first."""
         known = {}
-        for item in items:
-            for link in item.links:
+        for links in self._links_of.values():
+            for link in links:
                 if link.helpdesk == self.helpdesk.kind and link.ticket_id not in self._fresh:
                     ticket = ticket_from_view(link)
                     if ticket is not None:
@@ -468,7 +441,7 @@ class SyncEngine(FetchSteps, CadenceSteps):
 
     def _link_of(self, item: "_Item", helpdesk: str, ticket_id: str):
         """The item's link of this ticket as this pass loaded it (the store's if not)."""
-        for link in item.links:
+        for link in self._links_of.get(item.escalation.id, ()) if item.escalation is not None else ():
             if link.helpdesk == helpdesk and link.ticket_id == ticket_id:
                 return link
         return self.store.links.get(helpdesk, ticket_id)
@@ -497,3 +470,14 @@ class SyncEngine(FetchSteps, CadenceSteps):
             self.store.links.record_many(self._loose)
             self._loose = []
 
+
+def _batches(values: Iterable, size: int) -> Iterator[list]:
+    """``values`` in lists of at most ``size``, consumed as they are needed."""
+    batch: list = []
+    for value in values:
+        batch.append(value)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -115,8 +115,6 @@ class _Item:
     #: Announcements a dead run wrote and never recorded, found on the tickets by fetch:
     #: (outbox key, helpdesk, ticket id, link columns), recorded before the item's writes.
     landed: list[tuple[str, str, str, dict]] = field(default_factory=list)
-    #: The escalation's links as the pass loaded them to plan it (none: read from the store).
-    links: list = field(default_factory=list)
     #: Store writes that record what a periodic item observed, applied after its actions.
     records: list[Callable[[], None]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
