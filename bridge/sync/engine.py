@@ -100,6 +100,7 @@ class SyncEngine(FetchSteps, CadenceSteps):
         self._loose: list = []
         #: The links of the batch of escalations this pass plans for, by escalation id.
         self._links_of: dict = {}
+        self.pass_batch = PASS_BATCH  # escalations planned (and leased), applied and recorded together
         #: The signed Escalate link customer messages end with (None: no link).
         self.escalate_link = escalate_link
         #: The run's leases while it holds them (its escalations', and a full pass's ``sync``):
@@ -182,7 +183,7 @@ class SyncEngine(FetchSteps, CadenceSteps):
         affected = self._affected(found, ticket_changes, issues, resolution_now)
         # A batch of escalations at a time, planned, applied and recorded before the next is
         # read: the pass's memory follows the batch, not the number of changes.
-        for batch in _batches(progress(affected) if progress else affected, PASS_BATCH):
+        for batch in _batches(progress(affected) if progress else affected, self.pass_batch):
             if not dry_run and self._only is None:
                 # Leased first, then read: the rows are read once, as they stand now ours.
                 ids = self.store.escalations.complete_ids_by_issue(batch)
