@@ -16,7 +16,8 @@ each kind is told apart from look-alikes:
     really allocated in the numbering plan, so dates, times, versions, JIRA keys and order
     numbers are not taken for phone numbers. Its few slips are caught here: a candidate
     whose digits are mostly a date, time or version (``1699-01-01``), or that continues an
-    identifier (``INV-2024-000123``), is no phone. National formats (``(415) 555-0100``,
+    identifier (``INV-2024-000123``), is no phone; digits right after ``#`` are an order or
+    ticket number (``#301``, ``#4155550100`` too), and what follows them is looked at alone. National formats (``(415) 555-0100``,
     ``030/1234567``, ``0171 1234567``) are found for the listed regions only; international
     formats (``+49 30 1234567``, ``0044 20 ...``) for every country. As a safety net any
     ``+`` followed by 8 to 15 digits (with the usual separators) is redacted too, valid or
@@ -318,21 +319,33 @@ class Redactor:
     def _phones(self, text: str) -> Iterable[Finding]:
         dates = [m.span() for m in _DATEISH.finditer(text)]
         for region in self._regions:
-            for match in phonenumbers.PhoneNumberMatcher(
-                text, region, leniency=phonenumbers.Leniency.VALID
-            ):
-                if _IDENTIFIER_BEFORE.search(text, 0, match.start):
-                    continue  # INV-2024-000123, BACKEND-4155550100: the tail of an identifier
-                outside = sum(
-                    1
-                    for i in range(match.start, match.end)
-                    if text[i].isdigit() and not any(s <= i < e for s, e in dates)
-                )
-                if outside < _MIN_PHONE_DIGITS:
-                    continue  # 1699-01-01 is a valid number somewhere, but here it is a date
-                yield Finding("phone", match.start, match.end)
+            yield from self._national_phones(text, 0, len(text), region, dates)
         for m in _PLUS_PHONE.finditer(text):
             yield Finding("phone", m.start(), m.end())
+
+    def _national_phones(self, text: str, start: int, end: int, region: str,
+                         dates: list[tuple[int, int]]) -> Iterable[Finding]:
+        for match in phonenumbers.PhoneNumberMatcher(
+            text[start:end], region, leniency=phonenumbers.Leniency.VALID
+        ):
+            first, last = start + match.start, start + match.end
+            if _IDENTIFIER_BEFORE.search(text, 0, first):
+                continue  # INV-2024-000123, BACKEND-4155550100: the tail of an identifier
+            if text[first - 1:first] == "#":
+                # "#301" is an order or ticket number, not the start of a phone: what
+                # libphonenumber read after it is looked at on its own.
+                head = _GROUP.match(text, first)
+                if head is not None and head.end() < last:
+                    yield from self._national_phones(text, head.end(), last, region, dates)
+                continue
+            outside = sum(
+                1
+                for i in range(first, last)
+                if text[i].isdigit() and not any(s <= i < e for s, e in dates)
+            )
+            if outside < _MIN_PHONE_DIGITS:
+                continue  # 1699-01-01 is a valid number somewhere, but here it is a date
+            yield Finding("phone", first, last)
 
     def _merge(self, raw: list[Finding]) -> list[Finding]:
         # Overlapping findings become one span, so no fragment of either survives; the span

@@ -6,7 +6,7 @@ import string
 
 import phonenumbers
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from bridge.errors import InvalidValue, MappingError
@@ -369,9 +369,15 @@ _survivors = st.one_of(
 
 @PROPERTY
 @given(st.lists(st.one_of(_survivors, st.text(_WORD_CHARS, min_size=1, max_size=10)), max_size=12))
+@example(tokens=["2000-01-01T00:00:00Z", "#301", "2.000.000", "#1000"])  # libphonenumber read a number
 def test_identifiers_dates_and_versions_survive(tokens: list[str]) -> None:
     text = " ".join(tokens)
     assert REDACTOR.redact(text) == text
+
+
+def test_a_phone_number_right_after_an_order_number_is_still_found():
+    assert REDACTOR.redact("Order #1 (415) 555-0100 please") == "Order #1 [phone redacted] please"
+    assert REDACTOR.redact("ticket #12 call 415-555-0100") == "ticket #12 call [phone redacted]"
 
 
 _anything = st.one_of(
