@@ -107,7 +107,6 @@ def _holds_any(probe: str, literals: tuple[str, ...] | None) -> bool:
     return literals is None or any(literal in probe for literal in literals)
 
 
-
 @dataclass(frozen=True, slots=True)
 class SentryRef:
     """A reference to one Sentry issue.

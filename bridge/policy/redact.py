@@ -17,11 +17,11 @@ each kind is told apart from look-alikes:
     numbers are not taken for phone numbers. Its few slips are caught here: a candidate
     whose digits are mostly a date, time or version (``1699-01-01``), or that continues an
     identifier (``INV-2024-000123``), is no phone; digits right after ``#`` are an order or
-    ticket number (``#301``, ``#4155550100`` too), and what follows them is looked at alone. National formats (``(415) 555-0100``,
-    ``030/1234567``, ``0171 1234567``) are found for the listed regions only; international
-    formats (``+49 30 1234567``, ``0044 20 ...``) for every country. As a safety net any
-    ``+`` followed by 8 to 15 digits (with the usual separators) is redacted too, valid or
-    not. A 10-digit number may be a valid North American number and is then redacted, even
+    ticket number (``#301``, ``#4155550100`` too), and what follows them is looked at alone.
+    National formats (``(415) 555-0100``, ``030/1234567``, ``0171 1234567``) are found for
+    the listed regions only; international formats (``+49 30 1234567``, ``0044 20 ...``)
+    for every country. As a safety net any ``+`` followed by 8 to 15 digits (with the usual
+    separators) is redacted too, valid or not. A 10-digit number may be a valid North American number and is then redacted, even
     when it was meant as some other id.
 ``card``
     13 to 19 digits, either in one block or grouped the way card numbers are printed (a
@@ -325,6 +325,7 @@ class Redactor:
 
     def _national_phones(self, text: str, start: int, end: int, region: str,
                          dates: list[tuple[int, int]]) -> Iterable[Finding]:
+        """The phone numbers in national formats of ``region`` in ``text[start:end]``."""
         for match in phonenumbers.PhoneNumberMatcher(
             text[start:end], region, leniency=phonenumbers.Leniency.VALID
         ):
