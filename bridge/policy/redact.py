@@ -21,8 +21,8 @@ each kind is told apart from look-alikes:
     National formats (``(415) 555-0100``, ``030/1234567``, ``0171 1234567``) are found for
     the listed regions only; international formats (``+49 30 1234567``, ``0044 20 ...``)
     for every country. As a safety net any ``+`` followed by 8 to 15 digits (with the usual
-    separators) is redacted too, valid or not. A 10-digit number may be a valid North American number and is then redacted, even
-    when it was meant as some other id.
+    separators) is redacted too, valid or not. A 10-digit number may be a valid North
+    American number and is then redacted, even when it was meant as some other id.
 ``card``
     13 to 19 digits, either in one block or grouped the way card numbers are printed (a
     first group of four, then groups of four to six, separated by one space or dash), and
