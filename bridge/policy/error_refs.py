@@ -91,13 +91,14 @@ _FOLDABLE = re.compile(r"[^\x00-\x7f]|[%&\\]")
 # (long s, dotless i, dotted capital I, Kelvin sign). Text translated by these and lowered
 # holds every ASCII literal a pattern finds in it, lowered: a cheap test that a pattern
 # with such a literal cannot match, before the pattern's own scan of every position.
-_CASE_TWINS = str.maketrans({"\u017f": "s", "\u0131": "i", "\u0130": "i", "\u212a": "k"})
+_CASE_TWINS = {"\u017f": "s", "\u0131": "i", "\u0130": "i", "\u212a": "k"}
+_UNTWIN = str.maketrans(_CASE_TWINS)
 
 
 def _probe(text: str) -> str:
     """``text`` as the literal pre-checks read it (see :data:`_CASE_TWINS`)."""
-    if "\u017f" in text or "\u0131" in text or "\u0130" in text or "\u212a" in text:
-        text = text.translate(_CASE_TWINS)  # rare, and translate is the slow part
+    if any(twin in text for twin in _CASE_TWINS):
+        text = text.translate(_UNTWIN)  # rare, and translate is the slow part
     return text.lower()
 
 
