@@ -58,7 +58,10 @@ class ZendeskState:
         #: Zendesk's incremental export leaves out the most recent minute; tests switch it off.
         self.export_skips_last_minute = True
         #: Called as ``listener(ticket, audit)`` after every recorded ticket change, under
-        #: ``lock`` (outgoing webhooks listen here); a listener must not block.
+        #: ``lock`` (outgoing webhooks listen here); a listener must not block. It is handed
+        #: the live records and copies what it keeps: most changes interest no listener
+        #: (no webhook is active), and copying every ticket for none cost a bulk job more
+        #: than applying it.
         self.listeners: list[Callable[[dict, dict], None]] = []
         #: Runs ``update_many`` / ``create_many`` jobs in the background.
         self.job_runner = JobRunner(self)
@@ -286,7 +289,7 @@ class ZendeskState:
         self._audits.setdefault(ticket["id"], []).append(audit)
         public = {k: v for k, v in ticket.items() if not k.startswith("_")}
         for listener in self.listeners:
-            listener(copy.deepcopy(public), copy.deepcopy(audit))
+            listener(public, audit)
         return copy.deepcopy(audit)
 
     def add_comment(self, ticket_id: int, spec: dict, author_id: int, *, at: datetime | None = None,

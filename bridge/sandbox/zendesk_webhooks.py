@@ -211,9 +211,11 @@ class WebhookHub:
 
     # -- from ticket changes to deliveries -----------------------------------------------------
     def on_change(self, ticket: dict, audit: dict) -> None:
-        """The state's listener: queue the deliveries one recorded change causes."""
+        """The state's listener: queue the deliveries one recorded change causes (from
+        copies: the state hands over its live records)."""
         if not any(w["status"] == "active" for w in self.webhooks.values()):
             return
+        ticket, audit = copy.deepcopy(ticket), copy.deepcopy(audit)
         state = self.state
         actor = state.users.get(audit["author_id"])
         comment = next((e for e in audit["events"] if e["type"] == "Comment"), None)
