@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
-from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 from bridge.store.tables import AuditEntry, utcnow
-from bridge.store.transactions import Repository, short
+from bridge.store.transactions import Repository, insert_rows, short
 
 __all__ = ["AUDIT_RESULTS", "AuditRepository", "AuditResult"]
 
@@ -43,7 +42,7 @@ class AuditRepository(Repository):
         if not rows:
             return
         with self.within(s) as session:
-            session.connection().execute(insert(AuditEntry.__table__), rows)  # type: ignore[attr-defined]
+            insert_rows(session, AuditEntry.__table__, rows)  # type: ignore[attr-defined]
 
     def entries(self, *, target: str | None = None, limit: int | None = 100) -> list[AuditEntry]:
         """The newest audit entries first, optionally only those about ``target``."""

@@ -24,7 +24,7 @@ from sqlmodel import Session, col, select
 
 from bridge.store.holders import Holder, is_provably_dead, this_process
 from bridge.store.tables import Escalation, LinkedTicket, utcnow
-from bridge.store.transactions import NO_SYNC, Repository, chunks, encode, get_for_update, update_by_key
+from bridge.store.transactions import NO_SYNC, Repository, chunks, encode, get_for_update, one_of, update_by_key
 
 __all__ = ["CLAIM_TTL", "EscalationRepository"]
 
@@ -86,7 +86,7 @@ class EscalationRepository(Repository):
         with self.session() as s:
             for chunk in chunks(sorted(set(issue_ids))):
                 for row in s.exec(select(Escalation).where(col(Escalation.state) == "complete",
-                                                           col(Escalation.jira_issue_id).in_(chunk))):
+                                                           one_of(s, col(Escalation.jira_issue_id), chunk))):
                     found[row.jira_issue_id] = row
         return found
 
@@ -97,7 +97,7 @@ class EscalationRepository(Repository):
         with self.session() as s:
             for chunk in chunks(sorted(set(issue_ids))):
                 found.update(s.exec(select(Escalation.jira_issue_id, Escalation.id).where(
-                    col(Escalation.state) == "complete", col(Escalation.jira_issue_id).in_(chunk))).all())
+                    col(Escalation.state) == "complete", one_of(s, col(Escalation.jira_issue_id), chunk))).all())
         return found
 
     def by_ids(self, escalation_ids: Iterable[int], *, states: Iterable[str] | None = None) -> dict[int, Escalation]:
@@ -105,7 +105,7 @@ class EscalationRepository(Repository):
         found: dict[int, Escalation] = {}
         with self.session() as s:
             for chunk in chunks(sorted(set(escalation_ids))):
-                query = select(Escalation).where(col(Escalation.id).in_(chunk))
+                query = select(Escalation).where(one_of(s, col(Escalation.id), chunk))
                 if states is not None:
                     query = query.where(col(Escalation.state).in_(list(states)))
                 found.update((row.id, row) for row in s.exec(query))
@@ -163,7 +163,7 @@ class EscalationRepository(Repository):
         """The SLA clock inputs of these escalations changed: compute them at the next pass."""
         with self.within(s) as session:
             for chunk in chunks(sorted(set(escalation_ids))):
-                session.exec(update(Escalation).where(col(Escalation.id).in_(chunk))
+                session.exec(update(Escalation).where(one_of(session, col(Escalation.id), chunk))
                              .values(sla_next_check_at=None).execution_options(**NO_SYNC))
 
     def with_created_tasks(self) -> list[Escalation]:

@@ -27,7 +27,7 @@ from sqlmodel import Session, col, select
 from bridge.errors import LeaseLost
 from bridge.store.holders import Holder, is_provably_dead, this_process
 from bridge.store.tables import Lease, utcnow
-from bridge.store.transactions import NO_SYNC, Repository, chunks
+from bridge.store.transactions import NO_SYNC, Repository, chunks, insert_rows, one_of
 
 __all__ = ["LeaseKeeper", "LeaseRepository"]
 
@@ -121,19 +121,20 @@ class LeaseRepository(Repository):
         taken: dict[str, int] = {}
         for chunk in chunks(sorted(set(names))):
             with self.session() as s:
-                s.exec(update(Lease).where(col(Lease.name).in_(chunk), free)
+                s.exec(update(Lease).where(one_of(s, col(Lease.name), chunk), free)
                        .values(**claim, token=Lease.token + 1).execution_options(**NO_SYNC))
                 # Columns, not entities: a pass may take ten thousand of these at once.
                 rows = {r.name: r for r in s.exec(select(Lease.name, Lease.holder, Lease.host, Lease.pid,
                                                          Lease.process_scope, Lease.token)
-                                                  .where(col(Lease.name).in_(chunk)))}
+                                                  .where(one_of(s, col(Lease.name), chunk)))}
                 missing = [n for n in chunk if n not in rows]
                 if missing:
-                    s.execute(_insert_ignoring_existing(s), [{**claim, "name": n, "token": 1} for n in missing])
+                    insert_rows(s, Lease.__table__, [{**claim, "name": n, "token": 1} for n in missing],
+                                skip_existing=("name",))
                 for row in rows.values():
                     if row.holder != holder and is_provably_dead(row.host, row.pid, row.process_scope):
                         _update(s, row.name, col(Lease.token) == row.token, {**claim, "token": row.token + 1})
-                mine = s.exec(select(Lease.name, Lease.token).where(col(Lease.name).in_(chunk),
+                mine = s.exec(select(Lease.name, Lease.token).where(one_of(s, col(Lease.name), chunk),
                                                                     col(Lease.holder) == holder)).all()
                 taken.update({name: token for name, token in mine})
         return taken
@@ -146,9 +147,9 @@ class LeaseRepository(Repository):
         lost: set[str] = set()
         for chunk in chunks(sorted(tokens)):
             with self.session() as s:
-                s.exec(update(Lease).where(col(Lease.name).in_(chunk), col(Lease.holder) == holder)
+                s.exec(update(Lease).where(one_of(s, col(Lease.name), chunk), col(Lease.holder) == holder)
                        .values(expires_at=now + ttl).execution_options(**NO_SYNC))
-                mine = dict(s.exec(select(Lease.name, Lease.token).where(col(Lease.name).in_(chunk),
+                mine = dict(s.exec(select(Lease.name, Lease.token).where(one_of(s, col(Lease.name), chunk),
                                                                          col(Lease.holder) == holder)).all())
             lost.update(n for n in chunk if mine.get(n) != tokens[n])
         return lost
@@ -161,7 +162,7 @@ class LeaseRepository(Repository):
         # lease taken over from it after expiring carries another holder's name.
         for chunk in chunks(sorted(tokens)):
             with self.session() as s:
-                s.exec(update(Lease).where(col(Lease.name).in_(chunk), col(Lease.holder) == holder)
+                s.exec(update(Lease).where(one_of(s, col(Lease.name), chunk), col(Lease.holder) == holder)
                        .values(**gone).execution_options(**NO_SYNC))
 
     def get(self, name: str) -> Lease | None:
@@ -184,16 +185,6 @@ def _update(s: Session, name: str, condition: object, values: dict[str, object])
         update(Lease).where(col(Lease.name) == name, condition).values(**values).execution_options(**NO_SYNC)
     )
     return bool(result.rowcount == 1)
-
-
-def _insert_ignoring_existing(s: Session):
-    """``INSERT ... ON CONFLICT (name) DO NOTHING`` (executed with many rows): of racing
-    first holders, one inserts."""
-    if s.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(Lease.__table__).on_conflict_do_nothing(index_elements=["name"])
 
 
 def _read(s: Session, name: str) -> Lease | None:

@@ -17,7 +17,7 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from bridge.store.tables import Escalation, LinkedTicket, utcnow
-from bridge.store.transactions import NO_SYNC, Repository, chunks, update_by_key
+from bridge.store.transactions import NO_SYNC, Repository, chunks, one_of, update_by_key
 
 __all__ = ["KEEP", "LinkRepository"]
 
@@ -108,7 +108,7 @@ class LinkRepository(Repository):
         grouped: dict[int, list[LinkedTicket]] = {}
         with self.session() as s:
             for chunk in chunks(sorted(set(escalation_ids))):
-                for link in s.exec(select(LinkedTicket).where(col(LinkedTicket.escalation_id).in_(chunk))
+                for link in s.exec(select(LinkedTicket).where(one_of(s, col(LinkedTicket.escalation_id), chunk))
                                    .order_by(col(LinkedTicket.id))):
                     grouped.setdefault(link.escalation_id, []).append(link)
         return grouped
@@ -132,7 +132,7 @@ class LinkRepository(Repository):
                         s.exec(base.order_by(col(LinkedTicket.id)).execution_options(yield_per=1000))]
             for column, values in given:
                 for chunk in chunks(values):
-                    found.extend(s.exec(base.where(column.in_(chunk))).all())
+                    found.extend(s.exec(base.where(one_of(s, column, chunk))).all())
         unique = {link.id: (link, issue_id) for link, issue_id in found}
         return [unique[i] for i in sorted(unique)]
 
@@ -204,7 +204,7 @@ class LinkRepository(Repository):
             for helpdesk, ticket_ids in clocks.items():
                 for chunk in chunks(sorted(ticket_ids)):
                     owners = (select(LinkedTicket.escalation_id)
-                              .where(col(LinkedTicket.helpdesk) == helpdesk, col(LinkedTicket.ticket_id).in_(chunk)))
+                              .where(col(LinkedTicket.helpdesk) == helpdesk, one_of(session, col(LinkedTicket.ticket_id), chunk)))
                     session.exec(update(Escalation).where(col(Escalation.id).in_(owners.scalar_subquery()))
                                  .values(sla_next_check_at=None).execution_options(**NO_SYNC))
 
@@ -215,7 +215,7 @@ class LinkRepository(Repository):
             for chunk in chunks(sorted(set(ticket_ids))):
                 found.update((link.ticket_id, link) for link in s.exec(
                     select(LinkedTicket).where(col(LinkedTicket.helpdesk) == helpdesk,
-                                               col(LinkedTicket.ticket_id).in_(chunk))))
+                                               one_of(s, col(LinkedTicket.ticket_id), chunk))))
         return found
 
     def record_baseline(self, helpdesk: str, ticket_id: str, *, comment_id: str, status: str | None) -> bool:

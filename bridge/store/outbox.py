@@ -16,7 +16,8 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from bridge.store.tables import OutboxEntry, utcnow
-from bridge.store.transactions import NO_SYNC, Repository, chunks, encode, short, update_by_key
+from bridge.store.transactions import (NO_SYNC, Repository, chunks, encode, insert_rows, one_of, short,
+                                       update_by_key)
 
 __all__ = ["OutboxRepository"]
 
@@ -92,10 +93,10 @@ class OutboxRepository(Repository):
             known: dict[str, str] = {}
             for chunk in chunks(keys):
                 known.update(connection.execute(
-                    select(table.c.key, table.c.state).where(table.c.key.in_(chunk))).all())
+                    select(table.c.key, table.c.state).where(one_of(connection, table.c.key, chunk))).all())
             for chunk in chunks(sorted(k for k, state in known.items() if state == "failed")):
                 taken.update(connection.execute(
-                    update(table).where(table.c.key.in_(chunk), table.c.state == "failed")
+                    update(table).where(one_of(connection, table.c.key, chunk), table.c.state == "failed")
                     .values(state="pending", attempts=table.c.attempts + 1).returning(table.c.key)).scalars())
             first = {w["key"]: w for w in reversed(wanted)}
             now = utcnow()
@@ -103,17 +104,11 @@ class OutboxRepository(Repository):
                      "kind": first[key]["kind"], "payload": encode(dict(first[key].get("payload") or {})),
                      "state": "pending", "attempts": 1, "created_at": now}
                     for key in keys if key not in known]
-            if rows:
-                # One statement with the rows as parameters (executemany): SQLAlchemy batches
-                # it into multi-row INSERTs ("insertmanyvalues") from one cached compilation,
-                # where a .values(rows) statement was compiled afresh for every 500 rows.
-                statement = (_insert_for(session)(table).on_conflict_do_nothing(index_elements=["key"])
-                             .returning(table.c.key))
-                taken.update(connection.execute(statement, rows).scalars())
+            taken.update(insert_rows(connection, table, rows, skip_existing=("key",), returning=table.c.key))
             entries = {}
             for chunk in chunks(keys):  # three columns, not ORM objects (a round's 500 of them)
                 entries.update((row.key, row) for row in connection.execute(
-                    select(table.c.key, table.c.state, table.c.attempts).where(table.c.key.in_(chunk))))
+                    select(table.c.key, table.c.state, table.c.attempts).where(one_of(connection, table.c.key, chunk))))
         answers: list[tuple[bool, Any]] = []
         for w in wanted:
             answers.append((w["key"] in taken, entries.get(w["key"])))
@@ -136,7 +131,7 @@ class OutboxRepository(Repository):
             payloads: dict[str, str] = {}
             for chunk in chunks([k for k, _ in with_sent]):
                 payloads.update(session.connection().execute(
-                    select(table.c.key, table.c.payload).where(table.c.key.in_(chunk))).all())
+                    select(table.c.key, table.c.payload).where(one_of(session, table.c.key, chunk))).all())
             sent = {"state": "sent", "sent_at": at, "last_error": None}
             update_by_key(session, table, ("key",), [{"key": k} for k, what in done if not what], constants=sent)
             update_by_key(session, table, ("key",),
@@ -199,7 +194,7 @@ class OutboxRepository(Repository):
         with self.session() as s:
             for start in range(0, len(wanted), 1000):
                 chunk = wanted[start:start + 1000]
-                for entry in s.exec(select(OutboxEntry).where(col(OutboxEntry.key).in_(chunk))).all():
+                for entry in s.exec(select(OutboxEntry).where(one_of(s, col(OutboxEntry.key), chunk))).all():
                     found[entry.key] = entry
         return found
 
@@ -214,7 +209,7 @@ class OutboxRepository(Repository):
         found: dict[str, OutboxEntry] = {}
         with self.session() as s:
             for chunk in chunks(sorted(by_escalation)):
-                query = (select(OutboxEntry).where(col(OutboxEntry.escalation_id).in_(chunk),
+                query = (select(OutboxEntry).where(one_of(s, col(OutboxEntry.escalation_id), chunk),
                                                    col(OutboxEntry.kind).in_(kinds))
                          .order_by(col(OutboxEntry.id)))
                 found.update((e.target, e) for e in s.exec(query)
@@ -226,12 +221,3 @@ class OutboxRepository(Repository):
         """The entry's payload, decoded."""
         decoded: dict[str, Any] = json.loads(entry.payload)
         return decoded
-
-
-def _insert_for(s: Session):
-    """The dialect's INSERT (both take ``ON CONFLICT DO NOTHING`` and ``RETURNING``)."""
-    if s.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
