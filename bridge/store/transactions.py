@@ -117,7 +117,7 @@ def chunks(values: list[Any], size: int = 500) -> Iterator[list[Any]]:
         yield values[start:start + size]
 
 
-def one_of(s: Session | Connection, column: Any, values: Iterable[Any]) -> Any:
+def one_of(s: Session | Connection | Engine, column: Any, values: Iterable[Any]) -> Any:
     """``column IN values`` for a chunk of many values (a round's keys), written as each
     backend reads it fastest.
 
