@@ -187,6 +187,11 @@ def insert_rows(s: Session | Connection, table: Any, rows: list[dict[str, Any]],
     afresh on both sides every time. SQLite gets the rows as parameters of one statement."""
     if not rows:
         return []
+    if skip_existing:
+        # In key order: two writers inserting the same new keys then wait for each other
+        # key by key, where in their own orders each could hold a key the other waits for
+        # (PostgreSQL reports a deadlock and one of them fails).
+        rows = sorted(rows, key=itemgetter(*skip_existing))
     connection = s.connection() if isinstance(s, Session) else s
     columns = list(rows[0])
     if connection.dialect.name == "postgresql":
