@@ -14,7 +14,7 @@ have created the Bug already — first looks for the Bug by its label.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -126,15 +126,17 @@ class EscalationRepository(Repository):
                 col(Escalation.state) == "complete", col(Escalation.last_fix_versions).is_not(None),
                 col(Escalation.last_fix_versions) != "[]").limit(1)).first() is not None
 
-    def sla_due(self, before: datetime, *, page: int = 1000,
-                only: Iterable[int] | None = None) -> Iterator[list[Escalation]]:
+    def sla_due(self, before: datetime, *, page: int = 1000, only: Iterable[int] | None = None,
+                skip: Collection[int] = ()) -> Iterator[list[Escalation]]:
         """Open (unresolved) complete escalations whose SLA clock needs a look before
         ``before`` (or was never computed), in pages by id: the index on
-        ``sla_next_check_at`` makes this proportional to what is due, not to every row."""
+        ``sla_next_check_at`` makes this proportional to what is due, not to every row.
+        Those of ``skip`` are left out before their rows are read (a pass skips what it
+        has just told its customers: their checks were cleared, so all of them are due)."""
         after = 0
         wanted = None if only is None else sorted(set(only))
         while True:
-            query = (select(Escalation)
+            query = (select(Escalation.id)
                      .where(col(Escalation.state) == "complete", col(Escalation.last_resolution).is_(None),
                             col(Escalation.id) > after,
                             col(Escalation.sla_next_check_at).is_(None) | (col(Escalation.sla_next_check_at) <= before))
@@ -142,11 +144,15 @@ class EscalationRepository(Repository):
             if wanted is not None:
                 query = query.where(col(Escalation.id).in_(wanted))
             with self.session() as s:
-                rows = list(s.exec(query).all())
-            if not rows:
+                ids = list(s.exec(query).all())
+                kept = [i for i in ids if i not in skip]
+                rows = list(s.exec(select(Escalation).where(one_of(s, col(Escalation.id), kept))
+                                   .order_by(col(Escalation.id))).all()) if kept else []
+            if not ids:
                 return
-            yield rows
-            after = rows[-1].id
+            if rows:
+                yield rows
+            after = ids[-1]
 
     def set_sla_next_checks(self, checks: dict[int, datetime | None]) -> None:
         """Store when each escalation's SLA clock next needs a look (None: at the next pass),

@@ -104,8 +104,7 @@ class CadenceSteps:
 
         now = self.clock()
         items: list[_Item] = []
-        for page in self.store.escalations.sla_due(now + HORIZON, only=self._only):
-            page = [e for e in page if e.id not in skip]
+        for page in self.store.escalations.sla_due(now + HORIZON, only=self._only, skip=skip):
             # Everything the clocks read, for a page of escalations, in two queries.
             links = self.store.links.of_many(e.id for e in page)
             acks = self.store.outbox.by_keys(ack_key(e) for e in page)

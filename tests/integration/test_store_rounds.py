@@ -98,6 +98,25 @@ def test_record_many_writes_ticket_columns_and_resets_the_sla_check(store: Store
     assert set(store.links.by_tickets("zendesk", ["1", "2", "99"])) == {"1", "2"}
 
 
+def test_sla_due_leaves_out_the_skipped_and_pages_past_a_page_of_them(store: Store) -> None:
+    rows = []
+    for n in range(7):
+        escalation, _ = intent(store, str(n))
+        store.escalations.mark_created(escalation.id, jira_issue_id=f"1000{n}", jira_key=f"BUG-{n}",
+                                       jira_url=f"https://jira.example/BUG-{n}")
+        store.escalations.mark_complete(escalation.id)
+        rows.append(escalation.id)
+    later = AT + timedelta(days=1)
+    store.escalations.set_sla_next_checks({rows[5]: later})  # not due before AT
+    skip = {rows[0], rows[1], rows[2], rows[6]}  # the whole first page of two, and one more
+
+    pages = list(store.escalations.sla_due(AT, page=2, skip=skip))
+
+    assert [[e.id for e in page] for page in pages] == [[rows[3]], [rows[4]]]
+    assert all(e.jira_key for page in pages for e in page)  # whole rows, not ids
+    assert [e.id for page in store.escalations.sla_due(AT, page=2) for e in page] == rows[:5] + rows[6:]
+
+
 def test_record_seen_many_keeps_what_it_is_not_given(store: Store) -> None:
     escalation, _ = intent(store)
     store.escalations.mark_created(escalation.id, jira_issue_id="10001", jira_key="SUP-1",
