@@ -87,7 +87,9 @@ def test_a_sync_paused_past_its_lease_never_writes_alongside_the_next_one(sandbo
 
     move(dev, escalated, "In Progress")
     first_services = Services(load_config(None, env=bridge_env))
-    first = first_services.sync_engine(lease_ttl=timedelta(seconds=1), holder="first")
+    # Five seconds, not one: on a loaded machine a one-second lease could lapse before the
+    # pass got to its stall (a lease lost early, the stall never reached).
+    first = first_services.sync_engine(lease_ttl=timedelta(seconds=5), holder="first")
     woke = threading.Event()
     resumed = threading.Event()
 
@@ -101,7 +103,7 @@ def test_a_sync_paused_past_its_lease_never_writes_alongside_the_next_one(sandbo
     thread = threading.Thread(target=lambda: outcome.setdefault("report", first.run(progress=stall)))
     thread.start()
     assert woke.wait(30)
-    time.sleep(1.5)  # the lease's time to live passes while the first pass is stalled
+    time.sleep(5.5)  # the lease's time to live passes while the first pass is stalled
     second = Services(load_config(None, env=bridge_env)).sync_engine(holder="second")
     second_report = second.run()
     assert second_report.skipped is None and second_report.exit_code == 0
