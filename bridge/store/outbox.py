@@ -14,12 +14,16 @@ from typing import Any
 import sqlalchemy.exc
 from sqlalchemy import update
 from sqlmodel import Session, col, select
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random
 
 from bridge.store.tables import OutboxEntry, utcnow
-from bridge.store.transactions import (NO_SYNC, Repository, chunks, encode, insert_rows, one_of, short,
-                                       update_by_key)
+from bridge.store.transactions import (NO_SYNC, Repository, chunks, encode, insert_rows, is_deadlock, one_of,
+                                       short, update_by_key)
 
 __all__ = ["OutboxRepository"]
+
+#: Tries of a claim the server ended to break a deadlock with a concurrent claimer.
+DEADLOCK_TRIES = 3
 
 
 class OutboxRepository(Repository):
@@ -83,7 +87,21 @@ class OutboxRepository(Repository):
         only when this call's statement changed its row (``RETURNING``). A key named twice
         is claimed for its first mention only. The caller commits the claims (its own
         transaction, or this call's) before making any of the writes.
+
+        Entries are created in the order ``wanted`` names them (their ids are the claim
+        order :meth:`latest_by_target` reads). Two claimers inserting the same new keys in
+        other orders can deadlock on PostgreSQL; in a transaction of its own the claim is
+        then run again (the server rolled it back whole), else the caller's fails.
         """
+        if s is not None:
+            return self._claim_many(wanted, s)
+        for attempt in Retrying(retry=retry_if_exception(is_deadlock), stop=stop_after_attempt(DEADLOCK_TRIES),
+                                wait=wait_random(0, 0.05), reraise=True):
+            with attempt:
+                return self._claim_many(wanted, None)
+        raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
+
+    def _claim_many(self, wanted: Sequence[Mapping[str, Any]], s: Session | None) -> list[tuple[bool, Any]]:
         keys = list(dict.fromkeys(w["key"] for w in wanted))
         table = OutboxEntry.__table__  # type: ignore[attr-defined]
         taken: set[str] = set()

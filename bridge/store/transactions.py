@@ -174,12 +174,20 @@ def update_by_key(s: Session, table: Any, key: tuple[str, ...], rows: list[dict[
                        {f"a_{c}": [row[c] for row in rows] for c in columns})
 
 
+def is_deadlock(exc: BaseException) -> bool:
+    """Whether PostgreSQL ended the transaction to break a deadlock (SQLSTATE 40P01): it
+    was rolled back whole, so running it again is safe."""
+    return isinstance(exc, sqlalchemy.exc.DBAPIError) and getattr(exc.orig, "sqlstate", None) == "40P01"
+
+
 def insert_rows(s: Session | Connection, table: Any, rows: list[dict[str, Any]], *,
                 skip_existing: tuple[str, ...] = (), returning: Any = None) -> list[Any]:
     """Insert many rows (dicts of the same columns) in one call; with ``skip_existing``
     (a unique key's columns) a row whose key exists is left out (``ON CONFLICT DO
     NOTHING``), so racing writers of one key never collide; with ``returning`` (a column)
-    the values of that column in the rows this call inserted.
+    the values of that column in the rows this call inserted. Rows are inserted in the
+    order given (ids follow it); writers racing on the same new keys in other orders can
+    deadlock on PostgreSQL (see :func:`is_deadlock`).
 
     PostgreSQL gets one short statement whatever the number of rows (the values as one
     array per column, ``unnest``-ed), which psycopg parses once and the server can keep
@@ -187,11 +195,6 @@ def insert_rows(s: Session | Connection, table: Any, rows: list[dict[str, Any]],
     afresh on both sides every time. SQLite gets the rows as parameters of one statement."""
     if not rows:
         return []
-    if skip_existing:
-        # In key order: two writers inserting the same new keys then wait for each other
-        # key by key, where in their own orders each could hold a key the other waits for
-        # (PostgreSQL reports a deadlock and one of them fails).
-        rows = sorted(rows, key=itemgetter(*skip_existing))
     connection = s.connection() if isinstance(s, Session) else s
     columns = list(rows[0])
     if connection.dialect.name == "postgresql":

@@ -6,14 +6,20 @@ the one-row calls it replaces."""
 from __future__ import annotations
 
 import random
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
+import sqlalchemy.exc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bridge.store.db import open_store
 from bridge.store.repository import Store
+from bridge.store.tables import OutboxEntry
+from bridge.store.transactions import is_deadlock
 from tests.integration.test_store import count_rows, intent, race, separate_stores
 
 AT = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
@@ -60,6 +66,67 @@ def test_claim_many_is_race_safe_across_engines(store_url: str, store: Store) ->
             racer.close()
     assert sorted(k for won in granted for k in won) == sorted(keys)  # every key to exactly one racer
     assert count_rows(store, "outbox") == len(keys)
+
+
+def test_a_claim_the_server_ends_to_break_a_deadlock_is_run_again(store_url: str, store: Store) -> None:
+    """Another writer holds new key b and then wants a, which this claim of [a, b] inserted
+    while waiting for b: PostgreSQL ends one of the two. The claim, in a transaction of its
+    own, is run again and answers as it would have after the other's commit."""
+    if not store_url.startswith("postgresql"):
+        pytest.skip("SQLite runs one writer at a time: no deadlock to break")
+    [claimer] = separate_stores(store_url, 1)
+    table = OutboxEntry.__table__
+    row = {"target": "zendesk:1", "kind": "Announce", "payload": "{}", "state": "pending", "attempts": 1,
+           "created_at": AT}
+    with claimer.engine.connect() as connection:  # the pooled connection the claim will use
+        claimer_pid = connection.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+    other = store.engine.connect()
+    outcome: dict = {}
+    try:
+        other_tx = other.begin()
+        other.execute(table.insert(), [{"key": "b", **row}])
+        thread = threading.Thread(target=lambda: outcome.setdefault(
+            "answers", _capture(lambda: claimer.outbox.claim_many(wanted("a", "b")))))
+        thread.start()
+        _wait_for_a_lock_wait(store, claimer_pid)  # the claim inserted a and waits for b
+        try:
+            other.execute(table.insert(), [{"key": "a", **row}])  # waits for the claim's a: a cycle
+            other_tx.commit()
+        except sqlalchemy.exc.DBAPIError as exc:  # the server may end this side instead
+            assert is_deadlock(exc)
+            other_tx.rollback()
+        thread.join(30)
+        assert not thread.is_alive(), "the claim did not finish"
+    finally:
+        other.close()
+        claimer.engine.dispose()
+    answers = outcome["answers"]
+    assert not isinstance(answers, BaseException), answers
+    # Each key claimed exactly once in all: by the other writer (committed) or by the claim.
+    rows = {k: n for k, n in _count_keys(store).items()}
+    assert rows == {"a": 1, "b": 1}
+
+
+def _capture(call):
+    try:
+        return call()
+    except BaseException as exc:
+        return exc
+
+
+def _count_keys(store: Store) -> dict[str, int]:
+    with store.engine.connect() as connection:
+        return dict(connection.execute(sa.text("SELECT key, count(*) FROM outbox GROUP BY key")).all())
+
+
+def _wait_for_a_lock_wait(store: Store, pid: int) -> None:
+    deadline = time.monotonic() + 30
+    with store.engine.connect() as connection:
+        while connection.execute(sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = :pid AND wait_event_type = 'Lock'"),
+                {"pid": pid}).scalar_one() == 0:
+            assert time.monotonic() < deadline, "the claim never waited for the other writer's key"
+            time.sleep(0.05)
 
 
 def test_finish_many_records_sent_and_failed_in_one_go(store: Store) -> None:
