@@ -204,7 +204,8 @@ class LinkRepository(Repository):
             for helpdesk, ticket_ids in clocks.items():
                 for chunk in chunks(sorted(ticket_ids)):
                     owners = (select(LinkedTicket.escalation_id)
-                              .where(col(LinkedTicket.helpdesk) == helpdesk, one_of(session, col(LinkedTicket.ticket_id), chunk)))
+                              .where(col(LinkedTicket.helpdesk) == helpdesk,
+                                     one_of(session, col(LinkedTicket.ticket_id), chunk)))
                     session.exec(update(Escalation).where(col(Escalation.id).in_(owners.scalar_subquery()))
                                  .values(sla_next_check_at=None).execution_options(**NO_SYNC))
 

@@ -126,7 +126,8 @@ class OutboxRepository(Repository):
             entries = {}
             for chunk in chunks(keys):  # three columns, not ORM objects (a round's 500 of them)
                 entries.update((row.key, row) for row in connection.execute(
-                    select(table.c.key, table.c.state, table.c.attempts).where(one_of(connection, table.c.key, chunk))))
+                    select(table.c.key, table.c.state, table.c.attempts)
+                    .where(one_of(connection, table.c.key, chunk))))
         answers: list[tuple[bool, Any]] = []
         for w in wanted:
             answers.append((w["key"] in taken, entries.get(w["key"])))
