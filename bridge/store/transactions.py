@@ -20,7 +20,8 @@ from sqlmodel import Session, SQLModel
 
 from bridge.store.urls import connection_error
 
-__all__ = ["NO_SYNC", "Repository", "chunks", "encode", "get_for_update", "short", "transaction", "update_by_key"]
+__all__ = ["NO_SYNC", "Repository", "chunks", "encode", "get_for_update", "insert_rows", "is_deadlock", "one_of",
+           "short", "transaction", "update_by_key"]
 
 # Audit and outbox errors are for people skimming a list, not for dumps of response bodies
 # (which could carry customer data).
@@ -164,14 +165,21 @@ def update_by_key(s: Session, table: Any, key: tuple[str, ...], rows: list[dict[
         connection.execute(statement.values({**values, **(constants or {})}),
                            [{name: row[c] for name, c in names} for row in rows])
         return
-    from sqlalchemy.dialects.postgresql import ARRAY
-
-    given = select(*[func.unnest(bindparam(f"a_{c}", type_=ARRAY(table.c[c].type))).label(c)
-                     for c in columns]).subquery("given")
+    unnested, arrays = _unnested(table, columns, rows)
+    given = select(*[column.label(c) for c, column in zip(columns, unnested)]).subquery("given")
     values = {c: func.coalesce(given.c[c], table.c[c]) if c in keep_when_null else given.c[c] for c in settable}
     statement = update(table).where(*[table.c[k] == given.c[k] for k in key])
-    connection.execute(statement.values({**values, **(constants or {})}),
-                       {f"a_{c}": [row[c] for row in rows] for c in columns})
+    connection.execute(statement.values({**values, **(constants or {})}), arrays)
+
+
+def _unnested(table: Any, columns: list[str], rows: list[dict[str, Any]]) -> tuple[list[Any], dict[str, list]]:
+    """PostgreSQL's many rows as one array parameter per column: ``unnest(:a_<column>)``
+    for each column, and the arrays to bind (the statement's text stays the same whatever
+    the number of rows)."""
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    unnested = [func.unnest(bindparam(f"a_{c}", type_=ARRAY(table.c[c].type))) for c in columns]
+    return unnested, {f"a_{c}": [row[c] for row in rows] for c in columns}
 
 
 def is_deadlock(exc: BaseException) -> bool:
@@ -198,15 +206,14 @@ def insert_rows(s: Session | Connection, table: Any, rows: list[dict[str, Any]],
     connection = s.connection() if isinstance(s, Session) else s
     columns = list(rows[0])
     if connection.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import ARRAY, insert
+        from sqlalchemy.dialects.postgresql import insert
 
-        given = select(*[func.unnest(bindparam(f"a_{c}", type_=ARRAY(table.c[c].type))) for c in columns])
-        statement = insert(table).from_select(columns, given)
-        parameters: Any = {f"a_{c}": [row[c] for row in rows] for c in columns}
+        unnested, parameters = _unnested(table, columns, rows)
+        statement = insert(table).from_select(columns, select(*unnested))
     else:
         from sqlalchemy.dialects.sqlite import insert
 
-        statement, parameters = insert(table), rows
+        statement, parameters = insert(table), rows  # type: ignore[assignment]
     if skip_existing:
         statement = statement.on_conflict_do_nothing(index_elements=list(skip_existing))
     if returning is None:
