@@ -95,11 +95,9 @@ class OutboxRepository(Repository):
         """
         if s is not None:
             return self._claim_many(wanted, s)
-        for attempt in Retrying(retry=retry_if_exception(is_deadlock), stop=stop_after_attempt(DEADLOCK_TRIES),
-                                wait=wait_random(0, 0.05), reraise=True):
-            with attempt:
-                return self._claim_many(wanted, None)
-        raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
+        retrying = Retrying(retry=retry_if_exception(is_deadlock), stop=stop_after_attempt(DEADLOCK_TRIES),
+                            wait=wait_random(0, 0.05), reraise=True)
+        return retrying(self._claim_many, wanted, None)
 
     def _claim_many(self, wanted: Sequence[Mapping[str, Any]], s: Session | None) -> list[tuple[bool, Any]]:
         keys = list(dict.fromkeys(w["key"] for w in wanted))
