@@ -58,11 +58,9 @@ import math
 import multiprocessing
 import os
 import pstats
-import resource
 import shutil
 import sys
 import tempfile
-import threading
 import time
 import traceback
 import tracemalloc
@@ -72,6 +70,7 @@ from typing import Any
 
 import requests
 from process_cpu import own_cpu_s, postgres_cpu_s  # bench/process_cpu.py, beside this script
+from process_memory import RunPeak  # bench/process_memory.py
 
 #: Minutes the shared clock moves before every run: more than the engine's ten-minute lookback.
 CLOCK_STEP_S = 15 * 60
@@ -220,11 +219,20 @@ class SandboxProcess:
         self._conn, theirs = context.Pipe()
         self._process = context.Process(target=_serve, args=(theirs,), daemon=True)
         self._process.start()
-        self.env: dict[str, str] = self._conn.recv()
+        self.env: dict[str, str] = self._answer()
         self.offset_s = 0.0
 
     def _ask(self, command: str, argument: Any = None) -> Any:
         self._conn.send((command, argument))
+        return self._answer()
+
+    def _answer(self) -> Any:
+        """The emulators' next answer; an emulator process that died (its traceback is on
+        stderr) ends the benchmark instead of leaving it waiting for ever."""
+        while not self._conn.poll(1.0):
+            if not self._process.is_alive():
+                raise SystemExit(f"the emulators' process exited (code {self._process.exitcode}); "
+                                 "its error is printed above")
         return self._conn.recv()
 
     def seed(self, count: int) -> list[Seeded]:
@@ -368,40 +376,6 @@ def naive_engine_class():
 
 
 # -------------------------------------------------------------------------------- one run --
-class RssSampler:
-    """The growth of the process's resident memory over a stretch of code, sampled every 5 ms.
-
-    ``ru_maxrss`` cannot tell: the interpreter's start-up (imports) usually set the process's
-    peak already, and memory freed then is reused by the run without raising it.
-    """
-
-    def __init__(self, every_s: float = 0.005) -> None:
-        self._every = every_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._page = os.sysconf("SC_PAGE_SIZE")
-        self._start = self._peak = self._rss()
-
-    def _rss(self) -> int:
-        with open("/proc/self/statm") as statm:
-            return int(statm.read().split()[1]) * self._page
-
-    def _sample(self) -> None:
-        while not self._stop.wait(self._every):
-            self._peak = max(self._peak, self._rss())
-
-    def start(self) -> "RssSampler":
-        self._thread.start()
-        return self
-
-    def stop(self) -> float:
-        """Stop sampling; the peak growth in MB."""
-        self._stop.set()
-        self._thread.join()
-        self._peak = max(self._peak, self._rss())
-        return (self._peak - self._start) / 2**20
-
-
 def _run_child(conn, env: dict[str, str], engine_name: str, offset_s: float, trace: bool, profile: bool) -> None:
     """One sync run in a fresh process; sends back wall time, memory and what the run did
     (or the traceback, so the parent reports a crashed run instead of waiting for it)."""
@@ -429,7 +403,7 @@ def _sync_once(env: dict[str, str], engine_name: str, offset_s: float, trace: bo
     # the run): the numbers are the run's, not the interpreter's start-up.
     services.store.cursors.get("sync:jira:since")
     gc.collect()
-    sampler = RssSampler().start()
+    sampler = RunPeak().start()
     if trace:
         tracemalloc.start()
     profiler = cProfile.Profile() if profile else None
@@ -451,7 +425,7 @@ def _sync_once(env: dict[str, str], engine_name: str, offset_s: float, trace: bo
         done[name] = done.get(name, 0) + 1
     # The process's peak resident memory (imports included): what the machine must give a
     # cron-started `bridge sync`, the figure issue 15's memory target is about.
-    peak = peak_rss_mb()
+    peak = sampler.process_peak_mb()
     return {
         "wall_s": wall, "cpu_s": cpu, "rss_delta_mb": rss_growth, "peak_rss_mb": peak,
         "traced_peak_mb": traced / 2**20 if traced is not None else None,
@@ -460,23 +434,6 @@ def _sync_once(env: dict[str, str], engine_name: str, offset_s: float, trace: bo
         "profile": _profile_text(profiler) if profiler is not None else None,
         "concurrency": services.config.http.concurrency,
     }
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory in MB: ``VmHWM`` where Linux has it.
-
-    Not ``ru_maxrss``: Linux keeps that across ``execve``, so a child started by
-    multiprocessing's spawn (fork, then exec) reports at least its parent's size at the
-    fork — the benchmark's own, which holds every seeded escalation (at 100,000 several
-    hundred MB that the sync process never had)."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _profile_text(profiler: cProfile.Profile, limit: int = 22) -> str:
