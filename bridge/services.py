@@ -156,7 +156,7 @@ class Services:
         """The signed Escalate link a customer message on this ticket ends with: None at the
         profile's highest severity, or while `bridge serve` has no public URL or key."""
         from bridge.errors import BridgeError
-        from bridge.service.button import escalate_link
+        from bridge.escalate_links import escalate_link
 
         try:
             if escalation.severity == self.profile_for(escalation.profile).highest:

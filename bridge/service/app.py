@@ -126,7 +126,8 @@ def _register_button(app: Flask, services, inbox: InboxRepository, metrics: Metr
     serve = services.config.serve
     if serve.secret_key is None:
         return  # no key, no links: /escalate/... is then an unknown path
-    from bridge.service.button import LinkSigner, blueprint
+    from bridge.escalate_links import LinkSigner
+    from bridge.service.button import blueprint
 
     def accept(ticket: str, press_id: str) -> bool:
         new = inbox.accept("button", press_id, "escalate", {"ticket": ticket})

@@ -56,7 +56,7 @@ class Serving:
         self.pool = WorkerPool(services, inbox, count=count, ttl=timedelta(seconds=config.lease_seconds),
                                metrics=self.metrics, poll_seconds=min(1.0, config.lease_seconds / 2))
         # The link helper used while rendering messages signs with this process's settings.
-        from bridge.service.button import configure
+        from bridge.escalate_links import configure
 
         configure(services.config)
         self.app = create_app(services, inbox=inbox, metrics=self.metrics, ring=self.pool.ring)

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from bridge.config import load_config
 from bridge.escalation import EscalationRequest
-from bridge.service.button import LinkSigner
+from bridge.escalate_links import LinkSigner
 from bridge.services import Services
 from tests.conftest import ACTOR
 from tests.fixtures.bridge_comments import bridge_comments
@@ -52,3 +52,15 @@ def test_messages_at_the_highest_severity_carry_no_link(sandbox, bridge_env):
 def test_without_serve_configured_messages_carry_no_link(sandbox, services):
     services.escalator().escalate(EscalationRequest(ticket="102", actor=ACTOR))
     assert the_link(bridge_comments(sandbox, 102)[-1]) is None
+
+
+def test_signing_a_link_loads_no_web_framework():
+    # `bridge sync` and `bridge escalate` sign a link per customer message: the pages'
+    # framework (Flask, about 140 ms to import) stays out of those processes.
+    import subprocess
+    import sys
+
+    code = ("import sys; from bridge.services import Services; from bridge.escalate_links import escalate_link, "
+            "LinkSigner; LinkSigner('k' * 32).link_token('zendesk', '1'); print('flask' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

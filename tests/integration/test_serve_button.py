@@ -16,7 +16,7 @@ from itsdangerous.timed import TimestampSigner
 
 from bridge.config import load_config
 from bridge.escalation import EscalationRequest
-from bridge.service.button import escalate_link
+from bridge.escalate_links import escalate_link
 from bridge.services import Services
 from tests.conftest import ACTOR
 from tests.fixtures.bridge_comments import bridge_comments
