@@ -17,7 +17,6 @@ exec) reports at least its parent's size at the fork.
 
 from __future__ import annotations
 
-import os
 import resource
 import threading
 
