@@ -43,6 +43,7 @@ from typing import Callable, Iterable, Iterator
 
 from bridge.errors import BridgeError, LeaseLost
 from bridge.executor import Outcome
+from bridge.heap import fewer_collections
 from bridge.in_flight import DEFAULT_CONCURRENCY, read_tickets
 from bridge.models import Ticket
 from bridge.store.lease_group import EscalationLeases
@@ -118,6 +119,10 @@ class SyncEngine(FetchSteps, CadenceSteps):
         (what a webhook or a board action touched): their Bugs and linked tickets are read
         afresh, and the pass's shared cursors (JIRA's "since", the helpdesk's change feed,
         released versions) stay where the last full pass left them."""
+        with fewer_collections():  # the pass's garbage, not the whole heap (bridge/heap.py)
+            return self._pass(dry_run=dry_run, progress=progress, only=only)
+
+    def _pass(self, *, dry_run: bool, progress, only) -> SyncReport:
         report = SyncReport(dry_run=dry_run)
         self._only = None if only is None else {int(i) for i in only}
         self._fetch_failures: list[tuple[str, BaseException]] = []

@@ -352,3 +352,22 @@ def test_watch_runs_again_and_waits_longer_after_failing_runs():
 
     watch(run_once, every=10, sleep=waits.append, stop=lambda: len(runs) == 4)
     assert waits == [20, 40, 10]
+
+
+def test_a_pass_collects_its_own_garbage_not_the_whole_heap(sandbox, services, dev, escalated):
+    import gc
+
+    from bridge.heap import PASS_GEN0_THRESHOLD
+
+    move(dev, escalated, "In Progress")
+    during = []
+
+    def progress(items):
+        during.append((gc.get_threshold()[0], gc.get_freeze_count()))
+        return items
+
+    before = gc.get_threshold()
+    report = services.sync_engine().run(progress=progress)
+    assert report.exit_code == 0 and report.examined == 1
+    assert during and during[0][0] >= PASS_GEN0_THRESHOLD and during[0][1] > 0
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
