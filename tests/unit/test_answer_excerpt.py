@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from bridge.connectors.http import EXCERPT_BYTES, excerpt
@@ -19,11 +19,15 @@ def test_never_longer_than_the_limit_one_line_and_without_the_secret(before, sec
     assert secret not in shown
 
 
+CREDENTIAL_SHAPES = ("Authorization: Bearer {}", "password={}", "https://u:{}@h/", "/x?api_token={}")
+
+
 @given(token=secrets)
 def test_credentials_that_look_like_credentials_go_even_unnamed(token):
-    for text in (f"Authorization: Bearer {token}", f"password={token}", f"https://u:{token}@h/",
-                 f"/x?api_token={token}"):
-        assert token not in excerpt(text.encode())
+    # A token that is part of the words around it ("api_toke") would be found in them.
+    assume(not any(token in shape.format("") for shape in CREDENTIAL_SHAPES))
+    for shape in CREDENTIAL_SHAPES:
+        assert token not in excerpt(shape.format(token).encode())
 
 
 def test_a_secret_cut_by_the_scanned_window_does_not_leak_in_part():
