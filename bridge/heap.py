@@ -24,7 +24,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["PASS_GEN0_THRESHOLD", "fewer_collections"]
+__all__ = ["PASS_GEN0_THRESHOLD", "fewer_collections", "passes_inside"]
 
 #: Allocations between two collections of the youngest generation during a pass.
 PASS_GEN0_THRESHOLD = 10_000
@@ -60,3 +60,9 @@ def fewer_collections() -> Iterator[None]:
                 if _froze:
                     gc.unfreeze()
                 _saved, _froze = None, False
+
+
+def passes_inside() -> int:
+    """How many blocks are inside :func:`fewer_collections` in this process right now."""
+    with _lock:
+        return _inside

@@ -358,7 +358,9 @@ def test_a_pass_collects_its_own_garbage_not_the_whole_heap(sandbox, services, d
     import gc
 
     from bridge.heap import PASS_GEN0_THRESHOLD
+    from tests.fixtures.collector import wait_until_no_pass_runs
 
+    wait_until_no_pass_runs()
     move(dev, escalated, "In Progress")
     during = []
 

@@ -6,10 +6,18 @@ from __future__ import annotations
 import gc
 import threading
 
+import pytest
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge.heap import PASS_GEN0_THRESHOLD, fewer_collections
+from tests.fixtures.collector import wait_until_no_pass_runs
+
+
+@pytest.fixture(autouse=True)
+def no_other_pass():
+    wait_until_no_pass_runs()
 
 
 class Cycle:
@@ -79,10 +87,11 @@ def test_a_heap_the_program_froze_itself_stays_frozen():
     kept = Cycle()
     gc.freeze()
     try:
-        frozen = gc.get_freeze_count()
         with fewer_collections():
             pass
-        assert gc.get_freeze_count() == frozen
+        # Unfreezing empties the permanent generation (objects freed meanwhile leave it too,
+        # so its size is not compared).
+        assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
     del kept
