@@ -7,7 +7,6 @@ import gc
 import threading
 
 import pytest
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -40,11 +39,8 @@ def test_inside_a_pass_older_objects_are_frozen_and_young_ones_collected_less_of
 
 def test_an_error_inside_restores_the_collector():
     before = gc.get_threshold()
-    try:
-        with fewer_collections():
-            raise RuntimeError("the pass failed")
-    except RuntimeError:
-        pass
+    with pytest.raises(RuntimeError), fewer_collections():
+        raise RuntimeError("the pass failed")
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0
 
 
