@@ -149,7 +149,12 @@ def _fold(text: str) -> str:
 def _folded(text: str) -> str:
     """:func:`_fold` of text that may change; remembered, as the gate folds the same words
     of the same templates in every message."""
-    text = unicodedata.normalize("NFKC", _decode(text)).translate(_DOTS)
+    text = _decode(text)
+    if text.isascii():
+        # NFKC leaves ASCII as it is, and the look-alike dots and the invisibles (format
+        # characters) are all outside it: a message's link with its "&" ends here.
+        return text
+    text = unicodedata.normalize("NFKC", text).translate(_DOTS)
     invisible = {ord(c): None for c in set(text) if unicodedata.category(c) == "Cf"}
     return text.translate(invisible) if invisible else text
 

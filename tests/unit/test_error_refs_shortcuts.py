@@ -56,6 +56,8 @@ SCANNER = _Scanner("https://errors.example.org/", ["BACKEND"], ["4505123"], ["bl
 @settings(max_examples=400, deadline=None)
 @given(texts)
 @example("a%41&amp;\\/b")
+@example("https://bridge.example.com/escalate?ticket=1&t=x.y")  # ASCII after decoding: returned as decoded
+@example("https://bridge.example.com/escalate?ticket=1&not=x")  # "&not" decodes to a non-ASCII sign
 @example("\uff53\uff45\uff4e\uff54\uff52\uff59.io")
 def test_fold_equals_the_full_fold(text: str) -> None:
     assert _fold(text) == full_fold(text)
