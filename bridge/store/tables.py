@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
@@ -92,12 +93,18 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
     impl = sa.DateTime(timezone=True)
     cache_ok = True
 
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(_SQLiteDateTime())
+        return dialect.type_descriptor(self.impl)
+
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"naive datetime {value!r}: the store takes timezone-aware datetimes only")
-        value = value.astimezone(UTC)
+        if value.tzinfo is not UTC:  # (most are UTC already: utcnow, the clocks)
+            if value.tzinfo is None or value.utcoffset() is None:
+                raise ValueError(f"naive datetime {value!r}: the store takes timezone-aware datetimes only")
+            value = value.astimezone(UTC)
         if dialect.name == "sqlite":
             # SQLite's DATETIME text has no zone; storing UTC wall time keeps text ordering
             # equal to time ordering, which the lease and cursor comparisons rely on.
@@ -110,6 +117,17 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+class _SQLiteDateTime(sqlite.DATETIME):
+    """SQLite's DATETIME text written by ``isoformat`` (C) in the very format SQLAlchemy's
+    own %-formatting writes ("2026-12-02 12:54:43.000000"), at a third of its cost: a sync
+    round binds thousands of times. Reading is SQLAlchemy's (``fromisoformat`` already)."""
+
+    def bind_processor(self, dialect: Dialect) -> Any:
+        def process(value: datetime | None) -> str | None:
+            return None if value is None else value.isoformat(" ", "microseconds")
+        return process
 
 
 def _when(*, nullable: bool = False, index: bool = False) -> Any:

@@ -434,6 +434,19 @@ def test_utc_datetime_round_trips_any_aware_datetime(value: datetime, dialect: s
     assert back == value.astimezone(UTC)
 
 
+@given(st.datetimes(timezones=st.timezones()), st.datetimes(timezones=st.timezones()))
+def test_utc_datetime_writes_sqlites_text_as_sqlalchemy_does(value: datetime, other: datetime) -> None:
+    """The store's SQLite text is SQLAlchemy's own DATETIME format (rows written before it
+    are read and compared alike), and its order is the instants' order."""
+    dialect = sqlite.dialect()
+    ours = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    theirs = sa.DateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert ours is not None and theirs is not None
+    assert ours(value) == theirs(value.astimezone(UTC).replace(tzinfo=None))
+    assert (ours(value) < ours(other)) == (value < other)
+    assert (ours(value) == ours(other)) == (value == other)
+
+
 @given(st.datetimes(timezones=st.none()))
 def test_utc_datetime_refuses_naive_datetimes(value: datetime) -> None:
     with pytest.raises(ValueError, match="naive"):
