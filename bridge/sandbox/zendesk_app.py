@@ -40,6 +40,7 @@ from bridge.sandbox.zendesk_format import (
     decode_cursor,
     encode_cursor,
     not_found,
+    plain_copy,
 )
 from bridge.sandbox.zendesk_state import ZendeskState
 
@@ -180,9 +181,9 @@ class ZendeskApi:
     # -- serialisers -------------------------------------------------------------------------
     def ticket_json(self, ticket: dict) -> dict:
         """A ticket as the API shows it (with ``url`` and ``fields``)."""
-        out = {k: copy.deepcopy(v) for k, v in ticket.items() if not k.startswith("_")}
+        out = {k: plain_copy(v) for k, v in ticket.items() if not k.startswith("_")}
         out["url"] = self.api(f"tickets/{ticket['id']}.json")
-        out["fields"] = copy.deepcopy(out["custom_fields"])
+        out["fields"] = plain_copy(out["custom_fields"])
         return out
 
     def with_url(self, record: dict, path: str) -> dict:

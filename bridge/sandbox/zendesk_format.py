@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import html
 import json
 import re
@@ -153,3 +154,19 @@ def normalise_tags(values: Iterable[Any]) -> list[str]:
             if tag not in seen:
                 seen.append(tag)
     return seen
+
+
+def plain_copy(value: Any) -> Any:
+    """A deep copy of a JSON-shaped record (dicts, lists, strings, numbers), made for an
+    answer or a listener: its dicts and lists are new, its immutable leaves are shared.
+    ``copy.deepcopy`` does the same at about four times the cost (its memo and dispatch),
+    which the emulator paid for every ticket of every bulk answer. Anything else in a
+    record is deep-copied as before."""
+    kind = type(value)
+    if kind is dict:
+        return {key: plain_copy(item) for key, item in value.items()}
+    if kind is list:
+        return [plain_copy(item) for item in value]
+    if kind in (str, int, float, bool) or value is None:
+        return value
+    return copy.deepcopy(value)

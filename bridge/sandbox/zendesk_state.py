@@ -39,6 +39,7 @@ from bridge.sandbox.zendesk_format import (
     normalise_tags,
     not_found,
     parse_time,
+    plain_copy,
     utcnow,
 )
 
@@ -290,7 +291,7 @@ class ZendeskState:
         public = {k: v for k, v in ticket.items() if not k.startswith("_")}
         for listener in self.listeners:
             listener(public, audit)
-        return copy.deepcopy(audit)
+        return plain_copy(audit)
 
     def add_comment(self, ticket_id: int, spec: dict, author_id: int, *, at: datetime | None = None,
                     channel: str = "api") -> dict:
