@@ -56,6 +56,22 @@ def test_bad_credentials_answer_401_in_zendesk_shape(zendesk: ZendeskSandbox, au
     assert response.json() == {"error": "Couldn't authenticate you"}
 
 
+def test_a_token_login_follows_its_user_from_request_to_request(zendesk: ZendeskSandbox):
+    """The emulator remembers which user a login named; a user deactivated, or whose address
+    changed, no longer authenticates under it (and another active user of that address does)."""
+    assert zendesk.session().get(zendesk.api("users/me.json")).status_code == 200
+    with zendesk.state.lock:
+        me = next(u for u in zendesk.state.users.values() if u["email"] == "bridge@example.com")
+        me["active"] = False
+    assert zendesk.session().get(zendesk.api("users/me.json")).status_code == 401
+    with zendesk.state.lock:
+        me["active"], me["email"] = True, "moved@example.com"
+    assert zendesk.session().get(zendesk.api("users/me.json")).status_code == 401
+    other = zendesk.state.add_user("Bridge Two", "bridge@example.com", role="admin")
+    answer = zendesk.session().get(zendesk.api("users/me.json"))
+    assert answer.status_code == 200 and answer.json()["user"]["id"] == other["id"]
+
+
 def test_unknown_bearer_token_is_401(zendesk: ZendeskSandbox):
     response = requests.get(zendesk.api("tickets/101.json"), headers={"Authorization": "Bearer nope"})
     assert response.status_code == 401
