@@ -91,7 +91,8 @@ class EscalationLeases:
                 self._thread = threading.Thread(target=self._renew_until_stopped, name="lease-escalations",
                                                 daemon=True)
                 self._thread.start()
-        return wanted & self.held
+        with self._lock:  # (not ``wanted & self.held``: that reads every lease the pass holds)
+            return {i for i in wanted if escalation_lease(i) in self._tokens}
 
     def check(self) -> None:
         """Raise :class:`LeaseLost` unless this pass provably still holds all its leases."""

@@ -332,6 +332,8 @@ def test_escalation_leases_renew_while_the_pass_goes_on(store: Store) -> None:
     leases = EscalationLeases(store.leases, timedelta(seconds=0.6), holder="long-pass")
     assert leases.take([1]) == {1}
     assert leases.take([2]) == {2}  # taken later in the pass, renewed with the first
+    assert leases.take([1, 3]) == {1, 3}  # held before or taken now, and nothing else held
+    assert leases.held == {1, 2, 3}
     ends = time.monotonic() + 2.0
     while time.monotonic() < ends:  # more than three times the leases' time to live
         leases.check()
