@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from bridge.escalation import EscalationRequest
+from bridge.stop_signal import StopSignal
 
 DEMO_TICKET = "101"
 DEMO_SECOND_TICKET = "104"
@@ -162,7 +163,6 @@ def show_board(services, echo: Callable[[str], None], *, keep_serving: bool) -> 
     """Serve `bridge serve`'s app (the board) on loopback and print a one-time link that
     signs the browser in as the demo's escalation manager."""
     import secrets
-    import threading
 
     from bridge.board.accounts import hash_password
     from bridge.board.auth import add_one_time_link
@@ -178,10 +178,7 @@ def show_board(services, echo: Callable[[str], None], *, keep_serving: bool) -> 
         echo(f"10. The managers' board, signed in as {name} (manager): {server.url}{add_one_time_link(app, name)}")
         if keep_serving:
             echo("    (the board and the sandbox run until you press Ctrl-C)")
-            try:
-                threading.Event().wait()
-            except KeyboardInterrupt:
-                pass
+            StopSignal().install().wait()
     finally:
         server.stop()
         app.extensions["bridge.board.standings"].stop()

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import signal
 import sys
-import threading
 from datetime import datetime
 
 import click
@@ -13,6 +11,7 @@ import click
 from bridge.cli import (BridgeGroup, State, _emit, _out_of_range, _parse_iso, main,
                         pass_state)
 from bridge.errors import UsageError, shown
+from bridge.stop_signal import StopSignal
 
 
 # --------------------------------------------------------------------- escalate --
@@ -102,9 +101,7 @@ def sync(state: State, dry_run: bool, as_json: bool, every: float | None) -> Non
         report = engine.run(dry_run=dry_run, progress=progress)
         show(report)
         sys.exit(report.exit_code)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = StopSignal().install()
     watch(lambda: engine.run(dry_run=dry_run, progress=progress), every=every, sleep=stop.wait,
           on_report=show, stop=stop.is_set)
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import signal
 import socket
 import sys
-import threading
 from pathlib import Path
 
 import click
@@ -16,6 +14,7 @@ import click
 from bridge.cli import (_Failure, SANDBOX_PORTS, State, main,
                         pass_state)
 from bridge.errors import EXIT_USAGE, UsageError
+from bridge.stop_signal import StopSignal
 
 
 # ------------------------------------------------------------------------- init --
@@ -75,9 +74,7 @@ def sandbox(port: int | None, jira_mode: str, webhooks_to: str | None) -> None:
     first = DEFAULT_PORT if port is None else port
     if first:
         _check_ports_free(first)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = StopSignal().install()
     try:
         # werkzeug prints its own advice and exits 1 on a busy port (a race with the check
         # above): keep its text and turn the exit into ours.

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
 import threading
 import time
@@ -25,6 +24,7 @@ from cheroot import wsgi
 from bridge.service.app import create_app
 from bridge.service.metrics import Metrics
 from bridge.service.worker import WorkerPool
+from bridge.stop_signal import StopSignal
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +95,7 @@ class Serving:
 
 def serve(services, *, host: str, port: int, workers: int | None, announce: Callable[[str], None]) -> None:
     """Serve until SIGTERM / SIGINT; ``announce`` gets one line once requests are answered."""
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = StopSignal().install()
     serving = Serving(services, host=host, port=port, workers=workers).start()
     announce(f"bridge serve listening on {serving.url} (webhooks under /hooks/, /healthz, /readyz, /metrics)")
     stop.wait()

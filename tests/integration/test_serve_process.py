@@ -4,8 +4,12 @@ and exits 0; `bridge status` shows the inbox backlog and each source's last deli
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
+import signal
+import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -107,6 +111,32 @@ def test_sigterm_finishes_or_releases_the_item_in_hand_and_exits_0(sandbox, serv
     finally:
         assert second.terminate() == 0
     assert [told_in_progress(sandbox, t) for t in TICKETS] == [1, 1]
+
+
+def _tgkill(pid: int, tid: int, sig: int) -> None:
+    """Send ``sig`` to one thread of another process, as the kernel may deliver it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.tgkill(pid, tid, sig) != 0:
+        raise OSError(ctypes.get_errno(), f"tgkill {pid} {tid}")
+
+
+@pytest.mark.skipif(not hasattr(ctypes.CDLL(None), "tgkill"), reason="tgkill is Linux's (glibc 2.30+)")
+def test_sigterm_taken_by_any_of_its_threads_stops_serve(started):
+    """Linux hands a process's signal to another thread when the main one has a signal
+    pending; `bridge serve` must stop all the same (it once waited for ever)."""
+    serve = started("serve-1")
+    pid = serve.proc.pid
+    # Once its main thread is blocked (in a futex): a signal pending while it still runs
+    # code is acted on at its next bytecode whichever thread took it, which would let the
+    # old wait pass. (A kernel that hides wchan gets the signal after 10 s all the same.)
+    main_thread = Path(f"/proc/{pid}/task/{pid}/wchan")
+    deadline = time.monotonic() + 10
+    while "futex" not in main_thread.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    others = sorted(int(t) for t in os.listdir(f"/proc/{pid}/task") if int(t) != pid)
+    assert others, "bridge serve runs its HTTP server and workers on threads of their own"
+    _tgkill(pid, others[-1], signal.SIGTERM)
+    assert serve.exit_code() == 0
 
 
 def test_status_shows_the_inbox_backlog_and_the_last_delivery_per_source(env, services):
