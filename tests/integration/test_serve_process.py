@@ -126,12 +126,14 @@ def test_sigterm_taken_by_any_of_its_threads_stops_serve(started):
     pending; `bridge serve` must stop all the same (it once waited for ever)."""
     serve = started("serve-1")
     pid = serve.proc.pid
-    # Once its main thread is blocked (in a futex): a signal pending while it still runs
-    # code is acted on at its next bytecode whichever thread took it, which would let the
-    # old wait pass. (A kernel that hides wchan gets the signal after 10 s all the same.)
+    # Once its main thread is blocked (a futex on five looks in a row): a signal pending
+    # while it still runs code is acted on at its next bytecode whichever thread took it,
+    # which would let the old wait pass. (A kernel that hides wchan gets the signal after
+    # 10 s all the same.)
     main_thread = Path(f"/proc/{pid}/task/{pid}/wchan")
-    deadline = time.monotonic() + 10
-    while "futex" not in main_thread.read_text() and time.monotonic() < deadline:
+    deadline, seen = time.monotonic() + 10, 0
+    while seen < 5 and time.monotonic() < deadline:
+        seen = seen + 1 if "futex" in main_thread.read_text() else 0
         time.sleep(0.05)
     others = sorted(int(t) for t in os.listdir(f"/proc/{pid}/task") if int(t) != pid)
     assert others, "bridge serve runs its HTTP server and workers on threads of their own"

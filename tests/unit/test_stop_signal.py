@@ -27,15 +27,21 @@ PATIENCE_S = 30
 SIGNAL_ON_ANOTHER_THREAD = """
 import signal, sys, threading, time
 {setup}
+waiting = threading.Event()
 def elsewhere():
-    # Once the main thread is blocked (in a futex): a signal it is still running code for
-    # is handled at its next bytecode, whichever thread took it.
+    # Once the main thread is blocked in the wait under test: a signal it is still running
+    # code for is handled at its next bytecode, whichever thread took it. It is about to
+    # wait once it says so, and blocked there once its wchan shows a futex on five looks in
+    # a row with this thread asleep in between (a wait for the interpreter lock would end).
+    waiting.wait()
     main = f"/proc/self/task/{{threading.main_thread().native_id}}/wchan"
-    deadline = time.monotonic() + 10
-    while "futex" not in open(main).read() and time.monotonic() < deadline:
+    deadline, seen = time.monotonic() + 10, 0
+    while seen < 5 and time.monotonic() < deadline:
+        seen = seen + 1 if "futex" in open(main).read() else 0
         time.sleep(0.01)
     signal.pthread_kill(threading.get_ident(), signal.SIGTERM)  # this thread, not the main one
 threading.Thread(target=elsewhere).start()
+waiting.set()
 {wait}
 print("stopped", flush=True)
 """
