@@ -22,10 +22,6 @@ from bridge.sync.plan import TicketView
 #: How far ahead a pass looks for SLA clocks falling due: one pass's worth of slack, so
 #: an instant between two passes is not met late by a whole period.
 HORIZON = timedelta(minutes=1)
-#: Escalations whose clocks are read and computed together: the size of a pass's batch, so
-#: the pass after 10,000 announcements (all their checks cleared) peaks no higher than
-#: the pass that made them (pages of 1,000 rows with their links peaked 8 MB above it).
-CLOCK_PAGE = 500
 #: Never (no target left to run until an input changes, which clears the check).
 NEVER = datetime(9999, 1, 1, tzinfo=timezone.utc)
 #: A paused or overdue clock with nothing to send is looked at again after this.
@@ -108,7 +104,10 @@ class CadenceSteps:
 
         now = self.clock()
         items: list[_Item] = []
-        for page in self.store.escalations.sla_due(now + HORIZON, page=CLOCK_PAGE, only=self._only, skip=skip):
+        # A page is a pass's batch: the pass after 10,000 announcements (their checks all
+        # cleared) then peaks about as high as the pass that made them (pages of 1,000
+        # escalations with their links and acknowledgements peaked 8 MB above it).
+        for page in self.store.escalations.sla_due(now + HORIZON, page=self.pass_batch, only=self._only, skip=skip):
             # Everything the clocks read, for a page of escalations, in two queries.
             links = self.store.links.of_many(e.id for e in page)
             acks = self.store.outbox.by_keys(ack_key(e) for e in page)

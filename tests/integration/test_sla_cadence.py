@@ -62,3 +62,39 @@ def test_one_status_update_per_period_an_at_risk_alert_and_none_while_waiting_on
     sync_at(500)
     assert len(updates()) == 2
     assert services.store.links.get("zendesk", str(ticket)).waiting_on_customer_since is not None
+
+
+def test_the_clocks_are_read_a_pass_batch_at_a_time(sandbox, services):
+    """The cadence reads the escalations whose clocks are due in pages of the pass's batch
+    (after a burst of announcements every told escalation is due at once: a page is what
+    the pass holds in memory), not all of them, nor pages of its own size."""
+    import re
+
+    from sqlalchemy import event
+
+    customer = sandbox.zendesk_state.ticket(101)["requester_id"]
+    escalator = services.escalator()
+    for n in range(3):
+        ticket = sandbox.zendesk_state.create_ticket({"subject": f"Export {n} fails", "comment": {"body": "500"}},
+                                                     customer)[0]["id"]
+        escalator.escalate(EscalationRequest(ticket=str(ticket), actor=ACTOR))
+    due = {e.id for page in services.store.escalations.sla_due(datetime.now(timezone.utc)) for e in page}
+    assert len(due) >= 3  # just escalated: no clock computed yet
+    pages: list[str] = []
+    due_page = re.compile(r"^SELECT escalation\.id\s+FROM escalation\s+WHERE .*sla_next_check_at", re.S)
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        if due_page.match(statement):
+            pages.append(statement)
+
+    engine = services.sync_engine()
+    engine.pass_batch = 2
+    event.listen(services.store.engine, "before_cursor_execute", seen)
+    try:
+        report = engine.run()
+    finally:
+        event.remove(services.store.engine, "before_cursor_execute", seen)
+    assert report.exit_code == 0, report.failures
+    # ⌈due / 2⌉ pages with rows, and the empty one that ends the walk.
+    assert len(pages) == -(-len(due) // 2) + 1
+    assert all(e.sla_next_check_at is not None for e in services.store.escalations.by_ids(due).values())
