@@ -112,9 +112,6 @@ class ZendeskApi:
 
     def __init__(self, state: ZendeskState) -> None:
         self.state = state
-        #: The user id each API-token login last named (checked on every use), so a request
-        #: does not look through every requester the emulator holds.
-        self._logins: dict[str, int] = {}
 
     def base(self) -> str:
         """The emulator's own origin (``url`` fields point here)."""
@@ -148,22 +145,12 @@ class ZendeskApi:
                 login, _, secret = decoded.partition(":")
                 if login.endswith("/token") and secret in self.state.api_tokens:
                     email = login[: -len("/token")].lower()
-                    user_id = self._login(email)
+                    user_id = next((u["id"] for u in self.state.users.values()
+                                    if u["email"].lower() == email and u["active"]), None)
             user = self.state.users.get(user_id) if user_id is not None else None
             if user is None:
                 raise ZendeskError(401, {"error": "Couldn't authenticate you"})
             return plain_copy(user)
-
-    def _login(self, email: str) -> int | None:
-        """The active user with this e-mail address (lower case); under the state's lock."""
-        known = self.state.users.get(self._logins.get(email, -1))
-        if known is not None and known["email"].lower() == email and known["active"]:
-            return known["id"]
-        user_id = next((u["id"] for u in self.state.users.values()
-                        if u["email"].lower() == email and u["active"]), None)
-        if user_id is not None:
-            self._logins[email] = user_id
-        return user_id
 
     def agent(self) -> dict:
         """The authenticated user, who must be an agent or admin (403 for end-users)."""
