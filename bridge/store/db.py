@@ -35,6 +35,7 @@ from sqlalchemy.pool import StaticPool
 
 from bridge.errors import ConfigError
 from bridge.store.repository import Store
+from bridge.store.transactions import READING
 from bridge.store.urls import connection_error, mask_url, normalise_url
 
 if TYPE_CHECKING:
@@ -139,9 +140,11 @@ def _sqlite_engine(url: URL, *, read_only: bool = False) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin_immediate(connection: Connection) -> None:
-        # A read-only connection cannot take the write lock; a deferred BEGIN still gives
-        # it one consistent snapshot.
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        # A read-only connection cannot take the write lock, and a reading transaction
+        # (Repository.reading) needs none; a deferred BEGIN still gives each one consistent
+        # snapshot, which in WAL mode neither waits for the writer nor holds it up.
+        deferred = read_only or connection.get_execution_options().get(READING, False)
+        connection.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
     return engine
 

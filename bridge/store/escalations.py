@@ -83,7 +83,7 @@ class EscalationRepository(Repository):
         """The complete escalations of these JIRA issue ids, by issue id (chunked queries:
         a sync pass asks about what changed, never about every escalation)."""
         found: dict[str, Escalation] = {}
-        with self.session() as s:
+        with self.reading() as s:
             for chunk in chunks(sorted(set(issue_ids))):
                 for row in s.exec(select(Escalation).where(col(Escalation.state) == "complete",
                                                            one_of(s, col(Escalation.jira_issue_id), chunk))):
@@ -94,7 +94,7 @@ class EscalationRepository(Repository):
         """The row ids of the complete escalations of these JIRA issue ids, by issue id (two
         columns: a pass leases the escalations before it reads their rows)."""
         found: dict[str, int] = {}
-        with self.session() as s:
+        with self.reading() as s:
             for chunk in chunks(sorted(set(issue_ids))):
                 found.update(s.exec(select(Escalation.jira_issue_id, Escalation.id).where(
                     col(Escalation.state) == "complete", one_of(s, col(Escalation.jira_issue_id), chunk))).all())
@@ -103,7 +103,7 @@ class EscalationRepository(Repository):
     def by_ids(self, escalation_ids: Iterable[int], *, states: Iterable[str] | None = None) -> dict[int, Escalation]:
         """These escalations by row id (optionally only those in ``states``)."""
         found: dict[int, Escalation] = {}
-        with self.session() as s:
+        with self.reading() as s:
             for chunk in chunks(sorted(set(escalation_ids))):
                 query = select(Escalation).where(one_of(s, col(Escalation.id), chunk))
                 if states is not None:

@@ -168,7 +168,7 @@ class LeaseRepository(Repository):
     def get(self, name: str) -> Lease | None:
         """Who holds the lease ``name``, until when, under which token (possibly expired);
         None while nobody holds it."""
-        with self.session() as s:
+        with self.reading() as s:
             lease = _read(s, name)
             return lease if lease is not None and lease.holder is not None else None
 

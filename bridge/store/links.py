@@ -106,7 +106,7 @@ class LinkRepository(Repository):
     def of_many(self, escalation_ids) -> dict[int, list[LinkedTicket]]:
         """The tickets of these escalations, grouped (one query per 500 escalations)."""
         grouped: dict[int, list[LinkedTicket]] = {}
-        with self.session() as s:
+        with self.reading() as s:
             for chunk in chunks(sorted(set(escalation_ids))):
                 for link in s.exec(select(LinkedTicket).where(one_of(s, col(LinkedTicket.escalation_id), chunk))
                                    .order_by(col(LinkedTicket.id))):

@@ -24,6 +24,7 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 
 from sqlalchemy import Engine
+from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
 
 from bridge.store.audit import AUDIT_RESULTS, AuditRepository
@@ -62,6 +63,13 @@ class Store:
         *connect* becomes :class:`bridge.errors.ConfigError` with the masked URL.
         """
         return transaction(self.engine)
+
+    @property
+    def parallel_sessions(self) -> bool:
+        """Whether two threads may each have a transaction open at once: every store but
+        SQLite in memory, whose sessions share its one connection (a second thread's
+        transaction would interleave with the first's)."""
+        return not isinstance(self.engine.pool, StaticPool)
 
     def close(self) -> None:
         """Release the store's connections."""

@@ -20,12 +20,15 @@ from sqlmodel import Session, SQLModel
 
 from bridge.store.urls import connection_error
 
-__all__ = ["NO_SYNC", "Repository", "chunks", "encode", "get_for_update", "insert_rows", "is_deadlock", "one_of",
+__all__ = ["NO_SYNC", "READING", "Repository", "chunks", "encode", "get_for_update", "insert_rows", "is_deadlock", "one_of",
            "short", "transaction", "update_by_key"]
 
 # Audit and outbox errors are for people skimming a list, not for dumps of response bodies
 # (which could carry customer data).
 _MAX_DETAIL = 500
+#: The execution option of :meth:`Repository.reading`'s engine, which SQLite's BEGIN hook
+#: (bridge/store/db.py) reads: a deferred BEGIN instead of BEGIN IMMEDIATE.
+READING = "bridge_reading"
 #: ORM-enabled UPDATE/DELETE would otherwise try to sync objects in a session that holds none.
 NO_SYNC = {"synchronize_session": False}
 _Row = TypeVar("_Row", bound=SQLModel)
@@ -61,10 +64,18 @@ class Repository:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._reader = engine.execution_options(**{READING: True})
 
     def session(self) -> AbstractContextManager[Session]:
         """A transaction on the store (see :func:`transaction`)."""
         return transaction(self.engine)
+
+    def reading(self) -> AbstractContextManager[Session]:
+        """A transaction that only reads: on SQLite it takes no write lock (a snapshot of
+        what was committed when it began), so a pass's reads never queue behind another
+        thread's writes, nor hold them up. Never write in it: SQLite would refuse to
+        upgrade it while another connection writes."""
+        return transaction(self._reader)
 
     def within(self, s: Session | None) -> AbstractContextManager[Session]:
         """The caller's session ``s`` (the work commits with the caller's transaction, so
