@@ -44,15 +44,17 @@ from typing import Callable, Iterable, Iterator
 from bridge.errors import BridgeError, LeaseLost
 from bridge.executor import Outcome
 from bridge.heap import fewer_collections
-from bridge.in_flight import DEFAULT_CONCURRENCY, read_tickets
+from bridge.in_flight import DEFAULT_CONCURRENCY
 from bridge.models import Ticket
 from bridge.store.lease_group import EscalationLeases
 from bridge.sync.cadence import CadenceSteps
 from bridge.sync.fetch import FetchSteps
 from bridge.sync.items import (CURSOR_HELPDESK, CURSOR_RELEASED, CURSOR_RETRY, CURSOR_SINCE, SyncReport,  # noqa: F401
                                _Item)
+from bridge.sync.pipeline import AppliedInTurn
+from bridge.sync.record import RecordSteps
 from bridge.sync.plan import Announce, PublicReply
-from bridge.ticket_views import ticket_from_view, view_of
+from bridge.ticket_views import ticket_from_view
 
 LEASE = "sync"
 #: Escalations planned, applied and recorded together: enough for full bulk requests (a
@@ -71,9 +73,11 @@ def remember_conversation(store, ticket: Ticket) -> None:
                                     status=ticket.status)
 
 
-class SyncEngine(FetchSteps, CadenceSteps):
+class SyncEngine(FetchSteps, CadenceSteps, RecordSteps):
     """Runs one sync over the store's complete escalations (fetching: :mod:`bridge.sync.fetch`;
-    the periodic work: :mod:`bridge.sync.cadence`; applying: :mod:`bridge.executor`)."""
+    the periodic work: :mod:`bridge.sync.cadence`; applying: :mod:`bridge.executor`, a batch
+    at a time beside the planning of the next, :mod:`bridge.sync.pipeline`; recording:
+    :mod:`bridge.sync.record`)."""
 
     def __init__(self, *, store, tracker, helpdesk, mappings, messages, redactor,
                  clock: Callable[[], datetime] | None = None, lookback: timedelta = timedelta(minutes=10),
@@ -99,7 +103,7 @@ class SyncEngine(FetchSteps, CadenceSteps):
         self.concurrency = concurrency
         #: Ticket positions of periodic items, recorded together after the round.
         self._loose: list = []
-        #: The links of the batch of escalations this pass plans for, by escalation id.
+        #: The links of the batch of escalations being planned, by escalation id.
         self._links_of: dict = {}
         self.pass_batch = PASS_BATCH  # escalations planned (and leased), applied and recorded together
         #: The signed Escalate link customer messages end with (None: no link).
@@ -186,43 +190,30 @@ class SyncEngine(FetchSteps, CadenceSteps):
         resolution_now: dict[str, str | None] = {}
         issues: dict = {}  # the Bugs of the batch being gathered, as the search found them
         affected = self._affected(found, ticket_changes, issues, resolution_now)
-        # A batch of escalations at a time, planned, applied and recorded before the next is
-        # read: the pass's memory follows the batch, not the number of changes.
-        for batch in _batches(progress(affected) if progress else affected, self.pass_batch):
-            if not dry_run and self._only is None:
-                # Leased first, then read: the rows are read once, as they stand now ours.
-                ids = self.store.escalations.complete_ids_by_issue(batch)
-                report.examined += len(ids)
-                chosen = self._lease_chosen([(i, ids[i]) for i in batch if i in ids], issues, report, failed)
-            else:
-                escalations = self.store.escalations.complete_by_issue(batch)
-                if scope is not None:
-                    escalations = {i: e for i, e in escalations.items() if i in scope}
-                report.examined += len(escalations)
-                chosen = [escalations[i] for i in batch if i in escalations]
-            # The linked tickets of every escalation of the batch, in one query.
-            self._links_of = self.store.links.of_many(e.id for e in chosen)
-            prepared: list[_Item] = []
-            for escalation in chosen:
-                try:
-                    prepared.append(self._prepare(escalation, issues.get(escalation.jira_issue_id),
-                                                  ticket_changes.get(escalation.jira_issue_id, {})))
-                except BridgeError as exc:
-                    failed.add(escalation.jira_issue_id)
-                    self._item_failed(report, f"jira:{escalation.jira_key}", exc, dry_run=dry_run)
-            told.update(item.escalation.id for item in prepared
-                        if any(isinstance(a, (Announce, PublicReply)) for a in item.actions))
-            if dry_run:
-                report.outcomes.extend(Outcome(a, "planned") for item in prepared for a in item.actions)
-            else:
-                self._apply(prepared, [], report, failed)
-            for issue_id in batch:  # what the batch read is not needed again
-                issues.pop(issue_id, None)
-                for ticket_id in ticket_changes.pop(issue_id, {}):
-                    self._fresh.pop(ticket_id, None)
-            # Its links too: the rows have moved on (versions, views, announcements), and
-            # what comes after the batches reads them from the store.
-            self._links_of = {}
+        applying = AppliedInTurn(parallel=not dry_run and self.store.parallel_sessions and self.concurrency > 1)
+        try:
+            # A batch of escalations at a time, planned, then applied and recorded while the
+            # next is planned (bridge/sync/pipeline.py): the pass's memory follows two
+            # batches, not the number of changes.
+            for batch in _batches(progress(affected) if progress else affected, self.pass_batch):
+                if applying.working(batch):
+                    applying.wait()  # a Bug listed again: planned from its rows as recorded
+                prepared, tickets = self._plan_batch(batch, issues, ticket_changes, scope, report, failed,
+                                                     dry_run=dry_run)
+                told.update(item.escalation.id for item in prepared
+                            if any(isinstance(a, (Announce, PublicReply)) for a in item.actions))
+                if dry_run:
+                    report.outcomes.extend(Outcome(a, "planned") for item in prepared for a in item.actions)
+                    self._forget(tickets)
+                    continue
+                self._record_fetch_failures()
+                applying.submit(lambda prepared=prepared: self._apply(prepared, [], report, failed), batch,
+                                then=lambda tickets=tickets: self._forget(tickets))
+            applying.wait()
+        except BaseException:
+            applying.abandon()
+            raise
+        applying.close()
         periodic = self._cadence(skip=told, report=report, dry_run=dry_run)
         periodic += self._regressions(resolution_now, report=report)
         periodic += self._error_link_retries()
@@ -233,6 +224,7 @@ class SyncEngine(FetchSteps, CadenceSteps):
         if dry_run:
             report.outcomes.extend(Outcome(a, "planned") for item in periodic for a in item.actions)
             return
+        self._record_fetch_failures()
         self._apply([], periodic, report, failed)
 
         if self._only is not None:
@@ -248,6 +240,48 @@ class SyncEngine(FetchSteps, CadenceSteps):
             self.store.cursors.set(CURSOR_RELEASED, json.dumps(self._released))
         if self._helpdesk_cursor is not None:
             self.store.cursors.set(CURSOR_HELPDESK, self._helpdesk_cursor)
+
+    def _plan_batch(self, batch: list[str], issues: dict, ticket_changes: dict, scope: dict | None,
+                    report: SyncReport, failed: set[str], *, dry_run: bool) -> tuple[list[_Item], list[str]]:
+        """Lease (a full pass), read and plan one batch of Bugs' escalations; writes
+        nothing but the leases. An escalation that cannot be read or planned is reported
+        and left for the next run. Returns the plans and the ids of the tickets read for
+        them (:meth:`_forget` them once the batch is applied)."""
+        if not dry_run and self._only is None:
+            # Leased first, then read: the rows are read once, as they stand now ours.
+            ids = self.store.escalations.complete_ids_by_issue(batch)
+            report.examined += len(ids)
+            chosen = self._lease_chosen([(i, ids[i]) for i in batch if i in ids], issues, report, failed)
+        else:
+            escalations = self.store.escalations.complete_by_issue(batch)
+            if scope is not None:
+                escalations = {i: e for i, e in escalations.items() if i in scope}
+            report.examined += len(escalations)
+            chosen = [escalations[i] for i in batch if i in escalations]
+        # The linked tickets of every escalation of the batch, in one query.
+        self._links_of = self.store.links.of_many(e.id for e in chosen)
+        prepared: list[_Item] = []
+        try:
+            for escalation in chosen:
+                try:
+                    prepared.append(self._prepare(escalation, issues.get(escalation.jira_issue_id),
+                                                  ticket_changes.get(escalation.jira_issue_id, {})))
+                except BridgeError as exc:
+                    failed.add(escalation.jira_issue_id)
+                    self._item_failed(report, f"jira:{escalation.jira_key}", exc, dry_run=dry_run)
+        finally:
+            self._links_of = {}  # each item carries its own (_Item.links)
+        # Planned: a Bug the search lists again from now on is worked again, in a later batch.
+        tickets = []
+        for issue_id in batch:
+            issues.pop(issue_id, None)
+            tickets.extend(ticket_changes.pop(issue_id, {}))
+        return prepared, tickets
+
+    def _forget(self, tickets: list[str]) -> None:
+        """The tickets a batch read in full, no longer needed once it is applied."""
+        for ticket_id in tickets:
+            self._fresh.pop(ticket_id, None)
 
     @staticmethod
     def _affected(found: Iterable, ticket_changes: dict, issues: dict, resolution_now: dict) -> Iterator[str]:
@@ -268,8 +302,9 @@ class SyncEngine(FetchSteps, CadenceSteps):
     def _apply(self, prepared: list["_Item"], periodic: list["_Item"], report: SyncReport, failed: set[str]) -> None:
         """Apply a batch's items and record what they leave: the seen positions of the
         items that fully went through, the periodic items' observations, and the SLA
-        checks to compute again (whatever the batch told a customer moves its clock)."""
-        self._record_fetch_failures()
+        checks to compute again (whatever the batch told a customer moves its clock).
+        Runs on the thread that applies batches: what planning found failed is recorded by
+        the planning thread (:meth:`_record_fetch_failures`)."""
         self._adopt_landed(prepared)
         self._execute(prepared + periodic, report)
         failed.update(item.escalation.jira_issue_id for item in prepared if item.failures)
@@ -279,18 +314,6 @@ class SyncEngine(FetchSteps, CadenceSteps):
                 record()
         touched = {item.escalation.id for item in prepared + periodic if item.actions}
         self._record([item for item in prepared if not item.failures], touched)
-
-    def _adopt_landed(self, items: list[_Item]) -> None:
-        """Record the announcements fetch found landed by a run that died (their outbox
-        entries sent, their tickets told and set) before this pass writes anything on top:
-        facts, whatever becomes of the items' own actions."""
-        landed = [entry for item in items for entry in item.landed]
-        if not landed:
-            return
-        self._fence()
-        with self.store.session() as s:
-            self.store.outbox.finish_many(done=[(key, None) for key, *_ in landed], s=s)
-            self.store.links.record_many([(helpdesk, ticket_id, told) for _, helpdesk, ticket_id, told in landed], s=s)
 
     def _lease_chosen(self, chosen: list[tuple[str, int]], issues: dict, report: SyncReport,
                       deferred: set[str]) -> list:
@@ -350,31 +373,6 @@ class SyncEngine(FetchSteps, CadenceSteps):
                 self.on_failure(exc, target)
         self._fetch_failures = []
 
-    def _record(self, items: list["_Item"], touched: set[int]) -> None:
-        """Everything for these escalations was applied: advance their cursors and mark
-        them seen, and forget the SLA checks of those ``touched`` — one transaction."""
-        from bridge.sync.plan import signature
-
-        seen_rows, positions = [], []
-        for item in items:
-            seen = signature(item.issue)
-            seen_rows.append({"id": item.escalation.id, "jira_key": item.issue.key, "jira_url": item.issue.url,
-                              "status": seen.status, "resolution": seen.resolution,
-                              "fix_versions": list(seen.fix_versions), "jira_updated": item.issue.updated,
-                              "comment_id": item.comment_cursor})
-            for (helpdesk, ticket_id), where in item.seen.items():
-                positions.append((helpdesk, ticket_id, {"last_comment_id": where["comment_id"],
-                                                        "last_status": where["status"],
-                                                        "known_version": where["version"],
-                                                        "known_view": where.get("view")}))
-        if not (seen_rows or positions or touched):
-            return
-        self._fence()
-        with self.store.session() as s:
-            self.store.escalations.record_seen_many(seen_rows, s=s)
-            self.store.links.record_many(positions, s=s)
-            self.store.escalations.forget_sla_checks(touched, s=s)
-
     # -------------------------------------------------------------------- applying --
     def _execute(self, items: list["_Item"], report: SyncReport) -> None:
         """Apply every planned action through the one executor (:mod:`bridge.executor`)."""
@@ -385,7 +383,7 @@ class SyncEngine(FetchSteps, CadenceSteps):
                             error_linker=self.error_linker, escalate_link=self.escalate_link,
                             concurrency=self.concurrency)
         executor.fresh = self._fresh
-        executor.known = self._known_tickets()
+        executor.known = self._known_tickets(items)
         executed = [Item(escalation=item.escalation, actions=item.actions, issue=item.issue) for item in items]
         outcomes = executor.apply(executed)
         report.outcomes.extend(outcomes)
@@ -409,72 +407,18 @@ class SyncEngine(FetchSteps, CadenceSteps):
                                 executor.read_after)
         self._record_loose_versions()
 
-    def _remember_versions(self, written: dict[str, "_Item"], read_after: dict[str, Ticket]) -> None:
-        """Note the version each ticket has after the bridge's own writes (one bulk read
-        per hundred tickets, unless the write's confirmation read it back already), so the
-        next run recognises that the change the helpdesk reports for it is the bridge's own
-        and does not read its conversation again."""
-        after = {t: read_after[t] for t in written if t in read_after}
-        unread = sorted(t for t in written if t not in after)
-        try:
-            after.update(read_tickets(self.helpdesk, unread, self.concurrency) if unread else {})
-        except BridgeError:
-            pass  # the next run then reads these tickets in full: slower, not wrong
-        for ticket_id, ticket in after.items():
-            self._update_seen(written[ticket_id], ticket.helpdesk, ticket_id, version=ticket.version,
-                              view=view_of(ticket))
-
-    def _known_tickets(self) -> dict[str, Ticket]:
-        """The batch's linked tickets as the store last knew them, where it knows them at
+    def _known_tickets(self, items: list["_Item"]) -> dict[str, Ticket]:
+        """The items' linked tickets as the store last knew them, where it knows them at
         their version (:mod:`bridge.ticket_views`): the executor writes to those without a
         read first."""
         known = {}
-        for links in self._links_of.values():
-            for link in links:
+        for item in items:
+            for link in item.links or ():
                 if link.helpdesk == self.helpdesk.kind and link.ticket_id not in self._fresh:
                     ticket = ticket_from_view(link)
                     if ticket is not None:
                         known[link.ticket_id] = ticket
         return known
-
-    def _known_version(self, item: "_Item", ticket: Ticket) -> str | None:
-        """The ticket version whose conversation the bridge has processed."""
-        where = item.seen.get((ticket.helpdesk, ticket.id))
-        if where is not None:
-            return where.get("version")
-        link = self._link_of(item, ticket.helpdesk, ticket.id)
-        return link.known_version if link is not None else None
-
-    def _link_of(self, item: "_Item", helpdesk: str, ticket_id: str):
-        """The item's link of this ticket as this pass loaded it (the store's if not)."""
-        for link in self._links_of.get(item.escalation.id, ()) if item.escalation is not None else ():
-            if link.helpdesk == helpdesk and link.ticket_id == ticket_id:
-                return link
-        return self.store.links.get(helpdesk, ticket_id)
-
-    def _update_seen(self, item: "_Item", helpdesk: str, ticket_id: str, **values) -> None:
-        """Change where sync stands in a ticket: in the item's record while the item is still
-        to be recorded (its other positions land together), else in the store now."""
-        key = (helpdesk, ticket_id)
-        if key in item.seen:
-            item.seen[key].update(values)
-        elif item.issue is not None:
-            link = self._link_of(item, helpdesk, ticket_id)
-            item.seen[key] = {"comment_id": link.last_comment_id if link else None,
-                              "status": link.last_status if link else None,
-                              "version": link.known_version if link else None,
-                              "view": link.known_view if link else None, **values}
-        else:
-            # A periodic item (nothing else to record): gathered, written together.
-            columns = {"status": "last_status", "version": "known_version", "comment_id": "last_comment_id",
-                       "view": "known_view"}
-            self._loose.append((helpdesk, ticket_id, {columns[k]: v for k, v in values.items()}))
-
-    def _record_loose_versions(self) -> None:
-        if self._loose:
-            self._fence()
-            self.store.links.record_many(self._loose)
-            self._loose = []
 
 
 def _batches(values: Iterable, size: int) -> Iterator[list]:

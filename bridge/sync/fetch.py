@@ -221,7 +221,7 @@ class FetchSteps:
                 rules = replace(rules, next_update=next_update)
                 actions = plan(issue=issue, comments=comments, tickets=views, last_seen=last_seen, rules=rules)
 
-        return _Item(escalation=escalation, issue=issue, actions=actions, seen=seen, landed=landed,
+        return _Item(escalation=escalation, issue=issue, actions=actions, seen=seen, landed=landed, links=list(links),
                      comment_cursor=max((c["id"] for c in new_comments), key=_id_order) if new_comments else None)
 
     def _publishable(self, key: str, comment: dict) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, Callable
@@ -25,9 +26,11 @@ class OutcomeLog:
     spilled beyond it, as JSON lines, to an anonymous temporary file (private to the
     process, gone when it closes): a pass over 10,000 changes reports 10,000 lines, and
     its memory must not grow with them. Iterating reads them back as outcomes of
-    :class:`ActionSummary` (what a report keeps of an action anyway)."""
+    :class:`ActionSummary` (what a report keeps of an action anyway). Batches applied on
+    threads of their own append to one log: a lock keeps the spilled lines whole."""
 
     def __init__(self, outcomes: Iterable[Outcome] = (), *, keep: int = 500) -> None:
+        self._lock = threading.RLock()
         self._kept: list[Outcome] = []
         self._spilled: IO[str] | None = None
         self._count = 0
@@ -37,33 +40,39 @@ class OutcomeLog:
     def append(self, outcome: Outcome) -> None:
         """Add one outcome (its action summarised)."""
         outcome = reported(outcome)
-        self._count += 1
-        if len(self._kept) < self._limit:
-            self._kept.append(outcome)
-            return
-        if self._spilled is None:
-            self._spilled = tempfile.TemporaryFile("w+", encoding="utf-8")
-        a = outcome.action
-        self._spilled.write(json.dumps([a.key, a.target, a.kind, a.text, a.customer_facing,
-                                        outcome.result, outcome.detail]) + "\n")
+        with self._lock:
+            self._count += 1
+            if len(self._kept) < self._limit:
+                self._kept.append(outcome)
+                return
+            if self._spilled is None:
+                self._spilled = tempfile.TemporaryFile("w+", encoding="utf-8")
+            a = outcome.action
+            self._spilled.write(json.dumps([a.key, a.target, a.kind, a.text, a.customer_facing,
+                                            outcome.result, outcome.detail]) + "\n")
 
     def extend(self, outcomes: Iterable[Outcome]) -> None:
-        for outcome in outcomes:
-            self.append(outcome)
+        outcomes = list(outcomes)
+        with self._lock:  # one batch's outcomes together
+            for outcome in outcomes:
+                self.append(outcome)
 
     def __iter__(self) -> Iterator[Outcome]:
-        yield from self._kept
-        if self._spilled is None:
-            return
-        spilled, end = self._spilled, self._spilled.tell()
-        spilled.seek(0)
-        try:
-            while spilled.tell() < end:
-                key, target, kind, text, facing, result, detail = json.loads(spilled.readline())
-                yield Outcome(ActionSummary(key=key, target=target, kind=kind, text=text, customer_facing=facing),
-                              result, detail)
-        finally:
-            spilled.seek(0, 2)  # appends go on at the end
+        with self._lock:
+            kept, spilled = list(self._kept), self._spilled
+            if spilled is None:
+                yield from kept
+                return
+            yield from kept
+            end = spilled.tell()
+            spilled.seek(0)
+            try:
+                while spilled.tell() < end:
+                    key, target, kind, text, facing, result, detail = json.loads(spilled.readline())
+                    yield Outcome(ActionSummary(key=key, target=target, kind=kind, text=text,
+                                                customer_facing=facing), result, detail)
+            finally:
+                spilled.seek(0, 2)  # appends go on at the end
 
     def __len__(self) -> int:
         return self._count
@@ -118,6 +127,9 @@ class _Item:
     #: Store writes that record what a periodic item observed, applied after its actions.
     records: list[Callable[[], None]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    #: The escalation's linked tickets as the pass read them before planning (None: the
+    #: periodic items, whose links are read from the store when needed).
+    links: list | None = None
 
 
 def reported(outcome: Outcome) -> Outcome:

@@ -37,3 +37,28 @@ def test_a_report_of_many_outcomes_keeps_only_the_first_in_memory():
     assert len(log._kept) == 500 and len(log) == 1200
     assert [o.action.key for o in log][-1] == "note:zendesk:1199"
     assert log == [o for o in log] and log != [] and OutcomeLog() == []
+
+
+def test_batches_applied_on_threads_of_their_own_append_whole_and_together():
+    """A pass's batches are applied on threads of their own (bridge/sync/pipeline.py) and
+    report into one log: each batch's outcomes stay whole and together, spilled or not."""
+    import threading
+
+    log = OutcomeLog(keep=3)
+    batches = [[_outcome(b * 1000 + n) for n in range(200)] for b in range(4)]
+    go = threading.Barrier(len(batches))
+
+    def report(batch):
+        go.wait()
+        log.extend(iter(batch))
+
+    threads = [threading.Thread(target=report, args=(batch,)) for batch in batches]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    read = [o.action.key for o in log]
+    assert len(log) == len(read) == 800
+    runs = [read[start:start + 200] for start in range(0, 800, 200)]
+    assert sorted(runs) == sorted([[o.action.key for o in batch] for batch in batches])

@@ -1,0 +1,89 @@
+"""A sync pass plans its next batch while the batch before is being written
+(bridge/sync/pipeline.py), and still tells each customer once. Real HTTP against the
+sandbox, a real store on each backend.
+
+The Zendesk emulator holds the pass's first bulk write until the store shows the leases of
+the second batch's escalations, which the pass takes when it plans that batch: a pass that
+planned only after writing would leave the write held until the test gives up (and fails)."""
+
+from __future__ import annotations
+
+import threading
+
+from jira import JIRA
+
+from bridge.config import load_config
+from bridge.sandbox.jira import DEMO_LOGINS
+from bridge.services import Services
+from bridge.store.db import open_store
+from bridge.store.lease_group import escalation_lease
+from tests.fixtures.bridge_comments import bridge_comments, escalate_together
+
+#: How long the held write waits for the next batch to be planned before it lets go.
+GIVE_UP_S = 20  # less than the HTTP time-out (30 s), so a failure says what went wrong
+WORKING = ("actively working", "arbeitet jetzt")
+
+
+class HoldFirstBulkWrite:
+    """WSGI middleware on the Zendesk emulator: the first ``update_many`` waits until
+    ``ready()`` holds (or ``GIVE_UP_S`` passed), and notes whether it did."""
+
+    def __init__(self, app, ready) -> None:
+        self.app, self.ready = app, ready
+        self.held = threading.Event()
+        self.saw_ready: bool | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        if environ["REQUEST_METHOD"] == "PUT" and environ["PATH_INFO"].endswith("/tickets/update_many.json"):
+            with self._lock:
+                first = not self.held.is_set()
+                self.held.set()
+            if first:
+                self.saw_ready = _wait_for(self.ready, GIVE_UP_S)
+        return self.app(environ, start_response)
+
+
+def _wait_for(condition, limit_s: float) -> bool:
+    stop = threading.Event()
+    for _ in range(int(limit_s / 0.02)):
+        if condition():
+            return True
+        stop.wait(0.02)
+    return condition()
+
+
+def test_the_next_batch_is_planned_while_the_one_before_is_written(sandbox, bridge_env, store_url):
+    open_store(store_url, auto_upgrade=True).close()
+    services = Services(load_config(None, env={**bridge_env, "BRIDGE_STORE_URL": store_url}))
+    customer = sandbox.zendesk_state.ticket(101)["requester_id"]
+    tickets = [sandbox.zendesk_state.create_ticket({"subject": f"Sync {n} stalls", "comment": {"body": "stuck"}},
+                                                   customer)[0]["id"] for n in range(4)]
+    keys = [escalate_together(services, sandbox, [ticket]) for ticket in tickets]
+    assert services.sync_engine().run().exit_code == 0
+    dev = JIRA(server=sandbox.jira.url, basic_auth=DEMO_LOGINS["dev"].basic_auth("cloud"), max_retries=0)
+    for key in keys:  # the search lists them in this order: two batches of two
+        dev.transition_issue(key, "In Progress")
+    rows = {e.jira_key: e.id for e in services.store.escalations.list(states=["complete"])}
+    second_batch = [escalation_lease(rows[key]) for key in keys[2:]]
+
+    def second_batch_planned() -> bool:
+        return all(services.store.leases.get(name) is not None for name in second_batch)
+
+    zendesk = sandbox.zendesk.app
+    hold = HoldFirstBulkWrite(zendesk.wsgi_app, second_batch_planned)
+    zendesk.wsgi_app = hold
+    engine = services.sync_engine()
+    engine.pass_batch = 2
+    try:
+        report = engine.run()
+    finally:
+        zendesk.wsgi_app = hold.app
+
+    assert report.exit_code == 0, report.failures
+    assert hold.saw_ready is True, "the first batch's write was not in flight while the second was planned"
+    for ticket in tickets:
+        told = [body for body in bridge_comments(sandbox, ticket) if any(w in body for w in WORKING)]
+        assert len(told) == 1, (ticket, told)
+    assert services.store.leases.get(second_batch[0]) is None  # released with the pass
+    assert services.sync_engine().run().outcomes == []  # nothing left to do
