@@ -90,8 +90,10 @@ class SearchIndex:
             visible = {p.id for p in self.visible_projects(user)}
             predicate = compiled.predicate
             matched = []
-            # One pass over the index; documents are built once per indexed version.
-            for issue_id, entry in self._index.items():
+            # One pass over the index (documents built once per indexed version), or, for a
+            # query that names or bounds its issues' ids (``id in (...)``, ``id >= a``), a
+            # lookup of those only, as Jira's own index answers it.
+            for issue_id, entry in _candidates(query.where, self._index):
                 if entry.record.project_id not in visible or issue_id in reconcile:
                     continue
                 doc = entry.doc
@@ -112,6 +114,47 @@ class SearchIndex:
                 while len(self._search_cache) > 64:
                     self._search_cache.popitem(last=False)
             return records, compiled.warnings
+
+
+#: What an ``id`` clause says of the issues a query may match: named ids (or None: any)
+#: and the bounds they lie within.
+_Narrowing = tuple["set[int] | None", float, float]
+_ANY: _Narrowing = (None, float("-inf"), float("inf"))
+
+
+def _narrowing(node: Any) -> _Narrowing:
+    """The ids and id bounds a query's ``id`` clauses restrict it to, through ANDs
+    (``id = n``, ``id in (...)``, ``id >= a``, ...); :data:`_ANY` where they say nothing.
+    Only the candidates are then read: the predicate still decides, on those."""
+    if isinstance(node, jql.Clause) and node.field.lower() == "id":
+        operand, op = node.operand, node.op
+        if isinstance(operand, jql.Value) and operand.text.isdigit():
+            n = int(operand.text)
+            return {"=": ({n}, n, n), ">=": (None, n, float("inf")), ">": (None, n + 1, float("inf")),
+                    "<=": (None, float("-inf"), n), "<": (None, float("-inf"), n - 1)}.get(op, _ANY)
+        if op == "in" and isinstance(operand, jql.ListOperand) and all(
+                isinstance(v, jql.Value) and v.text.isdigit() for v in operand.items):
+            named = {int(v.text) for v in operand.items}
+            return (named, min(named, default=0), max(named, default=-1))
+        return _ANY
+    if isinstance(node, jql.And):
+        ids, low, high = _ANY
+        for item_ids, item_low, item_high in map(_narrowing, node.items):
+            ids = item_ids if ids is None else ids if item_ids is None else ids & item_ids
+            low, high = max(low, item_low), min(high, item_high)
+        return ids, low, high
+    return _ANY
+
+
+def _candidates(where: Any, index: dict) -> Iterable[tuple[int, Any]]:
+    """The index entries a query can match, in the index's (id) order: those its ``id``
+    clauses name or bound, looked up as Jira's own index answers them, else all."""
+    ids, low, high = _narrowing(where)
+    if ids is not None:
+        return ((i, index[i]) for i in sorted(ids) if low <= i <= high and i in index)
+    if high - low < len(index):  # a span narrower than the index: look its ids up
+        return ((i, index[i]) for i in range(int(low), int(high) + 1) if i in index)
+    return index.items()
 
 
 def _uses_now(query: jql.Query) -> bool:

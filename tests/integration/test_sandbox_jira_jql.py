@@ -53,6 +53,27 @@ def test_two_thousand_or_clauses_by_post_answer_200_with_the_right_issues(jira_a
     assert _search(jira_any, jql, api) == sorted([keys["l7"], keys["l1500"], keys["l1999"]])
 
 
+def test_a_query_naming_ids_answers_what_the_whole_index_would(jira_any):
+    """``id in (...)`` and ranges of ids are answered by looking those issues up, not by
+    reading every issue (a sync pass reads its changed Bugs a range of a hundred ids a
+    request): the same issues as the query's other clauses over the whole index, restricted
+    to those ids."""
+    keys = _labelled(jira_any, "named-a", "named-b", "named-c")
+    session = jira_any.http()
+    ids = {label: session.get(f"issue/{key}").json()["id"] for label, key in keys.items()}
+    wanted = f"{ids['named-a']}, {ids['named-c']}"
+    assert _search(jira_any, f"id in ({wanted}) ORDER BY key") == sorted([keys["named-a"], keys["named-c"]])
+    assert _search(jira_any, f"labels = named-c AND id in ({wanted})") == [keys["named-c"]]
+    assert _search(jira_any, f"id in ({wanted}) AND id = {ids['named-b']}") == []
+    assert _search(jira_any, f"id in ({wanted}) OR labels = named-b") == sorted(keys.values())
+    assert _search(jira_any, f"labels in (named-a, named-b, named-c) AND NOT id in ({wanted})") == [keys["named-b"]]
+    low, high = min(ids.values(), key=int), max(ids.values(), key=int)
+    assert _search(jira_any, f"id >= {low} AND id <= {high}") == sorted(keys.values())
+    assert _search(jira_any, f"(labels = named-a OR labels = named-b) AND id > {low} AND id <= {high}") == [
+        keys["named-b"]]
+    assert _search(jira_any, f"id >= {low} AND id < {low}") == []
+
+
 def test_four_hundred_nested_parentheses_answer_200_with_the_right_issues(jira_any):
     keys = _labelled(jira_any, "a0", "a1", "a398", "a399", "deep", "elsewhere")
     # (labels = a399 OR (project = SUP AND (labels = a398 OR (project = SUP AND ... (labels = deep)))))
