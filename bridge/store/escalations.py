@@ -85,9 +85,12 @@ class EscalationRepository(Repository):
         found: dict[str, Escalation] = {}
         with self.reading() as s:
             for chunk in chunks(sorted(set(issue_ids))):
-                for row in s.exec(select(Escalation).where(col(Escalation.state) == "complete",
-                                                           one_of(s, col(Escalation.jira_issue_id), chunk))):
-                    found[row.jira_issue_id] = row
+                # Looked up by issue id alone, the state checked here: with ``state`` in
+                # the WHERE, SQLite (no statistics) reads every complete escalation through
+                # the state index instead of the chunk's rows through the issue id's.
+                for row in s.exec(select(Escalation).where(one_of(s, col(Escalation.jira_issue_id), chunk))):
+                    if row.state == "complete":
+                        found[row.jira_issue_id] = row
         return found
 
     def complete_ids_by_issue(self, issue_ids: Iterable[str]) -> dict[str, int]:
@@ -96,8 +99,10 @@ class EscalationRepository(Repository):
         found: dict[str, int] = {}
         with self.reading() as s:
             for chunk in chunks(sorted(set(issue_ids))):
-                found.update(s.exec(select(Escalation.jira_issue_id, Escalation.id).where(
-                    col(Escalation.state) == "complete", one_of(s, col(Escalation.jira_issue_id), chunk))).all())
+                rows = s.exec(select(Escalation.jira_issue_id, Escalation.id, Escalation.state)
+                              .where(one_of(s, col(Escalation.jira_issue_id), chunk))).all()
+                # The state checked here, not in the query (see complete_by_issue).
+                found.update((issue_id, row_id) for issue_id, row_id, state in rows if state == "complete")
         return found
 
     def by_ids(self, escalation_ids: Iterable[int], *, states: Iterable[str] | None = None) -> dict[int, Escalation]:
