@@ -121,3 +121,20 @@ def test_the_literal_pre_check_changes_no_answer(text: str) -> None:
     assert SCANNER.hits(text) == PLAIN.hits(text)
     assert SCANNER.residue(text) == PLAIN.residue(text)
     assert SCANNER.is_sentry(text) == PLAIN.is_sentry(text)
+
+
+@settings(max_examples=100, deadline=None)
+@given(head=texts, tail=texts)
+def test_a_whole_message_folds_the_same_and_is_not_remembered(head: str, tail: str) -> None:
+    """Whole messages (unique to their ticket) fold as any text does, but are not kept in
+    the fold's memory: at a pass's 10,000 messages they filled it for no hit."""
+    from bridge.policy.error_refs import REMEMBERED_LENGTH, _folded
+
+    text = head + "ﬁ &amp; " + "x" * REMEMBERED_LENGTH + tail
+    before = _folded.cache_info()
+    assert _fold(text) == full_fold(text)
+    after = _folded.cache_info()
+    assert (after.hits, after.misses) == (before.hits, before.misses)
+    short = "ﬁ &amp; é"
+    _fold(short)
+    assert _folded.cache_info().currsize >= 1  # a run is still remembered
