@@ -42,10 +42,11 @@ def test_a_report_of_many_outcomes_keeps_only_the_first_in_memory():
 def test_batches_applied_on_threads_of_their_own_append_whole_and_together():
     """A pass's batches are applied on threads of their own (bridge/sync/pipeline.py) and
     report into one log: each batch's outcomes stay whole and together, spilled or not."""
+    import sys
     import threading
 
     log = OutcomeLog(keep=3)
-    batches = [[_outcome(b * 1000 + n) for n in range(200)] for b in range(4)]
+    batches = [[_outcome(b * 10_000 + n) for n in range(2000)] for b in range(4)]
     go = threading.Barrier(len(batches))
 
     def report(batch):
@@ -53,12 +54,17 @@ def test_batches_applied_on_threads_of_their_own_append_whole_and_together():
         log.extend(iter(batch))
 
     threads = [threading.Thread(target=report, args=(batch,)) for batch in batches]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # the threads take turns every few bytecodes, not every 5 ms
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
 
     read = [o.action.key for o in log]
-    assert len(log) == len(read) == 800
-    runs = [read[start:start + 200] for start in range(0, 800, 200)]
+    assert len(log) == len(read) == 8000
+    runs = [read[start:start + 2000] for start in range(0, 8000, 2000)]
     assert sorted(runs) == sorted([[o.action.key for o in batch] for batch in batches])
