@@ -103,8 +103,6 @@ class SyncEngine(FetchSteps, CadenceSteps, RecordSteps):
         self.concurrency = concurrency
         #: Ticket positions of periodic items, recorded together after the round.
         self._loose: list = []
-        #: The links of the batch of escalations being planned, by escalation id.
-        self._links_of: dict = {}
         self.pass_batch = PASS_BATCH  # escalations planned (and leased), applied and recorded together
         #: The signed Escalate link customer messages end with (None: no link).
         self.escalate_link = escalate_link
@@ -190,11 +188,11 @@ class SyncEngine(FetchSteps, CadenceSteps, RecordSteps):
         resolution_now: dict[str, str | None] = {}
         issues: dict = {}  # the Bugs of the batch being gathered, as the search found them
         affected = self._affected(found, ticket_changes, issues, resolution_now)
-        applying = AppliedInTurn(parallel=not dry_run and self.store.parallel_sessions and self.concurrency > 1)
-        try:
-            # A batch of escalations at a time, planned, then applied and recorded while the
-            # next is planned (bridge/sync/pipeline.py): the pass's memory follows two
-            # batches, not the number of changes.
+        # A batch of escalations at a time, planned, then applied and recorded while the next
+        # is planned (bridge/sync/pipeline.py): the pass's memory follows two batches, not
+        # the number of changes.
+        parallel = not dry_run and self.store.parallel_sessions and self.concurrency > 1
+        with AppliedInTurn(parallel=parallel) as applying:
             for batch in _batches(progress(affected) if progress else affected, self.pass_batch):
                 if applying.working(batch):
                     applying.wait()  # a Bug listed again: planned from its rows as recorded
@@ -209,11 +207,6 @@ class SyncEngine(FetchSteps, CadenceSteps, RecordSteps):
                 self._record_fetch_failures()
                 applying.submit(lambda prepared=prepared: self._apply(prepared, [], report, failed), batch,
                                 then=lambda tickets=tickets: self._forget(tickets))
-            applying.wait()
-        except BaseException:
-            applying.abandon()
-            raise
-        applying.close()
         periodic = self._cadence(skip=told, report=report, dry_run=dry_run)
         periodic += self._regressions(resolution_now, report=report)
         periodic += self._error_link_retries()
@@ -259,18 +252,16 @@ class SyncEngine(FetchSteps, CadenceSteps, RecordSteps):
             report.examined += len(escalations)
             chosen = [escalations[i] for i in batch if i in escalations]
         # The linked tickets of every escalation of the batch, in one query.
-        self._links_of = self.store.links.of_many(e.id for e in chosen)
+        links_of = self.store.links.of_many(e.id for e in chosen)
         prepared: list[_Item] = []
-        try:
-            for escalation in chosen:
-                try:
-                    prepared.append(self._prepare(escalation, issues.get(escalation.jira_issue_id),
-                                                  ticket_changes.get(escalation.jira_issue_id, {})))
-                except BridgeError as exc:
-                    failed.add(escalation.jira_issue_id)
-                    self._item_failed(report, f"jira:{escalation.jira_key}", exc, dry_run=dry_run)
-        finally:
-            self._links_of = {}  # each item carries its own (_Item.links)
+        for escalation in chosen:
+            try:
+                prepared.append(self._prepare(escalation, issues.get(escalation.jira_issue_id),
+                                              ticket_changes.get(escalation.jira_issue_id, {}),
+                                              links_of.get(escalation.id, [])))
+            except BridgeError as exc:
+                failed.add(escalation.jira_issue_id)
+                self._item_failed(report, f"jira:{escalation.jira_key}", exc, dry_run=dry_run)
         # Planned: a Bug the search lists again from now on is worked again, in a later batch.
         tickets = []
         for issue_id in batch:

@@ -157,8 +157,9 @@ class FetchSteps:
         return landed
 
     # ----------------------------------------------------------------- one escalation --
-    def _prepare(self, escalation, found, changed_tickets: dict[str, Ticket]) -> "_Item":
-        """Read what is needed for one escalation and plan its actions (no writes)."""
+    def _prepare(self, escalation, found, changed_tickets: dict[str, Ticket], links: list) -> "_Item":
+        """Read what is needed for one escalation and plan its actions (no writes);
+        ``links``: its linked tickets, as the batch read them."""
         if found is None:
             issue = self.tracker.issue(escalation.jira_issue_id)
             if issue is None:
@@ -176,8 +177,6 @@ class FetchSteps:
 
         views = []
         seen: dict[tuple[str, str], dict] = {}
-        links = self._links_of[escalation.id] if escalation.id in getattr(self, "_links_of", {}) \
-            else self.store.links.of(escalation.id)
         landed = []
         for link in links:
             ticket = changed_tickets.get(link.ticket_id)

@@ -24,9 +24,9 @@ helpdesk's together).
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from types import TracebackType
 
 __all__ = ["AppliedInTurn"]
 
@@ -34,65 +34,69 @@ log = logging.getLogger(__name__)
 
 
 class AppliedInTurn:
-    """Applies a pass's batches, up to ``depth`` at once, each on a thread of its own (or
-    one at a time on the caller's thread, ``parallel`` False), while the caller prepares
-    the next one.
+    """Applies a pass's batches one at a time, in order, on a thread of their own (or on
+    the caller's, ``parallel`` False), while the caller prepares the next one.
 
-    Use: ``submit`` each planned batch; ``wait`` before the pass's work that follows the
-    batches; ``abandon`` when the pass fails, so no write outlives it."""
+    Use as a context manager around the batches: ``submit`` each planned batch; leaving
+    the block waits for the last one (its error raised), or, when the pass fails, waits
+    for the batch in flight and reports the pass's error, so no write outlives the pass."""
 
-    def __init__(self, parallel: bool, depth: int = 1) -> None:
-        self._pool = (ThreadPoolExecutor(max_workers=depth, thread_name_prefix="bridge-apply")
-                      if parallel else None)
-        self._depth = depth
-        #: The batches being applied, oldest first: (future, then, keys).
-        self._running: deque[tuple[Future, Callable[[], None], frozenset]] = deque()
+    def __init__(self, parallel: bool) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bridge-apply") if parallel else None
+        #: The batch being applied: its future, what runs after it, its keys (Bug ids).
+        self._running: tuple[Future, Callable[[], None], frozenset] | None = None
+
+    def __enter__(self) -> AppliedInTurn:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc is not None:
+            self.abandon()
+            return
+        try:
+            self.wait()
+        finally:
+            self.close()
 
     def working(self, keys: Iterable) -> bool:
-        """Whether a batch being applied has any of ``keys``."""
-        keys = set(keys)
-        return any(not running.isdisjoint(keys) for _, _, running in self._running)
+        """Whether the batch being applied has any of ``keys``."""
+        return self._running is not None and not self._running[2].isdisjoint(keys)
 
     def submit(self, apply: Callable[[], None], keys: Collection, then: Callable[[], None]) -> None:
-        """Apply a batch (``apply``), once fewer than ``depth`` are being applied; ``then``
-        runs on the caller's thread after ``apply`` has (what the pass no longer needs of
-        the batch). An error of a batch before is raised here, and this one is not applied."""
+        """Apply a batch (``apply``) once the one before is done; ``then`` runs on the
+        caller's thread after ``apply`` has (what the pass no longer needs of the batch).
+        An error of the batch before is raised here, and this one is not applied."""
+        self.wait()
         if self._pool is None:
             apply()
             then()
             return
-        while len(self._running) >= self._depth:
-            self._finish_oldest()
-        self._running.append((self._pool.submit(apply), then, frozenset(keys)))
+        self._running = (self._pool.submit(apply), then, frozenset(keys))
 
     def wait(self) -> None:
-        """Until every batch being applied is done; the first error is raised here."""
-        while self._running:
-            self._finish_oldest()
-
-    def _finish_oldest(self) -> None:
-        future, then, _ = self._running[0]
-        try:
+        """Until the batch being applied is done; its error, if it failed, is raised here."""
+        running, self._running = self._running, None
+        if running is not None:
+            future, then, _ = running
             future.result()
-        finally:
-            self._running.popleft()
-        then()
+            then()
 
     def abandon(self) -> None:
-        """The pass failed: wait for the batches being applied (their writes land and are
-        recorded, or their own errors stop them), then let the threads go. The pass's error
-        is the one reported; a batch's, if it had one too, goes to the log."""
-        running, self._running = self._running, deque()
+        """The pass failed: wait for the batch being applied (its writes land and are
+        recorded, or its own error stops it), then let the thread go. The pass's error is
+        the one reported; the batch's, if it had one too, goes to the log."""
+        running, self._running = self._running, None
         try:
-            for future, _, _ in running:
-                error = future.exception()
+            if running is not None:
+                error = running[0].exception()
                 if error is not None:
                     log.warning("a sync batch failed while the pass was failing: %s", error)
         finally:
             self.close()
 
     def close(self) -> None:
-        """Let the threads go (after :meth:`wait` or :meth:`abandon`)."""
+        """Let the thread go (after :meth:`wait` or :meth:`abandon`)."""
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None

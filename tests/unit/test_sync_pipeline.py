@@ -121,3 +121,23 @@ def test_an_error_of_a_batch_is_raised_at_the_next_submit():
     with pytest.raises(LookupError, match="lease lost"):
         applying.submit(lambda: pytest.fail("applied after a failed batch"), ["2"], then=lambda: None)
     applying.abandon()
+
+
+def test_leaving_the_block_waits_for_the_batch_in_flight_and_the_pass_error_stands():
+    release, finished = threading.Event(), threading.Event()
+
+    def apply():
+        assert release.wait(30)
+        finished.set()
+
+    with pytest.raises(KeyError, match="planning failed"):
+        with AppliedInTurn(parallel=True) as applying:
+            applying.submit(apply, ["1"], then=lambda: None)
+            threading.Timer(0, release.set).start()
+            raise KeyError("planning failed")  # the pass fails while batch 1 is written
+    assert finished.is_set()
+
+    done: list[str] = []
+    with AppliedInTurn(parallel=True) as applying:
+        applying.submit(lambda: done.append("applied"), ["2"], then=lambda: done.append("then"))
+    assert done == ["applied", "then"]  # leaving the block waited for it
