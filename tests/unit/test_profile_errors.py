@@ -124,6 +124,17 @@ def test_unknown_key_and_unknown_holiday_country(tmp_path: Path) -> None:
     assert load_error(path).key == "tiers.standard.hours.holidays"
 
 
+def test_holiday_subdivision_is_checked_against_its_country(tmp_path: Path) -> None:
+    holidays_at = "extends: severity-1-3\ntiers:\n  standard:\n    hours:\n      holidays: {{{}}}\n"
+    path = write(tmp_path, "sub", holidays_at.format("country: US, subdivision: XX"))
+    error = load_error(path)
+    assert error.key == "tiers.standard.hours.holidays"
+    assert "unknown subdivision 'XX' of US" in error.problem and "WA" in error.problem
+    # An alias the holidays package knows (UK for GB) is a country too.
+    ok = write(tmp_path, "alias", holidays_at.format("country: UK, subdivision: SCT"))
+    assert load_profile(ok).tiers["standard"].hours.holidays.country == "UK"
+
+
 def test_error_in_an_inherited_key_names_the_parent_file(tmp_path: Path) -> None:
     parent = write(tmp_path, "parent", MINIMAL.format(zone="Nowhere/City", high_target="4bh"))
     child = write(tmp_path, "child", "extends: parent.yaml\nat_risk_share: 0.5\n")
