@@ -10,16 +10,22 @@ same scanner the gate uses. Pure: no I/O.
 
 from __future__ import annotations
 
-import functools
-import html
 import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from bridge.errors import InvalidValue
+from bridge.policy.folding import (
+    RUN,
+    RUN_TRAILING,
+    fold,
+    folding_runs,
+    holds_any,
+    literal_probe,
+    may_fold,
+)
 
 # sentry.io region hosts: their first label names a data-storage region, not an org.
 _REGION_LABELS = frozenset({"us", "de"})
@@ -48,15 +54,6 @@ _MIN_KNOWN_ID_DIGITS = 4
 # Where a configured host name ends: errors.acme.internal.example.org is another host.
 _HOST_END = r"(?![\w-]|\.[\w-])"
 
-# Candidate URL-ish runs: maximal stretches without whitespace or the characters that
-# delimit a URL in prose, Markdown and HTML.
-_RUN = re.compile(r"[^\s<>\"'()\[\]{}]+")
-# The runs holding something _fold would change (see _FOLDABLE): anchored at a run's start,
-# so a run without one costs one scan, never one per position.
-_FOLDING_RUN = re.compile(
-    r"(?<![^\s<>\"'()\[\]{}])[^\s<>\"'()\[\]{}]*?(?:[^\x00-\x7f\s]|[%&\\])[^\s<>\"'()\[\]{}]*"
-)
-_RUN_TRAILING = ".,;:!?"
 _SCHEME_START = re.compile(r"(?:[a-z][a-z0-9+.-]*:)?//|www\.", re.IGNORECASE)
 
 _MD_LINK = re.compile(
@@ -72,8 +69,6 @@ _HTML_ANCHOR = re.compile(
 # Pairs a removal may leave empty: "(https://...)" → "()" → nothing.
 _PAIRS = {"(": ")", "[": "]", "<": ">", '"': '"', "'": "'", "`": "`"}
 
-# Folded look-alikes for the suspicious second look (NFKC does not fold these dots).
-_DOTS = str.maketrans({"\u3002": ".", "\uff61": ".", "\ufe12": ".", "\u2024": "."})
 _OBFUSCATED_SENTRY_IO = re.compile(
     r"sentry\s*(?:\.|\[\.\]|\(\.\)|\{\.\}|\[dot\]|\(dot\)|\sdot\s)\s*io\b", re.IGNORECASE
 )
@@ -83,29 +78,8 @@ _SENTRY_HEADER_WORDS = re.compile(
     re.IGNORECASE,
 )
 _TRACE_HEADER_VALUE = re.compile(r"\b[0-9a-f]{32}-[0-9a-f]{16}(?:-[01])?\b", re.IGNORECASE)
-# What folding can change: anything outside ASCII (NFKC, look-alike dots, invisibles are all
-# non-ASCII) and the escapes _decode undoes (&entities;, %xx, \/). Text without any of these
-# folds to itself, which most text does: the gate then skips the Unicode work.
-_FOLDABLE = re.compile(r"[^\x00-\x7f]|[%&\\]")
-# The only characters outside ASCII that an IGNORECASE pattern matches to an ASCII letter
-# (long s, dotless i, dotted capital I, Kelvin sign). Text translated by these and lowered
-# holds every ASCII literal a pattern finds in it, lowered: a cheap test that a pattern
-# with such a literal cannot match, before the pattern's own scan of every position.
-_CASE_TWINS = {"\u017f": "s", "\u0131": "i", "\u0130": "i", "\u212a": "k"}
-_UNTWIN = str.maketrans(_CASE_TWINS)
-
-
-def _probe(text: str) -> str:
-    """``text`` as the literal pre-checks read it (see :data:`_CASE_TWINS`)."""
-    if any(twin in text for twin in _CASE_TWINS):
-        text = text.translate(_UNTWIN)  # rare, and translate is the slow part
-    return text.lower()
-
-
-def _holds_any(probe: str, literals: tuple[str, ...] | None) -> bool:
-    """Whether ``probe`` may hold a match of patterns needing one of ``literals`` (None:
-    no usable literals, so it may)."""
-    return literals is None or any(literal in probe for literal in literals)
+# The dash and span id of a trace header value: a literal first, which the engine finds fast.
+_TRACE_SPAN = re.compile(r"-[0-9a-fA-F]{16}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,46 +99,14 @@ class SentryRef:
     issue_id: str | None = None
 
 
-# ---------------------------------------------------------------------------- decoding
+# ------------------------------------------------------------------------ trace values
 
 
-def _decode(text: str) -> str:
-    """Undo the encodings a URL hides behind: HTML entities, %-escapes (nested), JSON ``\\/``."""
-    for _ in range(4):
-        decoded = unquote(html.unescape(text)).replace("\\/", "/")
-        if decoded == text:
-            break
-        text = decoded
-    return text
-
-
-#: Texts up to this long are remembered once folded (runs: the same template words recur in
-#: every message). Longer ones (a whole message, unique to its ticket: its Escalate link)
-#: never recur: remembering them held 8,192 messages, about 8 MB in a pass that announces
-#: 10,000 changes, for no hit.
-REMEMBERED_LENGTH = 256
-
-
-def _fold(text: str) -> str:
-    """Decode, fold Unicode look-alikes (full-width letters, odd dots) and drop invisibles."""
-    if _FOLDABLE.search(text) is None:
-        return text
-    return _folded(text) if len(text) <= REMEMBERED_LENGTH else _folded.__wrapped__(text)
-
-
-@functools.lru_cache(maxsize=8192)
-def _folded(text: str) -> str:
-    """:func:`_fold` of text that may change; remembered (short texts only, see
-    :data:`REMEMBERED_LENGTH`), as the gate folds the same words of the same templates in
-    every message."""
-    text = _decode(text)
-    if text.isascii():
-        # NFKC leaves ASCII as it is, and the look-alike dots and the invisibles (format
-        # characters) are all outside it: a message's link with its "&" ends here.
-        return text
-    text = unicodedata.normalize("NFKC", text).translate(_DOTS)
-    invisible = {ord(c): None for c in set(text) if unicodedata.category(c) == "Cf"}
-    return text.translate(invisible) if invisible else text
+def _has_trace_value(text: str) -> bool:
+    """Whether :data:`_TRACE_HEADER_VALUE` matches in ``text``, tried only 32 characters
+    before each dash that starts a span id (a message has few), not at every position."""
+    return any(found.start() >= 32 and _TRACE_HEADER_VALUE.match(text, found.start() - 32)
+               for found in _TRACE_SPAN.finditer(text))
 
 
 # --------------------------------------------------------------------------- hosts
@@ -209,7 +151,7 @@ def _blocked_host_pattern(host: str) -> str:
 
 
 def _literals(values: Iterable[str]) -> tuple[str, ...] | None:
-    """Lower-cased literals for :func:`_holds_any`, or None when one is not ASCII (the
+    """Lower-cased literals for :func:`holds_any`, or None when one is not ASCII (the
     pre-check is exact for ASCII literals only)."""
     found = tuple(v.lower() for v in values)
     return found if all(v.isascii() for v in found) else None
@@ -374,8 +316,8 @@ class _Scanner:
         self.numbers = re.compile(r"(?<![\w.,/-])\d+(?![\w]|[.,]\d|[-/]\w)")
 
     def is_sentry(self, text: str) -> bool:
-        folded = _fold(text)
-        return _holds_any(_probe(folded), self._host_literals) and self.hosts.search(folded) is not None
+        folded = fold(text)
+        return holds_any(literal_probe(folded), self._host_literals) and self.hosts.search(folded) is not None
 
     def hits(self, text: str) -> list[_Hit]:
         found: list[_Hit] = []
@@ -391,18 +333,18 @@ class _Scanner:
         # stretch between delimiters, and no delimiter is a character the host patterns'
         # look-arounds refuse, so a host found in such a run would be found in the text.
         # Only runs that fold (an escape, a non-ASCII letter) need a look of their own.
-        probe = _probe(text)
-        if _holds_any(probe, self._host_literals) and self.hosts.search(text) is not None:
-            runs = _RUN.finditer(text)
+        probe = literal_probe(text)
+        if holds_any(probe, self._host_literals) and self.hosts.search(text) is not None:
+            runs: Iterable[tuple[int, str]] = ((m.start(), m.group()) for m in RUN.finditer(text))
         else:
-            runs = _FOLDING_RUN.finditer(text) if _FOLDABLE.search(text) else ()
-        for m in runs:
-            run = m.group().rstrip(_RUN_TRAILING)
+            runs = folding_runs(text) if may_fold(text) else ()
+        for run_start, run in runs:
+            run = run.rstrip(RUN_TRAILING)
             if not run or not self.is_sentry(run):
                 continue
-            start = m.start()
+            start = run_start
             # Only a run readable as is may be trimmed; an encoded one goes whole.
-            raw_host = self.hosts.search(run) if _fold(run) == run else None
+            raw_host = self.hosts.search(run) if fold(run) == run else None
             if raw_host is not None:
                 # The host is readable as is: drop the URL, not words glued before it.
                 scheme = _SCHEME_START.search(run, 0, raw_host.start())
@@ -411,8 +353,8 @@ class _Scanner:
                 elif "@" not in run[: raw_host.start()]:
                     start += raw_host.start()
                 # else a scheme-less DSN, key@host/1: the whole run goes, key included.
-            found.append(_Hit(start, m.start() + len(run), self._ref_in(run)))
-        if self.short_ids is not None and _holds_any(probe, self._short_id_literals):
+            found.append(_Hit(start, run_start + len(run), self._ref_in(run)))
+        if self.short_ids is not None and holds_any(probe, self._short_id_literals):
             for m in self.short_ids.finditer(text):
                 suffix = m.group(2)
                 if m.group() != m.group().upper() and not any(c.isdigit() for c in suffix):
@@ -432,7 +374,7 @@ class _Scanner:
         return found
 
     def _ref_in(self, raw: str) -> SentryRef | None:
-        decoded = _fold(raw)
+        decoded = fold(raw)
         for m in self.urls.finditer(decoded):
             ref = _parse_url(m.group(), self.self_hosted)
             if ref is not None:
@@ -441,16 +383,16 @@ class _Scanner:
 
     def residue(self, text: str) -> list[str]:
         """What a suspicious second look still finds in ``text`` (kinds, not the text)."""
-        folded = _fold(text)
-        probe = _probe(folded)
+        folded = fold(text)
+        probe = literal_probe(folded)
         says_sentry = "sentry" in probe  # the obfuscated host and the header words spell it
         reasons: list[str] = []
-        if (_holds_any(probe, self._host_literals) and self.hosts.search(folded)) or (
+        if (holds_any(probe, self._host_literals) and self.hosts.search(folded)) or (
                 says_sentry and _OBFUSCATED_SENTRY_IO.search(folded)):
             reasons.append("a Sentry host name")
-        if (says_sentry and _SENTRY_HEADER_WORDS.search(folded)) or _TRACE_HEADER_VALUE.search(folded):
+        if (says_sentry and _SENTRY_HEADER_WORDS.search(folded)) or _has_trace_value(folded):
             reasons.append("a Sentry trace header, key or trace id")
-        if self.short_ids is not None and _holds_any(probe, self._short_id_literals):
+        if self.short_ids is not None and holds_any(probe, self._short_id_literals):
             for m in self.short_ids.finditer(folded):
                 if m.group() == m.group().upper() or any(c.isdigit() for c in m.group(2)):
                     reasons.append("a Sentry short id")

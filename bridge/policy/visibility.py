@@ -46,7 +46,7 @@ from bridge.errors import ItemFailed
 # What a customer may see of JIRA: the comment decision lives beside this module.
 from bridge.policy.comment_visibility import JIRA_INTERNAL_PROPERTY, jira_comment_is_public
 # The recognisers of error-tracker references (the gate's eyes).
-from bridge.policy.error_refs import (_PAIRS, SentryRef, _fold, _Hit, _Scanner, _SelfHosted,  # noqa: F401
+from bridge.policy.error_refs import (_PAIRS, SentryRef, _Hit, _Scanner, _SelfHosted,  # noqa: F401
                                       find_sentry_refs, parse_sentry_ref)
 
 __all__ = [
