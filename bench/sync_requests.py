@@ -13,6 +13,8 @@ For each run it prints the HTTP requests per service (JIRA, Zendesk; reads and w
 the emulators' own counters), the wall time with 0 and 50 ms of latency added to every
 request, and the memory the run took (growth of its resident memory, the kernel's peak;
 tracemalloc's peak with ``--tracemalloc``). Then it checks issue 5's targets and prints PASS/FAIL per target.
+Where a run's CPU goes: ``--profile`` (cProfile, the calling thread) or ``--profile-threads``
+(every thread's CPU by function, bench/thread_cpu.py).
 
 How the world is built (nothing goes through ``bridge escalate``; 10,000 escalations over
 HTTP would measure escalate, not sync):
@@ -229,7 +231,8 @@ class Plan:
     latencies: list[float]
     naive_latency_up_to: int
     trace: bool
-    profile: bool
+    #: None, ``calls`` (--profile) or ``threads`` (--profile-threads).
+    profile: str | None
     store_url: str | None = None
     json_lines: bool = False
     engines: tuple[str, ...] = ("bridge sync", "naive")
@@ -356,7 +359,7 @@ def _run_size(sandbox: SandboxProcess, size: int, plan: Plan, store_url: str) ->
                 fast_forward(sandbox, env)
                 sandbox.change([next(fresh).issue_id for _ in range(changed)])
                 run = measure(sandbox, env, size=size, changed=changed, engine=engine, latency_ms=latency,
-                              trace=plan.trace, profile=plan.profile and engine == "bridge sync")
+                              trace=plan.trace, profile=plan.profile if engine == "bridge sync" else None)
                 runs.append(run)
                 emit(plan, run)
                 print(f"  N={size:,} changed={changed:,} {engine} {latency:g} ms: {run.total:,} requests, "
@@ -395,6 +398,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true",
                         help="profile the `bridge sync` runs and print where their time goes (slows them down; "
                              "BRIDGE_BENCH_PROFILE_LINES sets how many functions are listed, default 22)")
+    parser.add_argument("--profile-threads", action="store_true",
+                        help="print the `bridge sync` runs' CPU by function, every thread (bench/thread_cpu.py): "
+                             "where the pass's CPU goes, which --profile (the calling thread only) cannot show")
     args = parser.parse_args(argv)
     engine_names = {"bridge": "bridge sync", "naive": "naive"}
     unknown = {e.strip() for e in args.engines.split(",")} - set(engine_names)
@@ -406,7 +412,8 @@ def main(argv: list[str] | None = None) -> int:
         sizes, latencies = [1000], [0.0]
     plan = Plan(sizes=sizes, fractions=[float(f) for f in args.changed.split(",")], latencies=latencies,
                 naive_latency_up_to=max(sizes) if args.full else args.measure_naive_up_to, trace=args.tracemalloc,
-                profile=args.profile, store_url=args.store_url, json_lines=args.json,
+                profile="calls" if args.profile else "threads" if args.profile_threads else None,
+                store_url=args.store_url, json_lines=args.json,
                 engines=tuple(engine_names[e.strip()] for e in args.engines.split(",")))
     for size in sizes:
         if bugs_needed(size, plan) > size:

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta, timezone
 from process_cpu import postgres_cpu_s  # bench/process_cpu.py, beside this script
 from process_memory import RunPeak  # bench/process_memory.py
 from sync_world import SandboxProcess  # bench/sync_world.py
+from thread_cpu import ThreadCpu  # bench/thread_cpu.py
 
 #: Requests in flight for a run that does not say (the naive baseline's reads, one at a time).
 CONCURRENCY = 1
@@ -82,7 +83,7 @@ def naive_engine_class():
 
 
 # -------------------------------------------------------------------------------- one run --
-def _run_child(conn, env: dict[str, str], engine_name: str, offset_s: float, trace: bool, profile: bool) -> None:
+def _run_child(conn, env: dict[str, str], engine_name: str, offset_s: float, trace: bool, profile: str | None) -> None:
     """One sync run in a fresh process; sends back wall time, memory and what the run did
     (or the traceback, so the parent reports a crashed run instead of waiting for it)."""
     try:
@@ -91,8 +92,10 @@ def _run_child(conn, env: dict[str, str], engine_name: str, offset_s: float, tra
         conn.send({"error": traceback.format_exc()})
 
 
-def _sync_once(env: dict[str, str], engine_name: str, offset_s: float, trace: bool, profile: bool) -> dict:
-    """Build the engine as the CLI does, run it once on the shared clock, measure the run."""
+def _sync_once(env: dict[str, str], engine_name: str, offset_s: float, trace: bool, profile: str | None) -> dict:
+    """Build the engine as the CLI does, run it once on the shared clock, measure the run
+    (``profile``: ``calls`` for cProfile of the calling thread, ``threads`` for thread CPU by
+    function, see bench/thread_cpu.py)."""
     from bridge.config import load_config
     from bridge.services import Services
 
@@ -112,13 +115,18 @@ def _sync_once(env: dict[str, str], engine_name: str, offset_s: float, trace: bo
     sampler = RunPeak().start()
     if trace:
         tracemalloc.start()
-    profiler = cProfile.Profile() if profile else None
+    profiler = cProfile.Profile() if profile == "calls" else None
+    threads = ThreadCpu().install() if profile == "threads" else None
     cpu_before = time.process_time()  # this process's CPU, every thread: the pass's own work
     started = time.perf_counter()
     if profiler is not None:
         report = profiler.runcall(engine.run)
     else:
-        report = engine.run()
+        try:
+            report = engine.run()
+        finally:
+            if threads is not None:
+                threads.uninstall()
     wall = time.perf_counter() - started
     cpu = time.process_time() - cpu_before
     traced = tracemalloc.get_traced_memory()[1] if trace else None
@@ -137,7 +145,8 @@ def _sync_once(env: dict[str, str], engine_name: str, offset_s: float, trace: bo
         "traced_peak_mb": traced / 2**20 if traced is not None else None,
         "examined": report.examined, "outcomes": done, "failures": [list(f) for f in report.failures],
         "exit_code": report.exit_code, "skipped": report.skipped,
-        "profile": _profile_text(profiler) if profiler is not None else None,
+        "profile": (_profile_text(profiler) if profiler is not None
+                    else threads.table() if threads is not None else None),
         "concurrency": services.config.http.concurrency,
     }
 
@@ -218,7 +227,7 @@ class Run:
 
 
 def measure(sandbox: SandboxProcess, env: dict[str, str], *, size: int, changed: int, engine: str,
-            latency_ms: float, trace: bool = False, profile: bool = False) -> Run:
+            latency_ms: float, trace: bool = False, profile: str | None = None) -> Run:
     """Reset the counters, run one sync in a fresh process, read the counters."""
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
