@@ -329,15 +329,21 @@ def test_a_pass_paused_past_its_escalation_leases_never_passes_check(store: Stor
 
 
 def test_escalation_leases_renew_while_the_pass_goes_on(store: Store) -> None:
-    leases = EscalationLeases(store.leases, timedelta(seconds=0.6), holder="long-pass")
+    # Renewed every second for a 3 s time to live: a renewal may come up to 2 s late (a
+    # loaded machine not scheduling the thread) before the leases are rightly lost. With a
+    # 0.6 s lease, 0.4 s late was enough, and a busy CI run once failed here.
+    ttl = timedelta(seconds=3)
+    leases = EscalationLeases(store.leases, ttl, holder="long-pass")
     assert leases.take([1]) == {1}
     assert leases.take([2]) == {2}  # taken later in the pass, renewed with the first
     assert leases.take([1, 3]) == {1, 3}  # held before or taken now, and nothing else held
     assert leases.held == {1, 2, 3}
-    ends = time.monotonic() + 2.0
-    while time.monotonic() < ends:  # more than three times the leases' time to live
+    first_expiry = store.leases.get(escalation_lease(1)).expires_at
+    ends = time.monotonic() + ttl.total_seconds() * 1.3
+    while time.monotonic() < ends:  # longer than the leases' time to live: only renewal keeps them
         leases.check()
         time.sleep(0.05)
+    assert store.leases.get(escalation_lease(1)).expires_at > first_expiry  # renewed in the store too
     assert {store.leases.get(escalation_lease(i)).holder for i in (1, 2)} == {leases.holder}
     leases.release()
     assert leases.held == set()
