@@ -306,10 +306,10 @@ class Tracker(Protocol):
     def close_as_duplicate(self, key: str, of_key: str) -> None:
         """Close ``key`` as a duplicate of ``of_key``."""
 
-    def search_with_comments(self, jql: str, *, page_size: int = 100,
-                             reconcile: list[str] = ()) -> Iterator[tuple[Issue, list[dict]]]:
-        """Every issue ``jql`` finds, with its comments, paged: a page is read when the
-        caller has gone through the one before."""
+    def search_with_comments(self, jql: str, *, page_size: int = 100, reconcile: list[str] = (),
+                             concurrency: int = 1) -> Iterator[tuple[Issue, list[dict]]]:
+        """Every issue ``jql`` finds, with its comments, paged: read ahead of the caller a
+        few pages at most, up to ``concurrency`` requests at a time."""
 
     def project_versions(self, project: str) -> list[Version]:
         """The project's versions (released or not)."""

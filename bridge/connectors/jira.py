@@ -41,6 +41,7 @@ from bridge.connectors.jira_adf import adf_to_text, text_to_adf
 from bridge.connectors.jira_duplicates import oldest_with_label
 from bridge.connectors.jira_errors import translate
 from bridge.connectors.jira_library import created_issue, seed_library_caches
+from bridge.connectors.jira_search import cloud_pages
 from bridge.connectors.jql import check_label, jql_string
 from bridge.errors import BridgeError, InvalidValue, ItemFailed, ServiceRejected, ServiceUnreachable, UnexpectedAnswer
 from bridge.in_flight import ahead
@@ -278,30 +279,36 @@ class JiraTracker:
                           lambda: self._jira.search_issues(jql, fields=ISSUE_FIELDS, maxResults=10))
         return [self._to_issue(r) for r in raws]
 
-    def search_with_comments(self, jql: str, *, page_size: int = 100,
-                             reconcile: list[str] = ()) -> Iterator[tuple[Issue, list[dict]]]:
+    def search_with_comments(self, jql: str, *, page_size: int = 100, reconcile: list[str] = (),
+                             concurrency: int = 1) -> Iterator[tuple[Issue, list[dict]]]:
         """Every issue matching ``jql`` with its comments, in pages of ``page_size``, up to
-        :data:`PAGES_AHEAD` pages read on a thread while the caller works (a pass over 10,000
-        Bugs holds a round's pages, not all; the reading goes on while a round writes). Cloud
-        pages with ``nextPageToken`` (``search/jql``), Data Center with ``startAt``; one
-        request a page, comments included. ``reconcile``: up to 50 issue ids Cloud's
-        eventually consistent search must reflect (written moments ago); Data Center ignores it."""
+        :data:`PAGES_AHEAD` pages read ahead while the caller works (a round's pages, not all).
+        Data Center pages with ``startAt``; Cloud with ``nextPageToken``, and past the first
+        page up to :data:`PAGES_AHEAD` at a time given ``concurrency`` (:mod:`.jira_search`).
+        ``reconcile``: up to 50 issue ids Cloud's eventually consistent search must reflect
+        (written moments ago); Data Center ignores it."""
         reconcile_ids = [int(i) for i in reconcile if str(i).isdigit()][:50] or None
-        for page in ahead(self._search_pages(jql, page_size, reconcile_ids), PAGES_AHEAD):
+        together = min(concurrency, PAGES_AHEAD) if self.is_cloud else 1  # they are the read-ahead
+        pages = self._search_pages(jql, page_size, reconcile_ids, together)
+        for page in ahead(pages, PAGES_AHEAD if together <= 1 else 1):
             yield from page
 
-    def _search_pages(self, jql: str, page_size: int, reconcile_ids: list[int] | None) -> Iterator[list]:
+    def _search_pages(self, jql: str, page_size: int, reconcile_ids: list[int] | None,
+                      concurrency: int) -> Iterator[list]:
         fields = ISSUE_FIELDS + ",comment"
         if self.is_cloud:
-            token: str | None = None
-            while True:
+            def search(text: str, token: str | None, size: int, wanted: str | None) -> dict:
                 page = self._call("searching for changed issues", lambda: self._jira.enhanced_search_issues(
-                    jql, nextPageToken=token, maxResults=page_size, fields=fields,
+                    text, nextPageToken=token, maxResults=size, fields=wanted or "id",
                     reconcileIssues=reconcile_ids, json_result=True))
-                issues, token = self._page_parts(page, "nextPageToken")
-                yield self._with_comments(issues)
-                if not token:
-                    break
+                self._page_parts(page, "nextPageToken")  # JIRA's JSON, or an unexpected answer
+                return page
+
+            try:
+                for issues in cloud_pages(search, jql, fields=fields, page_size=page_size, concurrency=concurrency):
+                    yield self._with_comments(issues)
+            except (KeyError, TypeError, ValueError):
+                raise unexpected_answer(SERVICE, self._last_response) from None
         else:
             start = 0
             while True:

@@ -99,6 +99,10 @@ class Knobs:
     _window_used: int = field(default=0, repr=False)
     _fail_at_seen: int = field(default=0, repr=False)
     _rng: random.Random = field(default_factory=random.Random, repr=False)
+    #: Requests being answered now, and the most there were at once since the counters were
+    #: reset: how a test sees that a client sends requests together.
+    in_flight: int = field(default=0, repr=False)
+    peak_in_flight: int = field(default=0, repr=False)
 
     TUNABLE = (
         "latency_ms", "rate_limit", "rate_window_s", "retry_after_s", "fail_next",
@@ -131,6 +135,7 @@ class Knobs:
         with self.lock:
             self.counters.clear()
             self.journal.clear()
+            self.peak_in_flight = self.in_flight
 
     def received(self, method: str | None = None, path_contains: str = "") -> list[JournalEntry]:
         """Requests received so far, oldest first, optionally filtered."""
@@ -219,6 +224,9 @@ def install(app: Flask, vendor: Vendor, knobs: Knobs) -> None:
         with knobs.lock:
             knobs.counters[f"{request.method} {rule}"] += 1
             knobs.journal.append(entry)
+            knobs.in_flight += 1
+            knobs.peak_in_flight = max(knobs.peak_in_flight, knobs.in_flight)
+            g.sandbox_counted = True
             if len(knobs.journal) > JOURNAL_LIMIT:
                 del knobs.journal[: len(knobs.journal) - JOURNAL_LIMIT]
         if knobs.latency_ms:
@@ -246,6 +254,12 @@ def install(app: Flask, vendor: Vendor, knobs: Knobs) -> None:
         if getattr(g, "sandbox_fault", False) and knobs.fail_after_apply and response.status_code < 400:
             return _fail(vendor, knobs)
         return response
+
+    @app.teardown_request
+    def _answered(_exc: BaseException | None) -> None:
+        if g.pop("sandbox_counted", False):
+            with knobs.lock:
+                knobs.in_flight -= 1
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

@@ -68,7 +68,7 @@ class FetchSteps:
         jql += " ORDER BY updated ASC"
         never_seen = self.store.escalations.never_seen_issue_ids()
         self._released = released_now
-        return self.tracker.search_with_comments(jql, reconcile=never_seen)
+        return self.tracker.search_with_comments(jql, reconcile=never_seen, concurrency=getattr(self, "concurrency", 1))
 
     def _ticket_changes(self, scope: dict | None, retry: list[str]) -> dict[str, dict[str, Ticket]]:
         """Linked tickets changed since the last run, read afresh, grouped by issue id.
