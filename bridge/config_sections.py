@@ -198,8 +198,9 @@ class HttpConfig(Section):
         0.5, ge=0, le=60, description="Backoff factor in seconds between retries.")
     concurrency: int = Field(
         8, ge=1, le=32, description="Requests of one sync round in flight together per service "
-        "(helpdesk bulk reads and writes, JIRA writes to different Bugs); each still waits for "
-        "its rate-limit token.")
+        "(helpdesk bulk reads and writes, JIRA writes to different Bugs, Cloud search pages); "
+        "a pass applies up to two rounds at once, and 1 sends one request at a time. Each "
+        "still waits for its rate-limit token.")
     verify: bool = Field(True, description="Verify TLS certificates.")
     ca_bundle: Path | None = Field(
         None, examples=["/etc/ssl/certs/company-ca.pem"],

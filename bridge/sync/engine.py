@@ -10,8 +10,11 @@ Fetching costs a fixed number of requests, not one per escalation:
   The comments come in the same search. Bugs the bridge has never seen (just escalated)
   are passed to Cloud's ``reconcileIssues`` because its search lags behind writes. Plus
   one request for the project's versions (only once some Bug carries a fix version). The
-  pass reads a page when its batches have used the one before, so it holds one batch of
-  Bugs at a time, however many changed.
+  pass reads a round's worth of pages ahead of the batch it plans, so what it holds
+  follows the batches, not how many Bugs changed. On Cloud, whose pages come one after
+  another by token, what does not fit in the first page is read by id, ``[http]
+  concurrency`` pages at a time (up to a round's worth), for two requests more at 10,000
+  Bugs (:mod:`bridge.connectors.jira_search`).
 * **Helpdesk**: the tickets changed since the last run (Zendesk's incremental export),
   and then only the linked ones among them are read, for new customer messages.
 

@@ -104,7 +104,7 @@ class RecordSteps:
             self._loose.append((helpdesk, ticket_id, {columns[k]: v for k, v in values.items()}))
 
     def _record_loose_versions(self) -> None:
-        if self._loose:
+        loose, self._loose = self._loose, []  # taken whole: batches are applied on two threads
+        if loose:
             self._fence()
-            self.store.links.record_many(self._loose)
-            self._loose = []
+            self.store.links.record_many(loose)

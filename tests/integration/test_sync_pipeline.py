@@ -1,10 +1,12 @@
-"""A sync pass plans its next batch while the batch before is being written
-(bridge/sync/pipeline.py), and still tells each customer once. Real HTTP against the
-sandbox, a real store on each backend.
+"""A sync pass plans its next batch while the batch before is being written, and writes
+two batches at once (bridge/sync/pipeline.py), and still tells each customer once. Real
+HTTP against the sandbox, a real store on each backend.
 
 The Zendesk emulator holds the pass's first bulk write until the store shows the leases of
 the second batch's escalations, which the pass takes when it plans that batch: a pass that
-planned only after writing would leave the write held until the test gives up (and fails)."""
+planned only after writing would leave the write held until the test gives up (and fails).
+Likewise it holds the first bulk write until a second one arrives: a pass that applied one
+batch at a time would never send it."""
 
 from __future__ import annotations
 
@@ -26,21 +28,24 @@ WORKING = ("actively working", "arbeitet jetzt")
 
 class HoldFirstBulkWrite:
     """WSGI middleware on the Zendesk emulator: the first ``update_many`` waits until
-    ``ready()`` holds (or ``GIVE_UP_S`` passed), and notes whether it did."""
+    ``ready(self)`` holds (or ``GIVE_UP_S`` passed), and notes whether it did."""
 
     def __init__(self, app, ready) -> None:
         self.app, self.ready = app, ready
         self.held = threading.Event()
         self.saw_ready: bool | None = None
         self._lock = threading.Lock()
+        #: Bulk writes that reached the emulator so far (the held one included).
+        self.bulk_writes = 0
 
     def __call__(self, environ, start_response):
         if environ["REQUEST_METHOD"] == "PUT" and environ["PATH_INFO"].endswith("/tickets/update_many.json"):
             with self._lock:
                 first = not self.held.is_set()
                 self.held.set()
+                self.bulk_writes += 1
             if first:
-                self.saw_ready = _wait_for(self.ready, GIVE_UP_S)
+                self.saw_ready = _wait_for(lambda: self.ready(self), GIVE_UP_S)
         return self.app(environ, start_response)
 
 
@@ -53,25 +58,33 @@ def _wait_for(condition, limit_s: float) -> bool:
     return condition()
 
 
-def test_the_next_batch_is_planned_while_the_one_before_is_written(sandbox, bridge_env, store_url):
+def _escalated_and_moved(sandbox, bridge_env, store_url, count: int):
+    """``count`` tickets escalated one Bug each, synced, then every Bug moved In Progress
+    (the search lists them in that order): the services, the tickets, the Bug keys."""
     open_store(store_url, auto_upgrade=True).close()
     services = Services(load_config(None, env={**bridge_env, "BRIDGE_STORE_URL": store_url}))
     customer = sandbox.zendesk_state.ticket(101)["requester_id"]
     tickets = [sandbox.zendesk_state.create_ticket({"subject": f"Sync {n} stalls", "comment": {"body": "stuck"}},
-                                                   customer)[0]["id"] for n in range(4)]
+                                                   customer)[0]["id"] for n in range(count)]
     keys = [escalate_together(services, sandbox, [ticket]) for ticket in tickets]
     assert services.sync_engine().run().exit_code == 0
     dev = JIRA(server=sandbox.jira.url, basic_auth=DEMO_LOGINS["dev"].basic_auth("cloud"), max_retries=0)
-    for key in keys:  # the search lists them in this order: two batches of two
+    for key in keys:
         dev.transition_issue(key, "In Progress")
-    rows = {e.jira_key: e.id for e in services.store.escalations.list(states=["complete"])}
-    second_batch = [escalation_lease(rows[key]) for key in keys[2:]]
+    return services, tickets, keys
 
-    def second_batch_planned() -> bool:
-        return all(services.store.leases.get(name) is not None for name in second_batch)
 
+def _told_once(sandbox, tickets) -> None:
+    for ticket in tickets:
+        told = [body for body in bridge_comments(sandbox, ticket) if any(w in body for w in WORKING)]
+        assert len(told) == 1, (ticket, told)
+
+
+def _run_in_batches_of_two(services, sandbox, ready) -> HoldFirstBulkWrite:
+    """One sync pass in batches of two, Zendesk holding its first bulk write until
+    ``ready(hold)``; the pass must succeed."""
     zendesk = sandbox.zendesk.app
-    hold = HoldFirstBulkWrite(zendesk.wsgi_app, second_batch_planned)
+    hold = HoldFirstBulkWrite(zendesk.wsgi_app, ready)
     zendesk.wsgi_app = hold
     engine = services.sync_engine()
     engine.pass_batch = 2
@@ -79,11 +92,28 @@ def test_the_next_batch_is_planned_while_the_one_before_is_written(sandbox, brid
         report = engine.run()
     finally:
         zendesk.wsgi_app = hold.app
-
     assert report.exit_code == 0, report.failures
+    return hold
+
+
+def test_the_next_batch_is_planned_while_the_one_before_is_written(sandbox, bridge_env, store_url):
+    services, tickets, keys = _escalated_and_moved(sandbox, bridge_env, store_url, 4)  # two batches of two
+    rows = {e.jira_key: e.id for e in services.store.escalations.list(states=["complete"])}
+    second_batch = [escalation_lease(rows[key]) for key in keys[2:]]
+
+    def second_batch_planned() -> bool:
+        return all(services.store.leases.get(name) is not None for name in second_batch)
+
+    hold = _run_in_batches_of_two(services, sandbox, lambda _: second_batch_planned())
     assert hold.saw_ready is True, "the first batch's write was not in flight while the second was planned"
-    for ticket in tickets:
-        told = [body for body in bridge_comments(sandbox, ticket) if any(w in body for w in WORKING)]
-        assert len(told) == 1, (ticket, told)
+    _told_once(sandbox, tickets)
     assert services.store.leases.get(second_batch[0]) is None  # released with the pass
+    assert services.sync_engine().run().outcomes == []  # nothing left to do
+
+
+def test_two_batches_are_written_at_once_and_each_customer_is_told_once(sandbox, bridge_env, store_url):
+    services, tickets, _ = _escalated_and_moved(sandbox, bridge_env, store_url, 6)  # three batches of two
+    hold = _run_in_batches_of_two(services, sandbox, lambda hold: hold.bulk_writes >= 2)
+    assert hold.saw_ready is True, "the second batch's write waited for the first batch's"
+    _told_once(sandbox, tickets)
     assert services.sync_engine().run().outcomes == []  # nothing left to do

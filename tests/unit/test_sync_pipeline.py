@@ -1,6 +1,7 @@
-"""The sync pass's batches applied on a thread of their own (bridge/sync/pipeline.py): in the
-order they were planned, one at a time, each batch's bookkeeping on the planning thread, and
-no batch applied after one before it failed. Threads are driven by events, not by time."""
+"""The sync pass's batches applied on threads of their own (bridge/sync/pipeline.py): up to
+``depth`` at a time, each batch's bookkeeping on the planning thread in the order the
+batches were planned, and no batch started once an earlier one is known to have failed.
+Threads are driven by events, not by time."""
 
 from __future__ import annotations
 
@@ -35,8 +36,8 @@ def test_a_batch_is_applied_while_the_next_is_planned_and_its_bookkeeping_runs_o
     assert not applying.working(["101"])
 
 
-def test_the_next_batch_waits_for_the_one_being_applied():
-    applying = AppliedInTurn(parallel=True)
+def test_at_depth_one_the_next_batch_waits_for_the_one_being_applied():
+    applying = AppliedInTurn(parallel=True, depth=1)
     order: list[str] = []
     release = threading.Event()
 
@@ -55,11 +56,43 @@ def test_the_next_batch_waits_for_the_one_being_applied():
     assert order == ["first applied", "first done", "second applied", "second done"]
 
 
-@settings(max_examples=30, deadline=None)
-@given(outcomes=st.lists(st.booleans(), min_size=1, max_size=8), parallel=st.booleans())
-def test_batches_are_applied_in_order_and_none_after_one_that_failed(outcomes, parallel):
+def test_at_depth_two_a_second_batch_is_applied_beside_the_first_and_a_third_waits():
+    applying = AppliedInTurn(parallel=True, depth=2)
+    order: list[str] = []
+    first_started, second_applied, release = threading.Event(), threading.Event(), threading.Event()
+
+    def first():
+        first_started.set()
+        assert release.wait(30)
+        order.append("first applied")
+
+    def second():
+        order.append("second applied")
+        second_applied.set()
+
+    applying.submit(first, ["1"], then=lambda: order.append("first done"))
+    assert first_started.wait(30)
+    applying.submit(second, ["2"], then=lambda: order.append("second done"))
+    assert second_applied.wait(30)  # applied while the first is still being applied
+    assert applying.working(["1"]) and applying.working(["2"])
+    # The third waits for the oldest; bookkeeping follows the order of submission.
+    releaser = threading.Timer(0, release.set)
+    releaser.start()
+    applying.submit(lambda: order.append("third applied"), ["3"], then=lambda: order.append("third done"))
+    assert order[:3] == ["second applied", "first applied", "first done"]
+    applying.wait()
+    applying.close()
+    releaser.join()
+    assert [o for o in order if o.endswith("done")] == ["first done", "second done", "third done"]
+    assert order.index("third applied") < order.index("third done")
+
+
+@settings(max_examples=40, deadline=None)
+@given(outcomes=st.lists(st.booleans(), min_size=1, max_size=8), parallel=st.booleans(),
+       depth=st.integers(1, 3))
+def test_no_batch_starts_once_an_earlier_one_is_known_to_have_failed(outcomes, parallel, depth):
     """``outcomes``: per batch, whether applying it succeeds."""
-    applying = AppliedInTurn(parallel=parallel)
+    applying = AppliedInTurn(parallel=parallel, depth=depth)
     applied: list[int] = []
     done: list[int] = []
 
@@ -81,10 +114,15 @@ def test_batches_are_applied_in_order_and_none_after_one_that_failed(outcomes, p
     else:
         assert first_failure is None
         applying.close()
-    last = len(outcomes) - 1 if first_failure is None else first_failure
-    # In order, and nothing after the failed one (which its successor's submit reported).
-    assert applied == list(range(last + 1))
-    assert done == list(range(last if first_failure is not None else last + 1))
+    # Batch k + depth is submitted only once batch k is done: the failure of batch f is
+    # known before batch f + depth starts (on the caller's thread, before f + 1 starts).
+    at_once = depth if parallel else 1
+    last = len(outcomes) - 1 if first_failure is None else min(len(outcomes) - 1, first_failure + at_once - 1)
+    assert sorted(applied) == list(range(last + 1))
+    if at_once == 1:
+        assert applied == sorted(applied)  # one at a time: in order
+    # Bookkeeping in order, for the batches before the failed one only.
+    assert done == list(range(len(outcomes) if first_failure is None else first_failure))
 
 
 def test_abandon_waits_for_the_batch_being_applied():
@@ -111,15 +149,18 @@ def test_without_parallel_sessions_each_batch_is_applied_on_the_callers_thread()
     applying.close()
 
 
-def test_an_error_of_a_batch_is_raised_at_the_next_submit():
-    applying = AppliedInTurn(parallel=True)
+@pytest.mark.parametrize("depth", [1, 2])
+def test_an_error_of_a_batch_is_raised_at_the_submit_that_waits_for_it(depth):
+    applying = AppliedInTurn(parallel=True, depth=depth)
 
     def fail():
         raise LookupError("lease lost")
 
     applying.submit(fail, ["1"], then=lambda: None)
+    for n in range(2, depth + 1):  # room for these beside it
+        applying.submit(lambda: None, [str(n)], then=lambda: None)
     with pytest.raises(LookupError, match="lease lost"):
-        applying.submit(lambda: pytest.fail("applied after a failed batch"), ["2"], then=lambda: None)
+        applying.submit(lambda: pytest.fail("applied after a failed batch"), ["9"], then=lambda: None)
     applying.abandon()
 
 
