@@ -383,7 +383,7 @@ class _Scanner:
 
     def residue(self, text: str) -> list[str]:
         """What a suspicious second look still finds in ``text`` (kinds, not the text)."""
-        folded = fold(text)
+        folded = fold(text, remember=False)
         probe = literal_probe(folded)
         says_sentry = "sentry" in probe  # the obfuscated host and the header words spell it
         reasons: list[str] = []

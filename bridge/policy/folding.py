@@ -65,10 +65,11 @@ def _decode(text: str) -> str:
     return text
 
 
-#: Texts up to this long are remembered once folded (runs: the same template words recur in
-#: every message). Longer ones (a whole message, unique to its ticket: its Escalate link)
-#: never recur: remembering them held 8,192 messages, about 8 MB in a pass that announces
-#: 10,000 changes, for no hit.
+#: Runs up to this long are remembered once folded (the same template words recur in every
+#: message). Longer ones, and whole messages of any length (``fold(text, remember=False)``:
+#: each is unique to its ticket, by its dates and its Escalate link), never recur:
+#: remembering them held up to 8,192 messages, about 8 MB in a pass that announces 10,000
+#: changes, for no hit.
 REMEMBERED_LENGTH = 256
 
 
@@ -100,11 +101,13 @@ def folding_runs(text: str) -> Iterator[tuple[int, str]]:
         yield start, text[start:end]
 
 
-def fold(text: str) -> str:
-    """Decode, fold Unicode look-alikes (full-width letters, odd dots) and drop invisibles."""
+def fold(text: str, *, remember: bool = True) -> str:
+    """Decode, fold Unicode look-alikes (full-width letters, odd dots) and drop invisibles.
+    ``remember`` False for a whole message: folded afresh, not kept (see
+    :data:`REMEMBERED_LENGTH`)."""
     if not may_fold(text):
         return text
-    return folded(text) if len(text) <= REMEMBERED_LENGTH else folded.__wrapped__(text)
+    return folded(text) if remember and len(text) <= REMEMBERED_LENGTH else folded.__wrapped__(text)
 
 
 @functools.lru_cache(maxsize=8192)

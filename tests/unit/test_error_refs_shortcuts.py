@@ -158,6 +158,21 @@ def test_a_whole_message_folds_the_same_and_is_not_remembered(head: str, tail: s
     assert folded.cache_info().currsize >= 1  # a run is still remembered
 
 
+@settings(max_examples=100, deadline=None)
+@given(text=texts)
+def test_the_second_look_at_a_short_message_does_not_remember_it(text: str) -> None:
+    """An announcement is often shorter than the runs worth remembering (Babel's dates put a
+    non-ASCII space in it, so it folds): the second look at a whole message must not keep
+    it, else a pass's 10,000 messages fill the fold's memory (up to 8,192 of them)."""
+    from bridge.policy.folding import REMEMBERED_LENGTH, folded
+
+    message = ("Fixed in 2.3, shipping Tuesday at 5:00\u202fPM. " + text)[:REMEMBERED_LENGTH]
+    before = folded.cache_info()
+    assert SCANNER.residue(message) == PLAIN.residue(message)
+    after = folded.cache_info()
+    assert (after.hits, after.misses, after.currsize) == (before.hits, before.misses, before.currsize)
+
+
 # Hex runs of the lengths a trace header value is made of, dashes, and what borders them.
 HEX_PIECES = ["0123456789abcdef", "0123456789ABCDEF", "0123456789abcdef" * 2, "-", "-0", "-1", "-2", "a", "g", "_",
               " ", ".", "\u00e9", "\u212a"]
