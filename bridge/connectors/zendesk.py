@@ -264,11 +264,12 @@ class ZendeskHelpdesk(Helpdesk):
     def _confirmed_by_reading(self, waiting: dict[str, list[tuple[str, TicketWrite]]],
                               limit: int) -> dict[str, Ticket]:
         """Read back the tickets of the jobs whose every change adds a tag (a marked write)
-        and take each job that the tickets show in full off ``waiting``: Zendesk applies a
+        and take each ticket that shows its change off ``waiting``: Zendesk applies a
         ticket's tags, comment and status in one update, so a ticket showing its change's
         tags went through, and the read gives its version after the write, which the caller
         would read for anyway. Used while Zendesk finishes jobs by the first look (else
-        polling first costs fewer requests); a job not shown in full is polled as usual."""
+        polling first costs fewer requests); a job with tickets not shown yet is polled as
+        usual, for those tickets only (a job half done keeps what the read gave)."""
         marked = {job_id: chunk for job_id, chunk in waiting.items() if all(c.add_tags for _, c in chunk)}
         if not marked:
             return {}
@@ -279,11 +280,17 @@ class ZendeskHelpdesk(Helpdesk):
             return {}  # the statuses say it instead
         confirmed: dict[str, Ticket] = {}
         for job_id, chunk in marked.items():
-            if all(_shows(after.get(ticket_id), change) for ticket_id, change in chunk):
-                confirmed.update((ticket_id, after[ticket_id]) for ticket_id, _ in chunk)
-                del waiting[job_id]
-            else:
+            unseen = []
+            for ticket_id, change in chunk:
+                if _shows(after.get(ticket_id), change):
+                    confirmed[ticket_id] = after[ticket_id]
+                else:
+                    unseen.append((ticket_id, change))
+            if unseen:
+                waiting[job_id] = unseen
                 self._jobs_keep_up = False
+            else:
+                del waiting[job_id]
         return confirmed
 
     def _wait_for_jobs(self, job_ids: list[str]) -> dict[str, dict | BridgeError]:
