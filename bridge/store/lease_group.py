@@ -9,7 +9,8 @@ leaves to the next run what a worker holds.
 
 :class:`EscalationLeases` takes them a few statements per 500 escalations
 (:meth:`~bridge.store.leases.LeaseRepository.acquire_many`), renews them together in the
-background and offers the same ``check()`` as :class:`~bridge.store.leases.LeaseKeeper`,
+background, gives back what a pass has finished with (:meth:`EscalationLeases.give_back`:
+a full pass, batch by batch) and offers the same ``check()`` as :class:`~bridge.store.leases.LeaseKeeper`,
 which the executor calls before every write. ``check()`` costs no query of its own for the
 escalation leases: they are fenced by time, as a lease is — a renewal that failed, was
 refused, or is older than the lease's time to live (this process paused, say) makes every
@@ -113,6 +114,17 @@ class EscalationLeases:
         if self.base is not None:
             self.base.stop_renewing()
 
+    def give_back(self, escalation_ids: Iterable[int]) -> None:
+        """Give up the leases of ``escalation_ids`` (what a full pass has finished with)
+        while keeping the rest: another pass may work them from now on, and the renewals
+        and this pass's memory follow the batches in hand, not every escalation it worked.
+        A lease already lost is not given back: its holder may be someone else now."""
+        with self._lock:
+            tokens = {name: self._tokens.pop(name) for name in map(escalation_lease, escalation_ids)
+                      if name in self._tokens}
+        if tokens and self._lost is None:
+            self.leases.release_many(tokens, self.holder)
+
     def release(self) -> None:
         """Stop renewing and give every lease up (the pass-wide one too)."""
         self.stop_renewing()
@@ -134,6 +146,8 @@ class EscalationLeases:
             except Exception as exc:  # the store is unreachable: we cannot know we still hold them
                 self._lose(f"renewal failed: {type(exc).__name__}")
                 return
+            with self._lock:
+                lost = {name for name in lost if name in self._tokens}  # not those given back meanwhile
             if lost:
                 self._lose(f"renewal refused for {len(lost)} lease(s), e.g. {min(lost)}")
                 return

@@ -209,7 +209,7 @@ class SyncEngine(FetchSteps, CadenceSteps, RecordSteps):
                     continue
                 self._record_fetch_failures()
                 applying.submit(lambda prepared=prepared: self._apply(prepared, [], report, failed), batch,
-                                then=lambda tickets=tickets: self._forget(tickets))
+                                then=lambda tickets=tickets, prepared=prepared: self._done_with(tickets, prepared))
         periodic = self._cadence(skip=told, report=report, dry_run=dry_run)
         periodic += self._regressions(resolution_now, report=report)
         periodic += self._error_link_retries()
@@ -271,6 +271,14 @@ class SyncEngine(FetchSteps, CadenceSteps, RecordSteps):
             issues.pop(issue_id, None)
             tickets.extend(ticket_changes.pop(issue_id, {}))
         return prepared, tickets
+
+    def _done_with(self, tickets: list[str], prepared: list[_Item]) -> None:
+        """A batch applied and recorded: forget its tickets and, in a full pass, give its
+        escalations' leases back, so a worker's pass for a webhook need not wait for the
+        end of this one (a partial pass keeps them: its periodic work counts on them)."""
+        self._forget(tickets)
+        if self._only is None:
+            self.lease.give_back(item.escalation.id for item in prepared)
 
     def _forget(self, tickets: list[str]) -> None:
         """The tickets a batch read in full, no longer needed once it is applied."""

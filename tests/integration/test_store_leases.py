@@ -349,3 +349,45 @@ def test_escalation_leases_renew_while_the_pass_goes_on(store: Store) -> None:
     assert {store.leases.get(escalation_lease(i)).holder for i in (1, 2)} == {leases.holder}
     leases.release()
     assert leases.held == set()
+
+
+class _GivesBackDuringRenewal:
+    """The store's leases, but the pass gives escalation 2 back at the moment its
+    renewal has copied what it holds and not yet renewed it: the interleaving a batch
+    finishing beside the renewal thread can produce."""
+
+    def __init__(self, leases) -> None:
+        self._leases = leases
+        self.group: EscalationLeases | None = None
+        self.renewed = threading.Event()
+
+    def __getattr__(self, name):
+        return getattr(self._leases, name)
+
+    def renew_many(self, tokens, holder, ttl, *, now=None):
+        if not self.renewed.is_set() and self.group is not None:
+            self.group.give_back([2])
+        try:
+            return self._leases.renew_many(tokens, holder, ttl, now=now)
+        finally:
+            self.renewed.set()
+
+
+def test_leases_given_back_are_free_at_once_and_the_rest_stay_held(store: Store) -> None:
+    ttl = timedelta(seconds=3)
+    watched = _GivesBackDuringRenewal(store.leases)
+    leases = EscalationLeases(watched, ttl, holder="long-pass")
+    watched.group = leases
+    assert leases.take([1, 2, 3]) == {1, 2, 3}
+    leases.give_back([3, 99])  # 99 was never held: nothing to give
+    assert leases.held == {1, 2}
+    other = EscalationLeases(store.leases, ttl, holder="webhook-pass")
+    assert other.take([1, 3]) == {3}  # 3 is free now; 1 is still the long pass's
+    assert watched.renewed.wait(PATIENCE_S), "the leases were never renewed"
+    leases.check()  # 2 given back while the renewal ran is not a lease lost
+    assert leases.held == {1}
+    assert other.take([2]) == {2}
+    assert store.leases.get(escalation_lease(1)).holder == leases.holder
+    leases.release()
+    other.release()
+    assert all(store.leases.get(escalation_lease(i)) is None for i in (1, 2, 3))

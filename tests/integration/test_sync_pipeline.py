@@ -6,7 +6,8 @@ The Zendesk emulator holds the pass's first bulk write until the store shows the
 the second batch's escalations, which the pass takes when it plans that batch: a pass that
 planned only after writing would leave the write held until the test gives up (and fails).
 Likewise it holds the first bulk write until a second one arrives: a pass that applied one
-batch at a time would never send it."""
+batch at a time would never send it. And it notes, at each bulk write, which escalations'
+leases the store shows held: a batch done gives its leases back while the pass goes on."""
 
 from __future__ import annotations
 
@@ -80,20 +81,22 @@ def _told_once(sandbox, tickets) -> None:
         assert len(told) == 1, (ticket, told)
 
 
-def _run_in_batches_of_two(services, sandbox, ready) -> HoldFirstBulkWrite:
-    """One sync pass in batches of two, Zendesk holding its first bulk write until
-    ``ready(hold)``; the pass must succeed."""
+def _run_in_batches_of_two(services, sandbox, ready=None, *, wrap=None):
+    """One sync pass in batches of two, the Zendesk emulator behind ``wrap(app)`` (by
+    default :class:`HoldFirstBulkWrite` holding the first bulk write until ``ready(hold)``);
+    the pass must succeed. Returns the middleware."""
     zendesk = sandbox.zendesk.app
-    hold = HoldFirstBulkWrite(zendesk.wsgi_app, ready)
-    zendesk.wsgi_app = hold
+    inner = zendesk.wsgi_app
+    middleware = wrap(inner) if wrap is not None else HoldFirstBulkWrite(inner, ready)
+    zendesk.wsgi_app = middleware
     engine = services.sync_engine()
     engine.pass_batch = 2
     try:
         report = engine.run()
     finally:
-        zendesk.wsgi_app = hold.app
+        zendesk.wsgi_app = inner
     assert report.exit_code == 0, report.failures
-    return hold
+    return middleware
 
 
 def test_the_next_batch_is_planned_while_the_one_before_is_written(sandbox, bridge_env, store_url):
@@ -117,3 +120,26 @@ def test_two_batches_are_written_at_once_and_each_customer_is_told_once(sandbox,
     assert hold.saw_ready is True, "the second batch's write waited for the first batch's"
     _told_once(sandbox, tickets)
     assert services.sync_engine().run().outcomes == []  # nothing left to do
+
+
+def test_a_batch_applied_gives_its_leases_back_while_the_pass_goes_on(sandbox, bridge_env, store_url):
+    services, tickets, keys = _escalated_and_moved(sandbox, bridge_env, store_url, 6)  # three batches of two
+    rows = {e.jira_key: e.id for e in services.store.escalations.list(states=["complete"])}
+    batches = [[escalation_lease(rows[key]) for key in keys[start:start + 2]] for start in (0, 2, 4)]
+    held_at_writes: list[set[int]] = []
+
+    def watching(app):
+        def note_leases(environ, start_response):
+            if environ["REQUEST_METHOD"] == "PUT" and environ["PATH_INFO"].endswith("/tickets/update_many.json"):
+                held_at_writes.append({n for n, names in enumerate(batches)
+                                       if any(services.store.leases.get(name) is not None for name in names)})
+            return app(environ, start_response)
+        return note_leases
+
+    _run_in_batches_of_two(services, sandbox, wrap=watching)
+    assert len(held_at_writes) == 3, held_at_writes
+    # Two batches are applied at once: the third is applied once the first is done, whose
+    # leases are back by then; the third batch's own are held while it is written.
+    assert 0 not in held_at_writes[2] and 2 in held_at_writes[2], held_at_writes
+    _told_once(sandbox, tickets)
+    assert all(services.store.leases.get(name) is None for names in batches for name in names)
