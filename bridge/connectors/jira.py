@@ -41,7 +41,7 @@ from bridge.connectors.jira_adf import adf_to_text, text_to_adf
 from bridge.connectors.jira_duplicates import oldest_with_label
 from bridge.connectors.jira_errors import translate
 from bridge.connectors.jira_library import created_issue, seed_library_caches
-from bridge.connectors.jira_search import cloud_pages
+from bridge.connectors.jira_search import cloud_pages, search_comments
 from bridge.connectors.jql import check_label, jql_string
 from bridge.errors import BridgeError, InvalidValue, ItemFailed, ServiceRejected, ServiceUnreachable, UnexpectedAnswer
 from bridge.in_flight import ahead
@@ -69,27 +69,6 @@ def parse_jira_time(value: str | None) -> datetime | None:
     if parsed.tzinfo is None:
         raise ValueError(f"a JIRA time without its offset: {value!r}")
     return parsed
-
-
-def _raw_comments(raw) -> list[dict]:
-    """The comments a search result carries: id, body, author, whether restricted.
-
-    Search leaves comment properties out, so ``restricted`` here only knows the role/group
-    visibility and ``jsdPublic``; whoever would publish a comment asks
-    :meth:`JiraTracker.comment_is_public`, which reads the properties too.
-    """
-    field = ((raw if isinstance(raw, dict) else raw.raw).get("fields") or {}).get("comment") or {}
-    return [
-        {"id": str(c.get("id")), "body": c.get("body") or "",  # text, or ADF on v3
-         "author": (c.get("author") or {}).get("displayName") or "",
-         "restricted": _restricted_without_properties(c)}
-        for c in field.get("comments") or []
-    ]
-
-
-def _restricted_without_properties(comment: dict) -> bool:
-    """What a comment without its properties says of itself: restricted or not public."""
-    return comment.get("visibility") not in (None, {}) or comment.get("jsdPublic", True) is not True
 
 
 class JiraTracker:
@@ -331,7 +310,7 @@ class JiraTracker:
     def _with_comments(self, page) -> list[tuple[Issue, list[dict]]]:
         """A search page's issues (JSON, no resource objects) with their comments."""
         try:
-            return [(self._to_issue(raw), [{**c, "body": self._text(c["body"])} for c in _raw_comments(raw)])
+            return [(self._to_issue(raw), [{**c, "body": self._text(c["body"])} for c in search_comments(raw)])
                     for raw in page]
         except (KeyError, IndexError, TypeError, AttributeError, ValueError):
             raise unexpected_answer(SERVICE, self._last_response) from None

@@ -1,4 +1,5 @@
-"""Cloud's issue search read several pages at a time.
+"""What an issue search gives: Cloud's search read several pages at a time, and the
+comments a search result carries (:func:`search_comments`).
 
 ``search/jql`` pages with ``nextPageToken``: each page's token comes in the answer to the
 page before, so a search read the plain way is one round trip after another. At 10,000
@@ -32,7 +33,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-__all__ = ["IDS_PAGE", "cloud_pages"]
+__all__ = ["IDS_PAGE", "cloud_pages", "search_comments"]
 
 #: Ids asked for per page of the id step (Cloud answers fewer if it wants: the token decides).
 IDS_PAGE = 5000
@@ -118,3 +119,25 @@ def _in_order(fetch: Callable[[list[str]], list[dict[str, Any]]], chunks: list[l
             yield page
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def search_comments(raw) -> list[dict]:
+    """The comments a search result carries: id, body, author, whether restricted.
+
+    Search leaves comment properties out, so ``restricted`` here only knows the role/group
+    visibility and ``jsdPublic``; whoever would publish a comment asks
+    :meth:`~bridge.connectors.jira.JiraTracker.comment_is_public`, which reads the
+    properties too.
+    """
+    field = ((raw if isinstance(raw, dict) else raw.raw).get("fields") or {}).get("comment") or {}
+    return [
+        {"id": str(c.get("id")), "body": c.get("body") or "",  # text, or ADF on v3
+         "author": (c.get("author") or {}).get("displayName") or "",
+         "restricted": _restricted_without_properties(c)}
+        for c in field.get("comments") or []
+    ]
+
+
+def _restricted_without_properties(comment: dict) -> bool:
+    """What a comment without its properties says of itself: restricted or not public."""
+    return comment.get("visibility") not in (None, {}) or comment.get("jsdPublic", True) is not True
