@@ -10,13 +10,13 @@ leaves to the next run what a worker holds.
 :class:`EscalationLeases` takes them a few statements per 500 escalations
 (:meth:`~bridge.store.leases.LeaseRepository.acquire_many`), renews them together in the
 background, gives back what a pass has finished with (:meth:`EscalationLeases.give_back`:
-a full pass, batch by batch) and offers the same ``check()`` as :class:`~bridge.store.leases.LeaseKeeper`,
-which the executor calls before every write. ``check()`` costs no query of its own for the
-escalation leases: they are fenced by time, as a lease is — a renewal that failed, was
-refused, or is older than the lease's time to live (this process paused, say) makes every
-later ``check()`` raise :class:`~bridge.errors.LeaseLost`, and nobody can take a lease
-before it has expired. A pass-wide lease it is given (a full pass's ``sync``) is checked as
-its own keeper does.
+a full pass, batch by batch) and offers the same ``check()`` as
+:class:`~bridge.store.leases.LeaseKeeper`, which the executor calls before every write.
+``check()`` costs no query of its own for the escalation leases: they are fenced by time,
+as a lease is — a renewal that failed, was refused, or is older than the lease's time to
+live (this process paused, say) makes every later ``check()`` raise
+:class:`~bridge.errors.LeaseLost`, and nobody can take a lease before it has expired. A
+pass-wide lease it is given (a full pass's ``sync``) is checked as its own keeper does.
 """
 
 from __future__ import annotations

@@ -76,13 +76,11 @@ def test_at_depth_two_a_second_batch_is_applied_beside_the_first_and_a_third_wai
     assert second_applied.wait(30)  # applied while the first is still being applied
     assert applying.working(["1"]) and applying.working(["2"])
     # The third waits for the oldest; bookkeeping follows the order of submission.
-    releaser = threading.Timer(0, release.set)
-    releaser.start()
+    release.set()
     applying.submit(lambda: order.append("third applied"), ["3"], then=lambda: order.append("third done"))
     assert order[:3] == ["second applied", "first applied", "first done"]
     applying.wait()
     applying.close()
-    releaser.join()
     assert [o for o in order if o.endswith("done")] == ["first done", "second done", "third done"]
     assert order.index("third applied") < order.index("third done")
 
