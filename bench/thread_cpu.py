@@ -34,7 +34,7 @@ TARGETS: tuple[tuple[str, str | None, tuple[str, ...]], ...] = (
     ("bridge.policy.visibility", "OutboundGate", ("check", "clean")),
     ("bridge.messages", "Messages", ("render",)),
     ("bridge.policy.sla", None, ("clock", "next_update_after")),
-    ("bridge.store.escalations", "EscalationRepository", ("by_ids", "complete_ids_by_issue", "record_seen_many",
+    ("bridge.store.escalations", "EscalationRepository", ("by_ids", "complete_seen_by_issue", "record_seen_many",
                                                           "sla_due", "set_sla_next_checks", "never_seen_issue_ids",
                                                           "any_fix_versions")),
     ("bridge.store.links", "LinkRepository", ("of_many", "record_many", "of_complete")),

@@ -87,7 +87,8 @@ def sync(state: State, dry_run: bool, as_json: bool, every: float | None) -> Non
             return
         verb = "would" if report.dry_run else "did"
         done = [o for o in report.outcomes if o.result in ("done", "planned")]
-        click.echo(f"sync: {report.examined} escalation(s) changed; {verb} {len(done)} action(s), "
+        again = f" ({report.unchanged} listed again as last seen)" if report.unchanged else ""
+        click.echo(f"sync: {report.examined} escalation(s) changed{again}; {verb} {len(done)} action(s), "
                    f"{len(report.failures)} failure(s)")
         for outcome in report.outcomes:
             click.echo(f"  [{outcome.result}] {outcome.action.describe()}")

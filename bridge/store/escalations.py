@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
+import sqlalchemy as sa
 import sqlalchemy.exc
 from sqlalchemy import bindparam, update
 from sqlmodel import Session, col, select
@@ -36,6 +37,16 @@ _NO_CLAIM: dict[str, Any] = {
     "claim_holder": None, "claim_host": None, "claim_pid": None,
     "claim_process_scope": None, "claim_expires_at": None,
 }
+
+
+class SeenRow(NamedTuple):
+    """What :meth:`EscalationRepository.complete_seen_by_issue` answers per Bug."""
+
+    id: int
+    #: The Bug's ``updated`` when a pass last went through it (None: never).
+    jira_updated: datetime | None
+    #: Every linked ticket was told some state (none waits for its first announcement).
+    all_told: bool
 
 
 class EscalationRepository(Repository):
@@ -93,16 +104,23 @@ class EscalationRepository(Repository):
                         found[row.jira_issue_id] = row
         return found
 
-    def complete_ids_by_issue(self, issue_ids: Iterable[str]) -> dict[str, int]:
-        """The row ids of the complete escalations of these JIRA issue ids, by issue id (two
-        columns: a pass leases the escalations before it reads their rows)."""
-        found: dict[str, int] = {}
+    def complete_seen_by_issue(self, issue_ids: Iterable[str]) -> dict[str, SeenRow]:
+        """The complete escalations of these JIRA issue ids, by issue id: row id, the Bug's
+        ``updated`` when a pass last saw it through, and whether every linked ticket was
+        told some state (a pass leases the escalations before it reads their rows, and
+        leaves alone those whose Bug is as it last saw it: see
+        :meth:`bridge.sync.engine.SyncEngine._unchanged`)."""
+        untold = (sa.exists().where(col(LinkedTicket.escalation_id) == col(Escalation.id),
+                                    col(LinkedTicket.last_announced_state).is_(None)))
+        found: dict[str, SeenRow] = {}
         with self.reading() as s:
             for chunk in chunks(sorted(set(issue_ids))):
-                rows = s.exec(select(Escalation.jira_issue_id, Escalation.id, Escalation.state)
+                rows = s.exec(select(Escalation.jira_issue_id, Escalation.id, Escalation.state,
+                                     Escalation.last_jira_updated, untold)
                               .where(one_of(s, col(Escalation.jira_issue_id), chunk))).all()
                 # The state checked here, not in the query (see complete_by_issue).
-                found.update((issue_id, row_id) for issue_id, row_id, state in rows if state == "complete")
+                found.update((issue_id, SeenRow(row_id, updated, not any_untold))
+                             for issue_id, row_id, state, updated, any_untold in rows if state == "complete")
         return found
 
     def by_ids(self, escalation_ids: Iterable[int], *, states: Iterable[str] | None = None) -> dict[int, Escalation]:

@@ -18,6 +18,11 @@ Fetching costs a fixed number of requests, not one per escalation:
 * **Helpdesk**: the tickets changed since the last run (Zendesk's incremental export),
   and then only the linked ones among them are read, for new customer messages.
 
+The lookback lists again what the last run went through. A Bug exactly as a pass last
+went through it (same ``updated``, every linked ticket told a state, no ticket change, not
+on the retry list, no version released since) is left there: not leased, planned or
+recorded again (:meth:`SyncEngine._unchanged`).
+
 Then, per escalation, :func:`bridge.sync.plan.plan` decides and the actions are applied:
 
 * every action has an outbox key unique per (ticket, JIRA change); an action already
@@ -180,6 +185,7 @@ class SyncEngine(FetchSteps, CadenceSteps, RecordSteps):
                 return
         started = self.clock()
         retry = json.loads(self.store.cursors.get(CURSOR_RETRY) or "[]")
+        self._retry = set(retry)
         found = self._changed_issues(scope, retry)  # read page by page as the batches need it
         ticket_changes = self._ticket_changes(scope, retry)
         if not dry_run:
@@ -243,11 +249,18 @@ class SyncEngine(FetchSteps, CadenceSteps, RecordSteps):
         nothing but the leases. An escalation that cannot be read or planned is reported
         and left for the next run. Returns the plans and the ids of the tickets read for
         them (:meth:`_forget` them once the batch is applied)."""
-        if not dry_run and self._only is None:
-            # Leased first, then read: the rows are read once, as they stand now ours.
-            ids = self.store.escalations.complete_ids_by_issue(batch)
-            report.examined += len(ids)
-            chosen = self._lease_chosen([(i, ids[i]) for i in batch if i in ids], issues, report, failed)
+        if self._only is None:
+            seen = self.store.escalations.complete_seen_by_issue(batch)
+            unchanged = self._unchanged(seen, issues, ticket_changes)
+            report.unchanged += len(unchanged)
+            wanted = [(i, seen[i].id) for i in batch if i in seen and i not in unchanged]
+            report.examined += len(wanted)
+            if not dry_run:
+                # Leased first, then read: the rows are read once, as they stand now ours.
+                chosen = self._lease_chosen(wanted, issues, report, failed)
+            else:
+                rows = self.store.escalations.by_ids((row_id for _, row_id in wanted), states=["complete"])
+                chosen = [rows[row_id] for _, row_id in wanted if row_id in rows]
         else:
             escalations = self.store.escalations.complete_by_issue(batch)
             if scope is not None:
@@ -271,6 +284,25 @@ class SyncEngine(FetchSteps, CadenceSteps, RecordSteps):
             issues.pop(issue_id, None)
             tickets.extend(ticket_changes.pop(issue_id, {}))
         return prepared, tickets
+
+    def _unchanged(self, seen: dict, issues: dict, ticket_changes: dict) -> set[str]:
+        """The Bugs of a full pass's batch that are exactly as a pass last went through them:
+        the search lists them again only because its window looks back (``lookback``) over
+        what the last run read. Working them again would plan nothing, so they are neither
+        leased, read, planned nor recorded. A Bug is worked whatever its ``updated`` when a
+        linked ticket changed, when it is on the retry list, when a version was released
+        since the last run (a release does not touch its Bugs), or when one of its tickets
+        was never told a state."""
+        if self._newly_released:
+            return set()
+        unchanged = set()
+        for issue_id, row in seen.items():
+            found = issues.get(issue_id)
+            if (found is not None and row.all_told and row.jira_updated is not None
+                    and found[0].updated == row.jira_updated
+                    and issue_id not in ticket_changes and issue_id not in self._retry):
+                unchanged.add(issue_id)
+        return unchanged
 
     def _done_with(self, tickets: list[str], prepared: list[_Item]) -> None:
         """A batch applied and recorded: forget its tickets and, in a full pass, give its

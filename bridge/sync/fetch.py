@@ -41,7 +41,7 @@ class FetchSteps:
             ids = sorted(scope, key=_id_order)
             jql = f"labels = {jql_string(prefix)} AND id in ({', '.join(str(int(i)) for i in ids)})"
             found = self.tracker.search_with_comments(jql, reconcile=ids)
-            self._released = None
+            self._released, self._newly_released = None, []
             return ((issue, comments) for issue, comments in found if issue.id in scope)
         since = self.store.cursors.get(CURSOR_SINCE)
         released_before = self.store.cursors.get(CURSOR_RELEASED)
@@ -67,7 +67,7 @@ class FetchSteps:
             jql += " AND (" + " OR ".join(clauses) + ")"
         jql += " ORDER BY updated ASC"
         never_seen = self.store.escalations.never_seen_issue_ids()
-        self._released = released_now
+        self._released, self._newly_released = released_now, newly_released
         return self.tracker.search_with_comments(jql, reconcile=never_seen, concurrency=getattr(self, "concurrency", 1))
 
     def _ticket_changes(self, scope: dict | None, retry: list[str]) -> dict[str, dict[str, Ticket]]:

@@ -90,6 +90,9 @@ class SyncReport:
     #: run, or the caller ringing again, brings them up to date.
     busy: list[int] = field(default_factory=list)
     examined: int = 0
+    #: Bugs a full pass's search listed again, exactly as a pass last went through them
+    #: (its window looks back over the last run's): not worked again.
+    unchanged: int = 0
     #: What became of each action, the action summarised (:func:`reported`), in order.
     outcomes: OutcomeLog = field(default_factory=OutcomeLog)
     failures: list[tuple[str, str]] = field(default_factory=list)  # (target, reason)
@@ -102,6 +105,7 @@ class SyncReport:
     def as_json(self) -> dict:
         return {
             "skipped": self.skipped, "busy": self.busy, "dry_run": self.dry_run, "examined": self.examined,
+            "unchanged": self.unchanged,
             "actions": [{"key": o.action.key, "target": o.action.target, "kind": o.action.kind,
                          "result": o.result, "detail": o.detail, "what": o.action.describe()}
                         for o in self.outcomes],

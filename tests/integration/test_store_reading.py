@@ -72,7 +72,7 @@ def test_a_batchs_escalations_are_looked_up_by_their_issue_ids_and_only_complete
 
     event.listen(store.engine, "before_cursor_execute", seen)
     try:
-        assert store.escalations.complete_ids_by_issue(asked) == complete
+        assert {issue: row.id for issue, row in store.escalations.complete_seen_by_issue(asked).items()} == complete
         rows = store.escalations.complete_by_issue(asked)
     finally:
         event.remove(store.engine, "before_cursor_execute", seen)
@@ -84,3 +84,26 @@ def test_a_batchs_escalations_are_looked_up_by_their_issue_ids_and_only_complete
                 plan = " ".join(str(step[-1]) for step in
                                 connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters))
                 assert "(jira_issue_id=?)" in plan, plan
+
+
+def test_a_batchs_rows_say_when_their_bug_was_last_seen_and_whether_every_ticket_was_told(store):
+    """What a full pass needs to leave a Bug it went through already alone: the Bug's
+    ``updated`` as last seen, and whether any linked ticket still waits for a first state."""
+    told, untold, unseen, bare = (_escalation(store, n, complete=True) for n in range(1, 5))
+    updated = datetime(2026, 12, 3, 8, 0, 0, 123000, tzinfo=timezone.utc)
+    for row in (told, untold):
+        store.escalations.record_seen_many([{"id": row.id, "jira_key": row.jira_key, "status": "In Progress",
+                                             "resolution": None, "fix_versions": [], "jira_updated": updated}])
+    for n, row in ((1, told), (2, untold), (3, unseen)):
+        store.links.add(row.id, "zendesk", str(n))
+        store.links.add(row.id, "zendesk", str(100 + n))
+        store.links.record_announcement("zendesk", str(n), "in_progress")
+    store.links.record_announcement("zendesk", "101", "in_progress")
+    seen = store.escalations.complete_seen_by_issue([told.jira_issue_id, untold.jira_issue_id,
+                                                     unseen.jira_issue_id, bare.jira_issue_id])
+    assert seen[told.jira_issue_id] == (told.id, updated, True)
+    assert seen[untold.jira_issue_id] == (untold.id, updated, False)  # ticket 102 was never told a state
+    assert seen[unseen.jira_issue_id] == (unseen.id, None, False)
+    assert seen[bare.jira_issue_id] == (bare.id, None, False)  # its origin ticket was never told a state
+    store.links.record_announcement("zendesk", "4", "acknowledged")
+    assert store.escalations.complete_seen_by_issue([bare.jira_issue_id])[bare.jira_issue_id].all_told
