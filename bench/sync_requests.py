@@ -97,6 +97,10 @@ def print_runs(runs: list[Run], trace: bool) -> None:
               f"{f'{single}/{bulk}':>9} | {sum(r.sentry.values()):>6,} | {r.total:>6,} | {wall:>8} "
               f"{r.request_time_s:>6.2f} {per:>6.1f} | "
               f"{(mem if mem is not None else float('nan')):>8.1f} {r.peak_rss_mb:>7.0f} | {r.tickets_written:>5,} {len(r.failures):>4}")
+    for r in runs:
+        if r.engine == "next run" and not r.projected:
+            print(f"next run at N={r.size:,}: the search's lookback listed again {r.unchanged:,} Bug(s) exactly as "
+                  f"last seen, left alone; {r.worked:,} escalation(s) worked")
 
 
 def print_routes(runs: list[Run]) -> None:
@@ -173,6 +177,7 @@ def emit(plan: "Plan", run: Run) -> None:
                           "cpu_s": round(run.cpu_s, 3), "concurrency": run.concurrency,
                           "sandbox_cpu_s": _rounded(run.sandbox_cpu_s), "server_cpu_s": _rounded(run.server_cpu_s),
                           "request_time_s": round(run.request_time_s, 3),
+                          "worked": run.worked, "unchanged": run.unchanged,
                           "peak_rss_mb": round(run.peak_rss_mb, 1), "failures": len(run.failures)}), flush=True)
 
 

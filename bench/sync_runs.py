@@ -48,7 +48,8 @@ def store_kind(url: str) -> str:
 # ------------------------------------------------------------------------- the baseline --
 def naive_engine_class():
     """:class:`SyncEngine` finding changes the naive way (built lazily: imports are the child's)."""
-    from bridge.connectors.jira import ISSUE_FIELDS, _raw_comments
+    from bridge.connectors.jira import ISSUE_FIELDS
+    from bridge.connectors.jira_search import search_comments
     from bridge.sync.engine import CURSOR_RELEASED, SyncEngine
 
     class NaiveSync(SyncEngine):
@@ -76,7 +77,7 @@ def naive_engine_class():
                 if seen is not None and seen.tzinfo is None:
                     seen = seen.replace(tzinfo=timezone.utc)  # SQLite hands datetimes back naive
                 if seen is None or issue.updated is None or issue.updated > seen:
-                    changed.append((issue, _raw_comments(raw)))
+                    changed.append((issue, search_comments(raw)))
             return changed
 
     return NaiveSync
@@ -143,7 +144,7 @@ def _sync_once(env: dict[str, str], engine_name: str, offset_s: float, trace: bo
     return {
         "wall_s": wall, "cpu_s": cpu, "rss_delta_mb": rss_growth, "peak_rss_mb": peak,
         "traced_peak_mb": traced / 2**20 if traced is not None else None,
-        "examined": report.examined, "outcomes": done, "failures": [list(f) for f in report.failures],
+        "examined": report.examined, "unchanged": report.unchanged, "outcomes": done, "failures": [list(f) for f in report.failures],
         "exit_code": report.exit_code, "skipped": report.skipped,
         "profile": (_profile_text(profiler) if profiler is not None
                     else threads.table() if threads is not None else None),
@@ -193,6 +194,10 @@ class Run:
     sandbox_cpu_s: float | None = None
     #: CPU seconds of the PostgreSQL server during the run (None on SQLite, in process).
     server_cpu_s: float | None = None
+    #: Escalations the run worked, and Bugs its search listed again exactly as last seen
+    #: (the lookback), which it left alone (SyncReport.examined and .unchanged).
+    worked: int = 0
+    unchanged: int = 0
 
     @property
     def request_time_s(self) -> float:
@@ -262,7 +267,7 @@ def measure(sandbox: SandboxProcess, env: dict[str, str], *, size: int, changed:
                store=store_kind(env["BRIDGE_STORE_URL"]), traced_peak_mb=result["traced_peak_mb"],
                outcomes=result["outcomes"], failures=result["failures"], profile=result["profile"],
                concurrency=result["concurrency"], sandbox_cpu_s=result["sandbox_cpu_s"],
-               server_cpu_s=result["server_cpu_s"])
+               server_cpu_s=result["server_cpu_s"], worked=result["examined"], unchanged=result["unchanged"])
 
 
 def project(run: Run, latency_ms: float) -> Run:

@@ -136,6 +136,8 @@ class SyncEngine(FetchSteps, CadenceSteps, RecordSteps):
         report = SyncReport(dry_run=dry_run)
         self._only = None if only is None else {int(i) for i in only}
         self._fetch_failures: list[tuple[str, BaseException]] = []
+        #: Versions released since the last full pass (set by fetching; none until then).
+        self._newly_released: list[str] = []
         #: Tickets fetching read in full, with no write since (the executor reuses them).
         self._fresh: dict = {}
         if dry_run:
