@@ -141,16 +141,22 @@ def plan(*, issue: Issue, comments: Sequence[JiraComment], tickets: Iterable[Tic
         # "in_progress"), announced with the reopened row's words; a Bug reopened to a state
         # the map does not name (To Do) is in state "reopened".
         state = state_key(current.name, issue) if (reopened and current is not None) else state_key(rule.name, issue)
+        reopening = state_key(rule.name, issue)
         for ticket in tickets:
             if ticket.last_announced == state:
                 continue  # this ticket was already told exactly this
+            row = rule
+            if reopened and current is not None and ticket.last_announced == reopening:
+                # Told of the reopening already (by a run that could not record the Bug as
+                # seen): what it hears now is the Bug's current state, in that row's words.
+                row = current
             occurrence = f"{issue.id}:{state}:after:{ticket.last_announced or '-'}@{ticket.last_announced_at or '-'}"
-            if rule.public:
+            if row.public:
                 actions.append(Announce(
                     key=f"announce:{ticket.helpdesk}:{ticket.ticket_id}:{occurrence}",
                     helpdesk=ticket.helpdesk, ticket_id=ticket.ticket_id, state=state,
-                    template=rule.template, locale=ticket.locale, helpdesk_status=rule.helpdesk_status,
-                    context={"subject": ticket.subject, "ticket_id": ticket.ticket_id, "status": rule.name,
+                    template=row.template, locale=ticket.locale, helpdesk_status=row.helpdesk_status,
+                    context={"subject": ticket.subject, "ticket_id": ticket.ticket_id, "status": row.name,
                              "next_update": rules.next_update, **_version_context(issue)},
                 ))
             else:

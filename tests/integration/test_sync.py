@@ -108,6 +108,32 @@ def test_reopened_bug_tells_customers_work_resumed(sandbox, services, dev, escal
     assert len(bridge_comments(sandbox, 101)) == count
 
 
+def test_customers_told_of_a_reopening_by_a_failed_sync_hear_of_the_work_next_not_the_reopening_again(
+        sandbox, services, dev, escalated):
+    """Found by the state machine: a sync told the customers "reopened" and failed (its
+    comment on the Bug) before recording the Bug as seen. When work started, the Bug still
+    looked reopened since its last recorded sight, and each customer got the reopening's
+    words a second time instead of hearing that work started."""
+    move(dev, escalated, "Done", resolution={"name": "Fixed"})
+    sync(services)
+    move(dev, escalated, "Reopen")
+    sandbox.zendesk_state.update_ticket(101, {"comment": {"body": "Still broken here.", "public": True}},
+                                        sandbox.zendesk_state.ticket(101)["requester_id"])
+    sandbox.jira.knobs.update({"fail_next": 1, "fail_status": 500, "fail_methods": ["POST"]})
+    assert services.sync_engine().run().exit_code == 1  # told "reopened"; the customer's message failed
+    sandbox.jira.knobs.update({"fail_next": 0})
+    assert all("bridge_state_reopened" in sandbox.zendesk_state.ticket(t)["tags"] for t in TICKETS)
+    reopened = {t: bridge_comments(sandbox, t)[-1] for t in TICKETS}
+
+    move(dev, escalated, "In Progress")
+    sync(services)
+    for t in TICKETS:
+        told = bridge_comments(sandbox, t)
+        assert told[-2] == reopened[t] and told[-1] != reopened[t]
+        assert "bridge_state_in_progress" in sandbox.zendesk_state.ticket(t)["tags"]
+    assert "working on a fix" in bridge_comments(sandbox, 101)[-1]
+
+
 def test_jira_comments_become_internal_notes_and_marked_ones_public_replies(sandbox, services, dev, escalated):
     dev.add_comment(escalated, "Root cause: a race in the CSV writer. See https://acme.sentry.io/issues/4505/")
     dev.add_comment(escalated, "[customer] A fix is on its way; thank you for your patience.")

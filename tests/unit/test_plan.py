@@ -87,6 +87,18 @@ def test_reopened_is_its_own_message_and_is_not_followed_by_in_progress():
     assert plan(issue=bug(), comments=[], tickets=[ticket(last="reopened")], last_seen=signature(bug()), rules=RULES) == []
 
 
+def test_a_ticket_told_of_the_reopening_hears_the_current_state_in_its_own_words_next():
+    """A run told the ticket 'reopened' and could not record the Bug as seen; now the Bug is
+    In Progress and still looks reopened since its last recorded sight. That ticket hears
+    that work started; one not yet told of the reopening hears the reopening."""
+    done = bug("Done", "done", "Fixed")
+    actions = plan(issue=IN_PROGRESS, comments=[], tickets=[ticket("101", last="reopened"),
+                                                             ticket("104", last="fix_ready")],
+                   last_seen=signature(done), rules=RULES)
+    assert [(a.ticket_id, a.template, a.state, a.context["status"]) for a in actions] == [
+        ("101", "in_progress", "in_progress", "in_progress"), ("104", "reopened", "in_progress", "reopened")]
+
+
 def test_comments_become_notes_marked_ones_replies_and_the_bridges_own_are_ignored():
     comments = [
         JiraComment("3", "[customer] Fixed next week.", "Dev", public=True),
