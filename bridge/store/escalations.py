@@ -18,9 +18,8 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-import sqlalchemy as sa
 import sqlalchemy.exc
-from sqlalchemy import bindparam, update
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from bridge.store.holders import Holder, is_provably_dead, this_process
@@ -45,8 +44,6 @@ class SeenRow(NamedTuple):
     id: int
     #: The Bug's ``updated`` when a pass last went through it (None: never).
     jira_updated: datetime | None
-    #: Every linked ticket was told some state (none waits for its first announcement).
-    all_told: bool
 
 
 class EscalationRepository(Repository):
@@ -105,22 +102,19 @@ class EscalationRepository(Repository):
         return found
 
     def complete_seen_by_issue(self, issue_ids: Iterable[str]) -> dict[str, SeenRow]:
-        """The complete escalations of these JIRA issue ids, by issue id: row id, the Bug's
-        ``updated`` when a pass last saw it through, and whether every linked ticket was
-        told some state (a pass leases the escalations before it reads their rows, and
-        leaves alone those whose Bug is as it last saw it: see
+        """The complete escalations of these JIRA issue ids, by issue id: row id and the
+        Bug's ``updated`` when a pass last went through it (a pass leases the escalations
+        before it reads their rows, and leaves alone those whose Bug is as it last saw it:
         :meth:`bridge.sync.engine.SyncEngine._unchanged`)."""
-        untold = (sa.exists().where(col(LinkedTicket.escalation_id) == col(Escalation.id),
-                                    col(LinkedTicket.last_announced_state).is_(None)))
         found: dict[str, SeenRow] = {}
         with self.reading() as s:
             for chunk in chunks(sorted(set(issue_ids))):
                 rows = s.exec(select(Escalation.jira_issue_id, Escalation.id, Escalation.state,
-                                     Escalation.last_jira_updated, untold)
+                                     Escalation.last_jira_updated)
                               .where(one_of(s, col(Escalation.jira_issue_id), chunk))).all()
                 # The state checked here, not in the query (see complete_by_issue).
-                found.update((issue_id, SeenRow(row_id, updated, not any_untold))
-                             for issue_id, row_id, state, updated, any_untold in rows if state == "complete")
+                found.update((issue_id, SeenRow(row_id, updated))
+                             for issue_id, row_id, state, updated in rows if state == "complete")
         return found
 
     def by_ids(self, escalation_ids: Iterable[int], *, states: Iterable[str] | None = None) -> dict[int, Escalation]:
@@ -179,20 +173,21 @@ class EscalationRepository(Repository):
 
     def set_sla_next_checks(self, checks: dict[int, datetime | None]) -> None:
         """Store when each escalation's SLA clock next needs a look (None: at the next pass),
-        all in one transaction."""
+        all in one transaction (one statement on PostgreSQL: :func:`update_by_key`)."""
         if not checks:
             return
         with self.session() as s:
-            s.connection().execute(
-                update(Escalation.__table__).where(Escalation.__table__.c.id == bindparam("row_id"))
-                .values(sla_next_check_at=bindparam("next_check")),
-                [{"row_id": i, "next_check": at} for i, at in checks.items()])
+            update_by_key(s, Escalation.__table__, ("id",),  # type: ignore[attr-defined]
+                          [{"id": i, "sla_next_check_at": at} for i, at in checks.items()])
 
     def forget_sla_checks(self, escalation_ids: Iterable[int], *, s: Session | None = None) -> None:
-        """The SLA clock inputs of these escalations changed: compute them at the next pass."""
+        """The SLA clock inputs of these escalations changed: compute them at the next pass.
+        Rows cleared already are left as they are (a pass's link updates often cleared them
+        a moment before; on PostgreSQL every row an UPDATE sets is a new row version)."""
         with self.within(s) as session:
             for chunk in chunks(sorted(set(escalation_ids))):
-                session.exec(update(Escalation).where(one_of(session, col(Escalation.id), chunk))
+                session.exec(update(Escalation).where(one_of(session, col(Escalation.id), chunk),
+                                                      col(Escalation.sla_next_check_at).is_not(None))
                              .values(sla_next_check_at=None).execution_options(**NO_SYNC))
 
     def with_created_tasks(self) -> list[Escalation]:

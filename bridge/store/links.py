@@ -113,6 +113,17 @@ class LinkRepository(Repository):
                     grouped.setdefault(link.escalation_id, []).append(link)
         return grouped
 
+    def untold(self, escalation_ids) -> set[int]:
+        """Those of these escalations with a linked ticket never told a state (one query
+        per 500 escalations)."""
+        found: set[int] = set()
+        with self.reading() as s:
+            for chunk in chunks(sorted(set(escalation_ids))):
+                found.update(s.exec(select(LinkedTicket.escalation_id).distinct()
+                                    .where(one_of(s, col(LinkedTicket.escalation_id), chunk),
+                                           col(LinkedTicket.last_announced_state).is_(None))).all())
+        return found
+
     def of_complete(self, helpdesk: str, *, ticket_ids=None, escalation_ids=None,
                     issue_ids=None) -> list[tuple[LinkedTicket, str]]:
         """This helpdesk's tickets linked to complete escalations, each with its Bug's issue
@@ -206,7 +217,8 @@ class LinkRepository(Repository):
                     owners = (select(LinkedTicket.escalation_id)
                               .where(col(LinkedTicket.helpdesk) == helpdesk,
                                      one_of(session, col(LinkedTicket.ticket_id), chunk)))
-                    session.exec(update(Escalation).where(col(Escalation.id).in_(owners.scalar_subquery()))
+                    session.exec(update(Escalation).where(col(Escalation.id).in_(owners.scalar_subquery()),
+                                                          col(Escalation.sla_next_check_at).is_not(None))
                                  .values(sla_next_check_at=None).execution_options(**NO_SYNC))
 
     def by_tickets(self, helpdesk: str, ticket_ids: Iterable[str]) -> dict[str, LinkedTicket]:
@@ -254,7 +266,8 @@ class LinkRepository(Repository):
                 # The SLA clock reads these: its next check is computed again at the next pass.
                 owner = (select(LinkedTicket.escalation_id)
                          .where(col(LinkedTicket.helpdesk) == helpdesk, col(LinkedTicket.ticket_id) == ticket_id))
-                s.exec(update(Escalation).where(col(Escalation.id).in_(owner.scalar_subquery()))
+                s.exec(update(Escalation).where(col(Escalation.id).in_(owner.scalar_subquery()),
+                                                col(Escalation.sla_next_check_at).is_not(None))
                        .values(sla_next_check_at=None).execution_options(**NO_SYNC))
 
 

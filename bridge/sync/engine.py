@@ -297,14 +297,16 @@ class SyncEngine(FetchSteps, CadenceSteps, RecordSteps):
         was never told a state."""
         if self._newly_released:
             return set()
-        unchanged = set()
+        alike = {}
         for issue_id, row in seen.items():
             found = issues.get(issue_id)
-            if (found is not None and row.all_told and row.jira_updated is not None
-                    and found[0].updated == row.jira_updated
+            if (found is not None and row.jira_updated is not None and found[0].updated == row.jira_updated
                     and issue_id not in ticket_changes and issue_id not in self._retry):
-                unchanged.add(issue_id)
-        return unchanged
+                alike[issue_id] = row.id
+        if not alike:
+            return set()  # the usual case but after a burst: no query for the links
+        untold = self.store.links.untold(alike.values())
+        return {issue_id for issue_id, row_id in alike.items() if row_id not in untold}
 
     def _done_with(self, tickets: list[str], prepared: list[_Item]) -> None:
         """A batch applied and recorded: forget its tickets and, in a full pass, give its

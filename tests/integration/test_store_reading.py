@@ -86,24 +86,24 @@ def test_a_batchs_escalations_are_looked_up_by_their_issue_ids_and_only_complete
                 assert "(jira_issue_id=?)" in plan, plan
 
 
-def test_a_batchs_rows_say_when_their_bug_was_last_seen_and_whether_every_ticket_was_told(store):
+def test_a_batchs_rows_say_when_their_bug_was_last_seen(store):
     """What a full pass needs to leave a Bug it went through already alone: the Bug's
-    ``updated`` as last seen, and whether any linked ticket still waits for a first state."""
-    told, untold, unseen, bare = (_escalation(store, n, complete=True) for n in range(1, 5))
+    ``updated`` as last seen (None: never)."""
+    seen_row, unseen = (_escalation(store, n, complete=True) for n in range(1, 3))
     updated = datetime(2026, 12, 3, 8, 0, 0, 123000, tzinfo=timezone.utc)
-    for row in (told, untold):
-        store.escalations.record_seen_many([{"id": row.id, "jira_key": row.jira_key, "status": "In Progress",
-                                             "resolution": None, "fix_versions": [], "jira_updated": updated}])
-    for n, row in ((1, told), (2, untold), (3, unseen)):
-        store.links.add(row.id, "zendesk", str(n))
+    store.escalations.record_seen_many([{"id": seen_row.id, "jira_key": seen_row.jira_key, "status": "In Progress",
+                                         "resolution": None, "fix_versions": [], "jira_updated": updated}])
+    seen = store.escalations.complete_seen_by_issue([seen_row.jira_issue_id, unseen.jira_issue_id])
+    assert seen == {seen_row.jira_issue_id: (seen_row.id, updated), unseen.jira_issue_id: (unseen.id, None)}
+
+
+def test_the_escalations_with_a_ticket_never_told_a_state_are_named(store):
+    told, untold, origin_only = (_escalation(store, n, complete=True) for n in range(1, 4))
+    for n, row in ((1, told), (2, untold)):
         store.links.add(row.id, "zendesk", str(100 + n))
-        store.links.record_announcement("zendesk", str(n), "in_progress")
+        store.links.record_announcement("zendesk", str(n), "in_progress")  # the origin ticket
     store.links.record_announcement("zendesk", "101", "in_progress")
-    seen = store.escalations.complete_seen_by_issue([told.jira_issue_id, untold.jira_issue_id,
-                                                     unseen.jira_issue_id, bare.jira_issue_id])
-    assert seen[told.jira_issue_id] == (told.id, updated, True)
-    assert seen[untold.jira_issue_id] == (untold.id, updated, False)  # ticket 102 was never told a state
-    assert seen[unseen.jira_issue_id] == (unseen.id, None, False)
-    assert seen[bare.jira_issue_id] == (bare.id, None, False)  # its origin ticket was never told a state
-    store.links.record_announcement("zendesk", "4", "acknowledged")
-    assert store.escalations.complete_seen_by_issue([bare.jira_issue_id])[bare.jira_issue_id].all_told
+    assert store.links.untold([told.id, untold.id, origin_only.id]) == {untold.id, origin_only.id}
+    store.links.record_announcement("zendesk", "3", "acknowledged")
+    assert store.links.untold([told.id, untold.id, origin_only.id]) == {untold.id}
+    assert store.links.untold([]) == set()
