@@ -41,7 +41,7 @@ class FetchSteps:
             ids = sorted(scope, key=_id_order)
             jql = f"labels = {jql_string(prefix)} AND id in ({', '.join(str(int(i)) for i in ids)})"
             found = self.tracker.search_with_comments(jql, reconcile=ids)
-            self._released, self._newly_released = None, []
+            self._released = None  # and no release is new: the shared cursors are a full pass's
             return ((issue, comments) for issue, comments in found if issue.id in scope)
         since = self.store.cursors.get(CURSOR_SINCE)
         released_before = self.store.cursors.get(CURSOR_RELEASED)

@@ -140,8 +140,8 @@ def plan(*, issue: Issue, comments: Sequence[JiraComment], tickets: Iterable[Tic
         # After a reopening, the state the customers are in is the Bug's current one (say
         # "in_progress"), announced with the reopened row's words; a Bug reopened to a state
         # the map does not name (To Do) is in state "reopened".
-        state = state_key(current.name, issue) if (reopened and current is not None) else state_key(rule.name, issue)
-        reopening = state_key(rule.name, issue)
+        reopening = state_key(rule.name, issue)  # what the reopened row announces, when reopened
+        state = state_key(current.name, issue) if (reopened and current is not None) else reopening
         for ticket in tickets:
             if ticket.last_announced == state:
                 continue  # this ticket was already told exactly this
