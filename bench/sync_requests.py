@@ -381,6 +381,7 @@ def _run_size(sandbox: SandboxProcess, size: int, plan: Plan, store_url: str) ->
                     sandbox.advance(CLOCK_STEP_S)
                     runs.append(measure(sandbox, env, size=size, changed=0, engine="next run", latency_ms=0,
                                         profile=plan.profile))
+                    emit(plan, runs[-1])
     return runs
 
 

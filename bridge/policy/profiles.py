@@ -368,7 +368,12 @@ class Profile(_Strict):
     alert_at_risk: bool = True
 
     _file: str = PrivateAttr(default="")
+    # One calendar per (tier that defines the hours, zone used): tiers sharing hours share
+    # its memo of days. ``_calendar_asked`` has the same calendars by (tier, customer zone)
+    # as asked, so a clock reads one dict (a private attribute costs a pydantic __getattr__
+    # on every read) and checks no name again.
     _calendars: dict[tuple[str, str | None], BusinessCalendar] = PrivateAttr(default_factory=dict)
+    _calendar_asked: dict[tuple[str, str | None], BusinessCalendar] = PrivateAttr(default_factory=dict)
     # (severity, tier) as given -> Target: the SLA clocks ask for the same few pairs again
     # and again (a loaded profile is not changed afterwards; calendars are cached alike).
     _targets: dict[tuple[str, str], Target] = PrivateAttr(default_factory=dict)
@@ -424,6 +429,9 @@ class Profile(_Strict):
         ``customer_zone`` is used when the tier's hours are in the customer's zone; an
         unknown zone name raises :class:`UsageError`.
         """
+        found = self._calendar_asked.get((tier, customer_zone))
+        if found is not None:
+            return found
         tier_name = self.check_tier(tier)
         defining = self.tiers[tier_name].same_as or tier_name
         hours = self.tiers[defining].hours
@@ -433,12 +441,12 @@ class Profile(_Strict):
                 zone = _check_zone(customer_zone)
             except ValueError as exc:
                 raise UsageError(f"customer time zone: {exc}") from None
+        calendars = self._calendars
         key = (defining, zone)
-        if key not in self._calendars:
-            self._calendars[key] = (
-                BusinessCalendar.always() if hours is None else hours.calendar(key[1])
-            )
-        return self._calendars[key]
+        if key not in calendars:
+            calendars[key] = BusinessCalendar.always() if hours is None else hours.calendar(zone)
+        self._calendar_asked[(tier, customer_zone)] = calendars[key]
+        return calendars[key]
 
     def targets(self, severity: str, tier: str) -> Target:
         """The in-hours targets of ``severity`` in ``tier`` (best effort for best-effort tiers)."""

@@ -36,10 +36,10 @@ def next_check(state_at: Callable[[datetime], object], now: datetime, *, post_up
 
     A status update is due at ``next_update_due``; an at-risk alert once the running target's
     elapsed share reaches ``at_risk_share``. The clock says when that is
-    (:meth:`bridge.policy.sla.ClockState.share_reached_at`), checked by one more evaluation
-    just before it; a clock that cannot tell is bisected (the share only grows until the
-    target is due) to ``resolution``, rounded down so the alert is never late. An input given
-    for after ``now`` (``inputs_change_at``) changes the clock then, so the check is no later."""
+    (:meth:`bridge.policy.sla.ClockState.share_reached_at`); a clock that cannot tell is
+    bisected (the share only grows until the target is due) to ``resolution``, rounded down
+    so the alert is never late. An input given for after ``now`` (``inputs_change_at``)
+    changes the clock then, so the check is no later."""
     state = state_at(now) if state is None else state
     found = _next_check(state_at, state, now, post_updates=post_updates, alert_at_risk=alert_at_risk,
                         at_risk_share=at_risk_share, resolution=resolution)
@@ -70,11 +70,12 @@ def _next_check(state_at: Callable[[datetime], object], state, now: datetime, *,
     share_reached_at = getattr(state, "share_reached_at", None)
     reached = share_reached_at(at_risk_share) if share_reached_at is not None else None
     if reached is not None:
+        # The first instant at risk, not merely one: the clock's own arithmetic solved for
+        # it (tests/unit/test_sla_share_reached.py holds it to the clock, a microsecond
+        # either side), so no clock is evaluated again to confirm it.
         if reached >= running:
             return min(due, running + resolution)  # at risk only once due: the update decides
-        # Not at risk a microsecond before: the instant is the first, not merely one at risk.
-        if reached <= now or not at_risk(reached - timedelta(microseconds=1)):
-            return min(due, reached)
+        return min(due, reached)
 
     low, high = now, running  # at_risk(low) is False (else cadence had acted); find the first True
     if not at_risk(high - resolution):

@@ -142,6 +142,21 @@ def test_p1_p4_unknown_customer_zone_is_a_usage_error() -> None:
         due(PROFILES["p1-p4-matrix"], "p1", "standard", t("2024-03-05T10:00+01:00"), customer_zone="Mars/Olympus")
 
 
+def test_a_calendar_asked_again_is_the_same_and_a_bad_name_is_refused_every_time() -> None:
+    # Calendars are remembered by the names asked; what was refused is never remembered.
+    profile = PROFILES["p1-p4-matrix"]
+    chicago = profile.calendar("standard", "America/Chicago")
+    assert profile.calendar("standard", "America/Chicago") is chicago
+    assert profile.calendar("standard", "Europe/Warsaw").zone.key == "Europe/Warsaw"
+    assert profile.calendar("standard", "America/Chicago").zone.key == "America/Chicago"
+    assert profile.calendar("trial") is profile.calendar("premium")  # same_as: one memo of days
+    for _ in range(2):
+        with pytest.raises(UsageError, match="Mars/Olympus"):
+            profile.calendar("standard", "Mars/Olympus")
+        with pytest.raises(UsageError, match="no tier"):
+            profile.calendar("platinum")
+
+
 def test_p1_p4_community_is_best_effort() -> None:
     assert due(PROFILES["p1-p4-matrix"], "p1", "community", t("2024-03-05T10:00+01:00")).best_effort
 
