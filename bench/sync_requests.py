@@ -177,6 +177,7 @@ def emit(plan: "Plan", run: Run) -> None:
                           "cpu_s": round(run.cpu_s, 3), "concurrency": run.concurrency,
                           "sandbox_cpu_s": _rounded(run.sandbox_cpu_s), "server_cpu_s": _rounded(run.server_cpu_s),
                           "request_time_s": round(run.request_time_s, 3),
+                          "services_floor_s": _rounded(services_floor_s(run)),
                           "worked": run.worked, "unchanged": run.unchanged,
                           "peak_rss_mb": round(run.peak_rss_mb, 1), "failures": len(run.failures)}), flush=True)
 
@@ -192,7 +193,19 @@ def cpu_shares(run: Run) -> str:
         parts.append(f"the emulators' {run.sandbox_cpu_s:.1f} s")
     if run.server_cpu_s is not None:
         parts.append(f"PostgreSQL's {run.server_cpu_s:.1f} s")
+    floor = services_floor_s(run)
+    if floor is not None:
+        parts.append(f"on {os.cpu_count()} CPUs the services' CPU alone takes ≥ {floor:.2f} s")
     return "; ".join(parts)
+
+
+def services_floor_s(run: Run) -> float | None:
+    """The least wall time the services' own CPU (emulators, PostgreSQL) needs on this
+    machine's cores, before the sync does anything: a wall-time target below it cannot be
+    met here, whatever the bridge does (real services run on their own machines)."""
+    if run.sandbox_cpu_s is None:
+        return None
+    return (run.sandbox_cpu_s + (run.server_cpu_s or 0.0)) / (os.cpu_count() or 1)
 
 
 def scale_targets(runs: list[Run]) -> list[str]:
