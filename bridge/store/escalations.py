@@ -26,7 +26,7 @@ from bridge.store.holders import Holder, is_provably_dead, this_process
 from bridge.store.tables import Escalation, LinkedTicket, utcnow
 from bridge.store.transactions import NO_SYNC, Repository, chunks, encode, get_for_update, one_of, update_by_key
 
-__all__ = ["CLAIM_TTL", "EscalationRepository"]
+__all__ = ["CLAIM_TTL", "EscalationRepository", "clear_sla_checks"]
 
 #: How long a claim on creating a Bug holds without the Bug being recorded: longer than a
 #: find-or-create in JIRA takes with its retries, short enough that a holder that died on
@@ -181,14 +181,11 @@ class EscalationRepository(Repository):
                           [{"id": i, "sla_next_check_at": at} for i, at in checks.items()])
 
     def forget_sla_checks(self, escalation_ids: Iterable[int], *, s: Session | None = None) -> None:
-        """The SLA clock inputs of these escalations changed: compute them at the next pass.
-        Rows cleared already are left as they are (a pass's link updates often cleared them
-        a moment before; on PostgreSQL every row an UPDATE sets is a new row version)."""
+        """The SLA clock inputs of these escalations changed: compute them at the next pass
+        (:func:`clear_sla_checks`)."""
         with self.within(s) as session:
             for chunk in chunks(sorted(set(escalation_ids))):
-                session.exec(update(Escalation).where(one_of(session, col(Escalation.id), chunk),
-                                                      col(Escalation.sla_next_check_at).is_not(None))
-                             .values(sla_next_check_at=None).execution_options(**NO_SYNC))
+                clear_sla_checks(session, one_of(session, col(Escalation.id), chunk))
 
     def with_created_tasks(self) -> list[Escalation]:
         """Complete escalations with at least one created related Task (the regression check
@@ -437,3 +434,13 @@ def _reread(s: Session, escalation_id: int | None) -> Escalation:
     return s.exec(
         select(Escalation).where(Escalation.id == escalation_id).execution_options(populate_existing=True)
     ).one()
+
+
+def clear_sla_checks(session: Session, which: Any) -> None:
+    """Have the SLA clocks of the escalations ``which`` selects (a condition on
+    ``Escalation``: their ids, or the owners of some tickets) computed again at the next
+    pass: their inputs changed. Rows cleared already are left as they are (a pass's link
+    updates often cleared them a moment before; on PostgreSQL every row an UPDATE sets is a
+    new row version)."""
+    session.exec(update(Escalation).where(which, col(Escalation.sla_next_check_at).is_not(None))
+                 .values(sla_next_check_at=None).execution_options(**NO_SYNC))

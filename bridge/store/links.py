@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
+from bridge.store.escalations import clear_sla_checks
 from bridge.store.tables import Escalation, LinkedTicket, utcnow
 from bridge.store.transactions import NO_SYNC, Repository, chunks, one_of, update_by_key
 
@@ -113,7 +114,7 @@ class LinkRepository(Repository):
                     grouped.setdefault(link.escalation_id, []).append(link)
         return grouped
 
-    def untold(self, escalation_ids) -> set[int]:
+    def untold(self, escalation_ids: Iterable[int]) -> set[int]:
         """Those of these escalations with a linked ticket never told a state (one query
         per 500 escalations)."""
         found: set[int] = set()
@@ -214,12 +215,7 @@ class LinkRepository(Repository):
                     clocks.setdefault(helpdesk, []).append(ticket_id)
             for helpdesk, ticket_ids in clocks.items():
                 for chunk in chunks(sorted(ticket_ids)):
-                    owners = (select(LinkedTicket.escalation_id)
-                              .where(col(LinkedTicket.helpdesk) == helpdesk,
-                                     one_of(session, col(LinkedTicket.ticket_id), chunk)))
-                    session.exec(update(Escalation).where(col(Escalation.id).in_(owners.scalar_subquery()),
-                                                          col(Escalation.sla_next_check_at).is_not(None))
-                                 .values(sla_next_check_at=None).execution_options(**NO_SYNC))
+                    _forget_owners_checks(session, helpdesk, one_of(session, col(LinkedTicket.ticket_id), chunk))
 
     def by_tickets(self, helpdesk: str, ticket_ids: Iterable[str]) -> dict[str, LinkedTicket]:
         """The links of these tickets of one helpdesk, by ticket id (one query per 500)."""
@@ -264,11 +260,14 @@ class LinkRepository(Repository):
                 raise LookupError(f"{helpdesk} ticket {ticket_id} is not linked to an escalation")
             if _CLOCK_INPUTS & set(values):
                 # The SLA clock reads these: its next check is computed again at the next pass.
-                owner = (select(LinkedTicket.escalation_id)
-                         .where(col(LinkedTicket.helpdesk) == helpdesk, col(LinkedTicket.ticket_id) == ticket_id))
-                s.exec(update(Escalation).where(col(Escalation.id).in_(owner.scalar_subquery()),
-                                                col(Escalation.sla_next_check_at).is_not(None))
-                       .values(sla_next_check_at=None).execution_options(**NO_SYNC))
+                _forget_owners_checks(s, helpdesk, col(LinkedTicket.ticket_id) == ticket_id)
+
+
+def _forget_owners_checks(session: Session, helpdesk: str, tickets: Any) -> None:
+    """The SLA checks of the escalations owning this helpdesk's ``tickets`` (a condition
+    on ``LinkedTicket.ticket_id``) cleared: a clock input of those tickets changed."""
+    owners = select(LinkedTicket.escalation_id).where(col(LinkedTicket.helpdesk) == helpdesk, tickets)
+    clear_sla_checks(session, col(Escalation.id).in_(owners.scalar_subquery()))
 
 
 def _refresh_affected_count(s: Session, escalation_id: int) -> None:

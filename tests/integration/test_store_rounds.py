@@ -164,6 +164,22 @@ def test_record_many_writes_ticket_columns_and_resets_the_sla_check(store: Store
     assert set(store.links.by_tickets("zendesk", ["1", "2", "99"])) == {"1", "2"}
 
 
+def test_one_ticket_s_clock_input_and_forgetting_by_id_reset_only_their_own_sla_checks(store: Store) -> None:
+    rows = [intent(store, str(n))[0] for n in range(4)]
+    for n, escalation in enumerate(rows):
+        store.links.add(escalation.id, "zendesk", str(n))
+    later = AT + timedelta(days=1)
+    store.escalations.set_sla_next_checks({e.id: later for e in rows})
+
+    store.links.record_public_update("zendesk", "0", at=AT)  # a clock input of ticket 0
+    store.links.set_waiting_on_customer("zendesk", "1", AT)  # and of ticket 1
+    store.escalations.forget_sla_checks([rows[2].id])
+    store.escalations.forget_sla_checks([rows[2].id])  # cleared already: stays cleared
+
+    checks = {e.id: e.sla_next_check_at for e in store.escalations.by_ids([e.id for e in rows]).values()}
+    assert checks == {rows[0].id: None, rows[1].id: None, rows[2].id: None, rows[3].id: later}
+
+
 def test_sla_due_leaves_out_the_skipped_and_pages_past_a_page_of_them(store: Store) -> None:
     rows = []
     for n in range(7):
