@@ -87,12 +87,13 @@ def _split(values: Sequence, size: int) -> list:
     return [values[start:start + size] for start in range(0, len(values), size)]
 
 
-def read_tickets(helpdesk: Helpdesk, ticket_ids: Sequence[str], limit: int) -> dict[str, Ticket]:
-    """:meth:`Helpdesk.read_many` in bulk requests in flight together (absent ids left out);
-    the first failure is raised once every request has answered."""
+def read_tickets(helpdesk: Helpdesk, ticket_ids: Sequence[str], limit: int, *,
+                 people: bool = True) -> dict[str, Ticket]:
+    """:meth:`Helpdesk.read_many` in bulk requests in flight together (absent ids left out;
+    ``people`` as there); the first failure is raised once every request has answered."""
     found: dict[str, Ticket] = {}
-    for result in in_flight(lambda ids: helpdesk.read_many(list(ids)), _split(list(ticket_ids), _bulk_size(helpdesk)),
-                            limit):
+    for result in in_flight(lambda ids: helpdesk.read_many(list(ids), people=people),
+                            _split(list(ticket_ids), _bulk_size(helpdesk)), limit):
         if isinstance(result, BaseException):
             raise result
         found.update(result)

@@ -133,11 +133,15 @@ class Helpdesk(abc.ABC):
             return rest
         return None
 
-    def read_many(self, ticket_ids: list[str]) -> dict[str, Ticket]:
+    def read_many(self, ticket_ids: list[str], *, people: bool = True) -> dict[str, Ticket]:
         """Tickets by id, as cheaply as the helpdesk allows; absent ids are left out.
 
         Meant for checking markers (tags), status and version of many tickets at once: a
         helpdesk with a bulk read may return the tickets without their conversation.
+        ``people=False``: the caller needs no more than the ticket's subject, status, tags
+        and version (a read back after the bridge's own write), so a helpdesk that sends the
+        requesters and organisations on request may leave them out (the tickets then have
+        no requester, locale or organisation).
         """
         from bridge.errors import UnknownTicket
 

@@ -63,7 +63,8 @@ class RecordSteps:
         after = {t: read_after[t] for t in written if t in read_after}
         unread = sorted(t for t in written if t not in after)
         try:
-            after.update(read_tickets(self.helpdesk, unread, self.concurrency) if unread else {})
+            # Only the version and the view (subject, status, tags) are kept: no people.
+            after.update(read_tickets(self.helpdesk, unread, self.concurrency, people=False) if unread else {})
         except BridgeError:
             pass  # the next run then reads these tickets in full: slower, not wrong
         for ticket_id, ticket in after.items():

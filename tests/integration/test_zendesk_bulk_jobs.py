@@ -134,6 +134,8 @@ def test_while_zendesk_keeps_up_a_marked_round_is_confirmed_by_reading_its_ticke
     counts = zendesk.knobs.counts()["by_route"]
     assert "GET /api/v2/job_statuses/show_many.json" not in counts, counts
     assert counts["GET /api/v2/tickets/show_many.json"] == 3 and counts["PUT /api/v2/tickets/update_many.json"] == 3
+    # Read back for tags and versions only: no requesters or organisations sideloaded.
+    assert not any("include" in read.query for read in zendesk.knobs.received("GET", "tickets/show_many"))
     for ticket_id in tickets:
         after, raw = second[ticket_id], zendesk.state.ticket(int(ticket_id))
         assert after.version == raw["updated_at"] and "bridge_state_b" in after.tags
@@ -191,3 +193,23 @@ def test_once_zendesk_falls_behind_the_next_round_polls_first(zendesk: ZendeskSa
                                limit=2) == {t: None for t in tickets}
     counts = zendesk.knobs.counts()["by_route"]
     assert counts["GET /api/v2/job_statuses/show_many.json"] == 1 and "GET /api/v2/tickets/show_many.json" not in counts
+
+
+def test_a_bulk_read_sideloads_the_people_unless_told_they_are_not_needed(zendesk: ZendeskSandbox):  # noqa: F811
+    tickets = _tickets(zendesk, 3)
+    requester = zendesk.state.users[zendesk.state.ticket(int(tickets[0]))["requester_id"]]
+    helpdesk = _helpdesk(zendesk)
+    zendesk.knobs.reset_counters()
+    full = helpdesk.read_many(tickets)
+    light = helpdesk.read_many(tickets, people=False)
+    first, second = zendesk.knobs.received("GET", "tickets/show_many")
+    assert "include=users%2Corganizations" in first.query and "include" not in second.query
+    assert set(full) == set(light) == set(tickets)
+    for ticket_id in tickets:
+        raw = zendesk.state.ticket(int(ticket_id))
+        assert full[ticket_id].requester == requester["name"] and full[ticket_id].locale is not None
+        # Without the people: no requester, locale or organisation, everything else the same.
+        assert (light[ticket_id].requester, light[ticket_id].locale, light[ticket_id].organization) == (None, None, None)
+        for ticket in (full[ticket_id], light[ticket_id]):
+            assert (ticket.version, ticket.status, ticket.subject, set(ticket.tags)) == (
+                raw["updated_at"], raw["status"], raw["subject"], set(raw["tags"]))

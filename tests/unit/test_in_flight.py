@@ -81,11 +81,11 @@ class MemoryDesk(Helpdesk):
             raise UnknownTicket(ticket_id, "Memory")
         return self.tickets[ticket_id]
 
-    def read_many(self, ticket_ids: list[str]) -> dict[str, Ticket]:
+    def read_many(self, ticket_ids: list[str], *, people: bool = True) -> dict[str, Ticket]:
         assert len(ticket_ids) <= self.bulk_size
         with self.lock:
             self.reads.append(list(ticket_ids))
-        return super().read_many(ticket_ids)
+        return super().read_many(ticket_ids, people=people)
 
     def _apply(self, ticket_id: str, change: TicketWrite) -> Ticket | None:
         if ticket_id == "conflict":
