@@ -269,13 +269,13 @@ def seed_store(store, escalations: list[Seeded], now: datetime, engine=None) -> 
             s.execute(insert(Escalation), rows)
             s.execute(insert(LinkedTicket), links)
             s.execute(insert(OutboxEntry), outbox)
-    with store.session() as s:
-        if s.get_bind().dialect.name == "postgresql":
-            # A store that grew to this size over months has been analysed by autovacuum
-            # many times; one filled in a single transaction has no statistics until
-            # autovacuum next looks (within a minute or so), and until then the planner
-            # guesses. Without this, the first measured run's reads took 35-45 ms a round
-            # instead of 2-4 ms: that measured the seeding, not the sync.
+    if store.engine.dialect.name == "postgresql":
+        # A store that grew to this size over months has been analysed by autovacuum many
+        # times; one filled in a single transaction has no statistics until autovacuum next
+        # looks (within a minute or so), and until then the planner guesses. Without this,
+        # the first measured run's reads took 35-45 ms a round instead of 2-4 ms: that
+        # measured the seeding, not the sync.
+        with store.session() as s:
             s.connection().exec_driver_sql("ANALYZE escalation, linked_ticket, outbox")
     complete = len(store.escalations.list(states=["complete"]))
     if complete != len(escalations):
