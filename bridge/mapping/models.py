@@ -36,6 +36,7 @@ from bridge.mapping.sections import (
     RedactionRules,
     SentryMapping,
     SeverityMapping,
+    StatusFacts,
     StatusRule,
     SubjectRule,
     TicketKeyField,
@@ -44,6 +45,7 @@ from bridge.mapping.sections import (
     default_per_profile,
     default_severities,
     default_status_map,
+    status_facts,
 )
 
 if TYPE_CHECKING:
@@ -165,10 +167,23 @@ class Mappings(StrictModel):
 
         ``reopened``: the Bug left a done state since the last sync (the planner knows).
         """
-        for row in self.status_map:
-            if row.when.holds(issue, reopened=reopened):
-                return row
-        return None
+        facts = status_facts(issue, reopened=reopened)
+        # Remembered by what the conditions read: a sync pass asks this of every Bug it
+        # plans, and Bugs come in a handful of states. Per status map: a copy of these
+        # mappings with a map of its own starts afresh.
+        rows, memo = self._status_memo
+        if rows is not self.status_map:
+            del self.__dict__["_status_memo"]
+            rows, memo = self._status_memo
+        if facts not in memo:
+            memo[facts] = next((row for row in self.status_map if row.when.holds_for(facts)), None)
+        return memo[facts]
+
+    @cached_property
+    def _status_memo(self) -> tuple[list[StatusRule], dict[StatusFacts, StatusRule | None]]:
+        # Kept in the instance's __dict__ (pydantic's private attributes cost microseconds
+        # a read); a copy carries it along with the map it was made for.
+        return self.status_map, {}
 
     def profile_problems(
         self, severities: Collection[str], tiers: Collection[str] = ()

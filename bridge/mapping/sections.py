@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Literal
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from pydantic import Field, field_validator, model_validator
 
@@ -246,29 +247,51 @@ class StatusCondition(StrictModel):
         return _as_list(value)
 
     def holds(self, issue: Issue, *, reopened: bool = False) -> bool:
-        def within(value: str | None, names: list[str] | None) -> bool:
-            if names is None:
-                return True
-            return value is not None and value.casefold() in {n.casefold() for n in names}
+        """Whether ``issue`` looks like this condition asks (see the class docstring)."""
+        return self.holds_for(status_facts(issue, reopened=reopened))
 
-        if self.reopened is not None and self.reopened != reopened:
+    def holds_for(self, facts: StatusFacts) -> bool:
+        """:meth:`holds`, on what it reads of an issue (:func:`status_facts`)."""
+        if self.reopened is not None and self.reopened != facts.reopened:
             return False
-        if not within(issue.status, self.status):
+        if self.fix_version is not None and self.fix_version != facts.fix_version:
             return False
-        if not within(issue.status_category, self.status_category):  # type: ignore[arg-type]
-            return False
-        if not within(issue.resolution, self.resolution):
-            return False
-        if self.fix_version is not None:
-            versions = issue.fix_versions
-            state = (
-                "none" if not versions
-                else "released" if any(v.released for v in versions)
-                else "unreleased"
-            )
-            if state != self.fix_version:
-                return False
-        return True
+        return (_within(facts.status, self._folded[0]) and _within(facts.status_category, self._folded[1])
+                and _within(facts.resolution, self._folded[2]))
+
+    @cached_property
+    def _folded(self) -> tuple[frozenset[str] | None, ...]:
+        # The names case-folded once, not at each of the thousands of checks of a sync pass.
+        return tuple(None if names is None else frozenset(n.casefold() for n in names)
+                     for names in (self.status, self.status_category, self.resolution))
+
+
+class StatusFacts(NamedTuple):
+    """All a :class:`StatusCondition` reads of an issue: equal facts, equal answers (so
+    the answers can be remembered by them)."""
+
+    status: str | None
+    status_category: str | None
+    resolution: str | None
+    fix_version: Literal["released", "unreleased", "none"]
+    reopened: bool
+
+
+def status_facts(issue: Issue, *, reopened: bool = False) -> StatusFacts:
+    """What :meth:`StatusCondition.holds_for` reads of ``issue``; ``reopened`` as there."""
+    versions = issue.fix_versions
+    return StatusFacts(
+        status=issue.status.casefold() if issue.status is not None else None,
+        status_category=issue.status_category.casefold() if issue.status_category is not None else None,
+        resolution=issue.resolution.casefold() if issue.resolution is not None else None,
+        fix_version=("none" if not versions else "released" if any(v.released for v in versions)
+                     else "unreleased"),
+        reopened=reopened,
+    )
+
+
+def _within(folded_value: str | None, folded_names: frozenset[str] | None) -> bool:
+    return folded_names is None or (folded_value is not None and folded_value in folded_names)
 
 
 class StatusRule(StrictModel):
