@@ -67,7 +67,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -368,15 +368,27 @@ class Profile(_Strict):
     alert_at_risk: bool = True
 
     _file: str = PrivateAttr(default="")
-    # One calendar per (tier that defines the hours, zone used): tiers sharing hours share
-    # its memo of days. ``_calendar_asked`` has the same calendars by (tier, customer zone)
-    # as asked, so a clock reads one dict (a private attribute costs a pydantic __getattr__
-    # on every read) and checks no name again.
-    _calendars: dict[tuple[str, str | None], BusinessCalendar] = PrivateAttr(default_factory=dict)
-    _calendar_asked: dict[tuple[str, str | None], BusinessCalendar] = PrivateAttr(default_factory=dict)
-    # (severity, tier) as given -> Target: the SLA clocks ask for the same few pairs again
-    # and again (a loaded profile is not changed afterwards; calendars are cached alike).
-    _targets: dict[tuple[str, str], Target] = PrivateAttr(default_factory=dict)
+
+    # The memos below live in the instance's __dict__ (a cached_property), not in pydantic
+    # private attributes: reading one of those costs microseconds (a failed lookup, then
+    # pydantic's __getattr__), and SLA clocks read the memos thousands of times a pass.
+    @cached_property
+    def _calendars(self) -> dict[tuple[str, str | None], BusinessCalendar]:
+        # One calendar per (tier that defines the hours, zone used): tiers sharing hours
+        # share its memo of days.
+        return {}
+
+    @cached_property
+    def _calendar_asked(self) -> dict[tuple[str, str | None], BusinessCalendar]:
+        # The same calendars by (tier, customer zone) as asked: a clock reads one dict and
+        # checks no name again.
+        return {}
+
+    @cached_property
+    def _targets(self) -> dict[tuple[str, str], Target]:
+        # (severity, tier) as given -> Target: the SLA clocks ask for the same few pairs
+        # again and again (a loaded profile is not changed afterwards).
+        return {}
 
     @property
     def file(self) -> str:
