@@ -56,7 +56,9 @@ __all__ = [
     "format_duration",
     "format_iso",
     "next_update_after",
+    "next_update_from",
     "parse_iso",
+    "updates_promised",
 ]
 
 _WALL = BusinessCalendar.always()
@@ -461,9 +463,22 @@ def next_update_after(profile: Profile, severity: str, tier: str | None, opened_
     _require_aware(now, "now")
     severity = profile.check_severity(severity)
     tier = profile.check_tier(tier)
-    calendar = profile.calendar(tier, None)
-    if _targets_at(profile, severity, tier, opened_at, calendar)[0].best_effort:
+    if not updates_promised(profile, severity, tier, opened_at):
         return None
+    return next_update_from(profile, severity, tier, now)
+
+
+def updates_promised(profile: Profile, severity: str, tier: str, opened_at: datetime) -> bool:
+    """Whether a ticket opened at ``opened_at`` has a clock at all (its targets at opening
+    are not best effort); the half of :func:`next_update_after` that depends on the ticket.
+    ``severity`` and ``tier`` as the profile checked them."""
+    return not _targets_at(profile, severity, tier, opened_at, profile.calendar(tier, None))[0].best_effort
+
+
+def next_update_from(profile: Profile, severity: str, tier: str, now: datetime) -> datetime | None:
+    """When a status update is due if one is given at ``now``, for a ticket that has a clock;
+    the half of :func:`next_update_after` that depends on ``now`` alone."""
+    calendar = profile.calendar(tier, None)
     target, _ = _targets_at(profile, severity, tier, now, calendar)
     if target.best_effort or target.status_update is None:
         return None

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from functools import partial
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from bridge.actions import BRIDGE_MARK, CommentOnBug, LinkErrorIssue, ReopenTask
 from bridge.errors import BridgeError
 from bridge.models import Issue
 from bridge.sync.items import SyncReport, _Item
 from bridge.sync.plan import TicketView
+
+if TYPE_CHECKING:
+    from bridge.policy.update_promises import UpdatePromises
 
 
 #: How far ahead a pass looks for SLA clocks falling due: one pass's worth of slack, so
@@ -220,16 +223,15 @@ class CadenceSteps:
             items.append(item)
         return items
 
-    def _next_update_after_now(self, escalation, issue: Issue) -> datetime | None:
-        """When the next status update is due if the customers are told something now;
-        None for a resolved Bug, a best-effort tier or a profile without a cadence."""
+    def _next_update_after_now(self, escalation, issue: Issue, promises: UpdatePromises) -> datetime | None:
+        """When the next status update is due if the customers are told something now
+        (``promises``: the batch's, at the instant it is planned); None for a resolved Bug,
+        a best-effort tier or a profile without a cadence."""
         if self.profile_for is None or issue.resolution:
             return None
-        from bridge.policy import sla
-
         try:
-            return sla.next_update_after(self.profile_for(escalation.profile), escalation.severity,
-                                         escalation.tier, escalation.opened_at, self.clock())
+            return promises.after(self.profile_for(escalation.profile), escalation.severity,
+                                  escalation.tier, escalation.opened_at)
         except BridgeError:
             return None  # the cadence pass reports a profile that cannot be read
 

@@ -271,12 +271,17 @@ class SyncEngine(FetchSteps, CadenceSteps, RecordSteps):
             chosen = [escalations[i] for i in batch if i in escalations]
         # The linked tickets of every escalation of the batch, in one query.
         links_of = self.store.links.of_many(e.id for e in chosen)
+        # One instant for the batch's promises of the next update: its calendar walks are
+        # then one per profile, severity and tier, not one per announcement.
+        from bridge.policy.update_promises import UpdatePromises  # the SLA calendar: only once a pass plans
+
+        promises = UpdatePromises(self.clock())
         prepared: list[_Item] = []
         for escalation in chosen:
             try:
                 prepared.append(self._prepare(escalation, issues.get(escalation.jira_issue_id),
                                               ticket_changes.get(escalation.jira_issue_id, {}),
-                                              links_of.get(escalation.id, [])))
+                                              links_of.get(escalation.id, []), promises))
             except BridgeError as exc:
                 failed.add(escalation.jira_issue_id)
                 self._item_failed(report, f"jira:{escalation.jira_key}", exc, dry_run=dry_run)

@@ -8,17 +8,20 @@ and plans; it writes nothing, so a dry run stops after it.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from collections.abc import Iterable
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from bridge.actions import STATE_TAG_PREFIX, state_tag
 from bridge.errors import ItemFailed
 from bridge.in_flight import get_tickets, read_tickets
 from bridge.models import Issue, Ticket
 from bridge.sync.items import CURSOR_HELPDESK, CURSOR_RELEASED, CURSOR_SINCE, _after, _id_order, _Item
-from bridge.sync.plan import Announce, CustomerMessage, JiraComment, Rules, Seen, TicketView, plan
+from bridge.sync.plan import CustomerMessage, JiraComment, Rules, Seen, TicketView, plan
 from bridge.ticket_views import view_of
+
+if TYPE_CHECKING:
+    from bridge.policy.update_promises import UpdatePromises
 
 #: For a ticket linked without a recorded baseline: how far before the link a customer
 #: message may be stamped and still count as new (helpdesk clocks, whole-second stamps).
@@ -157,9 +160,11 @@ class FetchSteps:
         return landed
 
     # ----------------------------------------------------------------- one escalation --
-    def _prepare(self, escalation, found, changed_tickets: dict[str, Ticket], links: list) -> "_Item":
+    def _prepare(self, escalation, found, changed_tickets: dict[str, Ticket], links: list,
+                 promises: UpdatePromises) -> "_Item":
         """Read what is needed for one escalation and plan its actions (no writes);
-        ``links``: its linked tickets, as the batch read them."""
+        ``links``: its linked tickets, as the batch read them; ``promises``: when customers
+        told something now hear next, at the batch's instant."""
         if found is None:
             issue = self.tracker.issue(escalation.jira_issue_id)
             if issue is None:
@@ -211,14 +216,10 @@ class FetchSteps:
             jira_to_internal_notes=self.mappings.comments.jira_to_internal_notes,
             customer_to_jira=self.mappings.comments.customer_to_jira,
             redact=self.redactor.redact,
+            # An announcement tells the customers when they will hear next (the cadence).
+            next_update=lambda: self._next_update_after_now(escalation, issue, promises),
         )
         actions = plan(issue=issue, comments=comments, tickets=views, last_seen=last_seen, rules=rules)
-        if any(isinstance(a, Announce) for a in actions):
-            # Tell the customers when they will hear next (the status-update cadence).
-            next_update = self._next_update_after_now(escalation, issue)
-            if next_update is not None:
-                rules = replace(rules, next_update=next_update)
-                actions = plan(issue=issue, comments=comments, tickets=views, last_seen=last_seen, rules=rules)
 
         return _Item(escalation=escalation, issue=issue, actions=actions, seen=seen, landed=landed, links=list(links),
                      comment_cursor=max((c["id"] for c in new_comments), key=_id_order) if new_comments else None)

@@ -95,8 +95,9 @@ class Rules:
     customer_to_jira: bool = True
     redact: Callable[[str], str] = lambda text: text
     #: When the customers will hear next if told something now (the template writes it in
-    #: the ticket's locale), None when no update is promised.
-    next_update: datetime | None = None
+    #: the ticket's locale), None when no update is promised. Asked at most once per plan,
+    #: and only when the plan announces something: the answer walks the SLA calendar.
+    next_update: Callable[[], datetime | None] = lambda: None
 
 
 # ------------------------------------------------------------------------------ helpers --
@@ -136,6 +137,7 @@ def plan(*, issue: Issue, comments: Sequence[JiraComment], tickets: Iterable[Tic
     reopened = bool(last_seen and last_seen.resolution and not issue.resolution)
     current = rules.status_rule_for(issue, reopened=False)
     rule = rules.status_rule_for(issue, reopened=True) if reopened else current
+    promised: list[datetime | None] = []  # rules.next_update(), once asked
     if rule is not None:
         # After a reopening, the state the customers are in is the Bug's current one (say
         # "in_progress"), announced with the reopened row's words; a Bug reopened to a state
@@ -152,12 +154,14 @@ def plan(*, issue: Issue, comments: Sequence[JiraComment], tickets: Iterable[Tic
                 row = current
             occurrence = f"{issue.id}:{state}:after:{ticket.last_announced or '-'}@{ticket.last_announced_at or '-'}"
             if row.public:
+                if not promised:
+                    promised.append(rules.next_update())
                 actions.append(Announce(
                     key=f"announce:{ticket.helpdesk}:{ticket.ticket_id}:{occurrence}",
                     helpdesk=ticket.helpdesk, ticket_id=ticket.ticket_id, state=state,
                     template=row.template, locale=ticket.locale, helpdesk_status=row.helpdesk_status,
                     context={"subject": ticket.subject, "ticket_id": ticket.ticket_id, "status": row.name,
-                             "next_update": rules.next_update, **_version_context(issue)},
+                             "next_update": promised[0], **_version_context(issue)},
                 ))
             else:
                 # Closed without a fix: the agent decides what the customer hears.

@@ -98,3 +98,40 @@ def test_the_clocks_are_read_a_pass_batch_at_a_time(sandbox, services):
     # ⌈due / 2⌉ pages with rows, and the empty one that ends the walk.
     assert len(pages) == -(-len(due) // 2) + 1
     assert all(e.sla_next_check_at is not None for e in services.store.escalations.by_ids(due).values())
+
+
+def test_each_announcement_of_a_batch_promises_the_next_update_its_own_clock_gives(sandbox, services):
+    """A batch works out its promises at one instant, once per severity and tier: each
+    ticket still hears the next update its own escalation's policy gives at that instant."""
+    from jira import JIRA
+
+    from bridge.policy.sla import next_update_after
+    from bridge.sandbox.jira import DEMO_LOGINS
+
+    customer = sandbox.zendesk_state.ticket(101)["requester_id"]
+    escalator = services.escalator()
+    tickets = {}
+    for subject in ("[Emergency] Checkout is down", "Export fails", "[Emergency] Logins fail", "Report is slow"):
+        ticket = sandbox.zendesk_state.create_ticket({"subject": subject, "comment": {"body": "It broke."}},
+                                                     customer)[0]["id"]
+        tickets[ticket] = escalator.escalate(EscalationRequest(ticket=str(ticket), actor=ACTOR)).jira_key
+    dev = JIRA(server=sandbox.jira.url, basic_auth=DEMO_LOGINS["dev"].basic_auth("cloud"), max_retries=0)
+    for key in tickets.values():
+        dev.transition_issue(key, "In Progress")
+    now = datetime.now(timezone.utc) + timedelta(minutes=3)
+    report = services.sync_engine(clock=lambda: now).run()
+    assert report.exit_code == 0, report.failures
+
+    promised = set()
+    for ticket, key in tickets.items():
+        escalation = services.store.escalations.by_key(key)
+        expected = next_update_after(services.profile_for(escalation.profile), escalation.severity,
+                                     escalation.tier, escalation.opened_at, now)
+        assert expected is not None
+        promised.add((escalation.severity, expected))
+        line = next(line for line in services.messages.render(
+            "in_progress", sandbox.zendesk_state.ticket(ticket).get("locale") or "en-US",
+            subject="-", next_update=expected).splitlines() if "update you again" in line)
+        assert line in bridge_comments(sandbox, ticket)[-1]
+    assert {severity for severity, _ in promised} == {"emergency", "normal"}
+    assert len({when for _, when in promised}) == 2  # an hour for the emergencies, longer for the others

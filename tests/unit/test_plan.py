@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import datetime, timezone
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -173,3 +176,22 @@ def test_keys_are_unique_per_ticket_and_change(before, after):
 def test_state_key_names_versions():
     assert state_key("released", bug("Done", "done", "Fixed", [RELEASED])) == "released:2.4.0"
     assert state_key("in_qa", IN_QA) == "in_qa"
+
+
+@given(st.sampled_from(STATES), st.sampled_from(STATES), st.integers(min_value=0, max_value=3))
+def test_the_next_update_is_asked_once_and_only_when_something_is_announced(before, after, tickets):
+    """The promise walks the SLA calendar: a plan asks for it once however many tickets it
+    announces to, never when it announces nothing, and every announcement carries it."""
+    asked = []
+    promise = datetime(2026, 12, 4, 9, 0, tzinfo=timezone.utc)
+    rules = replace(RULES, next_update=lambda: asked.append(1) or promise)
+    actions = plan(issue=after, comments=[], tickets=[ticket(str(t)) for t in range(tickets)],
+                   last_seen=signature(before), rules=rules)
+    announced = [a for a in actions if isinstance(a, Announce)]
+    assert len(asked) == (1 if announced else 0)
+    assert all(a.context["next_update"] == promise for a in announced)
+    # Asked or not, the plan is the one a planner without a promise makes, but for it.
+    plain = plan(issue=after, comments=[], tickets=[ticket(str(t)) for t in range(tickets)],
+                 last_seen=signature(before), rules=RULES)
+    assert [a.key for a in plain] == [a.key for a in actions]
+    assert all(a.context["next_update"] is None for a in plain if isinstance(a, Announce))

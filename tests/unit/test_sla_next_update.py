@@ -9,11 +9,14 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from bridge.errors import UsageError
 from bridge.mapping import load_profile
 from bridge.policy.sla import clock, next_update_after
+from bridge.policy.update_promises import UpdatePromises
 
 # Targets that differ in and after hours (a cadence; best effort or not), so the targets at
 # opening and at now differ.
@@ -68,3 +71,41 @@ def test_the_next_update_is_what_the_whole_clock_says_after_telling_the_customer
     whole = clock(profile, severity, tier, opened, first_response_at=responded or now,
                   public_updates=(*updates, now), waiting_on_customer=pauses, now=now)
     assert next_update_after(profile, severity, tier, opened, now) == whole.next_update_due
+
+
+@st.composite
+def batches(draw):
+    """Escalations of every profile, severity and tier, all told something at one instant."""
+    now = START + timedelta(minutes=draw(st.integers(0, 60 * 24 * 21)), microseconds=draw(st.integers(0, 999_999)))
+    asked = []
+    for _ in range(draw(st.integers(1, 12))):
+        profile = PROFILES[draw(st.sampled_from(sorted(PROFILES)))]
+        severity = draw(st.sampled_from(profile.severities))
+        tier = draw(st.none() | st.sampled_from(sorted(profile.tiers)))
+        opened = now - timedelta(minutes=draw(st.integers(0, 60 * 24 * 21)))
+        asked.append((profile, severity, tier, opened))
+    return now, asked
+
+
+@settings(max_examples=200, deadline=None)
+@given(batches())
+def test_a_batch_at_one_instant_promises_what_each_escalation_is_promised_alone(batch):
+    """A sync batch remembers the calendar walk per profile, severity and tier: every answer
+    is still the one ``next_update_after`` gives that escalation on its own, asked once or
+    again, in any order."""
+    now, asked = batch
+    promises = UpdatePromises(now)
+    for profile, severity, tier, opened in asked + asked[::-1]:
+        assert promises.after(profile, severity, tier, opened) == next_update_after(profile, severity, tier,
+                                                                                    opened, now)
+
+
+def test_a_batch_refuses_what_next_update_after_refuses():
+    profile = PROFILES["emergency-to-low"]
+    promises = UpdatePromises(START)
+    for call in (lambda: promises.after(profile, "nonsense", None, START),
+                 lambda: promises.after(profile, "high", "nonsense", START),
+                 lambda: promises.after(profile, "high", None, START.replace(tzinfo=None)),
+                 lambda: UpdatePromises(START.replace(tzinfo=None))):
+        with pytest.raises(UsageError):
+            call()

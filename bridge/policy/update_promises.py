@@ -1,0 +1,50 @@
+"""When the customers of many escalations will hear next, all told at one instant.
+
+A sync batch announces to hundreds of tickets at once, and each announcement says when the
+next status update is due (:func:`bridge.policy.sla.next_update_after`). That answer is
+one check of the ticket's targets at opening, and a walk of the business calendar from
+``now`` that depends on the profile, severity and tier alone. :class:`UpdatePromises`
+walks the calendar once per (profile, severity, tier) for the batch's instant.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bridge.errors import UsageError
+from bridge.policy.profiles import Profile
+from bridge.policy.sla import next_update_from, updates_promised
+
+__all__ = ["UpdatePromises"]
+
+
+class UpdatePromises:
+    """:func:`~bridge.policy.sla.next_update_after` at one instant ``now``, for many
+    escalations: the same answers, with the part that depends on ``now`` remembered."""
+
+    def __init__(self, now: datetime) -> None:
+        _require_aware(now, "now")
+        self.now = now
+        #: (profile name, severity, tier) -> (the profile, its answer from ``now``).
+        self._from_now: dict[tuple[str, str, str], tuple[Profile, datetime | None]] = {}
+
+    def after(self, profile: Profile, severity: str, tier: str | None, opened_at: datetime) -> datetime | None:
+        """When the next status update is due if the customers of a ticket opened at
+        ``opened_at`` are told something now; None when no update is promised. Raises
+        as :func:`~bridge.policy.sla.next_update_after` does for unknown names."""
+        _require_aware(opened_at, "opened_at")
+        severity = profile.check_severity(severity)
+        tier = profile.check_tier(tier)
+        if not updates_promised(profile, severity, tier, opened_at):
+            return None
+        key = (profile.name, severity, tier)
+        found = self._from_now.get(key)
+        if found is None or found[0] is not profile:  # another profile of that name: its own answer
+            found = self._from_now[key] = (profile, next_update_from(profile, severity, tier, self.now))
+        return found[1]
+
+
+def _require_aware(t: datetime, name: str) -> None:
+    # As next_update_after checks its instants: a naive one has no place on a calendar.
+    if t.tzinfo is None or t.utcoffset() is None:
+        raise UsageError(f"{name} {t.isoformat()} has no time zone", hint="give an aware datetime")
