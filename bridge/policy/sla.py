@@ -58,6 +58,7 @@ __all__ = [
     "next_update_after",
     "next_update_from",
     "parse_iso",
+    "require_aware",
     "updates_promised",
 ]
 
@@ -156,7 +157,7 @@ class ClockState:
 
 def format_iso(t: datetime) -> str:
     """ISO 8601 with its UTC offset (``2024-03-11T09:00:00-07:00``); naive times are refused."""
-    _require_aware(t, "time")
+    require_aware(t, "time")
     return t.isoformat(timespec="seconds" if not t.microsecond else "microseconds")
 
 
@@ -198,7 +199,9 @@ def format_duration(duration: Duration | None) -> str | None:
 # --------------------------------------------------------------------------------------
 
 
-def _require_aware(t: datetime, name: str) -> None:
+def require_aware(t: datetime, name: str) -> None:
+    """Refuse (:class:`UsageError`) an instant ``name`` that is not an aware datetime: a
+    naive one has no place on a calendar."""
     if not isinstance(t, datetime):
         raise UsageError(f"{name} must be a datetime, got {t!r}")
     if t.tzinfo is None or t.utcoffset() is None:
@@ -247,7 +250,7 @@ def due(
     """When the first response and the first status update are due for a ticket opened at
     ``opened_at``. ``tier`` ``None`` means the profile's default tier; ``customer_zone`` is
     the customer's IANA zone for tiers whose hours are in the customer's local time."""
-    _require_aware(opened_at, "opened_at")
+    require_aware(opened_at, "opened_at")
     severity = profile.check_severity(severity)
     tier = profile.check_tier(tier)
     calendar = profile.calendar(tier, customer_zone)
@@ -317,9 +320,9 @@ def _merge(
     """Sorted, non-overlapping pauses; an open-ended one (end ``None``) lasts until ``now``."""
     spans = []
     for start, end in intervals:
-        _require_aware(start, "waiting_on_customer start")
+        require_aware(start, "waiting_on_customer start")
         if end is not None:
-            _require_aware(end, "waiting_on_customer end")
+            require_aware(end, "waiting_on_customer end")
         stop = now if end is None else min(end, now)
         if stop > start:
             spans.append((start, stop))
@@ -384,7 +387,7 @@ def clock(
     are ignored, so a clock can be replayed at any past instant.
     """
     for name, value in (("opened_at", opened_at), ("now", now)):
-        _require_aware(value, name)
+        require_aware(value, name)
     severity = profile.check_severity(severity)
     tier = profile.check_tier(tier)
     calendar = profile.calendar(tier, customer_zone)
@@ -396,7 +399,7 @@ def clock(
 
     responded = first_response_at if first_response_at is not None and first_response_at <= now else None
     if responded is not None:
-        _require_aware(responded, "first_response_at")
+        require_aware(responded, "first_response_at")
     public = tuple(public_updates)
     updates = sorted(t for t in (responded, *public) if t is not None and _aware_le(t, now))
     pauses_in = list(waiting_on_customer)
@@ -448,7 +451,7 @@ def clock(
 
 
 def _aware_le(t: datetime, now: datetime) -> bool:
-    _require_aware(t, "public update")
+    require_aware(t, "public update")
     return t <= now
 
 
@@ -459,8 +462,8 @@ def next_update_after(profile: Profile, severity: str, tier: str | None, opened_
     the clock (sync asks this of every announcement it plans). The cadence restarts at
     ``now``, so no earlier input counts, and a pause cannot shift a run that starts at
     ``now``: only the targets at opening (best effort: none) and at ``now`` matter."""
-    _require_aware(opened_at, "opened_at")
-    _require_aware(now, "now")
+    require_aware(opened_at, "opened_at")
+    require_aware(now, "now")
     severity = profile.check_severity(severity)
     tier = profile.check_tier(tier)
     if not updates_promised(profile, severity, tier, opened_at):

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bridge.errors import UsageError
 from bridge.policy.profiles import Profile
-from bridge.policy.sla import next_update_from, updates_promised
+from bridge.policy.sla import next_update_from, require_aware, updates_promised
 
 __all__ = ["UpdatePromises"]
 
@@ -23,7 +22,7 @@ class UpdatePromises:
     escalations: the same answers, with the part that depends on ``now`` remembered."""
 
     def __init__(self, now: datetime) -> None:
-        _require_aware(now, "now")
+        require_aware(now, "now")
         self.now = now
         #: (profile name, severity, tier) -> (the profile, its answer from ``now``).
         self._from_now: dict[tuple[str, str, str], tuple[Profile, datetime | None]] = {}
@@ -32,7 +31,7 @@ class UpdatePromises:
         """When the next status update is due if the customers of a ticket opened at
         ``opened_at`` are told something now; None when no update is promised. Raises
         as :func:`~bridge.policy.sla.next_update_after` does for unknown names."""
-        _require_aware(opened_at, "opened_at")
+        require_aware(opened_at, "opened_at")
         severity = profile.check_severity(severity)
         tier = profile.check_tier(tier)
         if not updates_promised(profile, severity, tier, opened_at):
@@ -43,8 +42,3 @@ class UpdatePromises:
             found = self._from_now[key] = (profile, next_update_from(profile, severity, tier, self.now))
         return found[1]
 
-
-def _require_aware(t: datetime, name: str) -> None:
-    # As next_update_after checks its instants: a naive one has no place on a calendar.
-    if t.tzinfo is None or t.utcoffset() is None:
-        raise UsageError(f"{name} {t.isoformat()} has no time zone", hint="give an aware datetime")
