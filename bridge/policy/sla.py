@@ -56,10 +56,8 @@ __all__ = [
     "format_duration",
     "format_iso",
     "next_update_after",
-    "next_update_from",
     "parse_iso",
     "require_aware",
-    "updates_promised",
 ]
 
 _WALL = BusinessCalendar.always()
@@ -456,31 +454,34 @@ def _aware_le(t: datetime, now: datetime) -> bool:
 
 
 def next_update_after(profile: Profile, severity: str, tier: str | None, opened_at: datetime,
-                      now: datetime) -> datetime | None:
+                      now: datetime, *, remembered: dict | None = None) -> datetime | None:
     """When the next status update is due if the customers are told something at ``now``:
     :func:`clock`'s ``next_update_due`` with a public update at ``now``, without the rest of
     the clock (sync asks this of every announcement it plans). The cadence restarts at
     ``now``, so no earlier input counts, and a pause cannot shift a run that starts at
-    ``now``: only the targets at opening (best effort: none) and at ``now`` matter."""
+    ``now``: only the targets at opening (best effort: none) and at ``now`` matter.
+
+    ``remembered``: a dict kept by the caller for one ``now``
+    (:class:`bridge.policy.update_promises.UpdatePromises`), in which the part that depends
+    on ``now`` alone, a walk of the business calendar, is kept per profile, severity and
+    tier."""
     require_aware(opened_at, "opened_at")
     require_aware(now, "now")
     severity = profile.check_severity(severity)
     tier = profile.check_tier(tier)
-    if not updates_promised(profile, severity, tier, opened_at):
-        return None
-    return next_update_from(profile, severity, tier, now)
+    if _targets_at(profile, severity, tier, opened_at, profile.calendar(tier, None))[0].best_effort:
+        return None  # no clock for this ticket
+    if remembered is None:
+        return _next_update_from(profile, severity, tier, now)
+    key = (profile.name, severity, tier)
+    found = remembered.get(key)
+    if found is None or found[0] is not profile:  # another profile of that name: its own answer
+        found = remembered[key] = (profile, _next_update_from(profile, severity, tier, now))
+    return found[1]
 
 
-def updates_promised(profile: Profile, severity: str, tier: str, opened_at: datetime) -> bool:
-    """Whether a ticket opened at ``opened_at`` has a clock at all (its targets at opening
-    are not best effort); the half of :func:`next_update_after` that depends on the ticket.
-    ``severity`` and ``tier`` as the profile checked them."""
-    return not _targets_at(profile, severity, tier, opened_at, profile.calendar(tier, None))[0].best_effort
-
-
-def next_update_from(profile: Profile, severity: str, tier: str, now: datetime) -> datetime | None:
-    """When a status update is due if one is given at ``now``, for a ticket that has a clock;
-    the half of :func:`next_update_after` that depends on ``now`` alone."""
+def _next_update_from(profile: Profile, severity: str, tier: str, now: datetime) -> datetime | None:
+    """When a status update is due if one is given at ``now``, for a ticket that has a clock."""
     calendar = profile.calendar(tier, None)
     target, _ = _targets_at(profile, severity, tier, now, calendar)
     if target.best_effort or target.status_update is None:

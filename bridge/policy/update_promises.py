@@ -4,7 +4,7 @@ A sync batch announces to hundreds of tickets at once, and each announcement say
 next status update is due (:func:`bridge.policy.sla.next_update_after`). That answer is
 one check of the ticket's targets at opening, and a walk of the business calendar from
 ``now`` that depends on the profile, severity and tier alone. :class:`UpdatePromises`
-walks the calendar once per (profile, severity, tier) for the batch's instant.
+keeps the walks of one instant, so a batch makes one per (profile, severity, tier).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from bridge.policy.profiles import Profile
-from bridge.policy.sla import next_update_from, require_aware, updates_promised
+from bridge.policy.sla import next_update_after, require_aware
 
 __all__ = ["UpdatePromises"]
 
@@ -30,15 +30,5 @@ class UpdatePromises:
     def after(self, profile: Profile, severity: str, tier: str | None, opened_at: datetime) -> datetime | None:
         """When the next status update is due if the customers of a ticket opened at
         ``opened_at`` are told something now; None when no update is promised. Raises
-        as :func:`~bridge.policy.sla.next_update_after` does for unknown names."""
-        require_aware(opened_at, "opened_at")
-        severity = profile.check_severity(severity)
-        tier = profile.check_tier(tier)
-        if not updates_promised(profile, severity, tier, opened_at):
-            return None
-        key = (profile.name, severity, tier)
-        found = self._from_now.get(key)
-        if found is None or found[0] is not profile:  # another profile of that name: its own answer
-            found = self._from_now[key] = (profile, next_update_from(profile, severity, tier, self.now))
-        return found[1]
-
+        as :func:`~bridge.policy.sla.next_update_after` does."""
+        return next_update_after(profile, severity, tier, opened_at, self.now, remembered=self._from_now)
