@@ -246,8 +246,9 @@ def _bug_fields(inputs: EscalationInputs, policy: Policy, d: EscalationPlan) -> 
     fields: dict[str, Any] = {
         "project": {"key": jira.project},
         "issuetype": {"name": jira.bug_type},
-        # One line: JIRA refuses a summary with line breaks (helpdesks allow them).
-        "summary": " ".join(redact(ticket.subject).split())[:250] or f"Escalated ticket {ticket.id}",
+        # One line: JIRA refuses a summary with line breaks (helpdesks allow them). Made one
+        # line before redaction, which then sees a number split over two lines as one.
+        "summary": redact(" ".join(ticket.subject.split()))[:250] or f"Escalated ticket {ticket.id}",
         "description": _description(inputs, policy, d),
         "priority": {"name": d.priority},
         "labels": [d.label, jira.label_prefix],

@@ -45,6 +45,14 @@ idempotent: tokens are never matched again, and because replacing one finding ca
 the context of its neighbour (a phone number glued to an e-mail address is only recognised
 once the address is gone), redaction repeats until nothing more is found.
 
+Disguises are seen through: before looking, text outside ASCII is read as NFKC folds it
+(full-width ``＠`` and digits, ligatures, superscripts), look-alike dots read as ``.`` and
+invisible format characters (zero-width spaces and joiners, bidirectional marks) are
+skipped, digits of every script read as ASCII digits and a line break or tab as a space,
+so ``jane.doe＠example．com``, ``+1 415\u200b555 0142`` and a number wrapped onto the next
+line are found. Only what is found is replaced: every other character reaches JIRA exactly
+as the customer wrote it.
+
 Known limits: obfuscated addresses (``jane at example dot com``), phone numbers in a
 national format of a region not listed, and postal addresses or names are not detected.
 """
@@ -53,12 +61,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import phonenumbers
 
 from bridge.errors import InvalidValue, MappingError
+from bridge.policy.folding import DOTS
 
 __all__ = ["DEFAULT_PHONE_REGIONS", "Finding", "Redactor", "luhn_valid"]
 
@@ -130,6 +140,48 @@ class Finding:
     kind: str
     start: int
     end: int
+
+
+#: Line breaks and tabs read as spaces: a number wrapped onto the next line is one number.
+_BREAKS = str.maketrans("\n\r\t\v\f", "     ")
+
+
+def _unmasked(text: str) -> tuple[str, list[tuple[int, int]] | None] | None:
+    """``text`` as the finders read it (see the module docstring), with the span of
+    ``text`` each of its characters comes from (None: its own position, nothing was
+    folded); None when that is ``text`` itself.
+
+    Each base character is folded together with the combining marks after it (NFKC
+    composes them), so a finding maps back to whole characters of the original; digits
+    of any script read as ASCII digits."""
+    if text.isascii():
+        plain = text.translate(_BREAKS)
+        return None if plain == text else (plain, None)
+    folded: list[str] = []
+    spans: list[tuple[int, int]] = []
+    i, size = 0, len(text)
+    while i < size:
+        j = i + 1
+        while j < size and not text[j].isascii() and unicodedata.category(text[j]).startswith("M"):
+            j += 1
+        cluster = text[i:j]
+        if not cluster.isascii():
+            cluster = "".join(_plain_char(c) for c in unicodedata.normalize("NFKC", cluster)).translate(DOTS)
+        folded.append(cluster)
+        spans.extend([(i, j)] * len(cluster))
+        i = j
+    return "".join(folded).translate(_BREAKS), spans
+
+
+def _plain_char(c: str) -> str:
+    """One character of NFKC's output as the finders read it: invisible format characters
+    dropped, a decimal digit of any script as its ASCII digit."""
+    if c.isascii():
+        return c
+    category = unicodedata.category(c)
+    if category == "Cf":
+        return ""
+    return str(unicodedata.digit(c)) if category == "Nd" else c
 
 
 def luhn_valid(digits: str) -> bool:
@@ -241,7 +293,18 @@ class Redactor:
     # ------------------------------------------------------------------ finding
 
     def findings(self, text: str) -> list[Finding]:
-        """Every piece of PII in ``text``, in order, overlapping matches merged into one."""
+        """Every piece of PII in ``text``, in order, overlapping matches merged into one;
+        found in the text as the module docstring says it is read (disguises seen through),
+        and given as spans of ``text`` itself."""
+        unmasked = _unmasked(text)
+        if unmasked is None:
+            return self._findings(text)
+        plain, spans = unmasked
+        if spans is None:
+            return self._findings(plain)
+        return self._merge([Finding(f.kind, spans[f.start][0], spans[f.end - 1][1]) for f in self._findings(plain)])
+
+    def _findings(self, text: str) -> list[Finding]:
         protected = [(m.start(), m.end()) for m in _TOKEN.finditer(text)]
         raw: list[Finding] = []
         for name, pattern in self._extra:

@@ -8,6 +8,8 @@ can try many conversations in a few seconds.
 from __future__ import annotations
 
 import itertools
+import json
+import unicodedata
 import tempfile
 from pathlib import Path
 
@@ -54,7 +56,7 @@ def _card(digits: str) -> str:
     raise AssertionError("unreachable")
 
 
-cards = st.from_regex(r"4\d{14}", fullmatch=True).map(_card)
+cards = st.from_regex(r"4[0-9]{14}", fullmatch=True).map(_card)  # ASCII: _card checks Luhn
 pii = st.one_of(emails, phones, cards)
 filler = st.sampled_from(["Hi,", "the export crashes", "please call me at", "or mail", "my card", "thanks!",
                           "It started after the update to 2.4.0 on 2026-11-20 at 10:30.", "order 12345"])
@@ -87,6 +89,57 @@ def test_customer_pii_in_a_conversation_never_reaches_jira(world, subject_pii, i
     for value in [subject_pii, *(value for _, value in items)]:
         assert value not in sent_to_jira
         assert value.replace(" ", "") not in sent_to_jira.replace(" ", "") or "@" in value
+
+
+_FULL_WIDTH = {c: chr(ord(c) + 0xFEE0) for c in "0123456789@.+-()abcdefghijklmnopqrstuvwxyz"}
+
+
+@st.composite
+def disguised(draw, values):
+    """A value as a customer's client may mangle it: characters full-width, zero-width
+    spaces and joiners between them, a line break where a space was."""
+    value = draw(values)
+    out = []
+    for ch in value:
+        if ch in _FULL_WIDTH and draw(st.booleans()):
+            ch = _FULL_WIDTH[ch]
+        elif ch == " " and draw(st.booleans()):
+            ch = draw(st.sampled_from(["\n", "\r\n", "\t"]))
+        out.append(ch)
+        if draw(st.integers(0, 4)) == 0:
+            out.append(draw(st.sampled_from(["\u200b", "\u200c", "\u2060", "\ufeff"])))
+    return value, "".join(out)
+
+
+@settings(max_examples=15)
+@given(subject=disguised(st.one_of(emails, phones)), body=disguised(pii))
+def test_disguised_pii_in_subject_and_conversation_never_reaches_jira(world, subject, body):
+    """The summary is one line of the subject and the description the conversation: what
+    either holds in disguise is found as if written plainly."""
+    sandbox, tmp = world
+    zendesk = sandbox.zendesk_state
+    customer = zendesk.user_by_email("alice.adams@acme.example")
+    agent = zendesk.user_by_email("erin@example.com")
+    ticket, _ = zendesk.create_ticket({"subject": f"Crash, reach me at {subject[1]}",
+                                       "comment": {"body": f"or at {body[1]} thanks", "public": True},
+                                       "requester_id": customer["id"], "priority": "high"}, agent["id"])
+    env = {**sandbox.env(), "BRIDGE_STORE_URL": f"sqlite:///{tmp / f'store-{next(_counter)}.db'}",
+           "BRIDGE_BRIDGE_ACTOR": ACTOR}
+    sandbox.jira.knobs.reset_counters()
+    result = Services(load_config(None, env=env)).escalator().escalate(
+        EscalationRequest(ticket=str(ticket["id"]), actor=ACTOR))
+    assert result.jira_key
+    written = [json.loads(entry.body) for entry in sandbox.jira.knobs.received()
+               if entry.method in ("POST", "PUT") and entry.body]
+    assert written  # the Bug really was written
+    text = "\n".join(json.dumps(w, ensure_ascii=False) for w in written)
+    # What a reader of JIRA sees once the disguise is taken off again: no separators.
+    seen = "".join(ch for ch in unicodedata.normalize("NFKC", text)
+                   if unicodedata.category(ch) != "Cf" and not ch.isspace() and ch not in "-().+\\")
+    for value, masked in (subject, body):
+        assert masked not in text and value not in text
+        bare = "".join(ch for ch in value if not ch.isspace() and ch not in "-().+")
+        assert bare not in seen
 
 
 @given(st.text(max_size=60))

@@ -407,3 +407,91 @@ def test_generated_ip_addresses_never_survive(case: tuple[str, list[str]]) -> No
         if sum(c in string.hexdigits for c in address) < 4:
             continue  # documented: "::1", "a::b" are loopback or scope syntax, left alone
         assert address not in out
+
+
+# ------------------------------------------------------------- disguised in Unicode
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("mail jane.doe\uff20example.com now", "mail [email redacted] now"),  # full-width @
+        ("mail jane.doe@example\uff0ecom now", "mail [email redacted] now"),  # full-width dot
+        ("mail jane.doe@example\u3002com now", "mail [email redacted] now"),  # ideographic dot
+        ("mail jane.doe\u200b@example.com now", "mail [email redacted] now"),  # zero-width space
+        ("mail \u202ejane.doe@example.com\u202c now", "mail \u202e[email redacted]\u202c now"),  # bidi marks stay
+        ("call +1 415\u200b555 0142 now", "call [phone redacted] now"),
+        ("call \uff0b\uff14\uff19 \uff13\uff10 \uff11\uff12\uff13\uff14\uff15\uff16\uff17 now",
+         "call [phone redacted] now"),  # full-width digits
+        ("card 4111\u20601111\u20601111\u20601111 ok", "card [card redacted] ok"),  # word joiners
+    ],
+)
+def test_unicode_disguises_are_seen_through(text: str, expected: str) -> None:
+    assert REDACTOR.redact(text) == expected
+
+
+def test_text_around_a_disguised_finding_reaches_jira_as_written() -> None:
+    # Only the finding is replaced: ligatures, full-width words, emoji sequences joined by
+    # zero-width joiners and combining accents elsewhere are the customer's text, untouched.
+    text = "Gr\u00fc\u00dfe \ufb01le \uff21\uff22\uff23 \U0001F468\u200d\U0001F469\u200d\U0001F467 Jose\u0301 jane\uff20example.com"
+    assert REDACTOR.redact(text) == text[: text.index("jane")] + "[email redacted]"
+
+
+def test_a_combining_accent_joins_its_letter_in_an_address() -> None:
+    assert REDACTOR.redact("write jose\u0301@example.com") == "write [email redacted]"
+
+
+def test_findings_of_disguised_text_are_spans_of_the_text_given() -> None:
+    text = "x jane\u200b.doe\uff20example\uff0ecom y"
+    [finding] = REDACTOR.findings(text)
+    assert text[finding.start:finding.end] == "jane\u200b.doe\uff20example\uff0ecom"
+
+
+_FULL_WIDTH = {c: chr(ord(c) + 0xFEE0) for c in string.ascii_letters + string.digits + "@.+-"}
+_INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad"]
+
+
+@st.composite
+def disguised(draw: st.DrawFn, values: st.SearchStrategy[str]) -> tuple[str, str]:
+    """A value and the same value with some characters full-width and invisible format
+    characters slipped between others."""
+    value = draw(values)
+    out = []
+    for c in value:
+        if c in _FULL_WIDTH and draw(st.booleans()):
+            c = _FULL_WIDTH[c]
+        out.append(c)
+        if draw(st.integers(0, 5)) == 0:
+            out.append(draw(st.sampled_from(_INVISIBLE)))
+    return value, "".join(out)
+
+
+@PROPERTY
+@given(disguised(st.emails() | phone_numbers()), _words, _words)
+def test_generated_disguised_addresses_and_phones_never_survive(case: tuple[str, str], before: str,
+                                                                after: str) -> None:
+    value, masked = case
+    out = REDACTOR.redact(f"{before} {masked} {after}")
+    assert masked not in out
+    # The same finding as undisguised (an invisible character just outside it stays).
+    assert "".join(c for c in out if c not in _INVISIBLE) == REDACTOR.redact(f"{before} {value} {after}")
+
+
+@PROPERTY
+@given(st.text(st.characters(codec="utf-8", exclude_categories=["Nd", "Cs"]), max_size=60))
+def test_text_without_pii_comes_back_unchanged_whatever_its_script(text: str) -> None:
+    assume("@" not in text and "\uff20" not in text and ":" not in text)  # no address, no IPv6
+    assert REDACTOR.redact(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("call +1 415\n555 0142 now", "call [phone redacted] now"),
+        ("call (415)\r\n555-0142 now", "call [phone redacted] now"),
+        ("card 4111\n1111 1111 1111 ok", "card [card redacted] ok"),
+        ("call \u0664\u0661\u0665 \u0665\u0665\u0665 \u0660\u0661\u0664\u0662 now", "call [phone redacted] now"),
+        ("lines 1\n2\n2026-11-20\n10:30\nv2.4.0\nSUP-12\n", "lines 1\n2\n2026-11-20\n10:30\nv2.4.0\nSUP-12\n"),
+    ],
+)
+def test_a_number_wrapped_or_in_another_script_is_one_number(text: str, expected: str) -> None:
+    assert REDACTOR.redact(text) == expected
