@@ -44,7 +44,7 @@ import requests
 
 from bridge.connectors import markers
 from bridge.connectors.base import Conflict, Helpdesk, TicketWrite
-from bridge.connectors.http import answer_shape, api_json, build_session, send
+from bridge.connectors.http import answer_shape, api_json, build_session, excerpt, response_secrets, scrub, send
 from bridge.errors import CredentialsRefused, InvalidValue, ServiceRejected, UnknownTicket, shown
 from bridge.models import Comment, Ticket
 
@@ -81,17 +81,19 @@ def text_to_html(text: str) -> str:
 
 
 def freshdesk_errors(response: requests.Response) -> str:
-    """Freshdesk's validation errors as one line: ``field: message (code); …``."""
+    """Freshdesk's validation errors as one line: ``field: message (code); …``, without our
+    credentials; a body that is not JSON (a proxy's page) only as a scrubbed excerpt."""
+    secrets = response_secrets(response)
     try:
         body = response.json()
     except ValueError:
-        return (response.text or response.reason or "").strip()[:300]
+        return excerpt(response.content, secrets) or scrub(response.reason, secrets)
     if isinstance(body, dict):
         parts = [f"{e.get('field')}: {e.get('message')} ({e.get('code')})"
                  for e in body.get("errors") or [] if isinstance(e, dict)]
         head = body.get("description") or body.get("message") or ""
-        return "; ".join([head] + parts if head else parts)[:500]
-    return str(body)[:300]
+        return scrub("; ".join([head] + parts if head else parts), secrets)[:500]
+    return scrub(str(body), secrets)[:300]
 
 
 class FreshdeskHelpdesk(Helpdesk):

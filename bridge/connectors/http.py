@@ -239,6 +239,27 @@ def excerpt(content: bytes | str | None, secrets: tuple[str, ...] = ()) -> str:
     return text if len(text) <= EXCERPT_BYTES else text[:EXCERPT_BYTES - 1] + "…"
 
 
+def scrub(text: str | None, secrets: tuple[str, ...] = ()) -> str:
+    """``text`` on one printable line with the given secret values replaced by ``***`` (for
+    a vendor's own error text, which :func:`excerpt` would cut too short)."""
+    text = text or ""
+    for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
+
+
+def response_secrets(response: Any) -> tuple[str, ...]:
+    """Credential values that went out with the request ``response`` answers: the session's
+    (kept by :func:`send` as ``bridge_secrets``) and the Authorization header actually sent
+    (its Basic form is not in the session's auth pair)."""
+    found = list(getattr(response, "bridge_secrets", ()))
+    headers = getattr(getattr(response, "request", None), "headers", None) or {}
+    header = headers.get("Authorization")
+    if header:
+        found.extend(part for part in str(header).split() if len(part) >= 8)
+    return tuple(found)
+
+
 def session_secrets(session: Any) -> tuple[str, ...]:
     """Credential values a session sends (its basic auth pair, Authorization header), to
     strip from anything shown."""
@@ -264,7 +285,7 @@ def unexpected_answer(service: str, response: requests.Response | None, *, write
     except Exception:  # noqa: BLE001 - a body that cannot even be read is shown as empty
         content = b""
     return UnexpectedAnswer(service, content_type,
-                            excerpt(content, secrets + tuple(getattr(response, "bridge_secrets", ()))),
+                            excerpt(content, secrets + response_secrets(response)),
                             maybe_applied=write)
 
 
@@ -297,12 +318,15 @@ def answer_shape(service: str, response: requests.Response | None, *,
 
 
 def vendor_message(response: requests.Response) -> str:
-    """The vendor's own error text from a response body (JIRA, Zendesk, Sentry shapes)."""
+    """The vendor's own error text from a response body (JIRA, Zendesk, Sentry shapes), on
+    one line without our credentials; a body that is not JSON (an error page, which may
+    quote the request's headers) only as a scrubbed :func:`excerpt`."""
+    known = response_secrets(response)
+    fallback = scrub(response.reason, known) or "no error text"
     try:
         body: Any = response.json()
     except (ValueError, json.JSONDecodeError):
-        text = (response.text or "").strip()
-        return text[:300] or response.reason or "no error text"
+        return excerpt(response.content, known) or fallback
     parts: list[str] = []
     if isinstance(body, dict):
         for key in ("errorMessages",):
@@ -319,7 +343,7 @@ def vendor_message(response: requests.Response) -> str:
         details = body.get("details")
         if isinstance(details, dict):
             parts.extend(f"{k}: {v}" for k, v in details.items())
-    return "; ".join(parts)[:500] or response.reason or "no error text"
+    return scrub("; ".join(parts), known)[:500] or fallback
 
 
 def raise_for_status(service: str, response: requests.Response, *, what: str) -> None:

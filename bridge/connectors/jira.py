@@ -180,8 +180,9 @@ class JiraTracker:
         """Wait before retry ``attempt``, within the budget; a longer wait asked for fails now."""
         wanted = error.retry_after if error.retry_after is not None else min(0.25 * 2 ** (attempt - 1), 8.0)
         if error.retry_after is not None and wanted > min(self.budget.remaining(), MAX_RETRY_AFTER_S):
+            failure = error.message.removeprefix(f"{SERVICE}: ")  # "{what}: rate limited (429)", a 503's text
             raise ServiceUnreachable(
-                SERVICE, f"{what}: rate limited (429); JIRA asked to wait {wanted:.0f} s before trying again, "
+                SERVICE, f"{failure}; JIRA asked to wait {wanted:.0f} s before trying again, "
                 "longer than the bridge waits within one run (at most BRIDGE_HTTP_TIMEOUT)",
                 retry_after=wanted, hint="run again later (a scheduled sync does that by itself)") from None
         granted = self.budget.take(wanted)

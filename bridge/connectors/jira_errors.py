@@ -11,7 +11,7 @@ from __future__ import annotations
 import requests
 from jira import JIRAError
 
-from bridge.connectors.http import excerpt, retry_after_seconds
+from bridge.connectors.http import excerpt, retry_after_seconds, scrub
 from bridge.errors import CredentialsRefused, ServiceRejected, ServiceUnreachable
 
 SERVICE = "JIRA"
@@ -29,7 +29,9 @@ def translate(exc: Exception, what: str, *, write: bool) -> Exception:
             retry_after = retry_after_seconds(exc.response)
             return ServiceUnreachable(SERVICE, f"{what}: rate limited (429)", retry_after=retry_after)
         if status >= 500 or status == 0:
-            return ServiceUnreachable(SERVICE, f"{what} failed with {status}: {text}", maybe_applied=write)
+            # A 503 for maintenance or overload names its wait like a 429 (cli.md).
+            return ServiceUnreachable(SERVICE, f"{what} failed with {status}: {text}", maybe_applied=write,
+                                      retry_after=retry_after_seconds(exc.response))
         return ServiceRejected(SERVICE, status, f"{what}: {text}")
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return ServiceUnreachable(SERVICE, f"{what}: timed out connecting", hint="is BRIDGE_JIRA_URL right?")
@@ -55,7 +57,7 @@ def _jira_error_text(exc: JIRAError) -> str:
             parts = [str(m) for m in body.get("errorMessages") or []]
             parts += [f"{k}: {v}" for k, v in (body.get("errors") or {}).items()]
             if parts:
-                return "; ".join(parts)[:500]
+                return scrub("; ".join(parts), _auth_values(response))[:500]
         return excerpt(response.content, _auth_values(response)) or "no error text"
     return excerpt(exc.text or "") or "no error text"
 
