@@ -27,6 +27,9 @@ def add_user():
     password = request.form.get("password", "")
     if not name or len(name) > 80 or role not in ROLES:
         abort(400, f"give a name (at most 80 characters) and a role ({', '.join(ROLES)})")
+    if "\x00" in name:
+        # PostgreSQL cannot store a NUL in text: say so instead of failing in the store.
+        abort(400, "the name cannot contain a NUL character")
     if len(password) < accounts.MIN_PASSWORD:
         abort(400, f"the password needs at least {accounts.MIN_PASSWORD} characters")
     try:
@@ -43,7 +46,7 @@ def remove_user():
     name = request.form.get("name", "")
     if name == g.user.name:
         abort(400, "you cannot remove your own account while signed in with it")
-    if not users().remove(name):
+    if "\x00" in name or not users().remove(name):  # (PostgreSQL cannot even look a NUL up)
         abort(404, f"no account {name!r}")
     audit("user_remove", f"board:user:{name}", "ok")
     return redirect(url_for("board_admin.users_list"), code=303)

@@ -55,7 +55,13 @@ def users():
 def audit(action: str, target: str, result: str, detail: str = "") -> None:
     """Record a board action under the signed-in account's name (or ``anonymous``)."""
     actor = g.user.name if getattr(g, "user", None) else "anonymous"
-    services().store.audit.record(f"board:{actor}", action, target, result, detail)
+    services().store.audit.record(f"board:{actor}", action, _text(target), result, _text(detail))
+
+
+def _text(value: str) -> str:
+    """``value`` storable as text on PostgreSQL, which refuses NUL: a refused sign-in with a
+    NUL in its name (or a provider's error with one) must still be audited, not a 500."""
+    return value.replace("\x00", "\ufffd")
 
 
 # -- every board request -------------------------------------------------------------------
@@ -78,7 +84,8 @@ def check_csrf() -> None:
         return
     sent = request.form.get("csrf_token", "")
     expected = g.csrf if g.user is not None else _login_csrf(request.cookies.get(LOGIN_COOKIE, ""))
-    if not sent or not expected or not hmac.compare_digest(sent, expected):
+    # Bytes: compare_digest refuses a str with non-ASCII characters (a TypeError, a 500).
+    if not sent or not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
         audit("csrf", request.path, "denied", "form posted without this session's token")
         abort(403, "this form has expired or did not come from this board: reload the page and try again")
 
@@ -173,6 +180,11 @@ def login_post():
     if not name or not password:
         return _login_page("Enter your user name and password.", 400)
     try:
+        if "\x00" in name:
+            # No account has a NUL in its name (the admin form refuses one) and PostgreSQL
+            # cannot look such a name up: wrong credentials, without asking the store. (A NUL
+            # in the password needs nothing: only its hash is compared, and counted if wrong.)
+            raise accounts.BadCredentials("a NUL in the name")
         user = accounts.authenticate(users(), name, password)
     except accounts.Throttled as exc:
         audit("sign_in", f"board:user:{name[:80]}", "denied", "throttled")

@@ -36,6 +36,10 @@ _RANK = {"breached": 0, "at-risk": 1, "on-track": 2, "paused": 2, "best-effort":
 CUSTOMER_KINDS = ("public_reply", "Acknowledge", "Announce", "PublicReply", "StatusUpdate")
 
 
+class BadFilter(ValueError):
+    """A filter value no escalation can have and the store cannot compare (a NUL)."""
+
+
 @dataclass(frozen=True)
 class Filters:
     """What the board's filter form asked for (empty strings mean "any")."""
@@ -53,8 +57,14 @@ class Filters:
             page = max(1, min(int(args.get("page", "1") or 1), 100_000))
         except ValueError:
             page = 1
-        return cls(**{k: (args.get(k) or "").strip()[:100] for k in ("severity", "tier", "organization", "standing", "q")},
-                   page=page)
+        texts = {}
+        for name in ("severity", "tier", "organization", "standing", "q"):
+            value = args.get(name) or ""
+            if "\x00" in value:
+                # PostgreSQL refuses NUL in text parameters (a DataError, a 500): the caller's mistake.
+                raise BadFilter(f"the {name} filter cannot contain a NUL character")
+            texts[name] = value.strip()[:100]
+        return cls(**texts, page=page)
 
     def args(self, **changes: Any) -> dict[str, Any]:
         values = {"severity": self.severity, "tier": self.tier, "organization": self.organization,

@@ -45,6 +45,9 @@ class Provider:
     """The configured identity provider: discovery and keys, fetched lazily and cached."""
 
     def __init__(self, issuer: str, client_id: str, client_secret: str) -> None:
+        # Without its trailing "/", to build URLs from and to name linked subjects by (so a
+        # configured "https://idp/" and "https://idp" are the same provider); ID tokens are
+        # checked against :attr:`published_issuer` instead.
         self.issuer = issuer.rstrip("/")
         self.client_id = client_id
         self.client_secret = client_secret
@@ -61,6 +64,13 @@ class Provider:
             self._keys = KeySet.import_key_set(requests.get(meta["jwks_uri"], timeout=TIMEOUT_S).json())
             self._fetched = time.monotonic()
         return self._meta
+
+    @property
+    def published_issuer(self) -> str:
+        """The issuer exactly as the discovery document spells it: an ID token's ``iss`` must
+        equal it character for character (OIDC Core 3.1.3.7), trailing "/" included (Auth0's
+        issuers end in one)."""
+        return self.meta()["issuer"]
 
     def keys(self) -> KeySet:
         self.meta()
@@ -115,7 +125,8 @@ def callback():
         flow = _serializer().loads(request.cookies.get(FLOW_COOKIE, ""), max_age=FLOW_TTL_S)
     except BadSignature:
         abort(400, "this sign-in expired or was not started here: start again")
-    if not secrets.compare_digest(request.args.get("state", ""), flow["state"]):
+    # Bytes: compare_digest refuses a str with non-ASCII characters (a TypeError, a 500).
+    if not secrets.compare_digest(request.args.get("state", "").encode(), flow["state"].encode()):
         abort(400, "this sign-in's state does not match: start again")
     if "error" in request.args:
         auth.audit("sign_in", "board:oidc", "denied", f"provider said {request.args['error'][:80]}")
@@ -139,7 +150,7 @@ def callback():
 
 def _verified_claims(provider: Provider, id_token: str, nonce: str) -> dict[str, Any]:
     token = jwt.decode(id_token, provider.keys(), algorithms=["RS256"])
-    registry = jwt.JWTClaimsRegistry(iss={"essential": True, "value": provider.issuer},
+    registry = jwt.JWTClaimsRegistry(iss={"essential": True, "value": provider.published_issuer},
                                      aud={"essential": True, "value": provider.client_id},
                                      sub={"essential": True}, exp={"essential": True},
                                      nonce={"essential": True, "value": nonce})

@@ -23,10 +23,14 @@ from werkzeug.exceptions import HTTPException
 
 from bridge.board import listing, timeline
 from bridge.board.auth import audit, error_page, requires, services
-from bridge.errors import BridgeError, NotAllowed
+from bridge.errors import BridgeError, NotAllowed, UsageError
 
 bp = Blueprint("board", __name__, template_folder="templates")
 bp.register_error_handler(HTTPException, error_page)
+
+#: The largest id the store's INTEGER column holds: a larger one is no escalation, and
+#: SQLite (or PostgreSQL) would refuse to even compare it (an OverflowError, a 500).
+MAX_ID = 2**63 - 1
 
 
 def _store():
@@ -36,7 +40,10 @@ def _store():
 @bp.get("/")
 @requires("viewer")
 def board():
-    filters = listing.Filters.from_args(request.args)
+    try:
+        filters = listing.Filters.from_args(request.args)
+    except listing.BadFilter as exc:
+        abort(400, str(exc))
     found = listing.page(_store().engine, filters, helpdesk=services().config.helpdesk.kind)
     return render_template("board/board.html", page=found, filters=filters, now=_now(),
                            choices=listing.choices(_store().engine),
@@ -47,11 +54,15 @@ def board():
 @requires("viewer")
 def board_version():
     """What the page's script polls: the page reloads its table when this changes."""
-    escalation_id = request.args.get("escalation", type=int)
+    escalation_id = None
+    if "escalation" in request.args:
+        escalation_id = _escalation_id(request.args["escalation"])
+        if escalation_id is None:
+            abort(400, "escalation= names no escalation: give its number")
     return jsonify(version=listing.version(_store().engine, escalation_id))
 
 
-@bp.get("/escalations/<int:escalation_id>")
+@bp.get(f"/escalations/<int(min=1, max={MAX_ID}):escalation_id>")  # beyond: 404
 @requires("viewer")
 def escalation(escalation_id: int):
     store = _store()
@@ -70,6 +81,15 @@ def escalation(escalation_id: int):
                            clock=(clock or {}).get("sla") or {}, standing=(clock or {}).get("standing"),
                            failures=[o for o in outbox if o.state == "failed"],
                            version=listing.version(store.engine, e.id), now=_now())
+
+
+def _escalation_id(text: str) -> int | None:
+    """``text`` as an escalation id, or None if it is not a number the store can hold."""
+    try:
+        value = int(text)
+    except ValueError:
+        return None
+    return value if 1 <= value <= MAX_ID else None
 
 
 def escalation_clock(e) -> dict | None:
@@ -113,10 +133,10 @@ def retry():
     if wanted == "all":
         ids = failed_ids | set(stuck)
     else:
-        try:
-            ids = {int(wanted)}
-        except ValueError:
+        one = _escalation_id(wanted)
+        if one is None:
             abort(400, "name the escalation to retry, or all")
+        ids = {one}
     messages, ok = [], True
     for escalation_id in sorted(i for i in ids if i in stuck):
         # An escalation that stopped half-way is finished by escalating its ticket again
@@ -197,7 +217,9 @@ def escalate_confirm():
         return _refused(exc, 403)
     except BridgeError as exc:
         audit("escalate", f"ticket:{ticket}", "failed", str(exc))
-        return _refused(exc, 502)
+        # The caller's mistake (unknown ticket, bad --into or severity) is a 400, as at the
+        # plan step; only a service failing us is a 502.
+        return _refused(exc, 400 if isinstance(exc, UsageError) else 502)
     audit("escalate", f"ticket:{ticket}", "ok", f"{result.jira_key}")
     _standings().poke()  # the new escalation gets its SLA standing on the board soon
     found = _store().escalations.by_key(result.jira_key) if result.jira_key else None

@@ -103,3 +103,50 @@ def test_an_id_token_signed_with_another_key_is_refused(oidc_board):
     state.key = RSAKey.generate_key(2048, parameters={"kid": "sandbox-1"})  # same kid, another key
     refused = requests.Session().get(f"{board.url}/login/oidc", timeout=30)
     assert refused.status_code == 403 and "could not be verified" in refused.text
+
+
+def test_a_non_ascii_state_is_refused_not_a_500(oidc_board):
+    # compare_digest raised TypeError on a non-ASCII str.
+    board, _ = oidc_board
+    session = requests.Session()
+    session.get(f"{board.url}/login/oidc", allow_redirects=False, timeout=10)  # the flow cookie
+    forged = session.get(f"{board.url}/login/oidc/callback", params={"code": "x", "state": "é"},
+                         allow_redirects=False, timeout=10)
+    assert forged.status_code == 400 and "state does not match" in forged.text
+
+
+@pytest.fixture(params=["configured with the slash", "configured without it"])
+def slash_board(request, bridge_env, provider, password_hash) -> Iterator[tuple[Board, oidc.OidcState]]:
+    """A provider whose issuer identifier ends in "/", as Auth0's (https://TENANT.auth0.com/)."""
+    service, state = provider
+    state.issuer = f"{service.url}/"
+    configured = state.issuer if request.param == "configured with the slash" else service.url
+    env = {**bridge_env, "BRIDGE_SERVE_OIDC_ISSUER": configured,
+           "BRIDGE_SERVE_OIDC_CLIENT_ID": oidc.DEMO_CLIENT["client_id"],
+           "BRIDGE_SERVE_OIDC_CLIENT_SECRET": oidc.DEMO_CLIENT["client_secret"]}
+    services = Services(load_config(None, env=env))
+    services.store.users.add(MANAGER, "manager", password_hash=password_hash)
+    app, standings = board_app(services)
+    server = ServiceThread(app).start()
+    state.register_client(oidc.DEMO_CLIENT["client_id"], oidc.DEMO_CLIENT["client_secret"],
+                          [f"{server.url}/login/oidc/callback"])
+    try:
+        yield Board(url=server.url, services=services, standings=standings, app=app), state
+    finally:
+        server.stop()
+        standings.stop()
+
+
+def test_an_issuer_ending_in_a_slash_signs_people_in(slash_board):
+    # The board stripped the "/" and then demanded the ID token's `iss` equal the stripped form.
+    board, state = slash_board
+    state.signed_in = "erin"
+    page = requests.Session().get(f"{board.url}/login/oidc", timeout=30)
+    assert page.status_code == 200 and f"{MANAGER} (manager)" in page.text
+    # Linked subjects are named by the stripped issuer, whichever way it was configured.
+    assert board.services.store.users.by_name(MANAGER).oidc_subject == f"{state.issuer.rstrip('/')} u-1001"
+    # `iss` is still checked, exactly: the discovery document (cached) says ".../", so a token
+    # whose `iss` lacks the slash is not the provider's.
+    state.issuer = state.issuer.rstrip("/")
+    refused = requests.Session().get(f"{board.url}/login/oidc", timeout=30)
+    assert refused.status_code == 403 and "could not be verified" in refused.text
