@@ -5,6 +5,13 @@ A delivery only says where to look. :func:`route` turns a batch of items into a
 named, and — for tickets — by re-reading the ticket through the helpdesk API to see
 whether the customer pressed the Escalate button (the tag) or opened it with the
 ``[Emergency]`` subject. Nothing in a delivery's body is believed beyond the identifiers.
+
+"Opened it with": the subject rule escalates a *new* ticket only, so an old ticket that
+happens to carry the subject is not escalated by its next update. A ticket is new when
+the delivery says it was created (Zendesk's ``ticket.created``, django-helpdesk's new-ticket
+hook, a rule sending ``"event": "created"``) or when the ticket itself was created at most
+:data:`NEW_TICKET_WINDOW` before the delivery reached us: Freshdesk's one rule for
+"ticket created or updated" (the README's) cannot tell which it fired for.
 """
 
 from __future__ import annotations
@@ -12,11 +19,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from bridge.store.tables import InboxItem
 
-__all__ = ["TICKET_SOURCES", "Work", "emergency_subject", "escalate_pressed", "may_press", "route"]
+__all__ = ["NEW_TICKET_WINDOW", "TICKET_SOURCES", "Work", "emergency_subject", "escalate_pressed", "is_new",
+           "may_press", "route"]
 
 #: Sources whose subject is a helpdesk ticket id (``button`` is the signed Escalate link).
 TICKET_SOURCES = ("zendesk", "freshdesk", "django-helpdesk", "button")
@@ -65,6 +74,21 @@ def emergency_subject(subject: str, rules: Iterable[Any], highest: str) -> bool:
     return any(rule.severity == highest and rule.matches(subject) for rule in rules)
 
 
+#: How long after its creation a ticket still counts as new for a delivery that does not say
+#: (vendors deliver within seconds; a worker retrying the item later still measures from the
+#: delivery's arrival, not from its own clock).
+NEW_TICKET_WINDOW = timedelta(minutes=15)
+
+
+def is_new(item: InboxItem, subject: dict[str, Any], ticket) -> bool:
+    """Whether the delivery ``item`` is about a new ``ticket`` (see the module's docstring)."""
+    if subject.get("created"):
+        return True
+    if ticket.created is None or item.received_at is None:
+        return False
+    return item.received_at - ticket.created <= NEW_TICKET_WINDOW
+
+
 class _Lookups:
     """The store's lookups a delivery's identifiers go through."""
 
@@ -108,7 +132,7 @@ def route(items: Iterable[InboxItem], *, store, helpdesk, escalate_tag: str, sub
             if escalate_pressed(ticket.tags, ticket.custom_fields, escalate_tag):
                 work.emergencies.add(ticket.id)
                 why = f"Escalate tag {escalate_tag!r}"
-            elif not found and subject.get("created") and emergency_subject(ticket.subject, rules, highest):
+            elif not found and is_new(item, subject, ticket) and emergency_subject(ticket.subject, rules, highest):
                 work.emergencies.add(ticket.id)
                 why = "emergency subject on a new ticket"
         work.routed[item.id] = why

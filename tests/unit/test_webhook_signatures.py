@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bridge.service.routing import emergency_subject, escalate_pressed
-from bridge.service.webhooks import SOURCES, Refused, WebhookRequest, module_for
+from bridge.service.webhooks import SOURCES, Refused, WebhookRequest, body_digest, module_for
 from bridge.service.webhooks import django_helpdesk, freshdesk, jira, sentry, zendesk
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC).timestamp()
@@ -153,7 +153,9 @@ def test_zendesk_both_shapes():
 def test_sentry_and_freshdesk_and_django_helpdesk_shapes():
     body = b'{"action":"resolved","data":{"issue":{"id":"4711","title":"KeyError"}}}'
     s = sentry.parse(WebhookRequest({"Sentry-Hook-Resource": "issue", "Request-ID": "r-1"}, body))
-    assert (s.delivery_id, s.event, s.subject) == ("r-1", "issue.resolved", {"sentry_issue_id": "4711"})
+    # Request-ID is not signed: it labels the delivery, the signed body keys it.
+    assert (s.delivery_id, s.event, s.subject) == (body_digest(body), "issue.resolved", {"sentry_issue_id": "4711"})
+    assert s.label == "r-1"
     assert sentry.parse(WebhookRequest({"Sentry-Hook-Resource": "installation"}, body)) is None
     f = freshdesk.parse(WebhookRequest({}, b'{"freshdesk_webhook":{"ticket_id":12,"event":"created"}}'))
     assert f.subject == {"ticket": "12", "created": True}
@@ -200,3 +202,24 @@ def test_a_tag_change_is_read_for_the_escalate_tag_only_when_it_may_hold_it():
     assert may_press(InboxItem(source="zendesk", delivery_id="x", event="ticket.custom_field_changed"), {}, "escalate")
     assert not may_press(InboxItem(source="zendesk", delivery_id="x", event="ticket.comment_added"), {}, "escalate")
     assert may_press(InboxItem(source="freshdesk", delivery_id="x", event="ticket.updated"), {}, "escalate")
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_json_nested_deeper_than_the_recursion_limit_is_refused_400(source):
+    deep = b"[" * 200_000 + b"]" * 200_000
+    with pytest.raises(Refused) as refused:
+        module_for(source).parse(WebhookRequest({"Sentry-Hook-Resource": "issue"}, deep))
+    assert refused.value.status == 400
+
+
+@given(event=st.text(max_size=50))
+def test_an_accepted_event_name_is_short_ascii_the_store_can_hold(event):
+    bodies = [(freshdesk, {"ticket_id": 1, "event": event}), (zendesk, {"ticket_id": "1", "event": event}),
+              (zendesk, {"type": "zen:event-type:ticket." + event, "id": "d-1", "detail": {"id": "1"}})]
+    for module, payload in bodies:
+        try:
+            delivery = module.parse(WebhookRequest({}, json.dumps(payload).encode()))
+        except Refused as refused:
+            assert refused.status == 400
+        else:
+            assert delivery.event.isascii() and delivery.event.isprintable() and len(delivery.event) <= 60

@@ -12,12 +12,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["SOURCES", "Delivery", "Refused", "WebhookRequest", "body_digest", "constant_time_equal", "identifier",
-           "json_body", "module_for"]
+__all__ = ["SOURCES", "Delivery", "Refused", "WebhookRequest", "body_digest", "constant_time_equal", "event_name",
+           "identifier", "json_body", "module_for"]
 
 #: The sources, in the order `bridge doctor` lists them; each is a module of this package.
 SOURCES = ("jira", "zendesk", "sentry", "freshdesk", "django-helpdesk")
@@ -51,6 +52,10 @@ class Delivery:
     delivery_id: str
     event: str
     subject: dict[str, Any] = field(default_factory=dict)
+    #: The vendor's own id for the delivery when it is not signed (Sentry's ``Request-ID``,
+    #: Zendesk's invocation id): for the log only. Anyone can send a fresh one with a
+    #: captured body, so it never keys the inbox.
+    label: str | None = None
 
 
 class Refused(Exception):
@@ -82,11 +87,17 @@ def body_digest(*parts: bytes) -> str:
 
 
 def json_body(body: bytes) -> dict[str, Any]:
-    """The body as a JSON object, or :class:`Refused` 400."""
+    """The body as a JSON object, or :class:`Refused` 400.
+
+    Nesting deeper than the interpreter's recursion limit (``[[[…]]]`` well under the size
+    limit) is refused like any other malformed body: a 500 would have the vendor retry a
+    body that can never be read."""
     try:
         data = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise Refused(400, "malformed", "the body is not JSON") from None
+    except RecursionError:
+        raise Refused(400, "malformed", "the body's JSON is nested too deeply") from None
     if not isinstance(data, dict):
         raise Refused(400, "malformed", "the body is not a JSON object")
     return data
@@ -100,6 +111,19 @@ def identifier(value: Any, what: str) -> str:
     if not text or len(text) > 64 or not all(c.isalnum() or c in "-_." for c in text):
         raise Refused(400, "malformed", f"{what} is not an identifier")
     return text
+
+
+#: What an event name may hold: a vendor's names are short ASCII words (``ticket.created``,
+#: ``trigger:escalate``). Anything else — a lone surrogate that the store cannot encode, a
+#: control character that would forge a log line — is refused rather than stored.
+_EVENT_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,40}")
+
+
+def event_name(value: str, what: str) -> str:
+    """An event name from the body, or :class:`Refused` 400 (see :data:`_EVENT_NAME`)."""
+    if not _EVENT_NAME.fullmatch(value):
+        raise Refused(400, "malformed", f"{what} is not an event name (letters, digits, '_.:-', at most 40)")
+    return value
 
 
 def hmac_sha256(secret: str, message: bytes) -> bytes:

@@ -10,7 +10,7 @@ With no delivery id, the inbox key is a digest of the body.
 from __future__ import annotations
 
 from bridge.service.webhooks import (Delivery, Refused, WebhookRequest, body_digest, constant_time_equal,
-                                     identifier, json_body)
+                                     event_name, identifier, json_body)
 
 SOURCE = "freshdesk"
 SECRET_HEADER = "X-Bridge-Secret"
@@ -29,6 +29,6 @@ def parse(request: WebhookRequest) -> Delivery | None:
     # Some rules nest the fields under "freshdesk_webhook" (Freshdesk's own sample body).
     fields = data.get("freshdesk_webhook") if isinstance(data.get("freshdesk_webhook"), dict) else data
     ticket = identifier(fields.get("ticket_id"), "ticket_id")
-    event = fields.get("event") if isinstance(fields.get("event"), str) else "updated"
-    return Delivery(SOURCE, body_digest(request.body), f"ticket.{event[:40]}",
+    event = event_name(fields["event"], "event") if isinstance(fields.get("event"), str) else "updated"
+    return Delivery(SOURCE, body_digest(request.body), f"ticket.{event}",
                     {"ticket": ticket, "created": event == "created"})

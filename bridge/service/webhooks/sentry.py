@@ -2,7 +2,8 @@
 
 ``Sentry-Hook-Signature`` is the hex HMAC-SHA256 of the raw body with the integration's
 client secret; ``Sentry-Hook-Resource`` names the resource (``issue`` is the one used);
-``Request-ID`` identifies the delivery. Sentry wants an answer within 1 s, which the inbox
+``Request-ID`` names the delivery but is not signed, so it only labels the log line: the
+inbox key is a digest of the signed body. Sentry wants an answer within 1 s, which the inbox
 gives: nothing is fetched before answering.
 """
 
@@ -26,8 +27,8 @@ def sign(secret: str, body: bytes) -> str:
 
 
 def verify(request: WebhookRequest, secret: str, *, now: float, window: int) -> None:
-    # Sentry's timestamp is not covered by the signature, so it proves nothing about age:
-    # a replay is caught by the Request-ID instead.
+    # Neither Sentry's timestamp nor its Request-ID is covered by the signature, so neither
+    # proves anything: a replay of a captured body is caught by the body's digest (parse).
     require_body_signature(request, SIGNATURE_HEADER, sign(secret, request.body))
 
 
@@ -43,7 +44,6 @@ def parse(request: WebhookRequest) -> Delivery | None:
     issue = (data.get("data") or {}).get("issue") if isinstance(data.get("data"), dict) else None
     if not isinstance(issue, dict):
         raise Refused(400, "malformed", "data.issue is missing")
-    request_id = request.header(REQUEST_ID_HEADER)
-    delivery_id = identifier(request_id, REQUEST_ID_HEADER) if request_id else body_digest(request.body)
-    return Delivery(SOURCE, delivery_id, f"issue.{action}",
-                    {"sentry_issue_id": identifier(issue.get("id"), "data.issue.id")})
+    return Delivery(SOURCE, body_digest(request.body), f"issue.{action}",
+                    {"sentry_issue_id": identifier(issue.get("id"), "data.issue.id")},
+                    label=request.header(REQUEST_ID_HEADER))

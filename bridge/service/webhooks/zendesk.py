@@ -8,8 +8,9 @@ window is refused, so a captured delivery cannot be replayed later.
 - **Event-subscribed** webhooks: ``{"type": "zen:event-type:ticket.…", "id": <delivery>,
   "detail": {"id": <ticket id>, …}, "event": {…}}``.
 - **Trigger-connected** webhooks: the JSON body the trigger defines; the README gives one
-  with ``"ticket_id": "{{ticket.id}}"``. Such a body has no delivery id, so the inbox key
-  is a digest of the signed timestamp and body (a redelivery carries the same pair).
+  with ``"ticket_id": "{{ticket.id}}"``. Such a body has no signed delivery id (the
+  ``X-Zendesk-Webhook-Invocation-Id`` header is not covered by the signature), so the inbox
+  key is a digest of the signed timestamp and body (a redelivery carries the same pair).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import base64
 from datetime import datetime
 
 from bridge.service.webhooks import (Delivery, Refused, WebhookRequest, body_digest, constant_time_equal,
-                                     hmac_sha256, identifier, json_body)
+                                     event_name, hmac_sha256, identifier, json_body)
 
 SOURCE = "zendesk"
 SIGNATURE_HEADER = "X-Zendesk-Webhook-Signature"
@@ -59,6 +60,7 @@ def parse(request: WebhookRequest) -> Delivery | None:
     if isinstance(kind, str) and kind.startswith("zen:event-type:"):
         if not kind.startswith(EVENT_PREFIX):
             return None  # user, organization... events: nothing the bridge follows
+        event_name(kind.removeprefix(EVENT_PREFIX), "type")
         detail = data.get("detail")
         if not isinstance(detail, dict):
             raise Refused(400, "malformed", "detail is missing")
@@ -73,9 +75,10 @@ def parse(request: WebhookRequest) -> Delivery | None:
         return Delivery(SOURCE, delivery_id, kind.removeprefix("zen:event-type:"), subject)
     if "ticket_id" in data:
         ticket = identifier(data.get("ticket_id"), "ticket_id")
+        # Keyed by what was signed: the invocation id header is not, so a captured delivery
+        # sent again inside the replay window with a fresh id is still the same delivery.
         timestamp = (request.header(TIMESTAMP_HEADER) or "").encode()
-        delivery_id = request.header(INVOCATION_HEADER) or body_digest(timestamp, request.body)
-        event = data.get("event") if isinstance(data.get("event"), str) else "trigger"
-        return Delivery(SOURCE, delivery_id, f"trigger:{event[:40]}",
-                        {"ticket": ticket, "created": event == "created"})
+        event = event_name(data["event"], "event") if isinstance(data.get("event"), str) else "trigger"
+        return Delivery(SOURCE, body_digest(timestamp, request.body), f"trigger:{event}",
+                        {"ticket": ticket, "created": event == "created"}, label=request.header(INVOCATION_HEADER))
     raise Refused(400, "malformed", "neither an event-subscribed body (type, detail.id) nor a trigger body (ticket_id)")
