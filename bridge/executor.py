@@ -7,7 +7,8 @@ Why each step is safe to repeat after a crash, a time-out or a retry:
    the intent is recorded in the store before JIRA is called, the Bug carries a
    deterministic label and JIRA is searched for it before anything is created
    (:meth:`bridge.connectors.jira.JiraTracker.create_once`). The item's other actions are
-   then bound to the Bug's key.
+   then bound to the Bug's key. A Bug already recorded is never replaced: one JIRA no longer
+   shows (deleted, or hidden from the bridge's user) stops the run, exit 2, claim given back.
 2. **Claim** every other action's outbox key; an action already ``sent`` is skipped. One
    claimed before (a run that died, an answer that was lost) is an *orphan*: the executor
    looks whether it landed before writing again.
@@ -42,7 +43,7 @@ from bridge.actions import (Acknowledge, Action, AdoptBug, Announce, BugAction,
                             PageOnCall, PublicReply, ReopenTask, RemoteLink, SetBugFields, StateNote,
                             StatusUpdate)
 from bridge.connectors.base import Helpdesk, Tracker
-from bridge.errors import BridgeError, ItemFailed, LeaseLost
+from bridge.errors import BridgeError, ItemFailed, LeaseLost, UsageError
 from bridge.in_flight import DEFAULT_CONCURRENCY, in_flight
 from bridge.models import Issue, Ticket
 from bridge.ticket_writes import TicketWrites
@@ -243,19 +244,22 @@ class Executor(TicketWrites):
         self._fence()
         escalation = self._claim_escalation(action)
         item.escalation = escalation
-        issue = None
-        if escalation.jira_issue_id:
-            issue = self.tracker.issue(escalation.jira_issue_id)
-            item.bug_how = "recorded" if issue is not None else None
-        if issue is None:
-            self._fence()
-            kwargs = {"sleep": self.sleep} if self.sleep else {}
-            try:
+        try:
+            if escalation.jira_issue_id:
+                # The Bug recorded for this ticket, never a second one: one JIRA cannot show
+                # (deleted, or hidden from the bridge's user) is the caller's to restore.
+                issue = self.tracker.issue(escalation.jira_issue_id)
+                if issue is None:
+                    raise _recorded_bug_missing(escalation)
+                item.bug_how = "recorded"
+            else:
+                self._fence()
+                kwargs = {"sleep": self.sleep} if self.sleep else {}
                 issue, how = self.tracker.create_once(action.label, action.fields, what="Bug", **kwargs)
-            except BaseException:
-                self.store.escalations.release_claim(escalation.id)
-                raise
-            item.bug_how = "created" if how == "created" else "found"
+                item.bug_how = "created" if how == "created" else "found"
+        except BaseException:
+            self.store.escalations.release_claim(escalation.id)
+            raise
         item.issue = issue
         item.escalation = self.store.escalations.mark_created(
             escalation.id, jira_issue_id=issue.id, jira_key=issue.key, jira_url=issue.url)
@@ -450,6 +454,17 @@ class Executor(TicketWrites):
             store.outbox.finish_many(done=ledger.done, failed=ledger.failed, s=s)
             store.links.record_many(ledger.links, s=s)
             store.audit.record_many(ledger.audit, s=s)
+
+
+def _recorded_bug_missing(escalation) -> UsageError:
+    """Why an escalation whose recorded Bug JIRA answers 404 for goes no further (exit 2)."""
+    ticket = escalation.origin_ticket_id
+    return UsageError(
+        f"the Bug {escalation.jira_key} recorded for {escalation.origin_helpdesk} ticket {ticket} does not exist "
+        "in JIRA or the bridge's JIRA user cannot see it; nothing was written and no second Bug was made",
+        hint=f"restore {escalation.jira_key} in JIRA or give the bridge's JIRA user permission to see it, then run "
+             f"`bridge escalate {ticket}` again; the bridge has no command to start the ticket's escalation over "
+             "with a new Bug")
 
 
 @dataclass

@@ -6,6 +6,11 @@ Fetching reads only: the ticket with its conversation, the store's row for it, t
 when the mappings name allowed groups, and error-tracker references in the conversation. A
 re-run on a complete escalation with nothing to do reads nothing beyond the store.
 
+A ticket joined with ``--into`` is linked to an escalation that is complete already, so a
+failed remote link, internal note or acknowledgement of that ticket does not hold the
+escalation back: its outbox entry, pending or failed, is what the next ``bridge escalate``
+of the ticket finds and plans again (as it retries failed error-tracker links).
+
 ``--dry-run`` is structural: the plan is printed and no executor is ever built, so nothing
 is written anywhere — not the store, not a service, not an audit row.
 
@@ -20,11 +25,12 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from bridge.actions import CreateBug, LinkErrorIssue, PageOnCall, SetBugFields
+from bridge.actions import (Acknowledge, CreateBug, EscalatedNote, LinkErrorIssue, PageOnCall, RemoteLink,
+                            SetBugFields)
 from bridge.connectors.base import Helpdesk, Tracker
 from bridge.errors import BridgeError, ConfigError, InvalidValue, ItemFailed, NotAllowed
 from bridge.escalation.plan import (EscalationFacts, EscalationInputs, EscalationPlan, HelpdeskFacts, Policy,
-                                    plan)
+                                    plan, ticket_side_key)
 from bridge.escalation.request import EscalationRequest, EscalationResult
 from bridge.executor import Executor, Item
 from bridge.paging import Page
@@ -85,7 +91,10 @@ class Escalator:
         existing = self.store.escalations.by_ticket(kind, ticket_id)
         bug = bug_escalation = ticket = None
         retry: tuple[str, ...] = ()
+        unfinished: tuple[str, ...] = ()
         scan = True
+        if existing is not None and not request.into:
+            unfinished = self._unfinished_ticket_side(existing.id, kind, ticket_id)
         if request.into:
             bug = self.tracker.issue(request.into)
             if bug is None:
@@ -106,6 +115,7 @@ class Escalator:
                 if bug is None:
                     raise ItemFailed(f"the Bug {existing.jira_key} of ticket {ticket_id} cannot be read in JIRA",
                                      hint="check that it still exists and the bridge's user can see it")
+            if request.emergency or page_owed or unfinished:
                 ticket = self.helpdesk.get_ticket(ticket_id)
         else:
             ticket = self.helpdesk.get_ticket(ticket_id)
@@ -122,7 +132,7 @@ class Escalator:
                                    ticket_url=self.helpdesk.ticket_url(ticket_id)),
             existing=EscalationFacts.of(existing), bug=bug, bug_escalation=EscalationFacts.of(bug_escalation),
             actor_groups=groups, error_refs=tuple(refs), retry_error_refs=retry, pager=self.pager is not None,
-            already_linked=existing is not None)
+            already_linked=existing is not None, retry_ticket_keys=unfinished, ticket_id=ticket_id)
         return inputs, failures
 
     def _check_error_refs(self, request: EscalationRequest) -> None:
@@ -151,6 +161,12 @@ class Escalator:
                                          key_prefix="error-link:")
         return tuple(self.store.outbox.payload(e).get("reference") for e in entries
                      if self.store.outbox.payload(e).get("reference"))
+
+    def _unfinished_ticket_side(self, escalation_id: int, kind: str, ticket_id: str) -> tuple[str, ...]:
+        """The outbox keys of this ticket's remote link, note and acknowledgements that are
+        pending or failed (a run failed, or died, writing them)."""
+        entries = self.store.outbox.list(states=("pending", "failed"), escalation_id=escalation_id)
+        return tuple(e.key for e in entries if ticket_side_key(e.key, kind, ticket_id))
 
     # ------------------------------------------------------------------- executing --
     def executor(self, actor: str) -> Executor:
@@ -243,7 +259,11 @@ class Escalator:
                     result.steps.append("on-call already paged" if outcome.result == "skipped"
                                         else f"paged on-call through {self.pager.describe()}")
                 continue
-            if outcome.result == "failed":
+            if outcome.result == "failed" and isinstance(action, (RemoteLink, EscalatedNote, Acknowledge)):
+                result.failures.append(
+                    f"the escalation {result.jira_key} stands, but {action.describe()} failed: {outcome.detail} "
+                    f"(run `bridge escalate {the_plan.ticket_id}` again to finish it)")
+            elif outcome.result == "failed":
                 result.failures.append(f"{action.describe()}: {outcome.detail}")
             suffix = {"skipped": ": already done", "refused": f": {outcome.detail}"}.get(outcome.result, "")
             if outcome.result == "failed":

@@ -19,7 +19,10 @@ Why each branch fires:
 * **An escalation already complete** does nothing and reads nothing more — unless
   ``--emergency`` raises it (the Bug to the highest priority, a comment on the Bug, a
   new acknowledgement with the new targets), a page is still owed, ``--sentry`` names
-  new references, or earlier error-tracker links failed (they are retried).
+  new references, earlier error-tracker links failed (they are retried), or this ticket's
+  own side (remote link, internal note, acknowledgement) is unfinished — a ticket joined
+  with ``--into`` links to an escalation complete already, so its failed note or
+  acknowledgement is planned again here, under its recorded outbox key (sent once).
 * **``--into KEY``** attaches the ticket to an existing Bug; a Bug the bridge did not create
   is adopted with a real severity (the request's, else the one whose JIRA priority the Bug
   has, else the ticket's own classification) so later syncs can compute its clocks.
@@ -28,7 +31,7 @@ Why each branch fires:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Callable
 
@@ -103,6 +106,11 @@ class EscalationInputs:
     pager: bool = False
     #: The ticket is linked to the escalation already (``--into`` re-run).
     already_linked: bool = False
+    #: Outbox keys of this ticket's side of a complete escalation (remote link, internal
+    #: note, acknowledgement) still pending or failed: planned again under these keys.
+    retry_ticket_keys: tuple[str, ...] = ()
+    #: The ticket asked about (validated), when it is not the escalation's origin.
+    ticket_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -166,9 +174,15 @@ def plan(inputs: EscalationInputs, policy: Policy) -> EscalationPlan:
     decision = _decide(inputs, policy)
     label = f"{policy.mappings.jira.label_prefix}-{inputs.helpdesk.kind}-{ticket.id}"
     if existing is not None and existing.label != label:
-        # The ticket joined another Bug earlier (`--into`): that is its escalation.
-        decision.nothing_to_do = f"already linked to {existing.jira_key}: nothing to do"
+        # The ticket joined another Bug earlier (`--into`): that is its escalation, not
+        # complete yet. Only this ticket's own unfinished side is planned again.
         decision.bug_key, decision.bug_url = existing.jira_key, existing.jira_url
+        decision.severity, decision.priority = existing.severity, existing.priority
+        decision.actions = _unfinished_ticket_side(inputs, policy)
+        if decision.actions:
+            decision.refusal = _refusal(inputs, policy)
+        else:
+            decision.nothing_to_do = f"already linked to {existing.jira_key}: nothing to do"
         return decision
     decision.label = label
     decision.refusal = _refusal(inputs, policy)
@@ -191,7 +205,6 @@ def plan(inputs: EscalationInputs, policy: Policy) -> EscalationPlan:
 # ------------------------------------------------------------------------ deciding --
 def _decide(inputs: EscalationInputs, policy: Policy, *, bug_priority: str | None = None) -> EscalationPlan:
     from bridge.policy import severity as severity_policy
-    from bridge.policy import sla
 
     request, ticket, mappings, profile = inputs.request, inputs.ticket, policy.mappings, policy.profile
     if request.emergency:
@@ -205,8 +218,16 @@ def _decide(inputs: EscalationInputs, policy: Policy, *, bug_priority: str | Non
             priority_map=dict(mappings.helpdesk_priority), subject_rules=mappings.subject_rules,
         )
         severity, reason = classification.severity, classification.reason
-    priority = mappings.jira_priority(severity)
-    tier = mappings.tiers.tier_for(ticket.organization, ticket.organization_tags)
+    return _decided(inputs, policy, severity, mappings.jira_priority(severity), reason)
+
+
+def _decided(inputs: EscalationInputs, policy: Policy, severity: str, priority: str,
+             reason: str = "") -> EscalationPlan:
+    """The plan's decisions for ``severity``: the ticket's tier and its SLA due times."""
+    from bridge.policy import sla
+
+    ticket, profile = inputs.ticket, policy.profile
+    tier = policy.mappings.tiers.tier_for(ticket.organization, ticket.organization_tags)
     due = sla.due(profile, severity, tier, ticket.created or inputs.now)
     return EscalationPlan(ticket_id=ticket.id, label=None, severity=severity, priority=priority, tier=tier,
                           severity_reason=reason, first_response_due=due.first_response_due,
@@ -336,20 +357,23 @@ def _error_links(inputs: EscalationInputs, owner: str, bug_key: str | None) -> l
 # ------------------------------------------------------- complete: revisit, raise --
 def _plan_revisit(inputs: EscalationInputs, policy: Policy) -> EscalationPlan:
     existing, request, profile = inputs.existing, inputs.request, policy.profile
-    result = EscalationPlan(ticket_id=existing.origin_ticket_id, label=existing.label, severity=existing.severity,
-                            priority=existing.priority, tier=existing.tier or "", bug_key=existing.jira_key,
-                            bug_url=existing.jira_url, affected_count=existing.affected_count)
+    result = EscalationPlan(ticket_id=inputs.ticket_id or existing.origin_ticket_id, label=existing.label,
+                            severity=existing.severity, priority=existing.priority, tier=existing.tier or "",
+                            bug_key=existing.jira_key, bug_url=existing.jira_url,
+                            affected_count=existing.affected_count)
     highest = profile.highest
     page_owed = inputs.pager and existing.pages_sent == 0 and (existing.severity == highest or request.emergency)
     highest_priority = policy.mappings.jira_priority(highest)
     raise_bug = request.emergency and (existing.severity != highest
                                        or (inputs.bug is not None and inputs.bug.priority != highest_priority))
     result.actions += _error_links(inputs, existing.label, existing.jira_key)
-    if raise_bug or page_owed:
+    unfinished = _unfinished_ticket_side(inputs, policy) if inputs.ticket is not None else []
+    if raise_bug or page_owed or unfinished:
         if inputs.ticket is not None:
             result.refusal = _refusal(inputs, policy)
             if result.refusal:
                 return result
+    result.actions += unfinished
     if raise_bug:
         before = existing.severity
         result.severity, result.priority = highest, highest_priority
@@ -363,13 +387,50 @@ def _plan_revisit(inputs: EscalationInputs, policy: Policy) -> EscalationPlan:
         if inputs.ticket is not None:
             decision = _decide(inputs, policy)
             result.first_response_due, result.next_update_due = decision.first_response_due, decision.next_update_due
-            result.actions += _ticket_side(inputs, policy, decision, bug_key=existing.jira_key, emergency=True)
+            result.actions += [a for a in _ticket_side(inputs, policy, decision, bug_key=existing.jira_key,
+                                                        emergency=True)
+                               if a.key not in {u.key for u in unfinished}]
     if page_owed:
         result.actions.append(PageOnCall(key=f"page:{existing.label}", issue_key=existing.jira_key))
     if not result.actions:
         result.nothing_to_do = ("already escalated at the highest severity: nothing to do" if request.emergency
                                 else "already escalated: nothing to do")
     return result
+
+
+def _unfinished_ticket_side(inputs: EscalationInputs, policy: Policy) -> list[Action]:
+    """This ticket's side of a complete escalation that a run left pending or failed, planned
+    again under the keys the outbox holds (so what did go through is not sent twice): the
+    remote link, the internal note, the acknowledgement (and the one after ``--emergency``).
+    The customer is told the targets of the escalation's recorded severity."""
+    wanted, existing = inputs.retry_ticket_keys, inputs.existing
+    if not wanted:
+        return []
+    highest = policy.profile.highest
+    plain = _decided(inputs, policy, existing.severity, existing.priority)
+    raised = _decided(inputs, policy, highest, policy.mappings.jira_priority(highest))
+    candidates = [*_ticket_side(inputs, policy, plain, bug_key=existing.jira_key),
+                  *_ticket_side(inputs, policy, raised, bug_key=existing.jira_key, emergency=True)]
+    link_stem = f"remote-link:{inputs.helpdesk.kind}:{inputs.ticket.id}:"
+    actions: list[Action] = []
+    for action in candidates:
+        if isinstance(action, RemoteLink):
+            # Keyed by the label when the Bug was created in the same run, else by its key.
+            keys = [k for k in wanted if k.startswith(link_stem)]
+        else:
+            keys = [k for k in wanted if k == action.key]
+        if isinstance(action, EscalatedNote):
+            action = replace(action, issue_url=existing.jira_url)
+        actions += [replace(action, key=k) for k in keys]
+    return actions
+
+
+def ticket_side_key(key: str, helpdesk: str, ticket_id: str) -> bool:
+    """Whether outbox ``key`` is one of this ticket's side of its escalation (the keys
+    :func:`_ticket_side` gives)."""
+    origin = f"{helpdesk}:{ticket_id}"
+    return key in (f"note:{origin}", f"ack:{origin}", f"ack-emergency:{origin}") \
+        or key.startswith(f"remote-link:{origin}:")
 
 
 # ------------------------------------------------------------------- --into KEY --
