@@ -140,6 +140,7 @@ class SyncEngine(FetchSteps, CadenceSteps, RecordSteps):
         self._newly_released: list[str] = []
         #: Tickets fetching read in full, with no write since (the executor reuses them).
         self._fresh: dict = {}
+        self._unreadable: dict = {}  # see FetchSteps._ticket_changes
         if dry_run:
             self._run(report, dry_run=True, progress=progress)
             return report
@@ -194,6 +195,11 @@ class SyncEngine(FetchSteps, CadenceSteps, RecordSteps):
             self._fence()
             self._note_waiting(ticket_changes)
         failed: set[str] = set()
+        for issue_id, (ticket_id, exc) in self._unreadable.items():
+            # Its Bug is not worked this pass (not even for a JIRA change): the next run reads
+            # the ticket again from the retry list, and the run exits 1.
+            failed.add(issue_id)
+            self._item_failed(report, f"{self.helpdesk.kind}:{ticket_id}", exc, dry_run=dry_run)
         #: Escalations this pass told their customers something: no periodic update besides.
         told: set[int] = set()
         resolution_now: dict[str, str | None] = {}
@@ -205,6 +211,12 @@ class SyncEngine(FetchSteps, CadenceSteps, RecordSteps):
         parallel = not dry_run and self.store.parallel_sessions and self.concurrency > 1
         with AppliedInTurn(parallel=parallel) as applying:
             for batch in _batches(progress(affected) if progress else affected, self.pass_batch):
+                if self._unreadable:
+                    for issue_id in self._unreadable.keys() & set(batch):
+                        issues.pop(issue_id, None)
+                    batch = [issue_id for issue_id in batch if issue_id not in self._unreadable]
+                    if not batch:
+                        continue
                 if applying.working(batch):
                     applying.wait()  # a Bug listed again: planned from its rows as recorded
                 prepared, tickets = self._plan_batch(batch, issues, ticket_changes, scope, report, failed,

@@ -77,7 +77,11 @@ class FetchSteps:
         """Linked tickets changed since the last run, read afresh, grouped by issue id.
 
         The tickets of escalations whose last sync failed are read again too: the helpdesk's
-        change cursor has moved past them, but their news was not passed on yet."""
+        change cursor has moved past them, but their news was not passed on yet. A ticket
+        that cannot be read (a 429 asking a long wait, a time-out, gone) is not a change:
+        its Bug goes into ``self._unreadable`` (issue id -> (ticket id, error)), which the
+        engine reports and leaves for the next run, and the pass goes on without it."""
+        self._unreadable: dict[str, tuple[str, BaseException]] = {}
         listed: dict[str, str | None] = {}  # ticket id -> its version as the listing shows it
         if self._only is not None:
             changed_ids, self._helpdesk_cursor = None, None  # read every linked ticket of these
@@ -121,13 +125,22 @@ class FetchSteps:
                          and by_ticket[t] not in retried)]  # else the last change is the bridge's own write
         conversations = get_tickets(self.helpdesk, [t for t in news if not current[t].comments], limit)
         changes: dict[str, dict[str, Ticket]] = {}
+        read: list[str] = []
         for ticket_id in news:
             full = conversations.get(ticket_id, current[ticket_id])
             if isinstance(full, BaseException):
-                raise full
+                # This ticket's Bug waits for the next run (its retry list); the pass goes
+                # on for every other escalation.
+                self._unreadable.setdefault(by_ticket[ticket_id], (ticket_id, full))
+                self._fresh.pop(ticket_id, None)
+                continue
+            read.append(ticket_id)
             self._fresh[ticket_id] = full
             changes.setdefault(by_ticket[ticket_id], {})[ticket_id] = full
-        self._landed = self._announcements_that_landed({t: self._fresh[t] for t in news}, links)
+        for issue_id in self._unreadable:
+            changes.pop(issue_id, None)  # its other tickets are read again with it, next run
+        self._landed = self._announcements_that_landed(
+            {t: self._fresh[t] for t in read if by_ticket[t] not in self._unreadable}, links)
         return changes
 
     def _announcements_that_landed(self, tickets: dict[str, Ticket], links: dict) -> dict[str, tuple]:
