@@ -70,6 +70,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         # The decoder's message names the line and column, never the value.
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except RecursionError:
+        # tomllib recurses per nested array / inline table; no setting nests at all.
+        raise ConfigError(f"{path}: nested too deeply",
+                          hint="settings are plain values in [section] tables") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start} cannot be read)",
                           hint="TOML files are UTF-8: save it as UTF-8") from None

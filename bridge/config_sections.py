@@ -8,10 +8,11 @@ are secrets is decided here (:func:`is_secret_key`).
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, Field, PrivateAttr, SecretStr
 
@@ -52,20 +53,41 @@ def env_name(section: str, key: str) -> str:
     return f"{ENV_PREFIX}{section}_{key}".upper().replace("-", "_")
 
 
-def _http_url(value: str) -> str:
+def _http_url(value: str, credentials: str | None = None) -> str:
     from urllib.parse import urlsplit
 
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() for c in value):
         raise ValueError("expected an http(s) URL, e.g. https://example.atlassian.net")
+    if "@" in parts.netloc:
+        # A URL is printed (doctor, escalate's output, logs) and may sit in bridge.toml:
+        # credentials in it would leak. The message never repeats the URL.
+        where = f"; set them in {credentials}" if credentials else ""
+        raise ValueError("expected a URL without a user or password (credentials in a URL "
+                         f"would be shown wherever the URL is{where})")
     # Connectors join paths onto the base; a trailing slash would double it.
     return value.rstrip("/")
+
+
+def _http_url_taking(credentials: str) -> Any:
+    """An http(s) URL type whose refusal of ``user:password@`` names ``credentials``,
+    the settings that take them instead."""
+    return Annotated[str, AfterValidator(lambda value: _http_url(value, credentials))]
 
 
 def _store_url(value: str) -> str:
     if "://" not in value:
         raise ValueError("expected an SQLAlchemy URL, e.g. sqlite:///bridge.db or "
                          "postgresql+psycopg://user@host/bridge")
+    return value
+
+
+def _ca_bundle(value: Path | None) -> Path | None:
+    # requests takes a PEM file or a directory of certificates (c_rehash'ed); anything
+    # else fails deep inside the first request as an OSError.
+    if value is not None and not ((value.is_file() or value.is_dir()) and os.access(value, os.R_OK)):
+        raise ValueError("expected a readable CA bundle file (PEM) or directory of certificates; "
+                         "nothing readable is there")
     return value
 
 
@@ -84,7 +106,8 @@ class Section(StrictModel):
 class JiraConfig(Section):
     """JIRA Cloud or Data Center, where the Bugs and Tasks are filed."""
 
-    url: HttpUrl = Field(SANDBOX_JIRA_URL, description="Base URL of JIRA (Cloud or Data Center).")
+    url: _http_url_taking("BRIDGE_JIRA_USER and BRIDGE_JIRA_TOKEN") = Field(  # type: ignore[valid-type]
+        SANDBOX_JIRA_URL, description="Base URL of JIRA (Cloud or Data Center).")
     auth: Literal["basic", "token", "pat"] = Field(
         "token", description="basic: user + password (Data Center); token: e-mail + API token "
         "(Cloud); pat: personal access token as a bearer token (Data Center).")
@@ -107,7 +130,8 @@ class HelpdeskConfig(Section):
 
     kind: HelpdeskKind = Field(
         "zendesk", description="zendesk, freshdesk or django-helpdesk.")
-    url: HttpUrl = Field(SANDBOX_HELPDESK_URL, description="Base URL of the helpdesk.")
+    url: _http_url_taking("BRIDGE_HELPDESK_USER and BRIDGE_HELPDESK_TOKEN") = Field(  # type: ignore[valid-type]
+        SANDBOX_HELPDESK_URL, description="Base URL of the helpdesk.")
     user: str | None = Field(
         None, examples=["bridge-agent@example.com"],
         description="Agent e-mail (Zendesk: used as '<email>/token').")
@@ -117,7 +141,7 @@ class HelpdeskConfig(Section):
 class SentryConfig(Section):
     """Sentry (sentry.io or self-hosted), whose issues become JIRA Tasks."""
 
-    url: HttpUrl = Field(
+    url: _http_url_taking("BRIDGE_SENTRY_TOKEN") = Field(  # type: ignore[valid-type]
         SANDBOX_SENTRY_URL, description="Base URL, e.g. https://sentry.io or https://de.sentry.io.")
     org: str = Field(SANDBOX_SENTRY_ORG, min_length=1, description="Organization slug.")
     token: Secret | None = Field(None, description="Auth token with event:read / event:write.")
@@ -132,7 +156,7 @@ class ErrorsConfig(Section):
 
     kind: Literal["sentry", "bugsink"] = Field(
         "sentry", description="sentry or bugsink.")
-    url: HttpUrl | None = Field(
+    url: _http_url_taking("BRIDGE_ERRORS_TOKEN") | None = Field(  # type: ignore[valid-type]
         None, examples=["https://bugsink.example.com"],
         description="Base URL of Sentry or Bugsink; default: sentry.url.")
     token: Secret | None = Field(
@@ -202,7 +226,7 @@ class HttpConfig(Section):
         "a pass applies up to two rounds at once, and 1 sends one request at a time. Each "
         "still waits for its rate-limit token.")
     verify: bool = Field(True, description="Verify TLS certificates.")
-    ca_bundle: Path | None = Field(
+    ca_bundle: Annotated[Path | None, AfterValidator(_ca_bundle)] = Field(
         None, examples=["/etc/ssl/certs/company-ca.pem"],
         description="CA bundle for a private certificate authority.")
 

@@ -47,8 +47,9 @@ def run_checks(services) -> Iterator[Check]:
     yield from _run("policy profile", lambda: f"{services.profile.name}: severities {', '.join(services.profile.severities)}")
     # A template that cannot render is a mapping problem: exit 2, like a malformed mapping.
     yield from _run("templates", lambda: template_problems(services.messages), problem_exit=EXIT_USAGE)
+    # A mismatch is a mapping error (escalate exits 2 on it): exit 2 here too.
     yield from _run("mappings vs profile", lambda: [str(p) for p in services.mappings.profile_problems(
-        services.profile.severities, tuple(services.profile.tiers))])
+        services.profile.severities, tuple(services.profile.tiers))], problem_exit=EXIT_USAGE)
     yield from _run("store", lambda: _store(services))
     # Built, not tried: a test page would wake somebody up.
     yield from _run("pager", lambda: services.pager.describe() if services.pager else "off (pager.kind = none)")

@@ -30,12 +30,65 @@ _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
 # ---------------------------------------------------------------------------------------
 
 
+#: How deep the bridge's files may nest; the deepest shipped key is a handful of levels,
+#: and a limit here keeps a hostile file from exhausting Python's recursion further on.
+MAX_DEPTH = 64
+#: How many values a file may hold once its aliases are followed. A mapping file of a few
+#: hundred lines holds a few thousand; every walk of the data (validation, the profiles'
+#: origin tracking, merging) visits each, so a few hundred bytes of nested aliases ("billion
+#: laughs", 9**10 values) must be refused before anything walks them.
+MAX_VALUES = 100_000
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """Valid YAML the bridge's files do not accept (nesting too deep, aliases that expand
+    too far or into themselves)."""
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that refuses duplicate keys.
+    """A safe loader that refuses duplicate keys, deep nesting and alias bombs.
 
     PyYAML silently keeps the last of two equal keys; in a mapping file that hides a pasted
     block or a typo fixed in one place only, so a duplicate is an error with its line.
+    Anchors and aliases are allowed (the shipped profiles share ``hours: &eastern``), but
+    what they expand to counts towards :data:`MAX_VALUES`.
     """
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._values = 0  # values composed so far, each alias counting what it expands to
+        self._sizes: dict[str, int] = {}  # anchor -> values it expands to, once composed
+
+    def _count(self, values: int, mark: yaml.Mark) -> None:
+        self._values += values
+        if self._values > MAX_VALUES:
+            raise _Refused(None, None, f"more than {MAX_VALUES} values once the YAML aliases "
+                           "(*name) are followed; share fewer, smaller values", mark)
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            node = super().compose_node(parent, index)  # raises for an undefined alias
+            if event.anchor not in self._sizes:
+                # The anchored value is still being composed: it would contain itself.
+                raise _Refused(None, None, f"YAML alias *{event.anchor} is inside the value it "
+                               "names", event.start_mark)
+            self._count(self._sizes[event.anchor], event.start_mark)
+            return node
+        if self._depth >= MAX_DEPTH:
+            raise _Refused(None, None, f"nested too deeply (more than {MAX_DEPTH} levels)",
+                           event.start_mark)
+        before = self._values
+        self._count(1, event.start_mark)
+        self._depth += 1
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        if event.anchor is not None:
+            self._sizes[event.anchor] = self._values - before
+        return node
 
 
 def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict:
@@ -43,6 +96,13 @@ def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) 
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
         key = loader.construct_object(key_node)
+        try:
+            hash(key)
+        except TypeError:
+            # `[a, b]: 1` or `{a: 1}: 2`: not a key any bridge file has, and unhashable.
+            raise yaml.constructor.ConstructorError(
+                None, None, "a key must be a plain word or number, not a list or mapping",
+                key_node.start_mark) from None
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r} (first on line {seen[key] + 1})", key_node.start_mark)
@@ -62,6 +122,12 @@ def parse_yaml(text: str, file: str, *, top_level: str = "keys") -> dict[str, An
     """
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except _Refused as exc:
+        mark = exc.problem_mark
+        raise MappingError(file, f"line {mark.line + 1}" if mark is not None else "", str(exc.problem)) from None
+    except RecursionError:
+        # Defence in depth: MAX_DEPTH should stop nesting long before Python's limit.
+        raise MappingError(file, "", "nested too deeply") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}" if mark is not None else ""

@@ -113,11 +113,20 @@ def write_starter(directory: Path, *, force: bool = False) -> list[Path]:
     for target, _ in plan:
         # A link to nowhere would be written through (open() follows it), putting the file
         # wherever the link points; even --force does not do that.
-        for path in (target, *target.relative_to(directory).parents):
-            path = directory / path
+        relative = target.relative_to(directory)
+        for part in (relative, *relative.parents):
+            path = directory / part
             if path.is_symlink() and not path.exists():
                 raise UsageError(f"{path} is a symbolic link to nothing",
                                  hint="remove the link, or make it point at a file: bridge init does not write through it")
+            # A file where a folder must go (or a folder where a file must) would fail
+            # half-way through the writes, whatever --force says; refuse before the first.
+            if part != relative and path.exists() and not path.is_dir():
+                raise UsageError(f"{path} is not a directory",
+                                 hint="move it away, or run bridge init in another directory")
+        if target.is_dir():
+            raise UsageError(f"{target} is a directory",
+                             hint="move it away, or run bridge init in another directory")
         if not force and target.exists():
             raise UsageError(f"{target} already exists",
                              hint="keep it, or run `bridge init --force` to overwrite")

@@ -168,11 +168,16 @@ class _Origins:
         self.default = default
         self.files: dict[tuple[str, ...], str] = {}
 
-    def record(self, data: Any, file: str, prefix: tuple[str, ...] = ()) -> None:
+    def record(self, data: Any, file: str, prefix: tuple[str, ...] = (),
+               seen: set[int] | None = None) -> None:
         self.files[prefix] = file
-        if isinstance(data, Mapping):
+        seen = set() if seen is None else seen
+        if isinstance(data, Mapping) and id(data) not in seen:
+            # A mapping shared through a YAML alias is walked once: everything beneath it
+            # is this same file's, which file_of finds from the alias's own path.
+            seen.add(id(data))
             for key, value in data.items():
-                self.record(value, file, (*prefix, str(key)))
+                self.record(value, file, (*prefix, str(key)), seen)
 
     def overlay(self, data: Any, file: str, prefix: tuple[str, ...] = ()) -> None:
         """Record that ``file`` (a child in an ``extends`` chain) set the keys in ``data``."""

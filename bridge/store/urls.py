@@ -31,15 +31,24 @@ _USERINFO = re.compile(r"^(?P<head>[^:/?#]*://[^:/?#@]*:)(?P<password>.*)@(?P<ta
 def parse_url(url: str | URL) -> URL:
     """Parse a store URL, raising :class:`ConfigError` (masked) when it is not one."""
     if isinstance(url, URL):
-        return url
-    try:
-        return make_url(url)
-    except (sqlalchemy.exc.ArgumentError, ValueError) as exc:
+        parsed = url
+    else:
+        try:
+            parsed = make_url(url)
+        except (sqlalchemy.exc.ArgumentError, ValueError) as exc:
+            raise ConfigError(
+                f"store URL {mask_url(url)} is not a database URL",
+                hint="set BRIDGE_STORE_URL to e.g. sqlite:///path/bridge.db or "
+                "postgresql+psycopg://user:password@host:5432/dbname",
+            ) from exc
+    if "@" in (parsed.host or ""):
+        # A raw "@" in the password: SQLAlchemy split at the first "@", so the password's
+        # tail sits in ``host`` and the driver's error (and our hint) would print it.
         raise ConfigError(
-            f"store URL {mask_url(url)} is not a database URL",
-            hint="set BRIDGE_STORE_URL to e.g. sqlite:///path/bridge.db or "
-            "postgresql+psycopg://user:password@host:5432/dbname",
-        ) from exc
+            f"store URL {mask_url(url)} has an unencoded '@' in its user or password",
+            hint="percent-encode '@' as %40 in BRIDGE_STORE_URL",
+        )
+    return parsed
 
 
 def normalise_url(url: str | URL) -> URL:
@@ -96,6 +105,9 @@ def _mask_unparsed(text: str) -> str:
 def _secrets_of(url: URL) -> list[str]:
     """Every credential the URL carries, raw and percent-encoded, longest first."""
     values = [url.password or ""]
+    if "@" in (url.host or ""):
+        # parse_url refuses such URLs; should one get here, the host holds the password's tail.
+        values.append(url.host.rpartition("@")[0])
     values += [
         v
         for k, vs in url.query.items()
