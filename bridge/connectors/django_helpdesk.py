@@ -140,13 +140,16 @@ class DjangoHelpdesk(Helpdesk):
         description = raw.get("description") or ""
         for index, followup in enumerate(followups):
             text, ops = markers.split(followup.get("comment") or "")
-            tags = markers.apply_tag_ops(tags, ops)
-            text = restore_template(text)
-            if not text.strip():
-                continue  # a status change or a tags-only write: no conversation entry
             # The first follow-up ("Ticket Opened") carries the customer's description,
             # whoever filed it; follow-ups without a user came in by e-mail from the customer.
             by_customer = index == 0 or followup.get("user") is None
+            if not by_customer:
+                # A customer's e-mail quotes the bridge's replies, marker runs and all (or
+                # pastes one): only a staff follow-up carries the bridge's own tag changes.
+                tags = markers.apply_tag_ops(tags, ops)
+            text = restore_template(text)
+            if not text.strip():
+                continue  # a status change or a tags-only write: no conversation entry
             comments.append(Comment(
                 id=str(followup["id"]),
                 body=text,

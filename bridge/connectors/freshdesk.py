@@ -173,8 +173,11 @@ class FreshdeskHelpdesk(Helpdesk):
         marked: tuple[str, ...] = ()
         for c in _in_order(conversations):
             text, ops = markers.split(c.get("body_text") or html_to_text(c.get("body") or ""))
-            marked = markers.apply_tag_ops(marked, ops)
-            by_customer = bool(c.get("incoming")) or c.get("user_id") == requester_id
+            by_customer = _by_customer(c, raw)
+            if not by_customer:
+                # A customer's reply quotes the bridge's e-mails, marker runs and all (or
+                # pastes one): only an agent's entry can carry the bridge's own tag changes.
+                marked = markers.apply_tag_ops(marked, ops)
             comments.append(Comment(
                 id=str(c["id"]), body=text.strip(), public=not c.get("private"),
                 author=(requester.get("name") if by_customer else None) or f"user {c.get('user_id')}",
@@ -267,8 +270,14 @@ class FreshdeskHelpdesk(Helpdesk):
     def _marked_tags(self, ticket_id: str, raw: dict) -> tuple[str, ...]:
         marked: tuple[str, ...] = ()
         for c in _in_order(self._conversations(ticket_id, raw)):
-            marked = markers.apply_tag_ops(marked, markers.split(c.get("body_text") or c.get("body") or "")[1])
+            if not _by_customer(c, raw):  # (see _to_ticket)
+                marked = markers.apply_tag_ops(marked, markers.split(c.get("body_text") or c.get("body") or "")[1])
         return marked
+
+
+def _by_customer(conversation: dict, raw: dict) -> bool:
+    """Whether a conversation entry came from the customer (by e-mail, or as the requester)."""
+    return bool(conversation.get("incoming")) or conversation.get("user_id") == raw.get("requester_id")
 
 
 def _in_order(conversations: list[dict]) -> list[dict]:

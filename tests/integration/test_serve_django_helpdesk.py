@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import socket
-from email.message import EmailMessage
 
 import requests
 
@@ -20,7 +19,7 @@ from bridge.service.server import Serving
 from bridge.services import Services
 from bridge.sync.items import CURSOR_SINCE
 from tests.conftest import ACTOR
-from tests.fixtures.django_helpdesk import django_helpdesk_sending_webhooks, email_text
+from tests.fixtures.django_helpdesk import customer_reply, django_helpdesk_sending_webhooks, email_text
 from tests.fixtures.serve import SECRETS, inbox_settled, wait_until
 
 CUSTOMER = "alice.adams@acme.example"
@@ -103,14 +102,8 @@ def test_a_django_helpdesk_customers_emailed_follow_up_reaches_the_bug_redacted_
             wait_until(lambda: inbox_settled(services.store))
             opened = dh.emails(ticket_id=ticket, to=CUSTOMER)[0]
 
-            reply = EmailMessage()
-            reply["From"] = CUSTOMER
-            reply["To"] = str(opened["From"])
-            reply["Subject"] = f"Re: {opened['Subject']}"
-            reply["Message-ID"] = f"<reply-{ticket}@acme.example>"
-            reply["In-Reply-To"] = str(opened["Message-ID"])
-            reply.set_content("Still crashing on 4.2.1. Reach me at bob.baker@acme.example or +1 415 555 0199.")
-            dh.receive_email(reply)
+            dh.receive_email(customer_reply(
+                opened, ticket, "Still crashing on 4.2.1. Reach me at bob.baker@acme.example or +1 415 555 0199."))
             followup = [f for f in dh.ticket(ticket)["followup_set"] if "Still crashing" in (f["comment"] or "")]
 
             mirrored = wait_until(lambda: [c["body"] for c in sandbox.jira_state.comments(key)
