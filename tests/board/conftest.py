@@ -5,7 +5,8 @@ thread."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -63,17 +64,25 @@ def csrf_of(html: str) -> str:
     return found.group(1)
 
 
+def add_account(board: "Board", session: requests.Session, name: str) -> requests.Response:
+    """The admin form's answer to adding viewer ``name`` (``session`` signed in as an admin)."""
+    token = csrf_of(session.get(f"{board.url}/accounts", timeout=10).text)
+    return session.post(f"{board.url}/accounts", data={"name": name, "role": "viewer", "password": "x" * 16,
+                                                       "csrf_token": token}, timeout=30)
+
+
 @pytest.fixture(scope="session")
 def password_hash() -> str:
     # Hashed once: argon2 is slow on purpose.
     return accounts.hash_password(PASSWORD)
 
 
-@pytest.fixture
-def board(services: Services, password_hash: str) -> Iterator[Board]:
-    users = services.store.users
-    for name, role in ((MANAGER, "manager"), (VIEWER, "viewer"), (ADMIN, "admin")):
-        users.add(name, role, password_hash=password_hash)
+@contextmanager
+def serving_board(services: Services, accounts_: Iterable[tuple[str, str]], password_hash: str) -> Iterator[Board]:
+    """The board of ``services`` served on loopback, with ``accounts_`` (name, role) added,
+    all with the test password; stopped on the way out."""
+    for name, role in accounts_:
+        services.store.users.add(name, role, password_hash=password_hash)
     app, standings = board_app(services)
     server = ServiceThread(app).start()
     try:
@@ -81,3 +90,9 @@ def board(services: Services, password_hash: str) -> Iterator[Board]:
     finally:
         server.stop()
         standings.stop()
+
+
+@pytest.fixture
+def board(services: Services, password_hash: str) -> Iterator[Board]:
+    with serving_board(services, ((MANAGER, "manager"), (VIEWER, "viewer"), (ADMIN, "admin")), password_hash) as b:
+        yield b

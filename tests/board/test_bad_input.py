@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.board.conftest import ADMIN, MANAGER, csrf_of
+from tests.board.conftest import ADMIN, MANAGER, add_account, csrf_of
 
 #: Beyond 2**63 - 1, the largest INTEGER SQLite and PostgreSQL hold (SQLite raised
 #: OverflowError on the comparison).
@@ -63,10 +63,7 @@ def test_a_nul_in_a_filter_is_a_400_that_names_the_filter(board, query):
 
 
 def test_an_account_name_with_a_nul_is_refused_by_the_admin_form(board):
-    session = board.signed_in(ADMIN)
-    token = csrf_of(session.get(f"{board.url}/accounts", timeout=10).text)
-    added = session.post(f"{board.url}/accounts", data={"name": "eve\x00", "role": "viewer",
-                                                         "password": "x" * 16, "csrf_token": token}, timeout=30)
+    added = add_account(board, board.signed_in(ADMIN), "eve\x00")
     assert added.status_code == 400 and "NUL" in added.text
     assert board.services.store.users.by_name("eve") is None
 

@@ -12,10 +12,9 @@ from collections.abc import Iterator
 import pytest
 
 from bridge.config import load_config
-from bridge.sandbox.server import ServiceThread
 from bridge.services import Services
 from bridge.store.db import upgrade
-from tests.board.conftest import ADMIN, MANAGER, PASSWORD, Board, board_app, csrf_of
+from tests.board.conftest import ADMIN, MANAGER, PASSWORD, Board, add_account, csrf_of, serving_board
 from tests.fixtures.postgres import throwaway_schema
 
 pytestmark = pytest.mark.postgres
@@ -26,15 +25,10 @@ def pg_board(bridge_env, postgres_admin_engine, password_hash) -> Iterator[Board
     with throwaway_schema(postgres_admin_engine, "board") as url:
         upgrade(url)
         services = Services(load_config(None, env={**bridge_env, "BRIDGE_STORE_URL": url}))
-        for name, role in ((MANAGER, "manager"), (ADMIN, "admin")):
-            services.store.users.add(name, role, password_hash=password_hash)
-        app, standings = board_app(services)
-        server = ServiceThread(app).start()
         try:
-            yield Board(url=server.url, services=services, standings=standings, app=app)
+            with serving_board(services, ((MANAGER, "manager"), (ADMIN, "admin")), password_hash) as board:
+                yield board
         finally:
-            server.stop()
-            standings.stop()
             services.store.engine.dispose()
 
 
@@ -55,10 +49,9 @@ def test_a_nul_in_the_sign_in_form_is_a_wrong_name_or_password(pg_board, name, p
 
 def test_the_admin_form_refuses_an_account_name_with_a_nul(pg_board):
     session = pg_board.signed_in(ADMIN)
-    token = csrf_of(session.get(f"{pg_board.url}/accounts", timeout=10).text)
-    added = session.post(f"{pg_board.url}/accounts", data={"name": "eve\x00", "role": "viewer",
-                                                            "password": "x" * 16, "csrf_token": token}, timeout=30)
+    added = add_account(pg_board, session, "eve\x00")
     assert added.status_code == 400 and "NUL" in added.text
+    token = csrf_of(session.get(f"{pg_board.url}/accounts", timeout=10).text)
     removed = session.post(f"{pg_board.url}/accounts/remove", data={"name": "eve\x00", "csrf_token": token},
                            timeout=30)
     assert removed.status_code == 404

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -12,7 +13,7 @@ from bridge.config import load_config
 from bridge.sandbox import oidc
 from bridge.sandbox.server import ServiceThread
 from bridge.services import Services
-from tests.board.conftest import MANAGER, VIEWER, Board, board_app
+from tests.board.conftest import MANAGER, VIEWER, Board, serving_board
 
 
 @pytest.fixture
@@ -27,21 +28,22 @@ def provider() -> Iterator[tuple[ServiceThread, oidc.OidcState]]:
 @pytest.fixture
 def oidc_board(bridge_env, provider, password_hash) -> Iterator[tuple[Board, oidc.OidcState]]:
     service, state = provider
-    env = {**bridge_env, "BRIDGE_SERVE_OIDC_ISSUER": service.url,
+    accounts_ = ((MANAGER, "manager"), (VIEWER, "viewer"), ("mallory@example.com", "admin"))
+    with _signing_in_with(state, bridge_env, service.url, accounts_, password_hash) as board:
+        yield board, state
+
+
+@contextmanager
+def _signing_in_with(state: oidc.OidcState, bridge_env: dict, issuer: str, accounts_, password_hash: str
+                     ) -> Iterator[Board]:
+    """The board configured for the sandbox's provider at ``issuer``, its callback registered."""
+    env = {**bridge_env, "BRIDGE_SERVE_OIDC_ISSUER": issuer,
            "BRIDGE_SERVE_OIDC_CLIENT_ID": oidc.DEMO_CLIENT["client_id"],
            "BRIDGE_SERVE_OIDC_CLIENT_SECRET": oidc.DEMO_CLIENT["client_secret"]}
-    services = Services(load_config(None, env=env))
-    for name, role in ((MANAGER, "manager"), (VIEWER, "viewer"), ("mallory@example.com", "admin")):
-        services.store.users.add(name, role, password_hash=password_hash)
-    app, standings = board_app(services)
-    server = ServiceThread(app).start()
-    state.register_client(oidc.DEMO_CLIENT["client_id"], oidc.DEMO_CLIENT["client_secret"],
-                          [f"{server.url}/login/oidc/callback"])
-    try:
-        yield Board(url=server.url, services=services, standings=standings, app=app), state
-    finally:
-        server.stop()
-        standings.stop()
+    with serving_board(Services(load_config(None, env=env)), accounts_, password_hash) as board:
+        state.register_client(oidc.DEMO_CLIENT["client_id"], oidc.DEMO_CLIENT["client_secret"],
+                              [f"{board.url}/login/oidc/callback"])
+        yield board
 
 
 def test_a_person_with_a_verified_address_signs_in_to_their_account(oidc_board):
@@ -121,20 +123,8 @@ def slash_board(request, bridge_env, provider, password_hash) -> Iterator[tuple[
     service, state = provider
     state.issuer = f"{service.url}/"
     configured = state.issuer if request.param == "configured with the slash" else service.url
-    env = {**bridge_env, "BRIDGE_SERVE_OIDC_ISSUER": configured,
-           "BRIDGE_SERVE_OIDC_CLIENT_ID": oidc.DEMO_CLIENT["client_id"],
-           "BRIDGE_SERVE_OIDC_CLIENT_SECRET": oidc.DEMO_CLIENT["client_secret"]}
-    services = Services(load_config(None, env=env))
-    services.store.users.add(MANAGER, "manager", password_hash=password_hash)
-    app, standings = board_app(services)
-    server = ServiceThread(app).start()
-    state.register_client(oidc.DEMO_CLIENT["client_id"], oidc.DEMO_CLIENT["client_secret"],
-                          [f"{server.url}/login/oidc/callback"])
-    try:
-        yield Board(url=server.url, services=services, standings=standings, app=app), state
-    finally:
-        server.stop()
-        standings.stop()
+    with _signing_in_with(state, bridge_env, configured, ((MANAGER, "manager"),), password_hash) as board:
+        yield board, state
 
 
 def test_an_issuer_ending_in_a_slash_signs_people_in(slash_board):

@@ -56,6 +56,19 @@ def _pages(sandbox) -> int:
     return len(sandbox.pager.knobs.received("POST", "/v2/enqueue"))
 
 
+def _deliver_and_check(sandbox, services, post, kind: str, ticket_id, escalates: bool) -> None:
+    """``post(url)`` the README's body to `bridge serve`, let it settle, and check the
+    ticket was escalated as an emergency with one page (``escalates``) or not at all."""
+    with serving(services) as running:
+        assert post(running.url).status_code == 202
+        wait_until(lambda: inbox_settled(services.store), timeout=60)
+    escalation = services.store.escalations.by_ticket(kind, str(ticket_id))
+    if escalates:
+        assert (escalation.severity, escalation.pages_sent) == ("emergency", 1) and _pages(sandbox) == 1
+    else:
+        assert escalation is None and _pages(sandbox) == 0
+
+
 @pytest.mark.parametrize("age,escalates", [(timedelta(0), True), (NEW_TICKET_WINDOW + timedelta(hours=1), False)])
 def test_the_readme_freshdesk_rule_escalates_a_new_emergency_ticket_only(sandbox, tmp_path, age, escalates):
     services = _services(sandbox, tmp_path, "freshdesk")
@@ -63,14 +76,8 @@ def test_the_readme_freshdesk_rule_escalates_a_new_emergency_ticket_only(sandbox
     ticket = state.create_ticket({"subject": "[Emergency] Payments failing for all users", "description": "down",
                                   "status": 2, "priority": 4, "requester_id": next(iter(state.contacts))},
                                  at=state.now() - age)
-    with serving(services) as running:
-        assert post_freshdesk(running.url, freshdesk_body(ticket)).status_code == 202
-        wait_until(lambda: inbox_settled(services.store), timeout=60)
-    escalation = services.store.escalations.by_ticket("freshdesk", str(ticket["id"]))
-    if escalates:
-        assert (escalation.severity, escalation.pages_sent) == ("emergency", 1) and _pages(sandbox) == 1
-    else:
-        assert escalation is None and _pages(sandbox) == 0
+    _deliver_and_check(sandbox, services, lambda url: post_freshdesk(url, freshdesk_body(ticket)),
+                       "freshdesk", ticket["id"], escalates)
 
 
 @pytest.mark.parametrize("age,escalates", [(timedelta(0), True), (NEW_TICKET_WINDOW + timedelta(hours=1), False)])
@@ -80,11 +87,5 @@ def test_the_readme_zendesk_trigger_body_escalates_a_new_emergency_ticket_only(s
     requester = next(u["id"] for u in state.users.values() if u["role"] == "end-user")
     ticket, _ = state.create_ticket({"subject": "[Emergency] Checkout down", "comment": {"body": "down"}},
                                     requester, at=state.now() - age)
-    with serving(services) as running:
-        assert post_zendesk(running.url, zendesk_body(ticket)).status_code == 202
-        wait_until(lambda: inbox_settled(services.store), timeout=60)
-    escalation = services.store.escalations.by_ticket("zendesk", str(ticket["id"]))
-    if escalates:
-        assert (escalation.severity, escalation.pages_sent) == ("emergency", 1) and _pages(sandbox) == 1
-    else:
-        assert escalation is None and _pages(sandbox) == 0
+    _deliver_and_check(sandbox, services, lambda url: post_zendesk(url, zendesk_body(ticket)),
+                       "zendesk", ticket["id"], escalates)
