@@ -225,26 +225,38 @@ def excerpt(content: bytes | str | None, secrets: tuple[str, ...] = ()) -> str:
     if not content:
         return ""
     raw = content if isinstance(content, bytes) else content.encode("utf-8", "replace")
-    known = sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True)
+    known = _known(secrets)
     text = raw[:_SCAN_BYTES].decode("utf-8", "replace")
     if len(raw) > _SCAN_BYTES and known:
         # A secret cut in two by the window would survive the replacement: drop the tail.
         text = text[:-len(known[0])]
-    for secret in known:
-        text = text.replace(secret, "***")
+    text = _without(text, known)
     text = _AUTH_VALUE.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
     text = _URL_USERINFO.sub("***@", text)
     text = _SECRET_PARAM.sub(lambda m: m.group(1) + "***", text)
-    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    text = _one_line(text)
     return text if len(text) <= EXCERPT_BYTES else text[:EXCERPT_BYTES - 1] + "…"
 
 
 def scrub(text: str | None, secrets: tuple[str, ...] = ()) -> str:
     """``text`` on one printable line with the given secret values replaced by ``***`` (for
-    a vendor's own error text, which :func:`excerpt` would cut too short)."""
-    text = text or ""
-    for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
+    a vendor's own error text, which :func:`excerpt` would cut too short, and whose words
+    its credential-looking patterns would mask)."""
+    return _one_line(_without(text or "", _known(secrets)))
+
+
+def _known(secrets: tuple[str, ...]) -> list[str]:
+    """The secret values worth replacing, longest first (so none is left half-replaced)."""
+    return sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True)
+
+
+def _without(text: str, known: list[str]) -> str:
+    for secret in known:
         text = text.replace(secret, "***")
+    return text
+
+
+def _one_line(text: str) -> str:
     return " ".join("".join(c if c.isprintable() else " " for c in text).split())
 
 

@@ -94,7 +94,7 @@ class Escalator:
         unfinished: tuple[str, ...] = ()
         scan = True
         if existing is not None and not request.into:
-            unfinished = self._unfinished_ticket_side(existing.id, kind, ticket_id)
+            unfinished = self._unfinished_ticket_keys(existing.id, kind, ticket_id)
         if request.into:
             bug = self.tracker.issue(request.into)
             if bug is None:
@@ -162,7 +162,7 @@ class Escalator:
         return tuple(self.store.outbox.payload(e).get("reference") for e in entries
                      if self.store.outbox.payload(e).get("reference"))
 
-    def _unfinished_ticket_side(self, escalation_id: int, kind: str, ticket_id: str) -> tuple[str, ...]:
+    def _unfinished_ticket_keys(self, escalation_id: int, kind: str, ticket_id: str) -> tuple[str, ...]:
         """The outbox keys of this ticket's remote link, note and acknowledgements that are
         pending or failed (a run failed, or died, writing them)."""
         entries = self.store.outbox.list(states=("pending", "failed"), escalation_id=escalation_id)

@@ -89,9 +89,6 @@ def create_app(services, *, inbox: InboxRepository | None = None, metrics: Metri
     limit = config.serve.max_body_bytes
     window = config.serve.replay_window_seconds
 
-    def secret_of(source: str) -> str | None:
-        return secret_of_config(config, source)
-
     def read_body(source: str) -> bytes:
         # Ours to check, below, so it is counted and answered like every refusal: werkzeug's
         # cap (FORM_MAX_BYTES for the other routes) lifted to just above our limit.
@@ -104,7 +101,7 @@ def create_app(services, *, inbox: InboxRepository | None = None, metrics: Metri
         return body
 
     def receive(source: str, path_secret: str | None = None):
-        secret = secret_of(source)
+        secret = secret_of_config(config, source)
         if secret is None:
             metrics.deliveries.labels(source, "not_configured").inc()
             abort(404)
