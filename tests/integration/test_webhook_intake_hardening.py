@@ -6,8 +6,8 @@ that once got a 500, leaked a secret to the log, were read without limit or were
 - a 500 on ``/hooks/django-helpdesk/<secret>`` logs no line holding the secret;
 - the public Escalate page reads no body over the app-wide cap, while a hook still takes a
   body up to its own ``max_body_bytes``;
-- a captured Sentry or Zendesk delivery sent again with a fresh (unsigned) id header is a
-  redelivery, not a new delivery.
+- a captured JIRA, Sentry or Zendesk delivery sent again with a fresh (unsigned) id header
+  is a redelivery, not a new delivery.
 """
 
 from __future__ import annotations
@@ -111,6 +111,7 @@ def test_a_hook_still_takes_a_body_over_the_form_cap_up_to_its_own_limit(hooked)
                        "pad": "x" * (3 * FORM_MAX_BYTES)}).encode()
     assert post_jira(running.url, body, delivery="big-1").status_code == 202
     # Chunked (no Content-Length), as some proxies forward it: the same limits apply.
+    body = body.replace(b'"x', b'"y', 1)
     headers = {"X-Hub-Signature": jira.sign(SECRETS["BRIDGE_WEBHOOKS_JIRA_SECRET"], body),
                "X-Atlassian-Webhook-Identifier": "big-2"}
     chunks = [body[i:i + 8192] for i in range(0, len(body), 8192)]
@@ -130,6 +131,19 @@ def test_a_sentry_delivery_sent_again_with_a_fresh_request_id_is_a_redelivery(ho
     assert answers == [202, 200, 200]
     other = json.dumps({"action": "unresolved", "data": {"issue": {"id": "990003"}}}).encode()
     assert post_sentry(running.url, other, request_id="orig-1").status_code == 202  # a new body is new
+    assert len(services.store.inbox.items()) == 2
+
+
+def test_a_jira_delivery_sent_again_with_a_fresh_identifier_is_a_redelivery(hooked):
+    running, services = hooked
+    body = json.dumps({"webhookEvent": "jira:issue_updated", "timestamp": 1764720000000,
+                       "issue": {"id": "990005", "key": "SUP-990"}}).encode()
+    answers = [post_jira(running.url, body, delivery=d).status_code for d in ("w-1", "replay-2", "replay-3")]
+    answers.append(post_jira(running.url, body, delivery="w-1", retry=1).status_code)  # JIRA's own retry
+    assert answers == [202, 200, 200, 200]
+    later = json.dumps({"webhookEvent": "jira:issue_updated", "timestamp": 1764720000001,
+                        "issue": {"id": "990005", "key": "SUP-990"}}).encode()
+    assert post_jira(running.url, later, delivery="w-1").status_code == 202  # a new event is new
     assert len(services.store.inbox.items()) == 2
 
 

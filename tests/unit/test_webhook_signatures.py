@@ -125,11 +125,13 @@ def test_parsers_refuse_any_json_shape_with_a_4xx(payload):
             assert refused.status == 400
 
 
-def test_jira_events_point_at_issues_and_keep_the_delivery_identifier():
+def test_jira_events_point_at_issues_and_are_keyed_by_the_signed_body_not_the_identifier():
     body = json.dumps({"webhookEvent": "comment_created", "issue": {"id": "10001", "key": "SUP-1"},
                        "comment": {"body": "internal text that must not be kept"}}).encode()
     delivery = jira.parse(WebhookRequest({"X-Atlassian-Webhook-Identifier": "w-1"}, body))
-    assert delivery.delivery_id == "w-1"
+    # The identifier is not signed: it labels the log line, the body's digest keys the inbox.
+    assert delivery.label == "w-1" and delivery.delivery_id == body_digest(body)
+    assert jira.parse(WebhookRequest({"X-Atlassian-Webhook-Identifier": "w-2"}, body)).delivery_id == delivery.delivery_id
     assert delivery.subject == {"jira_issue_id": "10001", "jira_key": "SUP-1"}
     released = jira.parse(WebhookRequest({}, b'{"webhookEvent":"jira:version_released","version":{"name":"2.4"}}'))
     assert released.subject == {"version": "2.4"} and released.delivery_id.startswith("sha256:")
