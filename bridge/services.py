@@ -140,7 +140,9 @@ class Services:
 
         return MetadataCache(lambda: self.store, writable=not self.read_only)
 
-    def escalator(self):
+    def escalator(self, lease=None):
+        """The escalator (``lease``: the leases whose loss stops its writes, as a sync pass
+        passes them when it finishes what escalations left unfinished)."""
         from bridge.escalation import Escalator
 
         # The policy first: a malformed mapping or profile is reported before any connector
@@ -150,7 +152,7 @@ class Services:
                          mappings=self.mappings, profile=self.profile, redactor=self.redactor,
                          messages=self.messages, pager=self.pager, gate=self.gate,
                          sentry_linker=self.sentry_linker if self.sentry_configured else None,
-                         escalate_link=self.escalate_link)
+                         escalate_link=self.escalate_link, lease=lease)
 
     def escalate_link(self, escalation, helpdesk: str, ticket_id: str) -> str | None:
         """The signed Escalate link a customer message on this ticket ends with: None at the
@@ -231,6 +233,8 @@ class Services:
         kwargs.setdefault("error_linker", self.sentry_linker if self.sentry_configured else None)
         kwargs.setdefault("escalate_link", self.escalate_link)
         kwargs.setdefault("concurrency", self.config.http.concurrency)
+        kwargs.setdefault("finisher", self.escalator)
+        kwargs.setdefault("actor", self.actor)
         kwargs.setdefault("profile_for", lambda name: self.profile if name == self.profile.name else self.profile_named(name))
         return SyncEngine(store=self.store, tracker=self.tracker, helpdesk=self.helpdesk, mappings=self.mappings,
                           messages=self.messages, redactor=self.redactor, **kwargs)

@@ -32,7 +32,7 @@ from bridge.errors import BridgeError, ConfigError, InvalidValue, ItemFailed, No
 from bridge.escalation.plan import (EscalationFacts, EscalationInputs, EscalationPlan, HelpdeskFacts, Policy,
                                     plan, ticket_side_key)
 from bridge.escalation.request import EscalationRequest, EscalationResult
-from bridge.executor import Executor, Item
+from bridge.executor import Executor, Item, Outcome
 from bridge.paging import Page
 from bridge.ticket_views import view_of
 
@@ -74,7 +74,9 @@ class Escalator:
                                         "denied", the_plan.refusal.audit)
             raise NotAllowed(the_plan.refusal.message, hint=the_plan.refusal.hint)
         if request.dry_run:
-            return self._result(the_plan, dry_run=True)
+            result = self._result(the_plan, dry_run=True)
+            result.outcomes = [Outcome(action, "planned") for action in the_plan.actions]
+            return result
         if the_plan.nothing_to_do:
             result = self._result(the_plan)
             result.steps.append(the_plan.nothing_to_do)
@@ -120,7 +122,8 @@ class Escalator:
         else:
             ticket = self.helpdesk.get_ticket(ticket_id)
         rules = self.mappings.escalation
-        groups = tuple(self.helpdesk.user_groups(request.actor)) if (ticket and rules.allowed_groups) else ()
+        groups = (tuple(self.helpdesk.user_groups(request.actor))
+                  if (ticket and rules.allowed_groups and not request.finishing) else ())
         refs, failures = list(request.sentry), []
         if scan and ticket is not None and self.sentry_linker is not None:
             found, failure = self._references_in(ticket)
@@ -232,6 +235,7 @@ class Escalator:
             failures=list(failures or []))
         if item is None:
             return result
+        result.outcomes = list(item.outcomes)
         for outcome in item.outcomes:
             action = outcome.action
             if isinstance(action, LinkErrorIssue):

@@ -245,7 +245,8 @@ def _severity_of_priority(mappings, jira_priority: str) -> str | None:
 
 def _refusal(inputs: EscalationInputs, policy: Policy) -> Refusal | None:
     rules, request, ticket = policy.mappings.escalation, inputs.request, inputs.ticket
-    if (rules.allowed_actors or rules.allowed_groups) and not rules.actor_allowed(request.actor, list(inputs.actor_groups)):
+    if (rules.allowed_actors or rules.allowed_groups) and not request.finishing \
+            and not rules.actor_allowed(request.actor, list(inputs.actor_groups)):
         return Refusal(f"{request.actor} may not escalate tickets", "actor not allowed by the mappings",
                        hint="escalation.allowed_actors / allowed_groups in the mappings name who may")
     refusal = rules.requester_refusal(ticket)

@@ -22,6 +22,10 @@ class EscalationRequest:
     dry_run: bool = False
     #: Error-tracker references (URL, short id, id) to file as Tasks related to the Bug.
     sentry: tuple[str, ...] = ()
+    #: Finishing what an earlier run of an allowed escalation left undone (`bridge sync`
+    #: does, as ``actor`` = the bridge): whoever escalated was checked then, so the
+    #: mappings' allowed actors and groups are not asked again.
+    finishing: bool = False
 
 
 @dataclass
@@ -48,6 +52,9 @@ class EscalationResult:
     failures: list[str] = field(default_factory=list)
     #: One entry per error-tracker issue linked (or not: ``error``) by this run.
     sentry_tasks: list[dict[str, Any]] = field(default_factory=list)
+    #: What became of each action (``planned`` in a dry run): for callers that report
+    #: actions one by one, as `bridge sync` does. Not part of :meth:`as_json`.
+    outcomes: list[Any] = field(default_factory=list, repr=False)
 
     def as_json(self) -> dict[str, Any]:
         data = {

@@ -61,6 +61,7 @@ from bridge.sync.items import (CURSOR_HELPDESK, CURSOR_RELEASED, CURSOR_RETRY, C
                                _Item)
 from bridge.sync.pipeline import AppliedInTurn
 from bridge.sync.record import RecordSteps
+from bridge.sync.unfinished import finish_for_pass
 from bridge.sync.plan import Announce, PublicReply
 from bridge.ticket_views import ticket_from_view
 
@@ -93,7 +94,8 @@ class SyncEngine(FetchSteps, CadenceSteps, RecordSteps):
                  on_failure: Callable[[BaseException, str], None] | None = None,
                  profile_for: Callable[[str], object] | None = None, sentry=None, error_linker=None,
                  escalate_link: Callable[[object, str, str], str | None] | None = None,
-                 concurrency: int = DEFAULT_CONCURRENCY) -> None:
+                 concurrency: int = DEFAULT_CONCURRENCY, finisher: Callable[[object], object] | None = None,
+                 actor: str = "bridge") -> None:
         self.store = store
         self.tracker = tracker
         self.helpdesk = helpdesk
@@ -109,6 +111,9 @@ class SyncEngine(FetchSteps, CadenceSteps, RecordSteps):
         self.error_linker = error_linker
         #: Requests of one round in flight together, per service (``[http] concurrency``).
         self.concurrency = concurrency
+        #: Builds an escalator fenced by a lease, to finish what escalations left unfinished
+        #: (bridge/sync/unfinished.py); None = off. ``actor`` is whom it writes as.
+        self.finisher, self.actor = finisher, actor
         #: Ticket positions of periodic items, recorded together after the round.
         self._loose: list = []
         self.pass_batch = PASS_BATCH  # escalations planned (and leased), applied and recorded together
@@ -239,9 +244,11 @@ class SyncEngine(FetchSteps, CadenceSteps, RecordSteps):
             periodic = [item for item in periodic if item.escalation.id in mine]
         if dry_run:
             report.outcomes.extend(Outcome(a, "planned") for item in periodic for a in item.actions)
+            finish_for_pass(self, report, dry_run=True)
             return
         self._record_fetch_failures()
         self._apply([], periodic, report, failed)
+        finish_for_pass(self, report, dry_run=False)
 
         if self._only is not None:
             # A partial pass leaves the shared cursors alone; its failures join the retry list.
