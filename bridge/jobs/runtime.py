@@ -26,6 +26,7 @@ import signal
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -70,8 +71,18 @@ class Runtime:
         self.messages_sent = 0
 
     def holder(self, job_id: int | None) -> str:
-        """The holder name of a job's leases: host, process and job, for people and fencing."""
-        return f"{socket.gethostname()}:{os.getpid()}:{self.name}:job{job_id}"
+        """The holder name of one *run* of a job's leases and claims, for people and fencing:
+        host, process, worker, job, and a token new with every call (one call per run).
+
+        The token matters because one job id can run twice at once in one process: a worker
+        whose heartbeat lapsed past ``stalled_after_s`` (paused, its heartbeat query stuck)
+        still runs the job on its thread while the sweeper hands the job back to the queue
+        under the same id, and this same worker may fetch it again. The store lets a holder
+        re-take, renew and release by name (bridge/store/leases.py), so two runs sharing a
+        name would both work the escalation, and the first to finish would free the other's
+        lease. Random rather than a counter: two containers sharing a host name can have the
+        same pid and worker name."""
+        return f"{socket.gethostname()}:{os.getpid()}:{self.name}:job{job_id}:{uuid.uuid4().hex[:8]}"
 
     @contextmanager
     def services(self) -> Iterator[object]:
