@@ -58,7 +58,7 @@ from bridge.store.lease_group import EscalationLeases
 from bridge.sync.cadence import CadenceSteps
 from bridge.sync.fetch import FetchSteps
 from bridge.sync.items import (CURSOR_HELPDESK, CURSOR_RELEASED, CURSOR_RETRY, CURSOR_SINCE, SyncReport,  # noqa: F401
-                               _Item)
+                               _Item, retry_list, retry_list_after)
 from bridge.sync.pipeline import AppliedInTurn
 from bridge.sync.record import RecordSteps
 from bridge.sync.unfinished import finish_for_pass
@@ -192,8 +192,9 @@ class SyncEngine(FetchSteps, CadenceSteps, RecordSteps):
             if not scope:
                 return
         started = self.clock()
-        retry = json.loads(self.store.cursors.get(CURSOR_RETRY) or "[]")
-        self._retry = set(retry)
+        read = retry_list(self.store.cursors.get(CURSOR_RETRY))  # a full pass takes these out at its end
+        self._retry = set(read)
+        retry = sorted(self._retry)
         found = self._changed_issues(scope, retry)  # read page by page as the batches need it
         ticket_changes = self._ticket_changes(scope, retry)
         if not dry_run:
@@ -253,12 +254,12 @@ class SyncEngine(FetchSteps, CadenceSteps, RecordSteps):
         if self._only is not None:
             # A partial pass leaves the shared cursors alone; its failures join the retry list.
             if failed:
-                before = set(json.loads(self.store.cursors.get(CURSOR_RETRY) or "[]"))
-                self.store.cursors.set(CURSOR_RETRY, json.dumps(sorted(before | failed)))
+                self.store.cursors.change(CURSOR_RETRY, lambda value: retry_list_after(value, failed))
             return
         since = started - self.lookback
         self.store.cursors.set(CURSOR_SINCE, str(int(since.timestamp() * 1000)))
-        self.store.cursors.set(CURSOR_RETRY, json.dumps(sorted(failed)))
+        # In place: what another pass added since this one read the list stays on it.
+        self.store.cursors.change(CURSOR_RETRY, lambda value: retry_list_after(value, failed, read))
         if self._released is not None:
             self.store.cursors.set(CURSOR_RELEASED, json.dumps(self._released))
         if self._helpdesk_cursor is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import tempfile
 import threading
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, Callable
@@ -17,6 +18,7 @@ from bridge.models import Issue
 #: The pass-wide positions (per-ticket and per-Bug positions are typed store columns).
 CURSOR_SINCE = "sync:jira:since"
 CURSOR_RELEASED = "sync:jira:released-versions"
+#: The Bugs (issue ids) some pass failed on, for the next full pass (:func:`retry_list_after`).
 CURSOR_RETRY = "sync:jira:retry"
 CURSOR_HELPDESK = "sync:helpdesk:changes"
 
@@ -142,6 +144,25 @@ def reported(outcome: Outcome) -> Outcome:
     if isinstance(outcome.action, ActionSummary):
         return outcome
     return Outcome(ActionSummary.of(outcome.action), outcome.result, outcome.detail)
+
+
+def retry_list(value: str | None) -> list[str]:
+    """The retry list as stored: an issue id per failure recorded since a full pass read it
+    (a Bug failed on again is listed again)."""
+    return json.loads(value or "[]")
+
+
+def retry_list_after(value: str | None, failed: Iterable[str], read: Iterable[str] = ()) -> str:
+    """The stored retry list ``value`` once a pass adds the Bugs it ``failed`` on and, a full
+    pass, takes out the entries it ``read`` when it started (it worked them since).
+
+    A full pass takes out only what it read: a failure another pass recorded meanwhile
+    (perhaps on a Bug the full pass had worked already) is one more entry, which stays for
+    the next full pass. Apply it in the transaction that holds the cursor
+    (:meth:`bridge.store.cursors.CursorRepository.change`): passes record at once."""
+    left = Counter(retry_list(value))
+    left.subtract(read)
+    return json.dumps(sorted([*left.elements(), *set(failed)], key=_id_order))
 
 
 def _id_order(value: str):
