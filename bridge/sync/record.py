@@ -59,7 +59,12 @@ class RecordSteps:
         """Note the version each ticket has after the bridge's own writes (one bulk read
         per hundred tickets, unless the write's confirmation read it back already), so the
         next run recognises that the change the helpdesk reports for it is the bridge's own
-        and does not read its conversation again."""
+        and does not read its conversation again.
+
+        The read comes after the write, so the version it gives may already hold a
+        customer's message written in between: where the read shows the conversation, a
+        ticket with a customer message the bridge has not processed keeps its old version
+        (the next run reads it in full and passes the message on)."""
         after = {t: read_after[t] for t in written if t in read_after}
         unread = sorted(t for t in written if t not in after)
         try:
@@ -68,8 +73,36 @@ class RecordSteps:
         except BridgeError:
             pass  # the next run then reads these tickets in full: slower, not wrong
         for ticket_id, ticket in after.items():
+            if self._unprocessed_message(written[ticket_id], ticket):
+                continue  # not the bridge's own version: the next run reads the ticket in full
             self._update_seen(written[ticket_id], ticket.helpdesk, ticket_id, version=ticket.version,
                               view=view_of(ticket))
+
+    def _unprocessed_message(self, item: _Item, ticket: Ticket) -> bool:
+        """Whether ``ticket``, as read after the bridge's writes, shows a customer message
+        after the last comment this pass (or the last run) processed.
+
+        Only a read that carries the conversation can tell (Freshdesk's and
+        django-helpdesk's reads do); Zendesk's bulk read carries none, so there the version
+        read is taken as the bridge's own (a customer message in the moment between the
+        write and the read is then read with the ticket's next change)."""
+        comments = list(ticket.comments)
+        if not comments:
+            return False
+        where = item.seen.get((ticket.helpdesk, ticket.id))
+        link = self._link_of(item, ticket.helpdesk, ticket.id)
+        cursor = where.get("comment_id") if where is not None else getattr(link, "last_comment_id", None)
+        ids = [c.id for c in comments]
+        if cursor in ids:
+            # By position, not by id order: a helpdesk's ids need not sort (Freshdesk's
+            # description is "<ticket>-description", listed first).
+            return any(c.public and c.by_customer for c in comments[ids.index(cursor) + 1:])
+        if link is None:
+            return True  # nothing to measure by: the next run reads it in full
+        # The cursor is not in the conversation (a first look, or a comment gone): what the
+        # next run would count as new (:meth:`FetchSteps._customer_news`).
+        messages, _, _ = self._customer_news(link.model_copy(update={"last_comment_id": cursor}), ticket)
+        return bool(messages)
 
     def _known_version(self, item: "_Item", ticket: Ticket) -> str | None:
         """The ticket version whose conversation the bridge has processed."""
