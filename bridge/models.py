@@ -56,6 +56,9 @@ class Ticket:
     requester_fields: dict[str, object] = field(default_factory=dict)
     #: Tags of the ticket's organization (the mappings' ``tiers.organization_tags``).
     organization_tags: tuple[str, ...] = ()
+    #: Whether the ticket's last change was the bridge's own, where a read back after the
+    #: bridge's writes can tell (Zendesk's last audit); None where it is not known.
+    last_change_by_bridge: bool | None = None
 
     @property
     def is_closed(self) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from urllib.parse import quote
 
@@ -59,6 +60,7 @@ class ZendeskHelpdesk(Helpdesk):
         #: Whether the last round's jobs had all finished by the first look: then the next
         #: round reads its tickets instead of polling first (see :meth:`_confirmed_by_reading`).
         self._jobs_keep_up = False
+        self._me: int | None = None  # the bridge's own user id, once read (:meth:`_own_user_id`)
 
     # -- reading ---------------------------------------------------------------------
     def validate_ticket_id(self, ticket_id: str) -> str:
@@ -94,10 +96,15 @@ class ZendeskHelpdesk(Helpdesk):
     def read_many(self, ticket_ids: list[str], *, people: bool = True) -> dict[str, Ticket]:
         """Up to 100 tickets a request (``show_many``), without their conversations; with
         their requesters and organisations sideloaded unless ``people`` is False (a page's
-        hundred customers can weigh as much as its hundred tickets)."""
+        hundred customers can weigh as much as its hundred tickets).
+
+        Without ``people`` — the read back after the bridge's own writes — each ticket's
+        last audit is sideloaded instead, so the ticket says whether anyone changed it after
+        the bridge (:attr:`Ticket.last_change_by_bridge`): its version then already holds,
+        say, a customer's reply written in between, and is not the bridge's own."""
         found: dict[str, Ticket] = {}
         ids = [self.validate_ticket_id(t) for t in ticket_ids]
-        sideloads = {"include": "users,organizations"} if people else {}
+        sideloads = {"include": "users,organizations" if people else "last_audits"}
         for start in range(0, len(ids), MANY_LIMIT):
             chunk = ids[start:start + MANY_LIMIT]
             response = self._get("/api/v2/tickets/show_many.json", what=f"reading {len(chunk)} tickets",
@@ -106,10 +113,23 @@ class ZendeskHelpdesk(Helpdesk):
             with answer_shape(SERVICE, response):
                 users = {u["id"]: u for u in body.get("users", [])}
                 orgs = {o["id"]: o for o in body.get("organizations", [])}
+                last = {a["ticket_id"]: a for a in body.get("last_audits", [])}
                 for raw in body.get("tickets", []):
                     ticket = self._to_ticket(raw, users, orgs, [])
+                    if not people:
+                        audit = last.get(raw["id"])
+                        by_bridge = None if audit is None else audit.get("author_id") == self._own_user_id()
+                        ticket = replace(ticket, last_change_by_bridge=by_bridge)
                     found[ticket.id] = ticket
         return found
+
+    def _own_user_id(self) -> int:
+        """The id of the user the bridge acts as (read once: ``users/me``)."""
+        if self._me is None:
+            response = self._get("/api/v2/users/me.json", what="reading the bridge's own user")
+            with answer_shape(SERVICE, response):
+                self._me = int(api_json(SERVICE, response)["user"]["id"])
+        return self._me
 
     def _to_ticket(self, raw: dict, users: dict, orgs: dict, comments: list[dict]) -> Ticket:
         ticket_id = str(raw["id"])

@@ -209,7 +209,7 @@ class ZendeskApi:
         return {part.strip() for part in request.args.get("include", "").split(",") if part.strip()}
 
     def sideload(self, body: dict, tickets: list[dict], comments: list[dict] = ()) -> None:
-        """Add the users, organisations and groups asked for in ``?include=`` to ``body``."""
+        """Add the users, organisations, groups and last audits asked for in ``?include=``."""
         wanted = self.includes()
         if "users" in wanted:
             ids: set[int] = set()
@@ -224,6 +224,9 @@ class ZendeskApi:
         if "groups" in wanted:
             ids = {t["group_id"] for t in tickets if t.get("group_id")}
             body["groups"] = [self.group_json(self.state.groups[i]) for i in sorted(ids) if i in self.state.groups]
+        if "last_audits" in wanted:
+            # Zendesk: the latest audit of each ticket listed, in a top-level array.
+            body["last_audits"] = [a for a in (self.state.last_audit(t["id"]) for t in tickets) if a is not None]
 
     # -- pagination -----------------------------------------------------------------------------
     def page_args(self, default: int = 100) -> tuple[int, str | None, str | None] | None:

@@ -312,6 +312,14 @@ class ZendeskState:
             ticket, _ = self.update_ticket(ticket_id, {key: tags}, actor_id)
             return list(ticket["tags"])
 
+    def last_audit(self, ticket_id: int) -> dict | None:
+        """A copy of the ticket's latest audit (None before any; KeyError when unknown)."""
+        with self.lock:
+            if ticket_id not in self.tickets:
+                raise KeyError(ticket_id)
+            audits = self._audits.get(ticket_id)
+            return copy.deepcopy(audits[-1]) if audits else None
+
     def audits(self, ticket_id: int) -> list[dict]:
         """Copies of a ticket's audits, oldest first (KeyError when the ticket is unknown)."""
         with self.lock:

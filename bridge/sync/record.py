@@ -82,10 +82,12 @@ class RecordSteps:
         """Whether ``ticket``, as read after the bridge's writes, shows a customer message
         after the last comment this pass (or the last run) processed.
 
-        Only a read that carries the conversation can tell (Freshdesk's and
-        django-helpdesk's reads do); Zendesk's bulk read carries none, so there the version
-        read is taken as the bridge's own (a customer message in the moment between the
-        write and the read is then read with the ticket's next change)."""
+        A read that carries the conversation tells by it (Freshdesk's and django-helpdesk's
+        reads do). Zendesk's bulk read carries none, but its ticket's last audit says who
+        changed it last: anyone but the bridge, and the version is not the bridge's own
+        (whatever the change was, the next run reads the ticket in full)."""
+        if ticket.last_change_by_bridge is False:
+            return True
         comments = list(ticket.comments)
         if not comments:
             return False

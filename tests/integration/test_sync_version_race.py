@@ -9,9 +9,10 @@ answer reaches the bridge — so the comment lands between the write and any lat
 no thread racing another and no sleep.
 
 Freshdesk's read carries the conversation, so the bridge sees the customer's message in its
-read back and keeps the ticket's old version. Zendesk's bulk read carries no conversation and
-a bulk job answers no version: those tests stay marked as expected failures (strict, so they
-report the day the gap is closed); see :meth:`bridge.sync.record.RecordSteps._unprocessed_message`.
+read back and keeps the ticket's old version. Zendesk's bulk read carries no conversation;
+its ticket's last audit (sideloaded) names who changed it last, and a change by anyone but
+the bridge keeps the old version too; see
+:meth:`bridge.sync.record.RecordSteps._unprocessed_message`.
 """
 
 from __future__ import annotations
@@ -124,13 +125,6 @@ def _customer_says(sandbox, ticket: int, body: str) -> Callable[[], None]:
     return say
 
 
-#: Zendesk's read back shows no conversation and its bulk jobs answer no version: nothing in
-#: the requests a pass makes now tells the bridge's own version from a later one.
-ZENDESK_GAP = pytest.mark.xfail(strict=True, reason=(
-    "Zendesk: the version is read back after the write (show_many, no conversation); a customer "
-    "message in between is taken as the bridge's own"))
-
-
 def _reached_bug(sandbox, key: str, token: str) -> int:
     return len([c for c in sandbox.jira_state.comments(key) if token in c["body"]])
 
@@ -141,7 +135,6 @@ def _after_bridge(sandbox, ticket: int, token: str) -> bool:
     return bodies[-1].startswith(token) and bridge_comments(sandbox, ticket)[-1] in bodies[-2]
 
 
-@ZENDESK_GAP
 def test_a_comment_right_after_the_bridges_single_write_reaches_the_bug(sandbox, proxied, relay, dev):
     """One ticket: the bridge's announcement is a plain PUT; the customer writes the moment
     Zendesk has applied it."""
@@ -164,7 +157,6 @@ def test_a_comment_right_after_the_bridges_single_write_reaches_the_bug(sandbox,
     assert _reached_bug(sandbox, key, token) == 1  # and once
 
 
-@ZENDESK_GAP
 def test_a_comment_right_after_the_bridges_bulk_write_reaches_the_bug(sandbox, proxied, relay, dev):
     """Three tickets: the announcements are one ``update_many`` job; the customer of 104
     writes the moment the job status says Zendesk has applied it, before the bridge reads
@@ -191,7 +183,6 @@ def test_a_comment_right_after_the_bridges_bulk_write_reaches_the_bug(sandbox, p
     assert _reached_bug(sandbox, key, token) == 1
 
 
-@ZENDESK_GAP
 def test_a_comment_before_the_read_that_confirms_a_bulk_write_reaches_the_bug(sandbox, proxied, relay, dev):
     """While Zendesk keeps up with the bridge's jobs, a marked round is confirmed by reading
     its tickets back instead of polling (the read gives their versions too). The customer of

@@ -134,8 +134,9 @@ def test_while_zendesk_keeps_up_a_marked_round_is_confirmed_by_reading_its_ticke
     counts = zendesk.knobs.counts()["by_route"]
     assert "GET /api/v2/job_statuses/show_many.json" not in counts, counts
     assert counts["GET /api/v2/tickets/show_many.json"] == 3 and counts["PUT /api/v2/tickets/update_many.json"] == 3
-    # Read back for tags and versions only: no requesters or organisations sideloaded.
-    assert not any("include" in read.query for read in zendesk.knobs.received("GET", "tickets/show_many"))
+    # Read back for tags and versions only: no requesters or organisations sideloaded, only
+    # each ticket's last audit.
+    assert all(read.query.endswith("include=last_audits") for read in zendesk.knobs.received("GET", "tickets/show_many"))
     for ticket_id in tickets:
         after, raw = second[ticket_id], zendesk.state.ticket(int(ticket_id))
         assert after.version == raw["updated_at"] and "bridge_state_b" in after.tags
@@ -203,8 +204,10 @@ def test_a_bulk_read_sideloads_the_people_unless_told_they_are_not_needed(zendes
     full = helpdesk.read_many(tickets)
     light = helpdesk.read_many(tickets, people=False)
     first, second = zendesk.knobs.received("GET", "tickets/show_many")
-    assert "include=users%2Corganizations" in first.query and "include" not in second.query
+    assert "include=users%2Corganizations" in first.query and second.query.endswith("include=last_audits")
     assert set(full) == set(light) == set(tickets)
+    # Their customer made them, and nobody has changed them since: not the bridge's last.
+    assert {t.last_change_by_bridge for t in light.values()} == {False}
     for ticket_id in tickets:
         raw = zendesk.state.ticket(int(ticket_id))
         assert full[ticket_id].requester == requester["name"] and full[ticket_id].locale is not None
@@ -213,3 +216,6 @@ def test_a_bulk_read_sideloads_the_people_unless_told_they_are_not_needed(zendes
         for ticket in (full[ticket_id], light[ticket_id]):
             assert (ticket.version, ticket.status, ticket.subject, set(ticket.tags)) == (
                 raw["updated_at"], raw["status"], raw["subject"], set(raw["tags"]))
+    # Once the bridge has written to them, it was the last to change them.
+    helpdesk.write_many([(t, TicketWrite(comment="noted", public=False)) for t in tickets])
+    assert {t.last_change_by_bridge for t in helpdesk.read_many(tickets, people=False).values()} == {True}
