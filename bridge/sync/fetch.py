@@ -256,7 +256,13 @@ class FetchSteps:
             since = link.linked_at - LINK_CLOCK_TOLERANCE if link.linked_at else None
             fresh = [c for c in comments if c.created is None or since is None or c.created >= since]
         else:
-            fresh = [c for c in comments if _after(c.id, link.last_comment_id)]
+            ids = [c.id for c in comments]
+            if link.last_comment_id in ids:
+                # By position: the helpdesks list a conversation oldest first, but their ids
+                # need not sort (Freshdesk's description is "<ticket>-description").
+                fresh = comments[ids.index(link.last_comment_id) + 1:]
+            else:
+                fresh = [c for c in comments if _after(c.id, link.last_comment_id)]
         # Whatever a customer writes is theirs, even text that looks like the bridge's mark:
         # the bridge writes as an agent, never as the requester.
         messages = tuple(CustomerMessage(id=c.id, body=c.body) for c in fresh if c.public and c.by_customer)

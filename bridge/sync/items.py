@@ -166,7 +166,9 @@ def retry_list_after(value: str | None, failed: Iterable[str], read: Iterable[st
 
 
 def _id_order(value: str):
-    return (0, int(value)) if str(value).isdigit() else (1, str(value))
+    # Numeric ids in number order; any other id (Freshdesk's "<ticket>-description", the
+    # first entry of its conversation) before them.
+    return (1, int(value)) if str(value).isdigit() else (0, str(value))
 
 
 def _after(comment_id: str, cursor: str) -> bool:

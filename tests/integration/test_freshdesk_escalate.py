@@ -38,3 +38,22 @@ def test_escalate_from_freshdesk_makes_one_bug_one_note_and_one_reply(sandbox, t
     assert again.jira_key == result.jira_key
     assert [e for e in sandbox.freshdesk.knobs.received() if e.method != "GET"] == []
     assert len(state.outbox) == 1
+
+
+def test_after_a_freshdesk_escalation_only_what_the_customer_writes_next_reaches_the_bug(sandbox, tmp_path):
+    """The ticket's description is in the Bug's description already: it is not sent to the Bug
+    again as something the customer wrote (its id, ``<ticket>-description``, does not sort
+    among the conversations' numeric ids: the conversation's order says what came after)."""
+    env = {**sandbox.env(helpdesk="freshdesk"), "BRIDGE_STORE_URL": f"sqlite:///{tmp_path / 'b.db'}",
+           "BRIDGE_BRIDGE_ACTOR": ACTOR, "PATH": os.environ.get("PATH", "")}
+    services = Services(load_config(None, env=env))
+    state = sandbox.freshdesk_state
+    key = services.escalator().escalate(EscalationRequest(ticket="1", actor=ACTOR)).jira_key
+    description = state.ticket(1)["description_text"]
+    state.add_conversation(1, "Still broken after the restart.", user_id=state.ticket(1)["requester_id"],
+                           private=False, incoming=True)
+    for _ in range(2):
+        assert services.sync_engine().run().exit_code == 0
+    mirrored = [c["body"] for c in sandbox.jira_state.comments(key)]
+    assert sum("Still broken after the restart." in body for body in mirrored) == 1
+    assert not any(description[:40] in body for body in mirrored), mirrored
