@@ -11,6 +11,7 @@ hundred tickets, submitted several at a time, whose statuses are then read toget
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -61,6 +62,7 @@ class ZendeskHelpdesk(Helpdesk):
         #: round reads its tickets instead of polling first (see :meth:`_confirmed_by_reading`).
         self._jobs_keep_up = False
         self._me: int | None = None  # the bridge's own user id, once read (:meth:`_own_user_id`)
+        self._me_lock = threading.Lock()
 
     # -- reading ---------------------------------------------------------------------
     def validate_ticket_id(self, ticket_id: str) -> str:
@@ -124,12 +126,14 @@ class ZendeskHelpdesk(Helpdesk):
         return found
 
     def _own_user_id(self) -> int:
-        """The id of the user the bridge acts as (read once: ``users/me``)."""
-        if self._me is None:
-            response = self._get("/api/v2/users/me.json", what="reading the bridge's own user")
-            with answer_shape(SERVICE, response):
-                self._me = int(api_json(SERVICE, response)["user"]["id"])
-        return self._me
+        """The id of the user the bridge acts as (read once: ``users/me``; the bulk reads of
+        one round run on several threads, and only the first of them asks)."""
+        with self._me_lock:
+            if self._me is None:
+                response = self._get("/api/v2/users/me.json", what="reading the bridge's own user")
+                with answer_shape(SERVICE, response):
+                    self._me = int(api_json(SERVICE, response)["user"]["id"])
+            return self._me
 
     def _to_ticket(self, raw: dict, users: dict, orgs: dict, comments: list[dict]) -> Ticket:
         ticket_id = str(raw["id"])

@@ -219,3 +219,15 @@ def test_a_bulk_read_sideloads_the_people_unless_told_they_are_not_needed(zendes
     # Once the bridge has written to them, it was the last to change them.
     helpdesk.write_many([(t, TicketWrite(comment="noted", public=False)) for t in tickets])
     assert {t.last_change_by_bridge for t in helpdesk.read_many(tickets, people=False).values()} == {True}
+
+
+def test_the_read_backs_of_a_round_ask_for_the_bridges_own_user_once(zendesk: ZendeskSandbox):  # noqa: F811
+    from bridge.in_flight import read_tickets
+
+    tickets = _tickets(zendesk, 250)
+    helpdesk = _helpdesk(zendesk)
+    zendesk.knobs.reset_counters()
+    for _ in range(2):  # three pages in flight at once, then a second round
+        assert len(read_tickets(helpdesk, tickets, 3, people=False)) == 250
+    counts = zendesk.knobs.counts()["by_route"]
+    assert counts["GET /api/v2/tickets/show_many.json"] == 6 and counts["GET /api/v2/users/me.json"] == 1
