@@ -34,8 +34,15 @@ class LinkSigner:
     def link_token(self, kind: str, ticket_id: str) -> str:
         return self._serializer.dumps({"k": kind, "t": str(ticket_id)}, salt=_LINK_SALT)
 
-    def check_link(self, token: str, kind: str, ticket_id: str) -> None:
-        """Raise :class:`LinkRefused` unless ``token`` is a live link for this very ticket."""
+    def check_link(self, token: str, kind: str, ticket_id: str) -> str:
+        """Raise :class:`LinkRefused` unless ``token`` is a live link for this very ticket.
+
+        Returns the link's press id: the fingerprint of what was signed (the payload and
+        its timestamp), not of ``token`` as sent. The signature's base64 ignores the spare
+        bits of its last character and any character outside its alphabet, so one link has
+        unboundedly many spellings that all verify; keyed by the spelling, each would be a
+        press (an inbox row and a worker pass) of its own.
+        """
         try:
             data = self._serializer.loads(token, salt=_LINK_SALT, max_age=self.max_age_s)
         except SignatureExpired:
@@ -44,6 +51,8 @@ class LinkSigner:
             raise LinkRefused(403, "This Escalate link is not valid.") from None
         if not isinstance(data, dict) or data.get("k") != kind or data.get("t") != str(ticket_id):
             raise LinkRefused(403, "This Escalate link is not valid for this ticket.")
+        # What itsdangerous verified is everything before the last separator, byte for byte.
+        return link_digest(token.rsplit(".", 1)[0])
 
     def csrf_token(self, link: str, nonce: str) -> str:
         return self._serializer.dumps({"l": link_digest(link), "n": nonce}, salt=_CSRF_SALT)

@@ -6,22 +6,42 @@ names the helpdesk and the ticket and expires. Opening it changes nothing: a
 confirmation page quotes the policy's warning; only its form's POST acts, and only with a
 CSRF token bound to the link and to a cookie set by that page (double submit), so a page
 elsewhere cannot press the button for the customer. The press goes into the inbox keyed by
-the link, so pressing twice, or replaying the POST, is one press; the escalation itself is
-idempotent too (one page, one priority change, one acknowledgement).
+the link (what was signed, however the link is spelled), so pressing twice, or replaying
+the POST, is one press; the escalation itself is idempotent too (one page, one priority
+change, one acknowledgement). The cookie's nonce is kept while it lives, so the same link
+open in two tabs confirms from either.
+
+Before a press is accepted, the escalation it asks for is planned (a dry run, as the board
+previews one; it reads, writes nothing): a press the support policy refuses (a solved
+ticket, a requester the policy does not accept) is refused on the page (409, audited
+without the customer's name) instead of thanked for and then failed in the inbox, and a
+press on an escalation already at the highest severity (its page sent) is told so instead
+of promised a page that never comes. A service that cannot be asked does not lose the
+press: it is accepted and the worker plans it again.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 import secrets
 from urllib.parse import quote
 
-from flask import Blueprint, current_app, make_response, render_template_string, request
+from flask import Blueprint, make_response, render_template_string, request
 
-from bridge.escalate_links import CSRF_MAX_AGE_S, LinkRefused, LinkSigner, link_digest
+from bridge.actions import PageOnCall
+from bridge.errors import BridgeError, NotAllowed, UnknownTicket, UsageError
+from bridge.escalate_links import CSRF_MAX_AGE_S, LinkRefused, LinkSigner
+
+log = logging.getLogger(__name__)
 
 __all__ = ["blueprint"]
 
 _CSRF_COOKIE = "bridge_escalate_csrf"
+#: A nonce this module made (``secrets.token_urlsafe(24)``); any other cookie value is replaced.
+_NONCE = re.compile(r"[A-Za-z0-9_-]{32}")
+#: The audit's name for a press (the actor is the worker's, so the trail reads as one).
+AUDIT_ACTION = "escalate-button"
 
 # Policy 000's own words, with the profile's highest severity named.
 WARNING = ("Please be judicious in your use of the button, noting that it will move the ticket to "
@@ -61,6 +81,33 @@ def blueprint(services, signer: LinkSigner, accept) -> Blueprint:
     def highest() -> str:
         return services.profile.highest.replace("-", " ").title()
 
+    def planned(ticket: str) -> list | None:
+        """The actions this press would plan (a dry run), or None when a service could not
+        be asked; raises :class:`LinkRefused` for a press the worker would fail for good."""
+        from bridge.escalation import EscalationRequest
+        from bridge.service.worker import ESCALATE_ACTOR
+
+        try:
+            result = services.escalator().escalate(
+                EscalationRequest(ticket=ticket, actor=ESCALATE_ACTOR, emergency=True, dry_run=True))
+        except UsageError as exc:
+            # The dry run audits nothing; the refusal is the customer's action, so it is
+            # recorded here, by kind of refusal only: the message may quote the requester.
+            why = ("refused by the support policy" if isinstance(exc, NotAllowed) else "no such ticket"
+                   if isinstance(exc, UnknownTicket) else f"cannot be escalated ({type(exc).__name__})")
+            services.store.audit.record(ESCALATE_ACTOR, AUDIT_ACTION, f"{kind}:{ticket}", "denied",
+                                        f"Escalate link press {why}")
+            log.info("Escalate link press for %s ticket %s refused: %s", kind, ticket, why)
+            if isinstance(exc, UnknownTicket):
+                raise LinkRefused(404, "This ticket no longer exists.") from None
+            raise LinkRefused(409, "This ticket cannot be escalated with this link (it may be solved or closed). "
+                                   "Please reply to the ticket or contact Support.") from None
+        except BridgeError as exc:  # a service away: the worker plans the press again
+            log.warning("Escalate link press for %s ticket %s accepted unplanned: %s", kind, ticket,
+                        type(exc).__name__)
+            return None
+        return [outcome.action for outcome in result.outcomes]
+
     @bp.get("/escalate/<ticket>")
     def confirm(ticket: str):
         link = request.args.get("t", "")
@@ -68,7 +115,11 @@ def blueprint(services, signer: LinkSigner, accept) -> Blueprint:
             signer.check_link(link, kind, ticket)
         except LinkRefused as refused:
             return _page(refused.status, "Escalate", refused.message)
-        nonce = secrets.token_urlsafe(24)
+        # The nonce of a page opened before (another tab of this link, or another link) is
+        # kept: a new one would orphan that page's form. Only a value of our own shape.
+        nonce = request.cookies.get(_CSRF_COOKIE, "")
+        if not _NONCE.fullmatch(nonce):
+            nonce = secrets.token_urlsafe(24)
         response = _page(200, "Escalate this ticket?", "", warning=WARNING.format(highest=highest()),
                          action=f"/escalate/{quote(ticket, safe='')}", link=link, ticket=ticket,
                          csrf=signer.csrf_token(link, nonce), highest=highest())
@@ -80,15 +131,28 @@ def blueprint(services, signer: LinkSigner, accept) -> Blueprint:
     def press(ticket: str):
         link = request.form.get("t", "")
         try:
-            signer.check_link(link, kind, ticket)
+            press_id = signer.check_link(link, kind, ticket)
             signer.check_csrf(request.form.get("csrf_token"), link, request.cookies.get(_CSRF_COOKIE))
+            # A press already in the inbox is not planned again: a repeated confirmation costs
+            # one store read, not a read of the ticket and the Bug per click.
+            pressed = services.store.inbox.item("button", "link:" + press_id) is not None
+            actions = None if pressed else planned(ticket)
         except LinkRefused as refused:
             return _page(refused.status, "Escalate", refused.message)
-        # One press per link, however often it is confirmed.
-        accept(ticket, "link:" + link_digest(link))
-        current_app.logger.info("Escalate button pressed for %s ticket %s", kind, ticket)
+        if actions == []:
+            # Already at the highest severity with its page sent: nothing to accept. 202 as
+            # for any press received (what test_serve_button pins); the page says what it did.
+            return _page(202, "Already escalated",
+                         f"Ticket {ticket} is already at {highest()} severity and Support has been alerted. "
+                         "If something has changed, please add a comment to the ticket.")
+        # One press per link, however often it is confirmed and however it is spelled.
+        accept(ticket, "link:" + press_id)
+        log.info("Escalate button pressed for %s ticket %s", kind, ticket)
+        # Promised only when planned: no pager, or the page already sent, means none comes.
+        paged = " and the on-call engineer will be paged" if actions and any(
+            isinstance(a, PageOnCall) for a in actions) else ""
         return _page(202, "Escalation requested",
-                     f"Thank you. Ticket {ticket} is being moved to {highest()} severity and an engineer "
-                     "will be paged. You will receive a confirmation on the ticket.")
+                     f"Thank you. Ticket {ticket} is being moved to {highest()} severity{paged}. "
+                     "You will receive a confirmation on the ticket.")
 
     return bp
