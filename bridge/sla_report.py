@@ -108,7 +108,7 @@ def sla_rows(store, profile_for: Callable[[str], Profile], now: datetime) -> lis
             "jira_key": escalation.jira_key, "jira_url": escalation.jira_url, "state": escalation.state,
             "severity": escalation.severity, "priority": escalation.priority, "tier": escalation.tier,
             "profile": escalation.profile, "organization": escalation.organization,
-            "opened_at": escalation.opened_at.isoformat(),
+            "customer_zone": escalation.customer_zone, "opened_at": escalation.opened_at.isoformat(),
             "tickets": [{"helpdesk": t.helpdesk, "ticket": t.ticket_id,
                          "last_public_update_at": _iso(t.last_public_update_at),
                          "waiting_on_customer_since": _iso(t.waiting_on_customer_since)} for t in tickets],
@@ -117,14 +117,15 @@ def sla_rows(store, profile_for: Callable[[str], Profile], now: datetime) -> lis
             profile = profile_for(escalation.profile)
             state = clock(profile, escalation.severity, escalation.tier, escalation.opened_at,
                           first_response_at=inputs.first_response_at, public_updates=inputs.public_updates,
-                          waiting_on_customer=inputs.waiting_on_customer, now=now)
+                          waiting_on_customer=inputs.waiting_on_customer, now=now,
+                          customer_zone=escalation.customer_zone)
         except MappingError:
             raise  # a malformed profile is the configuration's problem, not this row's
         except UsageError as exc:
             result.append({**row, "sla": None, "standing": "error", "error": str(exc),
                            "first_response_due": None, "next_update_due": None})
             continue
-        clock_json = _local(state, profile, now).to_dict()
+        clock_json = _local(state, profile, now, escalation.customer_zone).to_dict()
         result.append({**row, "sla": clock_json, "standing": standing(state),
                        "first_response_due": clock_json["first_response_due"],
                        "next_update_due": clock_json["next_update_due"]})
@@ -135,10 +136,11 @@ def sla_rows(store, profile_for: Callable[[str], Profile], now: datetime) -> lis
 _TIMES = ("opened_at", "now", "first_response_due", "first_response_at", "last_public_update", "next_update_due")
 
 
-def _local(state: ClockState, profile: Profile, now: datetime) -> ClockState:
+def _local(state: ClockState, profile: Profile, now: datetime, customer_zone: str | None = None) -> ClockState:
     """``state`` with its times in the tier's support zone (where the team reads them, DST
-    included), or in ``now``'s offset for a tier open around the clock."""
-    calendar = profile.calendar(state.tier)
+    included; the customer's, for a tier whose hours are the customer's), or in ``now``'s
+    offset for a tier open around the clock."""
+    calendar = profile.calendar(state.tier, customer_zone)
     zone = now.tzinfo if calendar.always_open else calendar.zone
     return replace(state, **{name: getattr(state, name).astimezone(zone)
                              for name in _TIMES if getattr(state, name) is not None})

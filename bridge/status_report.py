@@ -56,7 +56,8 @@ def next_update_due(store, profile_for: Callable[[str], object], escalation, tic
         inputs = clock_inputs_from(tickets, ack, store.outbox.payload(ack) if ack else {})
         state = clock(profile, escalation.severity, escalation.tier, escalation.opened_at,
                       first_response_at=inputs.first_response_at, public_updates=inputs.public_updates,
-                      waiting_on_customer=inputs.waiting_on_customer, now=datetime.now(timezone.utc))
+                      waiting_on_customer=inputs.waiting_on_customer, now=datetime.now(timezone.utc),
+                      customer_zone=escalation.customer_zone)
     except BridgeError:
         return None
     return state.next_update_due.isoformat() if state.next_update_due else None

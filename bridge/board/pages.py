@@ -105,7 +105,7 @@ def escalation_clock(e) -> dict | None:
         inputs = clock_inputs(svc.store, e)
         state = clock(profile, e.severity, e.tier, e.opened_at, first_response_at=inputs.first_response_at,
                       public_updates=inputs.public_updates, waiting_on_customer=inputs.waiting_on_customer,
-                      now=_now())
+                      now=_now(), customer_zone=e.customer_zone)
     except BridgeError:
         return None
     return {"sla": state.to_dict(), "standing": standing(state)}

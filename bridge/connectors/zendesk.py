@@ -176,6 +176,7 @@ class ZendeskHelpdesk(Helpdesk):
             requester_tags=tuple(requester.get("tags") or ()),
             requester_fields=dict(requester.get("user_fields") or {}),
             organization_tags=tuple(org.get("tags") or ()),
+            requester_time_zone=_iana_zone(requester.get("iana_time_zone")),
         )
 
     def _comments(self, ticket_id: str) -> tuple[list[dict], dict]:
@@ -427,3 +428,17 @@ def _ticket_body(change: TicketWrite) -> dict:
 
 def _field_id(key: str) -> int | str:
     return int(key) if str(key).isdigit() else key
+
+
+def _iana_zone(name: object) -> str | None:
+    """``name`` when it is an IANA time zone this machine knows, else None (the profile's
+    fallback zone then counts): a user's zone is the customer's data, not configuration."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if not isinstance(name, str) or not name or len(name) > 64:
+        return None
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return name

@@ -192,7 +192,8 @@ def plan(inputs: EscalationInputs, policy: Policy) -> EscalationPlan:
     intent = dict(label=label, origin_helpdesk=inputs.helpdesk.kind, origin_ticket_id=ticket.id,
                   severity=decision.severity, priority=decision.priority, profile=policy.profile.name,
                   tier=decision.tier, organization=ticket.organization, escalated_by=request.actor,
-                  opened_at=ticket.created or inputs.now, locale=ticket.locale, requester_tier=decision.tier)
+                  opened_at=ticket.created or inputs.now, locale=ticket.locale, requester_tier=decision.tier,
+                  customer_zone=ticket.requester_time_zone)
     decision.actions.append(CreateBug(key=f"bug:{label}", label=label, fields=decision.fields, intent=intent))
     decision.actions += _error_links(inputs, label, None)
     decision.actions += _ticket_side(inputs, policy, decision, bug_key=None)
@@ -228,7 +229,7 @@ def _decided(inputs: EscalationInputs, policy: Policy, severity: str, priority: 
 
     ticket, profile = inputs.ticket, policy.profile
     tier = policy.mappings.tiers.tier_for(ticket.organization, ticket.organization_tags)
-    due = sla.due(profile, severity, tier, ticket.created or inputs.now)
+    due = sla.due(profile, severity, tier, ticket.created or inputs.now, customer_zone=ticket.requester_time_zone)
     return EscalationPlan(ticket_id=ticket.id, label=None, severity=severity, priority=priority, tier=tier,
                           severity_reason=reason, first_response_due=due.first_response_due,
                           next_update_due=due.next_update_due,
@@ -451,7 +452,8 @@ def _plan_join(inputs: EscalationInputs, policy: Policy) -> EscalationPlan:
         intent = dict(label=decision.label, origin_helpdesk=helpdesk.kind, origin_ticket_id=ticket.id,
                       severity=decision.severity, priority=decision.priority, profile=policy.profile.name,
                       tier=decision.tier, organization=ticket.organization, escalated_by=request.actor,
-                      opened_at=ticket.created or inputs.now, locale=ticket.locale, requester_tier=decision.tier)
+                      opened_at=ticket.created or inputs.now, locale=ticket.locale, requester_tier=decision.tier,
+                      customer_zone=ticket.requester_time_zone)
         actions.append(AdoptBug(key=f"adopt:{bug.id}", issue_id=bug.id, issue_key=bug.key, issue_url=bug.url,
                                 label=decision.label, intent=intent))
     is_origin = owner is None or (owner.origin_ticket_id == ticket.id and owner.origin_helpdesk == helpdesk.kind)

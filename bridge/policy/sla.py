@@ -454,7 +454,8 @@ def _aware_le(t: datetime, now: datetime) -> bool:
 
 
 def next_update_after(profile: Profile, severity: str, tier: str | None, opened_at: datetime,
-                      now: datetime, *, remembered: dict | None = None) -> datetime | None:
+                      now: datetime, *, remembered: dict | None = None,
+                      customer_zone: str | None = None) -> datetime | None:
     """When the next status update is due if the customers are told something at ``now``:
     :func:`clock`'s ``next_update_due`` with a public update at ``now``, without the rest of
     the clock (sync asks this of every announcement it plans). The cadence restarts at
@@ -464,25 +465,26 @@ def next_update_after(profile: Profile, severity: str, tier: str | None, opened_
     ``remembered``: a dict kept by the caller for one ``now``
     (:class:`bridge.policy.update_promises.UpdatePromises`), in which the part that depends
     on ``now`` alone, a walk of the business calendar, is kept per profile, severity and
-    tier."""
+    tier (and the customer's zone, where the tier's hours are the customer's)."""
     require_aware(opened_at, "opened_at")
     require_aware(now, "now")
     severity = profile.check_severity(severity)
     tier = profile.check_tier(tier)
-    if _targets_at(profile, severity, tier, opened_at, profile.calendar(tier, None))[0].best_effort:
+    if _targets_at(profile, severity, tier, opened_at, profile.calendar(tier, customer_zone))[0].best_effort:
         return None  # no clock for this ticket
     if remembered is None:
-        return _next_update_from(profile, severity, tier, now)
-    key = (profile.name, severity, tier)
+        return _next_update_from(profile, severity, tier, now, customer_zone)
+    key = (profile.name, severity, tier, customer_zone)
     found = remembered.get(key)
     if found is None or found[0] is not profile:  # another profile of that name: its own answer
-        found = remembered[key] = (profile, _next_update_from(profile, severity, tier, now))
+        found = remembered[key] = (profile, _next_update_from(profile, severity, tier, now, customer_zone))
     return found[1]
 
 
-def _next_update_from(profile: Profile, severity: str, tier: str, now: datetime) -> datetime | None:
+def _next_update_from(profile: Profile, severity: str, tier: str, now: datetime,
+                      customer_zone: str | None = None) -> datetime | None:
     """When a status update is due if one is given at ``now``, for a ticket that has a clock."""
-    calendar = profile.calendar(tier, None)
+    calendar = profile.calendar(tier, customer_zone)
     target, _ = _targets_at(profile, severity, tier, now, calendar)
     if target.best_effort or target.status_update is None:
         return None

@@ -24,11 +24,14 @@ class UpdatePromises:
     def __init__(self, now: datetime) -> None:
         require_aware(now, "now")
         self.now = now
-        #: (profile name, severity, tier) -> (the profile, its answer from ``now``).
-        self._from_now: dict[tuple[str, str, str], tuple[Profile, datetime | None]] = {}
+        #: (profile name, severity, tier, customer zone) -> (the profile, its answer from ``now``).
+        self._from_now: dict[tuple[str, str, str, str | None], tuple[Profile, datetime | None]] = {}
 
-    def after(self, profile: Profile, severity: str, tier: str | None, opened_at: datetime) -> datetime | None:
+    def after(self, profile: Profile, severity: str, tier: str | None, opened_at: datetime,
+              customer_zone: str | None = None) -> datetime | None:
         """When the next status update is due if the customers of a ticket opened at
-        ``opened_at`` are told something now; None when no update is promised. Raises
-        as :func:`~bridge.policy.sla.next_update_after` does."""
-        return next_update_after(profile, severity, tier, opened_at, self.now, remembered=self._from_now)
+        ``opened_at`` (in ``customer_zone``, where the tier's hours are the customer's) are
+        told something now; None when no update is promised. Raises as
+        :func:`~bridge.policy.sla.next_update_after` does."""
+        return next_update_after(profile, severity, tier, opened_at, self.now, remembered=self._from_now,
+                                 customer_zone=customer_zone)

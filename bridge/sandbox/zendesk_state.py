@@ -142,7 +142,7 @@ class ZendeskState:
             group_ids = list(groups)
             self.users[user_id] = {
                 "id": user_id, "name": name, "email": email, "role": role, "locale": locale,
-                "locale_id": {"en-US": 1, "de": 8}.get(locale, 1), "time_zone": time_zone,
+                "locale_id": {"en-US": 1, "de": 8}.get(locale, 1), "time_zone": time_zone, "iana_time_zone": time_zone,
                 "organization_id": organization_id,
                 "default_group_id": group_ids[0] if group_ids else None,
                 "active": True, "verified": True, "suspended": False, "shared": False,

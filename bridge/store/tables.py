@@ -164,6 +164,8 @@ class Escalation(SQLModel, table=True):
     profile: str
     tier: str | None = None
     organization: str | None = None
+    #: The customer's IANA zone, for tiers whose hours are the customer's (0009; null: fallback).
+    customer_zone: str | None = None
     escalated_by: str
     #: When the customer opened the origin ticket (the SLA clock starts there).
     opened_at: datetime = Field(sa_type=UTCDateTime, nullable=False)

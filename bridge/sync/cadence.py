@@ -140,7 +140,8 @@ class CadenceSteps:
             def state_at(at: datetime):
                 return sla.clock(profile, escalation.severity, escalation.tier, escalation.opened_at,
                                  first_response_at=inputs.first_response_at, public_updates=inputs.public_updates,
-                                 waiting_on_customer=inputs.waiting_on_customer, now=at)
+                                 waiting_on_customer=inputs.waiting_on_customer, now=at,
+                                 customer_zone=escalation.customer_zone)
 
             state = state_at(now)
             after = None
@@ -149,7 +150,8 @@ class CadenceSteps:
                 after = sla.clock(profile, escalation.severity, escalation.tier, escalation.opened_at,
                                   first_response_at=inputs.first_response_at or now,
                                   public_updates=(*inputs.public_updates, now),
-                                  waiting_on_customer=inputs.waiting_on_customer, now=now).next_update_due
+                                  waiting_on_customer=inputs.waiting_on_customer, now=now,
+                                  customer_zone=escalation.customer_zone).next_update_due
         except BridgeError as exc:
             self._item_failed(report, f"sla:{escalation.jira_key}", exc)
             return None, None
@@ -231,7 +233,7 @@ class CadenceSteps:
             return None
         try:
             return promises.after(self.profile_for(escalation.profile), escalation.severity,
-                                  escalation.tier, escalation.opened_at)
+                                  escalation.tier, escalation.opened_at, escalation.customer_zone)
         except BridgeError:
             return None  # the cadence pass reports a profile that cannot be read
 
