@@ -38,8 +38,9 @@ def db_copy(state: State, from_url: str, to_url: str) -> None:
     """Copy every row of the store at FROM_URL (e.g. SQLite) into an empty store at TO_URL.
 
     TO_URL is migrated first (with the job engine's schema on PostgreSQL); the copy is one
-    transaction, so a failure leaves TO_URL empty. A store that already holds escalations is
-    refused (exit 2). Stop `bridge serve` and cron before copying.
+    transaction, so a failure leaves TO_URL empty. A store that already holds rows is
+    refused (exit 2), and so is a row TO_URL cannot take (named; nothing is copied).
+    FROM_URL is only read. Stop `bridge serve` and cron before copying.
     """
     from bridge.jobs.copy_store import copy_store
     from bridge.store.urls import mask_url

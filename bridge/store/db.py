@@ -36,7 +36,7 @@ from sqlalchemy.pool import StaticPool
 from bridge.errors import ConfigError
 from bridge.store.repository import Store
 from bridge.store.transactions import READING
-from bridge.store.urls import connection_error, mask_url, normalise_url
+from bridge.store.urls import connection_error, mask_url, normalise_url, scrub
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -47,9 +47,11 @@ __all__ = [
     "Store",
     "current_revision",
     "head_revision",
+    "hold_schema_lock",
     "make_engine",
     "mask_url",
     "open_store",
+    "require_current",
     "store_errors",
     "upgrade",
 ]
@@ -67,6 +69,10 @@ SQLITE_BUSY_TIMEOUT_S = 30
 CONNECT_TIMEOUT_S = 10
 # Arbitrary but fixed: the PostgreSQL advisory lock key that serialises concurrent upgrades.
 _UPGRADE_LOCK_KEY = 0x62726964  # "brid"
+# SQLSTATEs of a server that will not let this connection change the schema: a read-only
+# transaction (a hot standby, default_transaction_read_only) and a missing privilege.
+_REFUSED_WRITES = {"25006": "the database is read-only (a standby, or read-only transactions by default)",
+                   "42501": "the user may not change the store's schema"}
 
 
 def make_engine(url: str | URL, *, read_only: bool = False) -> Engine:
@@ -236,19 +242,84 @@ def current_revision(engine: Engine) -> str | None:
     return versions[0] if versions else None
 
 
+def _newer(masked: str, at: str) -> ConfigError:
+    """The refusal of a store a newer bridge migrated: no command of this one can fix it."""
+    return ConfigError(f"store at {masked} is at schema revision {at}, which this bridge does not know",
+                       hint="it was migrated by a newer bridge: upgrade bridge")
+
+
+def require_current(engine: Engine, url: str | URL | None = None, *, note: str = "") -> None:
+    """Raise :class:`ConfigError` unless the store is at this bridge's revision, writing
+    nothing. ``url`` is what messages name (a read-only SQLite engine's own URL is just
+    ``sqlite://``); it defaults to the engine's. ``note`` follows the advice to upgrade."""
+    masked = mask_url(url if url is not None else engine.url)
+    at = current_revision(engine)
+    if at == head_revision():
+        return
+    if at is None:
+        raise ConfigError(f"store at {masked} is not migrated: run `bridge db upgrade`{note}")
+    from alembic.script import ScriptDirectory
+
+    if not _known(ScriptDirectory.from_config(_alembic_config()), at):
+        raise _newer(masked, at)  # `bridge db upgrade` of this bridge cannot help
+    raise ConfigError(f"store at {masked} is at schema revision {at}, this bridge needs {head_revision()}: "
+                      f"run `bridge db upgrade`{note}")
+
+
+def hold_schema_lock(connection: Connection) -> None:
+    """Serialise with every other upgrade or copy of this PostgreSQL database until the
+    transaction ends (SQLite: ``BEGIN IMMEDIATE`` already does)."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_UPGRADE_LOCK_KEY})")
+
+
+def _refuse_unknown_revision(connection: Connection, url: URL) -> None:
+    # Alembic would fail on a revision it cannot find with a CommandError (a traceback, as
+    # if bridge had a bug); the operator's fix is a newer bridge, so say that instead.
+    if not inspect(connection).has_table("alembic_version"):
+        return
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(_alembic_config())
+    for at in connection.execute(text("SELECT version_num FROM alembic_version")).scalars():
+        if not _known(script, at):
+            raise _newer(mask_url(url), at)
+
+
+@contextmanager
+def _writes_refused(url: URL) -> Iterator[None]:
+    """Turn a server's or file's refusal to change the schema into :class:`ConfigError`
+    (exit 2, naming the store without its password) instead of an internal error."""
+    try:
+        yield
+    except sqlalchemy.exc.DBAPIError as exc:
+        original = exc.orig
+        why = _REFUSED_WRITES.get(getattr(original, "sqlstate", None) or "")
+        if why is None and isinstance(original, sqlite3.OperationalError) and "readonly" in str(original):
+            why = "the SQLite file is read-only"
+        if why is None:
+            raise
+        detail = scrub((str(original).strip().splitlines() or [""])[0], url)
+        hint = ("make the SQLite file and its directory writable by this user" if url.get_backend_name() == "sqlite"
+                else "run `bridge db upgrade` against the primary server, as a user that owns the store's tables")
+        raise ConfigError(f"cannot migrate the store at {mask_url(url)}: {why} ({detail})", hint=hint) from None
+
+
 def upgrade(url_or_engine: str | URL | Engine, *, jobs: bool = False) -> None:
     """Migrate the store to the newest revision (``bridge db upgrade``).
 
     Runs in one transaction. On PostgreSQL (transactional DDL) a failed migration leaves the
     schema as it was, and an advisory lock makes a second concurrent upgrade wait and then
     find nothing to do; on SQLite ``BEGIN IMMEDIATE`` serialises concurrent upgrades.
+    A store a newer bridge migrated, and a database that refuses schema changes (read-only,
+    no privilege), are :class:`ConfigError` naming the store, and nothing changes.
     """
     owned = not isinstance(url_or_engine, Engine)
     engine = make_engine(url_or_engine) if not isinstance(url_or_engine, Engine) else url_or_engine
     try:
-        with store_errors(engine), engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_UPGRADE_LOCK_KEY})")
+        with _writes_refused(engine.url), store_errors(engine), engine.begin() as connection:
+            hold_schema_lock(connection)
+            _refuse_unknown_revision(connection, engine.url)
             from alembic import command
 
             command.upgrade(_alembic_config(connection), "head")
@@ -288,10 +359,7 @@ def open_store(url: str | URL, *, auto_upgrade: bool | None = None, read_only: b
 
             script = ScriptDirectory.from_config(_alembic_config())
             if at is not None and not _known(script, at):
-                raise ConfigError(
-                    f"store at {masked} is at schema revision {at}, which this bridge does not know",
-                    hint="it was migrated by a newer bridge: upgrade bridge",
-                )
+                raise _newer(masked, at)
             if auto_upgrade:
                 upgrade(engine)
             elif at is None:
@@ -321,15 +389,11 @@ def _open_read_only(url: str | URL) -> Store:
         return open_store("sqlite://")  # nothing escalated yet: an empty store, in memory
     engine = make_engine(parsed, read_only=True)
     try:
-        at = current_revision(engine)
-        if at is None and sqlite:
+        if sqlite and current_revision(engine) is None:
             engine.dispose()
             return open_store("sqlite://")
-        if at != head_revision():
-            raise ConfigError(
-                f"store at {mask_url(engine.url)} is at schema revision {at}, this bridge needs "
-                f"{head_revision()}: run `bridge db upgrade` (this command only reads it)"
-            )
+        # Named by the URL given: the read-only SQLite engine's own is just "sqlite://".
+        require_current(engine, parsed, note=" (this command only reads it)")
     except BaseException:
         engine.dispose()
         raise
