@@ -29,7 +29,7 @@ import procrastinate
 from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.jobs import Status
 
-from bridge.errors import EXIT_USAGE, BridgeError
+from bridge.errors import EXIT_USAGE, BridgeError, NotAllowed, UnknownTicket
 from bridge.jobs.doorbell import (ESCALATE_TASK, SYNC_TASK, escalation_lock, lost_inbox_items, reissue,
                                   sync_queueing_lock)
 from bridge.jobs.journal import journaled, prune_journal
@@ -134,7 +134,13 @@ def escalate_ticket(context, ticket: str) -> str:
 
     runtime = _runtime(context)
     with runtime.services() as services:
-        result = services.escalator().escalate(EscalationRequest(ticket=ticket, actor=ESCALATE_ACTOR, emergency=True))
+        try:
+            result = services.escalator().escalate(EscalationRequest(ticket=ticket, actor=ESCALATE_ACTOR,
+                                                                     emergency=True))
+        except (NotAllowed, UnknownTicket) as exc:
+            # The policy refuses it (audited), or the ticket is gone: retrying changes nothing.
+            log.warning("Escalate press for ticket %s not carried out: %s", ticket, exc)
+            return "refused"
         if result.failures:
             raise BridgeError("; ".join(result.failures))
         return "done"

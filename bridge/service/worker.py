@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
-from bridge.errors import EXIT_USAGE, BridgeError
+from bridge.errors import EXIT_USAGE, BridgeError, NotAllowed, UnknownTicket
 from bridge.service.routing import route
 from bridge.store.inbox import InboxRepository
 from bridge.store.tables import InboxItem, utcnow
@@ -126,8 +126,14 @@ class InboxWorker:
 
         failures: list[str] = []
         for ticket in sorted(tickets):
-            result = self.services.escalator().escalate(
-                EscalationRequest(ticket=ticket, actor=ESCALATE_ACTOR, emergency=True))
+            try:
+                result = self.services.escalator().escalate(
+                    EscalationRequest(ticket=ticket, actor=ESCALATE_ACTOR, emergency=True))
+            except (NotAllowed, UnknownTicket) as exc:
+                # Final for this press alone (the escalator audited a refusal): the other
+                # presses and changes of the batch go on, and it is not tried again.
+                log.warning("Escalate press for ticket %s not carried out: %s", ticket, exc)
+                continue
             failures += result.failures
         return failures
 

@@ -119,8 +119,6 @@ def test_two_links_pressed_at_once_raise_once_and_page_once(sandbox, services):
     assert [e.actor for e in raised] == [BUTTON_ACTOR] and "@" not in raised[0].detail
 
 
-@pytest.mark.xfail(strict=True, reason="bridge/service/worker.py fails a whole batch on one item's policy "
-                                       "refusal (outside the button's files; reported to the lead)")
 def test_a_tag_press_the_policy_refuses_does_not_fail_a_link_press_in_the_same_batch(sandbox, services):
     """The same batch failure through the Escalate tag, which the button cannot refuse up front."""
     services.escalator().escalate(EscalationRequest(ticket="104", actor=ACTOR))
