@@ -33,7 +33,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Callable
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -302,13 +302,15 @@ def unexpected_answer(service: str, response: requests.Response | None, *, write
 
 
 def api_json(service: str, response: requests.Response, *, expect: type | tuple[type, ...] = dict,
-             require: tuple[str, ...] = (), secrets: tuple[str, ...] = ()) -> Any:
+             require: tuple[str, ...] = (), secrets: tuple[str, ...] = (),
+             object_hook: Callable[[dict], Any] | None = None) -> Any:
     """The JSON body of a service's answer, which must be an ``expect`` (an object unless
     told otherwise) holding the keys in ``require``; anything else — HTML, invalid or empty
-    JSON, a list, ``null``, an object without them — raises :class:`UnexpectedAnswer`."""
+    JSON, a list, ``null``, an object without them — raises :class:`UnexpectedAnswer`.
+    ``object_hook`` sees each object as it is parsed (to drop what the caller never reads)."""
     write = (getattr(getattr(response, "request", None), "method", "GET") or "GET").upper() not in IDEMPOTENT_METHODS
     try:
-        body = response.json()
+        body = response.json(object_hook=object_hook) if object_hook is not None else response.json()
     except ValueError:
         raise unexpected_answer(service, response, write=write, secrets=secrets) from None
     if not isinstance(body, expect) or (require and not all(key in body for key in require)):
