@@ -16,8 +16,9 @@ set: whoever escalated was allowed then, so the mappings' allowed actors are not
 again. The ticket's own rules still hold: a ticket since closed is left as it is, and
 `bridge status` and the board go on listing what failed.
 
-Only what has been left alone for :data:`GRACE` is taken: an escalate still running (it
-takes seconds) is never raced. An escalation with no Bug yet (``intent``) is left to the
+A write that *failed* is taken at once (the run that tried it is done with it). A Bug whose
+ticket side is unfinished (``created``) and a write still ``pending`` are taken once left
+alone for :data:`GRACE`: an escalate still running (it takes seconds) is never raced. An escalation with no Bug yet (``intent``) is left to the
 board's Retry or `bridge escalate`: creating a Bug long after the request is a person's
 decision, not a safety net's.
 """
@@ -51,8 +52,9 @@ class Unfinished:
 
 
 def find_unfinished(store, helpdesk: str, now: datetime, only: Iterable[int] | None = None) -> list[Unfinished]:
-    """The tickets of ``helpdesk`` left unfinished for at least :data:`GRACE` before
-    ``now`` (with ``only``, of those escalation ids alone), oldest escalation first."""
+    """The tickets of ``helpdesk`` left unfinished at ``now`` (with ``only``, of those
+    escalation ids alone), oldest escalation first: every failed ticket-side write, and
+    what has waited :data:`GRACE` (a ``created`` escalation, a ``pending`` write)."""
     cutoff = now - GRACE
     wanted = None if only is None else set(only)
     found: dict[tuple[int, str], Unfinished] = {}

@@ -118,6 +118,31 @@ def test_failures_are_listed_and_retried(board, sandbox):
     assert any(a.action == "retry" and a.actor == f"board:{MANAGER}" for a in board.services.store.audit.entries())
 
 
+def test_retry_finishes_a_joined_tickets_failed_acknowledgement_at_once(board, sandbox):
+    """The acknowledgement a ticket joined with --into failed to get is sent by the manager's
+    Retry (the pass it runs finishes what escalations left unfinished), once."""
+    from bridge.escalation import EscalationRequest
+
+    session = board.signed_in()
+    escalate_through_form(board, session, "101")
+    [escalation] = board.services.store.escalations.list()
+    sandbox.zendesk.knobs.update({"fail_next": 100, "fail_status": 503, "fail_methods": ["PUT", "POST"]})
+    try:
+        joined = board.services.escalator().escalate(EscalationRequest(ticket="104", actor=MANAGER,
+                                                                       into=escalation.jira_key))
+    finally:
+        sandbox.zendesk.knobs.update({"fail_next": 0, "fail_methods": []})
+    assert joined.failures
+    page = session.get(f"{board.url}/failures", timeout=10)
+    retried = session.post(f"{board.url}/failures/retry", data={"escalation": str(escalation.id),
+                                                                 "csrf_token": csrf_of(page.text)}, timeout=60)
+    assert retried.status_code == 200, retried.text
+    bridge_user = sandbox.zendesk_state.user_by_email("bridge@example.com")["id"]
+    told = [c for c in sandbox.zendesk_state.comments(104) if c["public"] and c["author_id"] == bridge_user]
+    assert len(told) == 1
+    assert board.services.store.outbox.list(states=("failed",), escalation_id=escalation.id) == []
+
+
 def test_the_sla_report_draws_svg_charts_with_csv_data(board):
     session = board.signed_in(VIEWER)
     escalate_through_form(board, board.signed_in(ADMIN))
