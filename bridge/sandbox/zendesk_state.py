@@ -318,7 +318,7 @@ class ZendeskState:
             if ticket_id not in self.tickets:
                 raise KeyError(ticket_id)
             audits = self._audits.get(ticket_id)
-            return copy.deepcopy(audits[-1]) if audits else None
+            return plain_copy(audits[-1]) if audits else None  # one per ticket of a bulk answer
 
     def audits(self, ticket_id: int) -> list[dict]:
         """Copies of a ticket's audits, oldest first (KeyError when the ticket is unknown)."""
