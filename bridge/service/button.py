@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import time
 from urllib.parse import quote
 
 from flask import Blueprint, make_response, render_template_string, request
@@ -42,6 +43,10 @@ _CSRF_COOKIE = "bridge_escalate_csrf"
 _NONCE = re.compile(r"[A-Za-z0-9_-]{32}")
 #: The audit's name for a press (the actor is the worker's, so the trail reads as one).
 AUDIT_ACTION = "escalate-button"
+#: How long a refused link's answer is given again without asking the services, and how
+#: many such answers one process keeps.
+REFUSAL_MEMORY_S = 300
+REFUSALS_KEPT = 1000
 
 # Policy 000's own words, with the profile's highest severity named.
 WARNING = ("Please be judicious in your use of the button, noting that it will move the ticket to "
@@ -80,6 +85,22 @@ def blueprint(services, signer: LinkSigner, accept) -> Blueprint:
 
     def highest() -> str:
         return services.profile.highest.replace("-", " ").title()
+
+    #: Refusals lately given, by press id: a link the policy refuses, confirmed again and
+    #: again, is answered from here instead of reading the ticket and the Bug (and writing
+    #: an audit row) every time. Per process, bounded, for REFUSAL_MEMORY_S.
+    refusals: dict[str, tuple[float, LinkRefused]] = {}
+
+    def refused_lately(press_id: str) -> LinkRefused | None:
+        known = refusals.get(press_id)
+        return known[1] if known is not None and known[0] > time.monotonic() else None
+
+    def remember_refusal(press_id: str, refused: LinkRefused) -> None:
+        now = time.monotonic()
+        if len(refusals) >= REFUSALS_KEPT:
+            for key in [k for k, (until, _) in refusals.items() if until <= now] or list(refusals)[:REFUSALS_KEPT // 2]:
+                refusals.pop(key, None)
+        refusals[press_id] = (now + REFUSAL_MEMORY_S, refused)
 
     def planned(ticket: str) -> list | None:
         """The actions this press would plan (a dry run), or None when a service could not
@@ -135,8 +156,15 @@ def blueprint(services, signer: LinkSigner, accept) -> Blueprint:
             signer.check_csrf(request.form.get("csrf_token"), link, request.cookies.get(_CSRF_COOKIE))
             # A press already in the inbox is not planned again: a repeated confirmation costs
             # one store read, not a read of the ticket and the Bug per click.
+            lately = refused_lately(press_id)
+            if lately is not None:
+                raise lately
             pressed = services.store.inbox.item("button", "link:" + press_id) is not None
-            actions = None if pressed else planned(ticket)
+            try:
+                actions = None if pressed else planned(ticket)
+            except LinkRefused as refused:
+                remember_refusal(press_id, refused)
+                raise
         except LinkRefused as refused:
             return _page(refused.status, "Escalate", refused.message)
         if actions == []:

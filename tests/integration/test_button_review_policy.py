@@ -131,3 +131,21 @@ def test_a_tag_press_the_policy_refuses_does_not_fail_a_link_press_in_the_same_b
     with serving(services, workers=1):
         wait_until(lambda: inbox_settled(services.store))
     assert services.store.escalations.by_ticket("zendesk", "104").severity == "emergency"
+
+
+def test_a_refused_link_confirmed_again_is_answered_without_asking_the_services(sandbox, services):
+    """Each refusal read the ticket and the Bug and wrote an audit row: a refused link
+    confirmed over and over cost requests and audit rows on every click."""
+    link = escalate_link("zendesk", "103", config=services.config)
+    parts = urlsplit(link)
+    browser = requests.Session()
+    with serving(services, workers=0) as running:
+        page = browser.get(f"{running.url}{parts.path}?{parts.query}", timeout=10)
+        fields = dict(re.findall(r'name="(t|csrf_token)" value="([^"]+)"', page.text))
+        action = running.url + re.search(r'action="([^"]+)"', page.text).group(1)
+        assert browser.post(action, data=fields, timeout=10).status_code == 409
+        sandbox.zendesk.knobs.reset_counters()
+        again = [browser.post(action, data=fields, timeout=10) for _ in range(3)]
+    assert [a.status_code for a in again] == [409] * 3 and all("cannot be escalated" in a.text for a in again)
+    assert sandbox.zendesk.knobs.received() == []
+    assert len([e for e in services.store.audit.entries(target="zendesk:103") if e.result == "denied"]) == 1
