@@ -93,11 +93,12 @@ def _escalation_id(text: str) -> int | None:
 
 
 def escalation_clock(e) -> dict | None:
-    """The SLA clock of one open escalation, as ``bridge sla`` computes it."""
+    """The SLA clock of one open escalation, as ``bridge sla`` computes it (also before its
+    Bug exists: the customer's clock runs from the ticket's opening all the same)."""
     from bridge.policy.sla import clock
     from bridge.sla_report import clock_inputs, standing
 
-    if e.last_resolution is not None or e.state == "intent":
+    if e.last_resolution is not None:
         return None
     svc = services()
     try:

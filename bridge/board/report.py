@@ -1,7 +1,8 @@
 """The SLA report: charts drawn as SVG on the server with pygal, each with its data as CSV.
 
 - Attainment of the first-response and status-update targets per week (of the ticket's
-  opening), by severity and tier, from the clocks the board last computed (the same
+  opening), by severity and tier (a first response still running counts once made or
+  missed), from the clocks the board last computed (the same
   computation as ``bridge sla``) for the escalations still open.
 - Open escalations by severity at the end of each of the last weeks.
 - Days from escalation to the fix's release, for resolved escalations with a fix version.
@@ -47,7 +48,11 @@ def _week(value: datetime) -> str:
 
 
 def attainment_rows(sla_rows: list[dict]) -> list[list]:
-    """``[week, severity, tier, first responses met, of, updates on time, of]`` per group."""
+    """``[week, severity, tier, first responses met, of, updates on time, of]`` per group.
+
+    A first response counts once decided: made (met, or missed if late) or overdue
+    (missed); one still running is in neither number. Status updates count as on time while
+    the current cadence is not breached."""
     groups: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     for row in sla_rows:
         clock = row.get("sla")
@@ -56,8 +61,12 @@ def attainment_rows(sla_rows: list[dict]) -> list[list]:
         opened = datetime.fromisoformat(row["opened_at"])
         counts = groups[(_week(opened), row["severity"], row.get("tier") or "-")]
         if clock.get("first_response_due"):
-            counts[1] += 1
-            counts[0] += 0 if clock.get("first_response_breached") else 1
+            made, missed = clock.get("first_response_at") is not None, bool(clock.get("first_response_breached"))
+            # A first response neither made nor overdue yet is undecided: counting it as met
+            # would show a customer who has heard nothing as a target kept.
+            if made or missed:
+                counts[1] += 1
+                counts[0] += 0 if missed else 1
         if clock.get("status_update_every"):
             counts[3] += 1
             counts[2] += 0 if clock.get("update_breached") else 1

@@ -41,6 +41,9 @@ class Entry:
     locale: str | None = None
     state: str = ""
     detail: str = ""
+    #: A customer message that has not reached the customer (its write failed or is still
+    #: under way): shown apart, never in the "Customer saw" lane.
+    undelivered: bool = False
 
 
 def build(escalation, tickets, outbox: list, payload_of, audit: list, tasks: list,
@@ -58,9 +61,15 @@ def build(escalation, tickets, outbox: list, payload_of, audit: list, tasks: lis
         payload = payload_of(o)
         if o.kind in CUSTOMER_KINDS:
             text = payload.get("body") if isinstance(payload.get("body"), str) else None
-            entries.append(Entry(o.sent_at or o.created_at, True, _CUSTOMER_NAMES.get(o.kind, o.kind), target=o.target,
+            # Only a write the helpdesk took (``sent``) reached the customer; a failed or
+            # pending one is what the manager must chase, not what the customer was told.
+            told = o.state == "sent"
+            detail = _announced(o.key, told) if text is None else ""
+            if not told and o.last_error:
+                detail = f"{detail}; {o.last_error}" if detail else o.last_error
+            entries.append(Entry(o.sent_at or o.created_at, told, _CUSTOMER_NAMES.get(o.kind, o.kind), target=o.target,
                                  text=text, locale=payload.get("locale") or locales.get(o.target), state=o.state,
-                                 detail=_announced(o.key) if text is None else ""))
+                                 detail=detail, undelivered=not told))
         else:
             entries.append(Entry(o.sent_at or o.created_at, False, _INTERNAL_NAMES.get(o.kind, o.kind),
                                  target=o.target, state=o.state,
@@ -99,11 +108,12 @@ def build(escalation, tickets, outbox: list, payload_of, audit: list, tasks: lis
     return entries
 
 
-def _announced(key: str) -> str:
+def _announced(key: str, told: bool = True) -> str:
     parts = key.split(":")
     if parts[0] == "announce" and len(parts) > 4:
         # announce:<helpdesk>:<ticket>:<issue id>:<state>:after:...
-        return f"told the state '{parts[4]}' (message text not recorded)"
+        verb = "told" if told else "meant to tell"  # an undelivered write told nobody
+        return f"{verb} the state '{parts[4]}' (message text not recorded)"
     return "message text not recorded"
 
 
