@@ -7,7 +7,10 @@ works too, but django-helpdesk re-hashes the password (PBKDF2) on every request,
 
 Reading: ``GET /api/tickets/{id}/`` returns the ticket with its whole ``followup_set``
 (``/api/followups/?ticket=`` ignores the filter, so it is not used). The first follow-up
-("Ticket Opened") holds the customer's description and is the first comment. Statuses are
+("Ticket Opened") holds the customer's description and is the first comment; later ones
+are the customer's when they came in by e-mail (they carry its ``message_id``), as
+django-helpdesk's ``FollowUp.is_from_submitter`` decides (a follow-up with no user may be
+its own, e.g. ``escalate_tickets``' "Ticket escalated after N days"). Statuses are
 1 Open, 2 Reopened, 3 Resolved, 4 Closed, 5 Duplicate, normalised to open, open, solved,
 closed, closed; an open ticket ``on_hold`` reads as ``hold``. Custom fields appear as
 ``custom_<name>`` and are returned under ``<name>``. The API exposes no creation time, so
@@ -85,6 +88,18 @@ def _parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+def _conversation_order(followup: dict) -> tuple[float, int]:
+    """django-helpdesk's own order (by ``date``, then id): by the time, not the date's text.
+
+    Its API writes "…T10:00:00Z" for a date on a whole second and "…T10:00:00.4Z" otherwise,
+    and a server's local offset changes with summer time, so the text sorts wrong; sync finds
+    new customer messages by their place after the last processed one."""
+    when = _parse_time(followup.get("date"))
+    # A timestamp, so a date without an offset (a server with USE_TZ = False) sorts too; one
+    # without a date sorts first, as its empty text did.
+    return (when.timestamp() if when else float("-inf"), int(followup["id"]))
+
+
 def _version(raw: dict) -> str:
     canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
@@ -133,7 +148,7 @@ class DjangoHelpdesk(Helpdesk):
             return self._to_ticket(ticket_id, raw)
 
     def _to_ticket(self, ticket_id: str, raw: dict) -> Ticket:
-        followups = sorted(raw.get("followup_set") or [], key=lambda f: (f.get("date") or "", f["id"]))
+        followups = sorted(raw.get("followup_set") or [], key=_conversation_order)
         tags: tuple[str, ...] = ()
         comments: list[Comment] = []
         submitter = raw.get("submitter_email") or None
@@ -141,11 +156,14 @@ class DjangoHelpdesk(Helpdesk):
         for index, followup in enumerate(followups):
             text, ops = markers.split(followup.get("comment") or "")
             # The first follow-up ("Ticket Opened") carries the customer's description,
-            # whoever filed it; follow-ups without a user came in by e-mail from the customer.
-            by_customer = index == 0 or followup.get("user") is None
-            if not by_customer:
+            # whoever filed it. After it, django-helpdesk's own rule (FollowUp.is_from_submitter):
+            # a follow-up that came in by e-mail carries its Message-ID. "No user" is not
+            # enough: its escalate_tickets command writes public follow-ups with no user.
+            by_customer = index == 0 or bool(followup.get("message_id"))
+            if not by_customer and followup.get("user") is not None:
                 # A customer's e-mail quotes the bridge's replies, marker runs and all (or
-                # pastes one): only a staff follow-up carries the bridge's own tag changes.
+                # pastes one), and a user-less system follow-up is not ours either: only a
+                # staff follow-up (the bridge writes as one) carries the bridge's tag changes.
                 tags = markers.apply_tag_ops(tags, ops)
             text = restore_template(text)
             if not text.strip():
