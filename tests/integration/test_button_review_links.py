@@ -5,39 +5,16 @@ requests are refused with a 4xx that shows and logs no secret."""
 from __future__ import annotations
 
 import logging
-import re
 import socket
 from urllib.parse import urlsplit
 
-import pytest
 import requests
 
-from bridge.config import load_config
 from bridge.escalate_links import escalate_link
-from bridge.services import Services
+from tests.fixtures.button import button_items, form_of, on, services  # noqa: F401 - a fixture
 from tests.fixtures.serve import SECRETS, serving
 
 KEY = SECRETS["BRIDGE_SERVE_SECRET_KEY"]
-
-
-@pytest.fixture
-def services(sandbox, bridge_env) -> Services:
-    return Services(load_config(None, env={**bridge_env, **SECRETS}))
-
-
-def local(running, link: str) -> str:
-    parts = urlsplit(link)
-    return f"{running.url}{parts.path}?{parts.query}"
-
-
-def form_of(page: requests.Response) -> tuple[str, dict[str, str]]:
-    assert page.status_code == 200, page.text
-    fields = dict(re.findall(r'name="(t|csrf_token)" value="([^"]+)"', page.text))
-    return re.search(r'action="([^"]+)"', page.text).group(1), fields
-
-
-def button_items(services) -> list:
-    return [i for i in services.store.inbox.items() if i.source == "button"]
 
 
 def test_one_link_spelled_differently_is_still_one_press(services):
@@ -67,8 +44,8 @@ def test_the_same_link_open_in_two_tabs_confirms_from_either(services):
     link = escalate_link("zendesk", "101", config=services.config)
     with serving(services, workers=0) as running:
         browser = requests.Session()
-        first = form_of(browser.get(local(running, link), timeout=10))
-        second = form_of(browser.get(local(running, link), timeout=10))
+        first = form_of(browser.get(on(running, link), timeout=10))
+        second = form_of(browser.get(on(running, link), timeout=10))
         pressed_first = browser.post(running.url + first[0], data=first[1], timeout=10)
         pressed_second = browser.post(running.url + second[0], data=second[1], timeout=10)
         assert (pressed_first.status_code, pressed_second.status_code) == (202, 202), pressed_first.text

@@ -6,22 +6,16 @@ page; two different links pressed at once raise once and page once."""
 
 from __future__ import annotations
 
-import json
-import re
 import threading
-from urllib.parse import urlsplit
 
-import pytest
 import requests
 
-from bridge.config import load_config
 from bridge.escalate_links import escalate_link
 from bridge.escalation import EscalationRequest
-from bridge.services import Services
 from tests.conftest import ACTOR
 from tests.fixtures.bridge_comments import bridge_comments
+from tests.fixtures.button import button_items, form_of, on, pages, press, services  # noqa: F401 - a fixture
 from tests.fixtures.serve import (
-    SECRETS,
     inbox_settled,
     post_zendesk,
     serving,
@@ -29,32 +23,6 @@ from tests.fixtures.serve import (
 )
 
 BUTTON_ACTOR = "customer:escalate-button"
-
-
-@pytest.fixture
-def services(sandbox, bridge_env) -> Services:
-    sandbox.zendesk_state.export_skips_last_minute = False
-    return Services(load_config(None, env={**bridge_env, **SECRETS}))
-
-
-def pages(sandbox) -> list[dict]:
-    return [json.loads(e.body) for e in sandbox.pager.knobs.received("POST", "/v2/enqueue")]
-
-
-def press(running, services, ticket: str) -> requests.Response:
-    """Open a fresh link of ``ticket`` in a fresh browser and confirm it."""
-    link = escalate_link("zendesk", ticket, config=services.config)
-    parts = urlsplit(link)
-    browser = requests.Session()
-    page = browser.get(f"{running.url}{parts.path}?{parts.query}", timeout=10)
-    assert page.status_code == 200, page.text
-    fields = dict(re.findall(r'name="(t|csrf_token)" value="([^"]+)"', page.text))
-    action = re.search(r'action="([^"]+)"', page.text).group(1)
-    return browser.post(running.url + action, data=fields, timeout=10)
-
-
-def button_items(services) -> list:
-    return [i for i in services.store.inbox.items() if i.source == "button"]
 
 
 def test_a_press_on_a_solved_ticket_is_refused_on_the_page_and_audited(sandbox, services):
@@ -137,12 +105,10 @@ def test_a_refused_link_confirmed_again_is_answered_without_asking_the_services(
     """Each refusal read the ticket and the Bug and wrote an audit row: a refused link
     confirmed over and over cost requests and audit rows on every click."""
     link = escalate_link("zendesk", "103", config=services.config)
-    parts = urlsplit(link)
     browser = requests.Session()
     with serving(services, workers=0) as running:
-        page = browser.get(f"{running.url}{parts.path}?{parts.query}", timeout=10)
-        fields = dict(re.findall(r'name="(t|csrf_token)" value="([^"]+)"', page.text))
-        action = running.url + re.search(r'action="([^"]+)"', page.text).group(1)
+        path, fields = form_of(browser.get(on(running, link), timeout=10))
+        action = running.url + path
         assert browser.post(action, data=fields, timeout=10).status_code == 409
         sandbox.zendesk.knobs.reset_counters()
         again = [browser.post(action, data=fields, timeout=10) for _ in range(3)]

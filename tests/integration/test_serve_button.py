@@ -5,11 +5,8 @@ their CSRF token change nothing; a new ticket with the [Emergency] subject escal
 
 from __future__ import annotations
 
-import json
 import re
-from urllib.parse import urlsplit
 
-import pytest
 import requests
 from itsdangerous import URLSafeTimedSerializer
 from itsdangerous.timed import TimestampSigner
@@ -20,36 +17,12 @@ from bridge.escalate_links import escalate_link
 from bridge.services import Services
 from tests.conftest import ACTOR
 from tests.fixtures.bridge_comments import bridge_comments
+from tests.fixtures.button import confirm, on, pages, services  # noqa: F401 - services is a fixture
 from tests.fixtures.serve import SECRETS, inbox_settled, post_zendesk, serving, wait_until
-
-
-@pytest.fixture
-def services(sandbox, bridge_env) -> Services:
-    sandbox.zendesk_state.export_skips_last_minute = False
-    return Services(load_config(None, env={**bridge_env, **SECRETS}))
-
-
-def pages(sandbox) -> list[dict]:
-    return [json.loads(e.body) for e in sandbox.pager.knobs.received("POST", "/v2/enqueue")]
 
 
 def priority_writes(sandbox) -> list:
     return [e for e in sandbox.jira.knobs.received() if e.method == "PUT" and '"priority"' in e.body]
-
-
-def on(running, link: str) -> str:
-    """The link as the customer's browser follows it, to this test's server."""
-    parts = urlsplit(link)
-    return f"{running.url}{parts.path}?{parts.query}"
-
-
-def confirm(session: requests.Session, url: str) -> requests.Response:
-    """Open the link, then submit the confirmation form it shows."""
-    page = session.get(url, timeout=10)
-    assert page.status_code == 200, page.text
-    fields = dict(re.findall(r'name="(t|csrf_token)" value="([^"]+)"', page.text))
-    action = re.search(r'action="([^"]+)"', page.text).group(1)
-    return session.post(url.split("/escalate/")[0] + action, data=fields, timeout=10)
 
 
 def press_with_tag(sandbox, running, ticket: int, delivery: str) -> None:
