@@ -245,11 +245,11 @@ class SyncEngine(FetchSteps, CadenceSteps, RecordSteps):
             periodic = [item for item in periodic if item.escalation.id in mine]
         if dry_run:
             report.outcomes.extend(Outcome(a, "planned") for item in periodic for a in item.actions)
-            finish_for_pass(self, report, dry_run=True)
+            finish_for_pass(self, report, dry_run=True, only=self._only)
             return
         self._record_fetch_failures()
         self._apply([], periodic, report, failed)
-        finish_for_pass(self, report, dry_run=False)
+        finish_for_pass(self, report, dry_run=False, only=self._only)
 
         if self._only is not None:
             # A partial pass leaves the shared cursors alone; its failures join the retry list.

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Iterable
 
 from bridge.errors import BridgeError, LeaseLost, NotAllowed
@@ -59,7 +59,7 @@ def find_unfinished(store, helpdesk: str, now: datetime, only: Iterable[int] | N
     wanted = None if only is None else set(only)
     found: dict[tuple[int, str], Unfinished] = {}
     for e in store.escalations.list(states=("created",)):
-        if (e.jira_issue_id and e.origin_helpdesk == helpdesk and _utc(e.updated_at) <= cutoff
+        if (e.jira_issue_id and e.origin_helpdesk == helpdesk and e.updated_at <= cutoff
                 and (wanted is None or e.id in wanted)):
             found[(e.id, e.origin_ticket_id)] = Unfinished(e.id, e.origin_ticket_id, e.severity)
     joined: dict[tuple[int, str], None] = {}
@@ -67,7 +67,7 @@ def find_unfinished(store, helpdesk: str, now: datetime, only: Iterable[int] | N
         for entry in store.outbox.list(states=("pending", "failed"), key_prefix=f"{prefix}{helpdesk}:"):
             if entry.escalation_id is None or (wanted is not None and entry.escalation_id not in wanted):
                 continue
-            if entry.state == "pending" and _utc(entry.created_at) > cutoff:
+            if entry.state == "pending" and entry.created_at > cutoff:
                 continue  # claimed a moment ago: its run may still be writing it
             ticket_id = entry.key[len(prefix) + len(helpdesk) + 1:].split(":", 1)[0]
             if ticket_id and (entry.escalation_id, ticket_id) not in found:
@@ -79,13 +79,13 @@ def find_unfinished(store, helpdesk: str, now: datetime, only: Iterable[int] | N
     return [found[key] for key in sorted(found, key=lambda k: (k[0], k[1]))]
 
 
-def finish_for_pass(engine, report, *, dry_run: bool) -> None:
+def finish_for_pass(engine, report, *, dry_run: bool, only: set[int] | None) -> None:
     """A sync pass's last step: finish the unfinished escalations of the pass's scope (every
     one, or ``only``'s) whose leases the pass holds or can take now; the others wait for the
     next pass. Off when the engine has no ``finisher``."""
     if engine.finisher is None:
         return
-    todo = find_unfinished(engine.store, engine.helpdesk.kind, engine.clock(), engine._only)
+    todo = find_unfinished(engine.store, engine.helpdesk.kind, engine.clock(), only)
     if todo and not dry_run:
         mine = engine.lease.take({item.escalation_id for item in todo})
         todo = [item for item in todo if item.escalation_id in mine]
@@ -117,8 +117,3 @@ def finish_unfinished(escalator, todo: Iterable[Unfinished], *, helpdesk: str, a
             continue
         report.outcomes.extend(result.outcomes)
         report.failures.extend((target, failure) for failure in result.failures)
-
-
-def _utc(value: datetime) -> datetime:
-    """Store timestamps as aware UTC (SQLite hands them back naive)."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
