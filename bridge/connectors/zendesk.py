@@ -24,6 +24,7 @@ from bridge.connectors.base import Conflict, Helpdesk, TicketWrite
 from bridge.connectors.http import answer_shape, api_json, build_session, send
 from bridge.errors import BridgeError, InvalidValue, shown, ServiceRejected, ServiceUnreachable, UnknownTicket
 from bridge.in_flight import in_flight, read_tickets
+from bridge.policy.profiles import known_zone
 from bridge.models import Comment, Ticket
 
 SERVICE = "Zendesk"
@@ -176,7 +177,7 @@ class ZendeskHelpdesk(Helpdesk):
             requester_tags=tuple(requester.get("tags") or ()),
             requester_fields=dict(requester.get("user_fields") or {}),
             organization_tags=tuple(org.get("tags") or ()),
-            requester_time_zone=_iana_zone(requester.get("iana_time_zone")),
+            requester_time_zone=known_zone(requester.get("iana_time_zone")),
         )
 
     def _comments(self, ticket_id: str) -> tuple[list[dict], dict]:
@@ -428,20 +429,6 @@ def _ticket_body(change: TicketWrite) -> dict:
 
 def _field_id(key: str) -> int | str:
     return int(key) if str(key).isdigit() else key
-
-
-def _iana_zone(name: object) -> str | None:
-    """``name`` when it is an IANA time zone this machine knows, else None (the profile's
-    fallback zone then counts): a user's zone is the customer's data, not configuration."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    if not isinstance(name, str) or not name or len(name) > 64:
-        return None
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
-    return name
 
 
 def _audit_author_only(obj: dict) -> dict:

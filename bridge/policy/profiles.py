@@ -112,6 +112,17 @@ class _Strict(StrictModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
 
+def known_zone(name: object) -> str | None:
+    """``name`` when it is an IANA time zone this machine knows, else None: for a zone that
+    comes with customer data (a requester's), where an unknown one means the fallback."""
+    if not isinstance(name, str) or len(name) > 64:
+        return None
+    try:
+        return _check_zone(name)
+    except ValueError:
+        return None
+
+
 def _check_zone(name: str) -> str:
     if not isinstance(name, str) or not name:
         raise ValueError("expected an IANA time zone name such as America/Denver")
