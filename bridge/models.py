@@ -57,7 +57,8 @@ class Ticket:
     #: Tags of the ticket's organization (the mappings' ``tiers.organization_tags``).
     organization_tags: tuple[str, ...] = ()
     #: The requester's IANA time zone where the helpdesk reports one (Zendesk's
-    #: ``iana_time_zone``): a tier whose hours are the customer's counts them there.
+    #: ``iana_time_zone``; Freshdesk's contact ``time_zone``, mapped from its Rails name, read
+    #: by ``get_ticket_for_escalation`` only): a tier whose hours are the customer's counts them there.
     requester_time_zone: str | None = None
     #: Whether the ticket's last change was the bridge's own, where a read back after the
     #: bridge's writes can tell (Zendesk's last audit); None where it is not known.

@@ -65,6 +65,12 @@ class Helpdesk(abc.ABC):
     def get_ticket(self, ticket_id: str) -> Ticket:
         """The ticket with its whole conversation; raises UnknownTicket when absent."""
 
+    def get_ticket_for_escalation(self, ticket_id: str) -> Ticket:
+        """:meth:`get_ticket` for an escalation, with the requester facts only an escalation
+        keeps (``requester_time_zone``) where the helpdesk needs another request for them
+        (Freshdesk's contact), so sync's reads do not pay for them."""
+        return self.get_ticket(ticket_id)
+
     @abc.abstractmethod
     def ticket_url(self, ticket_id: str) -> str:
         """The agent-facing URL of the ticket (what JIRA links to)."""

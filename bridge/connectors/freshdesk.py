@@ -10,6 +10,12 @@ The ticket's description is the first comment (the customer's). Statuses 2 Open,
 statuses above 5 read as ``hold``); priorities 1–4 to low, normal, high, urgent. Custom
 fields keep Freshdesk's names (``cf_category``).
 
+The requester's time zone: ``include=requester`` embeds only the requester's email, id,
+mobile, name and phone, so :meth:`FreshdeskHelpdesk.get_ticket_for_escalation` also reads the
+contact (``GET /api/v2/contacts/{requester_id}``) and maps its ``time_zone``, a Rails zone
+name ("Chennai"), to an IANA zone (:mod:`bridge.connectors.rails_zones`). Only an escalation
+keeps the zone, so sync's reads (``get_ticket``) stay one request per ticket.
+
 Writing: a public comment is a reply (``POST …/reply``, e-mailed to the requester), an
 internal one a private note (``POST …/notes {"private": true}``). Status, priority-free
 field changes and tags go through ``PUT /api/v2/tickets/{id}``; Freshdesk's ``tags``
@@ -37,6 +43,7 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -45,6 +52,7 @@ import requests
 from bridge.connectors import markers
 from bridge.connectors.base import Conflict, Helpdesk, TicketWrite
 from bridge.connectors.http import answer_shape, api_json, build_session, excerpt, response_secrets, scrub, send
+from bridge.connectors.rails_zones import iana_zone
 from bridge.errors import CredentialsRefused, InvalidValue, ServiceRejected, UnknownTicket, shown
 from bridge.models import Comment, Ticket
 
@@ -156,12 +164,35 @@ class FreshdeskHelpdesk(Helpdesk):
         return found
 
     def get_ticket(self, ticket_id: str) -> Ticket:
+        return self._read(ticket_id)[1]
+
+    def get_ticket_for_escalation(self, ticket_id: str) -> Ticket:
+        """:meth:`get_ticket` with the requester's time zone, from one read of the contact:
+        the ticket's ``include=requester`` does not carry it."""
+        raw, ticket = self._read(ticket_id)
+        return replace(ticket, requester_time_zone=self._requester_zone(ticket.id, raw.get("requester_id")))
+
+    def _read(self, ticket_id: str) -> tuple[dict, Ticket]:
         ticket_id = self.validate_ticket_id(ticket_id)
         raw = self._raw_ticket(ticket_id)
         response = self._last
         with answer_shape(SERVICE, response):
             conversations = self._conversations(ticket_id, raw)
-            return self._to_ticket(ticket_id, raw, conversations)
+            return raw, self._to_ticket(ticket_id, raw, conversations)
+
+    def _requester_zone(self, ticket_id: str, requester_id: object) -> str | None:
+        """The IANA zone of the requester contact's ``time_zone``; None when Freshdesk names
+        none the bridge knows, or the contact cannot be read (deleted: 404; an agent role
+        without access to contacts: 403): the zone then is the profile's fallback, and the
+        escalation is not refused for it."""
+        text = str(requester_id)
+        if not (text.isascii() and text.isdigit()):  # never let an odd id shape a URL path
+            return None
+        response = send(self._session, SERVICE, "GET", f"{self.base_url}/api/v2/contacts/{text}",
+                        what=f"reading the requester of ticket {ticket_id}", allow=(403, 404))
+        if response.status_code in (403, 404):
+            return None
+        return iana_zone(api_json(SERVICE, response).get("time_zone"))
 
     def _to_ticket(self, ticket_id: str, raw: dict, conversations: list[dict]) -> Ticket:
         requester = raw.get("requester") or {}

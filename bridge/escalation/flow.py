@@ -105,7 +105,7 @@ class Escalator:
             if existing is not None and existing.jira_issue_id != bug.id:
                 raise NotAllowed(f"ticket {ticket_id} is already escalated as {existing.jira_key}")
             bug_escalation = self.store.escalations.by_issue(bug.id)
-            ticket = self.helpdesk.get_ticket(ticket_id)
+            ticket = self.helpdesk.get_ticket_for_escalation(ticket_id)
         elif existing is not None and existing.state == "complete":
             scan = False  # a re-run links only what --sentry names, and retries what failed
             retry = self._failed_error_links(existing.id)
@@ -118,9 +118,9 @@ class Escalator:
                     raise ItemFailed(f"the Bug {existing.jira_key} of ticket {ticket_id} cannot be read in JIRA",
                                      hint="check that it still exists and the bridge's user can see it")
             if request.emergency or page_owed or unfinished:
-                ticket = self.helpdesk.get_ticket(ticket_id)
+                ticket = self.helpdesk.get_ticket_for_escalation(ticket_id)
         else:
-            ticket = self.helpdesk.get_ticket(ticket_id)
+            ticket = self.helpdesk.get_ticket_for_escalation(ticket_id)
         rules = self.mappings.escalation
         groups = (tuple(self.helpdesk.user_groups(request.actor))
                   if (ticket and rules.allowed_groups and not request.finishing) else ())

@@ -128,7 +128,7 @@ def _check_zone(name: str) -> str:
         raise ValueError("expected an IANA time zone name such as America/Denver")
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of zones ("America")
         raise ValueError(
             f"unknown time zone {name!r}; expected an IANA name such as "
             "America/Los_Angeles or Europe/Warsaw"

@@ -1,4 +1,4 @@
-"""An emulation of the Freshdesk API v2 (tickets, conversations, agents, groups) on loopback.
+"""An emulation of the Freshdesk API v2 (tickets, conversations, contacts, agents, groups) on loopback.
 
 It follows Freshdesk's published API reference (https://developers.freshdesk.com/api/),
 not the bridge's convenience:
@@ -9,6 +9,9 @@ not the bridge's convenience:
 * ``GET /api/v2/tickets/{id}`` with ``include=conversations`` (the first ten, oldest first),
   ``requester``, ``company``; ``GET /api/v2/tickets/{id}/conversations`` pages with
   ``page`` / ``per_page`` (default 30, at most 100) and a ``Link: <…>; rel="next"`` header.
+* ``GET /api/v2/contacts/{id}`` ("View a Contact"): the whole contact, its ``time_zone`` a
+  Rails (ActiveSupport) zone name such as ``"Chennai"``, the help desk's own zone unless the
+  contact has one. The ticket's ``include=requester`` carries no time zone.
 * ``POST /api/v2/tickets/{id}/reply {"body"}`` adds a public reply (e-mailed to the
   requester: recorded in :attr:`FreshdeskState.outbox`), ``POST …/notes {"body",
   "private"}`` a note, private unless ``private: false``.
@@ -227,6 +230,16 @@ def create_app(state: FreshdeskState, knobs: Knobs | None = None) -> Flask:
         answer = {k: conversation[k] for k in keys}
         answer["notify_emails"] = list(data.get("notify_emails") or [])
         return respond(answer, 201)
+
+    # -- contacts -----------------------------------------------------------------------------
+    @app.get("/api/v2/contacts/<int:contact_id>")
+    def view_contact(contact_id: int):
+        agent()
+        with state.lock:
+            contact = state.contacts.get(contact_id)
+            if contact is None:
+                raise not_found()
+            return respond(copy.deepcopy(contact))
 
     # -- agents and groups -------------------------------------------------------------------
     @app.get("/api/v2/agents/me")

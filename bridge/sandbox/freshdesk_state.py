@@ -121,6 +121,9 @@ class FreshdeskState:
             self.api_keys: dict[str, tuple[str, int]] = {}
             #: E-mails Freshdesk sent to requesters (public replies): dicts with to, body.
             self.outbox: list[dict] = []
+            #: The help desk's time zone (a Rails zone name, as Freshdesk keeps it): every
+            #: contact without a zone of its own has this one.
+            self.time_zone = "UTC"
             self._ids = itertools.count(1)
             self._ticket_ids = itertools.count(1)
             self._conversation_ids = itertools.count(5000)
@@ -136,10 +139,19 @@ class FreshdeskState:
             return copy.deepcopy(company)
 
     def add_contact(self, name: str, email: str, *, company_id: int | None = None,
-                    language: str = "en", phone: str | None = None) -> dict:
+                    language: str = "en", phone: str | None = None, time_zone: str | None = None) -> dict:
+        """A contact as "View a Contact" shows it. ``time_zone`` is a Rails zone name
+        ("Chennai"), as Freshdesk keeps it; without one the help desk's own
+        (:attr:`time_zone`), as Freshdesk gives every contact "the time zone of the domain"."""
         with self.lock:
-            contact: dict[str, Any] = {"id": next(self._ids), "name": name, "email": email, "company_id": company_id,
-                       "language": language, "phone": phone, "mobile": None}
+            now = format_time(self.now())
+            contact: dict[str, Any] = {
+                "active": True, "address": None, "company_id": company_id, "view_all_tickets": False,
+                "description": None, "email": email, "id": next(self._ids), "job_title": None,
+                "language": language, "mobile": None, "name": name, "phone": phone,
+                "time_zone": time_zone or self.time_zone, "twitter_id": None, "facebook_id": None,
+                "unique_external_id": None, "other_emails": [], "other_companies": [], "custom_fields": {},
+                "tags": [], "avatar": None, "created_at": now, "updated_at": now}
             self.contacts[contact["id"]] = contact
             return copy.deepcopy(contact)
 
@@ -150,7 +162,7 @@ class FreshdeskState:
             agent = {"id": agent_id, "available": True, "occasional": False, "signature": None,
                      "ticket_scope": 1, "created_at": now, "updated_at": now,
                      "contact": {"active": True, "email": email, "name": name, "language": "en",
-                                 "job_title": None, "mobile": None, "phone": None, "time_zone": "UTC"}}
+                                 "job_title": None, "mobile": None, "phone": None, "time_zone": self.time_zone}}
             self.agents[agent_id] = agent
             if api_key:
                 self.api_keys[api_key] = ("agent", agent_id)
@@ -313,7 +325,7 @@ class FreshdeskState:
             acme = self.add_company("Acme Corp")
             initech = self.add_company("Initech")
             alice = self.add_contact("Alice Adams", "alice.adams@acme.example", company_id=acme["id"],
-                                     phone="+1 415 555 0100")
+                                     phone="+1 415 555 0100", time_zone="Pacific Time (US & Canada)")
             bob = self.add_contact("Bob Brown", "bob.brown@acme.example", company_id=acme["id"])
             ian = self.add_contact("Ian Ito", "ian.ito@initech.example", company_id=initech["id"])
             self.api_keys[DEMO_CONTACT_API_KEY] = ("contact", alice["id"])
