@@ -57,16 +57,22 @@ def test_a_chosen_template_is_reloaded_when_edited_and_looked_for_again_when_rem
     import os
 
     root = root_with(tmp_path, {"de-CH/in_qa.txt.j2": "Grüezi {{ subject }}", "de/in_qa.txt.j2": "Hallo"})
-    messages = Messages([root])
+    now = [100.0]
+    messages = Messages([root], recheck_s=2.0, clock=lambda: now[0])
     assert messages.render("in_qa", "de-CH", subject="X") == "Grüezi X\n"
     chosen = root / "de-CH" / "in_qa.txt.j2"
     chosen.write_text("Grüessech {{ subject }}", encoding="utf-8")
     later = chosen.stat().st_mtime + 5  # Jinja reloads on a changed modification time
     os.utime(chosen, (later, later))
+    now[0] += 1.0  # within recheck_s the loaded template is trusted: no stat per message
+    assert messages.render("in_qa", "de-CH", subject="X") == "Grüezi X\n"
+    now[0] += 1.5  # past it, the file is looked at and the edit shows
     assert messages.render("in_qa", "de-CH", subject="X") == "Grüessech X\n"
     chosen.unlink()
+    now[0] += 2.5
     assert messages.render("in_qa", "de-CH", subject="X") == "Hallo\n"  # the language's own
     (root / "de" / "in_qa.txt.j2").unlink()
+    now[0] += 2.5
     with pytest.raises(MappingError, match="template not found"):
         messages.render("in_qa", "de-CH", subject="X")
 
