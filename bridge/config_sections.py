@@ -93,6 +93,32 @@ def _ca_bundle(value: Path | None) -> Path | None:
 
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 
+#: The longest window a rate limit may have: `bridge serve` keeps each key's hits in memory
+#: for its window, so a longer one would keep every client address that long.
+LONGEST_RATE_WINDOW_S = 86400
+
+
+def _rate_limits(value: str) -> str:
+    # Parsed here by the library that enforces it (limits), so a limit `bridge serve` would
+    # fail to read, or read as "nothing passes", stops it at start (exit 2), not per request.
+    from limits import parse_many
+
+    try:
+        items = parse_many(value)
+    except ValueError:
+        items = []
+    if not items:
+        raise ValueError("expected a rate limit such as '30 per minute', or several as '30/minute; 300/hour'")
+    if any(item.amount < 1 for item in items):
+        raise ValueError("expected at least 1 request per window (0 would refuse every request)")
+    if any(item.get_expiry() > LONGEST_RATE_WINDOW_S for item in items):
+        raise ValueError("expected a window of at most a day (each hit is kept in memory for its window)")
+    return value.strip()
+
+
+#: A rate limit in the notation of the `limits` package: ``30 per minute``, ``5/second; 100/hour``.
+RateLimits = Annotated[str, AfterValidator(_rate_limits)]
+
 
 # ---------------------------------------------------------------------------------------
 # Sections. Each field's description is what `bridge init` writes above the key.
@@ -297,6 +323,22 @@ class ServeConfig(Section):
         1_048_576, ge=1024, le=64 * 1_048_576, description="Largest webhook body accepted (413 above).")
     replay_window_seconds: int = Field(
         300, ge=10, le=3600, description="How old a signed Zendesk or Sentry timestamp may be.")
+    # The Escalate button's pages are public (no sign-in, by design) and a press's first
+    # confirmation reads the ticket and the Bug; see bridge/service/button_limits.py for how
+    # each limit is keyed and why these numbers.
+    escalate_limit_per_client: RateLimits = Field(
+        "30 per minute", description="Requests one client address may make to the Escalate pages (page "
+        "and confirmation together); 429 with Retry-After beyond. Per bridge serve process.")
+    escalate_limit_per_ticket: RateLimits = Field(
+        "10 per minute", description="Confirmations of one ticket's Escalate links, whoever sends them.")
+    escalate_limit_total: RateLimits = Field(
+        "20 per minute", description="Escalate presses this process plans, all tickets together (each "
+        "reads the ticket from the helpdesk and the Bug from JIRA).")
+    proxy_hops: int = Field(
+        0, ge=0, le=5, description="Reverse proxies in front of bridge serve that append the client's "
+        "address to X-Forwarded-For (set it only when every request comes through them); the client is "
+        "the address that many hops from the right. 0: the connection's own address (X-Forwarded-For "
+        "is ignored: anyone can send one).")
     oidc_issuer: HttpUrl | None = Field(
         None, examples=["https://login.example.com/realms/support"],
         description="OpenID Connect issuer the board's sign-in offers (discovery at /.well-known/openid-configuration); unset = local accounts only.")

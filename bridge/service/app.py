@@ -11,9 +11,10 @@ Routes (pinned, operators paste them into the vendors' admin pages):
   the vendor would retry for as long as it retries. Every
   refusal is counted in ``/metrics`` and stores nothing. An accepted delivery answers 202,
   a redelivery 200, an event the bridge has no use for 200 (``ignored``).
-- ``GET|POST /escalate/<ticket>`` — the signed Escalate link (:mod:`bridge.service.button`).
-  It and every other route but the hooks read at most :data:`FORM_MAX_BYTES` of a body
-  (413 beyond): they are public and take small forms.
+- ``GET|POST /escalate/<ticket>`` — the signed Escalate link (:mod:`bridge.service.button`),
+  rate limited (429 with ``Retry-After``; :mod:`bridge.service.button_limits`), the only
+  routes that are. It and every other route but the hooks read at most
+  :data:`FORM_MAX_BYTES` of a body (413 beyond): they are public and take small forms.
 - ``GET /healthz`` (the process answers), ``GET /readyz`` (the store and the services
   answer), ``GET /metrics`` (Prometheus).
 - everything else under ``/`` — the managers' board (:func:`bridge.board.register`).
@@ -29,6 +30,7 @@ from collections.abc import Callable
 
 from flask import Flask, Response, abort, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bridge.errors import BridgeError
 from bridge.service.metrics import CONTENT_TYPE_LATEST, Metrics
@@ -88,6 +90,13 @@ def create_app(services, *, inbox: InboxRepository | None = None, metrics: Metri
     app.extensions["bridge.metrics"] = metrics
     limit = config.serve.max_body_bytes
     window = config.serve.replay_window_seconds
+    if config.serve.proxy_hops:
+        # The client address (what the Escalate button's per-client limit keys on) is the one
+        # the trusted proxies appended to X-Forwarded-For, counted from the right: what the
+        # client itself wrote in front of those is not believed. Only the address: the
+        # scheme and host a proxy forwards are not taken (no setting says they are trusted).
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.serve.proxy_hops, x_proto=0, x_host=0, x_port=0,
+                                x_prefix=0)
 
     def read_body(source: str) -> bytes:
         # Ours to check, below, so it is counted and answered like every refusal: werkzeug's
@@ -191,6 +200,7 @@ def _register_button(app: Flask, services, inbox: InboxRepository, metrics: Metr
         return  # no key, no links: /escalate/... is then an unknown path
     from bridge.escalate_links import LinkSigner
     from bridge.service.button import blueprint
+    from bridge.service.button_limits import ButtonLimits
 
     def accept(ticket: str, press_id: str) -> bool:
         new = inbox.accept("button", press_id, "escalate", {"ticket": ticket})
@@ -200,7 +210,9 @@ def _register_button(app: Flask, services, inbox: InboxRepository, metrics: Metr
         return new
 
     signer = LinkSigner(serve.secret_key.get_secret_value(), max_age_days=serve.escalate_link_days)
-    app.register_blueprint(blueprint(services, signer, accept))
+    limits = ButtonLimits(serve, signer, services.config.helpdesk.kind, metrics)
+    limits.init_app(app)
+    app.register_blueprint(blueprint(services, signer, accept, limits))
 
 
 class _Readiness:

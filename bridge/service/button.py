@@ -18,21 +18,28 @@ without the customer's name) instead of thanked for and then failed in the inbox
 press on an escalation already at the highest severity (its page sent) is told so instead
 of promised a page that never comes. A service that cannot be asked does not lose the
 press: it is accepted and the worker plans it again.
+
+The pages are rate limited per client address, per ticket and, for the presses that plan,
+per process (:mod:`bridge.service.button_limits`): over a limit the customer gets a 429
+page saying when to try again, and nothing is read or written.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import re
 import secrets
 import time
 from urllib.parse import quote
 
 from flask import Blueprint, make_response, render_template_string, request
+from flask_limiter import RateLimitExceeded
 
 from bridge.actions import PageOnCall
 from bridge.errors import BridgeError, NotAllowed, UnknownTicket, UsageError
 from bridge.escalate_links import CSRF_MAX_AGE_S, LinkRefused, LinkSigner
+from bridge.service.button_limits import BLUEPRINT
 
 log = logging.getLogger(__name__)
 
@@ -77,10 +84,11 @@ def _page(status: int, title: str, message: str = "", **form) -> tuple:
     return response
 
 
-def blueprint(services, signer: LinkSigner, accept) -> Blueprint:
+def blueprint(services, signer: LinkSigner, accept, limits) -> Blueprint:
     """The /escalate pages. ``accept(ticket_id, press_id)`` records a press in the inbox and
-    returns False when this press was recorded before."""
-    bp = Blueprint("escalate", __name__)
+    returns False when this press was recorded before; ``limits`` is the app's
+    :class:`bridge.service.button_limits.ButtonLimits`."""
+    bp = Blueprint(BLUEPRINT, __name__)
     kind = services.config.helpdesk.kind
 
     def highest() -> str:
@@ -129,7 +137,24 @@ def blueprint(services, signer: LinkSigner, accept) -> Blueprint:
             return None
         return [outcome.action for outcome in result.outcomes]
 
+    def planned_within_ceiling(ticket: str) -> list | None:
+        # The process-wide ceiling is taken here, where a press is about to read the
+        # services, so a replayed or already accepted press never uses it up.
+        with limits.total:
+            return planned(ticket)
+
+    @bp.errorhandler(RateLimitExceeded)
+    def too_many(_exc):
+        wait = limits.retry_after()
+        when = f"{wait} seconds" if wait < 120 else f"{math.ceil(wait / 60)} minutes"
+        response = _page(429, "Escalate",
+                         f"Too many Escalate requests have come in just now. Please try again in {when}. "
+                         "If the matter cannot wait, please reply to the ticket or contact Support.")
+        response.headers["Retry-After"] = str(wait)
+        return response
+
     @bp.get("/escalate/<ticket>")
+    @limits.per_client
     def confirm(ticket: str):
         link = request.args.get("t", "")
         try:
@@ -149,6 +174,8 @@ def blueprint(services, signer: LinkSigner, accept) -> Blueprint:
         return response
 
     @bp.post("/escalate/<ticket>")
+    @limits.per_client
+    @limits.per_ticket
     def press(ticket: str):
         link = request.form.get("t", "")
         try:
@@ -161,7 +188,7 @@ def blueprint(services, signer: LinkSigner, accept) -> Blueprint:
                 raise lately
             pressed = services.store.inbox.item("button", "link:" + press_id) is not None
             try:
-                actions = None if pressed else planned(ticket)
+                actions = None if pressed else planned_within_ceiling(ticket)
             except LinkRefused as refused:
                 remember_refusal(press_id, refused)
                 raise

@@ -29,6 +29,10 @@ class Metrics:
             "bridge_inbox_processing_seconds", "Time from accepting a delivery to finishing its item.",
             ["source"], registry=self.registry,
             buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800))
+        self.escalate_limited = Counter(
+            "bridge_escalate_rate_limited", "Escalate button requests answered 429 by a rate limit, by limit "
+            "(client: one address; ticket: one ticket's links; all: presses this process plans).",
+            ["limit"], registry=self.registry)
         self.messages = Counter(
             "bridge_customer_messages_sent", "Customer messages sent by the inbox workers.",
             registry=self.registry)
