@@ -85,6 +85,11 @@ def create_app(services, *, inbox: InboxRepository | None = None, metrics: Metri
     # Every route reads at most this; the hooks lift it per request and check their own
     # (larger) limit, to count and answer it themselves.
     app.config["MAX_CONTENT_LENGTH"] = FORM_MAX_BYTES
+    # Cookies (the board's session, the Escalate page's nonce) are Secure when the request
+    # came over TLS, and also when the public URL is https: behind a proxy that ends TLS the
+    # request itself is plain HTTP, yet the browser speaks HTTPS and must never send these
+    # cookies over plain HTTP.
+    app.config["SESSION_COOKIE_SECURE"] = str(config.serve.public_url or "").startswith("https://")
     app.never_logged = tuple(s for s in (secret_of_config(config, source) for source in SOURCES) if s)
     app.extensions["bridge.inbox"] = inbox
     app.extensions["bridge.metrics"] = metrics

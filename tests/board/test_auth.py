@@ -234,3 +234,34 @@ def test_a_one_time_sign_in_link_works_once(board):
     again = board.client().get(f"{board.url}{path}", allow_redirects=False, timeout=10)
     assert again.status_code == 404
     assert board.client().get(f"{board.url}/login/link/guessed", allow_redirects=False, timeout=10).status_code == 404
+
+
+def test_behind_a_proxy_that_ends_tls_the_cookies_are_secure(sandbox, bridge_env, password_hash):
+    """`bridge serve` behind a TLS-terminating proxy is asked over plain HTTP, but the
+    browser speaks HTTPS (the public URL says so): its cookies must carry Secure, so the
+    browser never sends them over plain HTTP."""
+    from bridge.config import load_config
+    from bridge.escalate_links import escalate_link
+    from bridge.services import Services
+    from tests.board.conftest import serving_board
+    from tests.fixtures.button import on
+    from tests.fixtures.serve import SECRETS
+
+    env = {**bridge_env, **SECRETS, "BRIDGE_SERVE_PUBLIC_URL": "https://support.example.com"}
+    services = Services(load_config(None, env=env))
+    with serving_board(services, ((MANAGER, "manager"),), password_hash) as board:
+        assert board.url.startswith("http://")  # plain HTTP, as from the proxy
+        # The browser sends Secure cookies back over its HTTPS; requests, speaking plain HTTP
+        # here, would not: they are handed back by hand, as the proxy would pass them on.
+        form = requests.get(f"{board.url}/login", timeout=10)
+        login_cookie = form.raw.headers.getlist("Set-Cookie")
+        assert login_cookie and all("; Secure" in c for c in login_cookie)
+        response = requests.post(f"{board.url}/login", data={"username": MANAGER, "password": PASSWORD,
+                                                              "csrf_token": csrf_of(form.text)},
+                                 headers={"Cookie": "; ".join(c.split(";")[0] for c in login_cookie)},
+                                 allow_redirects=False, timeout=30)
+        session_cookie = next(c for c in response.raw.headers.getlist("Set-Cookie") if c.startswith("bridge_board="))
+        assert response.status_code == 303 and "; Secure" in session_cookie
+        page = requests.get(on(board, escalate_link("zendesk", "101", config=services.config)), timeout=10)
+        nonce_cookie = next(c for c in page.raw.headers.getlist("Set-Cookie") if "/escalate/" in c)
+        assert page.status_code == 200 and "; Secure" in nonce_cookie
