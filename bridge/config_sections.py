@@ -336,9 +336,10 @@ class ServeConfig(Section):
         "reads the ticket from the helpdesk and the Bug from JIRA).")
     proxy_hops: int = Field(
         0, ge=0, le=5, description="Reverse proxies in front of bridge serve that append the client's "
-        "address to X-Forwarded-For (set it only when every request comes through them); the client is "
-        "the address that many hops from the right. 0: the connection's own address (X-Forwarded-For "
-        "is ignored: anyone can send one).")
+        "address to X-Forwarded-For and set X-Forwarded-Proto (set it only when every request comes through "
+        "them); the client is the address that many hops from the right, its scheme the proxy's "
+        "X-Forwarded-Proto (Secure cookies behind a proxy that ends TLS). 0: the connection's own address "
+        "and scheme (those headers are ignored: anyone can send them).")
     oidc_issuer: HttpUrl | None = Field(
         None, examples=["https://login.example.com/realms/support"],
         description="OpenID Connect issuer the board's sign-in offers (discovery at /.well-known/openid-configuration); unset = local accounts only.")

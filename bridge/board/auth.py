@@ -130,7 +130,7 @@ def _login_csrf(nonce: str) -> str:
 
 def set_cookie(response, name: str, value: str, *, max_age: int | None = None) -> None:
     response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="Lax",
-                        secure=request.is_secure or current_app.config["SESSION_COOKIE_SECURE"], path="/")
+                        secure=request.is_secure, path="/")
 
 
 def _safe_next(target: str | None) -> str:

@@ -85,23 +85,20 @@ def create_app(services, *, inbox: InboxRepository | None = None, metrics: Metri
     # Every route reads at most this; the hooks lift it per request and check their own
     # (larger) limit, to count and answer it themselves.
     app.config["MAX_CONTENT_LENGTH"] = FORM_MAX_BYTES
-    # Cookies (the board's session, the Escalate page's nonce) are Secure when the request
-    # came over TLS, and also when the public URL is https: behind a proxy that ends TLS the
-    # request itself is plain HTTP, yet the browser speaks HTTPS and must never send these
-    # cookies over plain HTTP.
-    app.config["SESSION_COOKIE_SECURE"] = str(config.serve.public_url or "").startswith("https://")
     app.never_logged = tuple(s for s in (secret_of_config(config, source) for source in SOURCES) if s)
     app.extensions["bridge.inbox"] = inbox
     app.extensions["bridge.metrics"] = metrics
     limit = config.serve.max_body_bytes
     window = config.serve.replay_window_seconds
     if config.serve.proxy_hops:
-        # The client address (what the Escalate button's per-client limit keys on) is the one
-        # the trusted proxies appended to X-Forwarded-For, counted from the right: what the
-        # client itself wrote in front of those is not believed. Only the address: the
-        # scheme and host a proxy forwards are not taken (no setting says they are trusted).
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.serve.proxy_hops, x_proto=0, x_host=0, x_port=0,
-                                x_prefix=0)
+        # Behind trusted proxies, the client is what they say: its address, the one they
+        # appended to X-Forwarded-For, counted from the right (what the client itself wrote in
+        # front of those is not believed; the Escalate button's per-client limit keys on it),
+        # and its scheme, X-Forwarded-Proto (a proxy that ends TLS asks us over plain HTTP,
+        # yet the browser's session and nonce cookies must be Secure). Host and prefix are
+        # not taken: links are built from the public URL.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.serve.proxy_hops, x_proto=config.serve.proxy_hops,
+                                x_host=0, x_port=0, x_prefix=0)
 
     def read_body(source: str) -> bytes:
         # Ours to check, below, so it is counted and answered like every refusal: werkzeug's

@@ -33,7 +33,7 @@ import secrets
 import time
 from urllib.parse import quote
 
-from flask import Blueprint, current_app, make_response, render_template_string, request
+from flask import Blueprint, make_response, render_template_string, request
 from flask_limiter import RateLimitExceeded
 
 from bridge.actions import PageOnCall
@@ -170,8 +170,7 @@ def blueprint(services, signer: LinkSigner, accept, limits) -> Blueprint:
                          action=f"/escalate/{quote(ticket, safe='')}", link=link, ticket=ticket,
                          csrf=signer.csrf_token(link, nonce), highest=highest())
         response.set_cookie(_CSRF_COOKIE, nonce, max_age=CSRF_MAX_AGE_S, httponly=True, samesite="Strict",
-                            secure=request.is_secure or current_app.config["SESSION_COOKIE_SECURE"],
-                            path="/escalate/")
+                            secure=request.is_secure, path="/escalate/")
         return response
 
     @bp.post("/escalate/<ticket>")

@@ -237,9 +237,10 @@ def test_a_one_time_sign_in_link_works_once(board):
 
 
 def test_behind_a_proxy_that_ends_tls_the_cookies_are_secure(sandbox, bridge_env, password_hash):
-    """`bridge serve` behind a TLS-terminating proxy is asked over plain HTTP, but the
-    browser speaks HTTPS (the public URL says so): its cookies must carry Secure, so the
-    browser never sends them over plain HTTP."""
+    """`bridge serve` behind a proxy that ends TLS is asked over plain HTTP, but the browser
+    speaks HTTPS: with the proxy trusted (``proxy_hops``), its X-Forwarded-Proto makes the
+    cookies Secure, so the browser never sends them over plain HTTP. Without that setting
+    the header is anybody's and is not believed."""
     from bridge.config import load_config
     from bridge.escalate_links import escalate_link
     from bridge.services import Services
@@ -247,21 +248,27 @@ def test_behind_a_proxy_that_ends_tls_the_cookies_are_secure(sandbox, bridge_env
     from tests.fixtures.button import on
     from tests.fixtures.serve import SECRETS
 
-    env = {**bridge_env, **SECRETS, "BRIDGE_SERVE_PUBLIC_URL": "https://support.example.com"}
-    services = Services(load_config(None, env=env))
-    with serving_board(services, ((MANAGER, "manager"),), password_hash) as board:
-        assert board.url.startswith("http://")  # plain HTTP, as from the proxy
-        # The browser sends Secure cookies back over its HTTPS; requests, speaking plain HTTP
-        # here, would not: they are handed back by hand, as the proxy would pass them on.
-        form = requests.get(f"{board.url}/login", timeout=10)
-        login_cookie = form.raw.headers.getlist("Set-Cookie")
-        assert login_cookie and all("; Secure" in c for c in login_cookie)
-        response = requests.post(f"{board.url}/login", data={"username": MANAGER, "password": PASSWORD,
-                                                              "csrf_token": csrf_of(form.text)},
-                                 headers={"Cookie": "; ".join(c.split(";")[0] for c in login_cookie)},
-                                 allow_redirects=False, timeout=30)
-        session_cookie = next(c for c in response.raw.headers.getlist("Set-Cookie") if c.startswith("bridge_board="))
-        assert response.status_code == 303 and "; Secure" in session_cookie
-        page = requests.get(on(board, escalate_link("zendesk", "101", config=services.config)), timeout=10)
-        nonce_cookie = next(c for c in page.raw.headers.getlist("Set-Cookie") if "/escalate/" in c)
-        assert page.status_code == 200 and "; Secure" in nonce_cookie
+    proxied = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
+    for hops, secure in (("1", True), ("0", False)):
+        env = {**bridge_env, **SECRETS, "BRIDGE_SERVE_PROXY_HOPS": hops}
+        services = Services(load_config(None, env=env))
+        with serving_board(services, ((MANAGER, "manager"),) if secure else (), password_hash) as board:
+            assert board.url.startswith("http://")  # plain HTTP, as from the proxy
+            form = requests.get(f"{board.url}/login", headers=proxied, timeout=10)
+            login_cookies = form.raw.headers.getlist("Set-Cookie")
+            assert login_cookies and all(("; Secure" in c) == secure for c in login_cookies)
+            page = requests.get(on(board, escalate_link("zendesk", "101", config=services.config)),
+                                headers=proxied, timeout=10)
+            nonce_cookie = next(c for c in page.raw.headers.getlist("Set-Cookie") if "/escalate/" in c)
+            assert page.status_code == 200 and ("; Secure" in nonce_cookie) == secure
+            if not secure:
+                continue
+            # The browser hands the Secure cookie back over its HTTPS; requests, speaking plain
+            # HTTP here, would not, so it is passed by hand as the proxy would pass it on.
+            response = requests.post(f"{board.url}/login", data={"username": MANAGER, "password": PASSWORD,
+                                                                  "csrf_token": csrf_of(form.text)},
+                                     headers={**proxied, "Cookie": "; ".join(c.split(";")[0] for c in login_cookies)},
+                                     allow_redirects=False, timeout=30)
+            session_cookie = next(c for c in response.raw.headers.getlist("Set-Cookie")
+                                  if c.startswith("bridge_board="))
+            assert response.status_code == 303 and "; Secure" in session_cookie
