@@ -100,9 +100,10 @@ def run_demo(echo: Callable[[str], None], *, keep_serving: bool = False) -> None
         sync("nothing new (nothing is sent twice)")
 
         bridge_user = world.zendesk_state.user_by_email("bridge@example.com")["id"]
+        echo("8. What the customers received:")
         for number in (DEMO_TICKET, DEMO_SECOND_TICKET):
             state = world.zendesk_state.ticket(int(number))
-            echo(f"8. What the customer of ticket #{number} received (ticket now '{state['status']}'):")
+            echo(f"   ticket #{number} (ticket now '{state['status']}'):")
             for comment in world.zendesk_state.comments(int(number)):
                 if comment.get("public") and comment.get("author_id") == bridge_user:
                     first = next((line for line in comment["body"].splitlines() if line.strip()
@@ -179,6 +180,9 @@ def show_board(services, echo: Callable[[str], None], *, keep_serving: bool) -> 
         if keep_serving:
             echo("    (the board and the sandbox run until you press Ctrl-C)")
             StopSignal().install().wait()
+        else:
+            # Output to a file or a pipe: the link must not look like it can be opened later.
+            echo("    (the board stopped with the demo: run `bridge demo` in a terminal to keep it open)")
     finally:
         server.stop()
         app.extensions["bridge.board.standings"].stop()

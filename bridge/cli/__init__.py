@@ -47,6 +47,8 @@ class BridgeGroup(click.Group):
             raise _Failure(error) from None
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except BrokenPipeError:
+            _reader_gone()
         except Exception as error:
             # A bug, not an outcome: self-monitoring hears of it (when on). The person gets
             # one line naming the error's type and where it happened — not its text, which
@@ -59,6 +61,19 @@ class BridgeGroup(click.Group):
             click.echo(f"error: internal error {type(error).__name__} at {_where(error)}: a bug in bridge "
                        "(please report it; BRIDGE_DEBUG=1 shows the traceback)", err=True)
             sys.exit(EXIT_ITEMS_FAILED)
+
+
+def _reader_gone() -> None:
+    """Whoever read the output went away (`bridge sandbox | head -3`, a closed terminal):
+    nothing more can be said, and it is no bug to report. Exit 1 (the output did not reach
+    its reader) without a word; stdout is pointed at /dev/null first, or Python's own
+    flush at exit would fail on the pipe again and print its complaint."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass  # stdout is no file (a test's capture): nothing will flush into the pipe
+    sys.exit(EXIT_ITEMS_FAILED)
 
 
 class State:

@@ -71,7 +71,15 @@ def users_add(state: State, name: str, role: str, password_stdin: bool) -> None:
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        try:
+            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        except click.Abort:
+            if sys.stdin.isatty():
+                raise  # Ctrl-C at the prompt: the person stopped it
+            # No terminal (a script, cron, `< /dev/null`): input ended before a password and
+            # its confirmation came, which is a usage error with a way out, not an abort.
+            raise UsageError("no password given: standard input ended before the password and its confirmation",
+                             hint="in a script, pipe the password in with --password-stdin") from None
     if len(password) < MIN_PASSWORD:
         raise UsageError(f"the password has {len(password)} characters; it needs at least {MIN_PASSWORD}")
     store = state.services.store

@@ -27,6 +27,7 @@ label derived from a ticket id, a version name) can change a query's meaning.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -43,7 +44,8 @@ from bridge.connectors.jira_errors import translate
 from bridge.connectors.jira_library import created_issue, seed_library_caches
 from bridge.connectors.jira_search import cloud_pages, search_comments
 from bridge.connectors.jql import check_label, jql_string
-from bridge.errors import BridgeError, InvalidValue, ItemFailed, ServiceRejected, ServiceUnreachable, UnexpectedAnswer
+from bridge.errors import (BridgeError, InvalidValue, ItemFailed, ServiceRejected, ServiceUnreachable, UnexpectedAnswer,
+                           shown)
 from bridge.in_flight import ahead
 from bridge.models import Comment, Issue, Version
 from bridge.policy.visibility import jira_comment_is_public
@@ -55,6 +57,12 @@ T = TypeVar("T")
 PAGES_AHEAD = 5  #: search pages read ahead of the one a pass is on: a round's worth (500 Bugs)
 
 ISSUE_FIELDS = "summary,issuetype,status,priority,labels,resolution,fixVersions,updated"
+
+#: What may name one issue in a REST path: a key (a project key, '-', a number; JIRA matches
+#: keys whatever their case) or a numeric id. The value goes into the URL's path, so anything
+#: else (`../project/SUP`, `SUP-1?x=1`) would name another resource, which was then taken
+#: for the Bug; it is refused before any request instead.
+_ISSUE_REF = re.compile(r"(?:[^\W\d]\w*-[0-9]+|[0-9]+)")
 
 # The library logs every recoverable error at WARNING with the URL; with its retries off
 # those lines only repeat what our own errors say.
@@ -243,7 +251,14 @@ class JiraTracker:
         return str(me.get("emailAddress") or me.get("name") or me.get("displayName") or "?")
 
     def issue(self, key_or_id: str) -> Issue | None:
-        """The issue, or None when JIRA has no such issue (or we may not see it)."""
+        """The issue, or None when JIRA has no such issue (or we may not see it).
+
+        Raises :class:`InvalidValue` (exit 2), before any request, for a value that is not
+        an issue key or a numeric id."""
+        key_or_id = str(key_or_id).strip()
+        if not _ISSUE_REF.fullmatch(key_or_id):
+            raise InvalidValue(f"{shown(key_or_id)} is not a JIRA issue key",
+                               hint="give a key such as SUP-123, or a numeric issue id")
         try:
             raw = self._call(f"reading {key_or_id}", lambda: self._jira.issue(key_or_id, fields=ISSUE_FIELDS))
         except ServiceRejected as exc:
