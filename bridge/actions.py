@@ -91,6 +91,21 @@ class TicketAction(Action):
 
 # ------------------------------------------------------------------- the Bug itself --
 @dataclass(frozen=True)
+class Replacing:
+    """The Bug a refile replaces (``bridge escalate --refile``): recorded for the escalation,
+    answered 404 by JIRA. ``record_key`` is the outbox entry that records the refile's
+    intent, in the same transaction that takes the gone Bug off the escalation."""
+
+    escalation_id: int
+    issue_id: str
+    issue_key: str | None
+    issue_url: str | None
+    record_key: str
+    #: Who asked for the refile (the audit names them).
+    by: str
+
+
+@dataclass(frozen=True)
 class CreateBug(Action):
     """Find or create the escalation's Bug: the intent is recorded in the store first, the
     Bug carries the deterministic ``label``, JIRA is searched for it before any create."""
@@ -99,6 +114,8 @@ class CreateBug(Action):
     fields: dict[str, Any]
     #: The store row to record before JIRA is called (``store.escalations.record_intent``).
     intent: dict[str, Any]
+    #: A refile: the gone Bug this one replaces (None: the escalation's first Bug).
+    replaces: Replacing | None = None
 
     @property
     def target(self) -> str:
@@ -106,7 +123,10 @@ class CreateBug(Action):
 
     def describe(self) -> str:
         kind = self.fields.get("issuetype", {}).get("name", "issue")
-        return f"create a {kind} in {self.target[5:]} (unless one carries the label {self.label})"
+        what = f"create a {kind} in {self.target[5:]} (unless one carries the label {self.label})"
+        if self.replaces is not None:
+            what += f", replacing {self.replaces.issue_key or self.replaces.issue_id}, which JIRA no longer shows"
+        return what
 
 
 @dataclass(frozen=True)
@@ -197,6 +217,19 @@ class LinkErrorIssue(BugAction):
 
 
 @dataclass(frozen=True)
+class RelateTask(BugAction):
+    """Relate an error-tracker Task the escalation already has to the Bug ("Relates"; JIRA
+    keeps one link per type and pair, so a repeat adds nothing). A refiled Bug gets the
+    Tasks its gone predecessor was related to, without asking the error tracker again."""
+
+    task_key: str = ""
+    link_type: str = "Relates"
+
+    def describe(self) -> str:
+        return f"{self.target}: relate the Task {self.task_key}"
+
+
+@dataclass(frozen=True)
 class ReopenTask(Action):
     """Reopen a related Task whose error-tracker issue regressed (``regression_action``)."""
 
@@ -236,12 +269,17 @@ class EscalatedNote(TicketAction):
     key_field: str | None = None
     #: The key tag's prefix (``jira_`` makes ``jira_sup-12``), None when tags carry no key.
     tag_prefix: str | None = None
+    #: A refile's note: the gone Bug the escalation moved from (its key tag is removed).
+    replaced_key: str | None = None
 
     @property
     def marker(self) -> str:
-        """The key tag marks the note; without one configured, the generic tag does."""
+        """The key tag marks the note; without one configured, the generic tag does (a
+        refile's note its own: the ticket carries the generic tag since its first note)."""
         if self.tag_prefix and self.issue_key:
             return f"{self.tag_prefix}{self.issue_key}".lower()
+        if self.replaced_key and self.issue_key:
+            return f"{ESCALATED_TAG}_{_tag_safe(self.issue_key)}"
         return ESCALATED_TAG
 
     def bound(self, issue_key: str, issue_url: str | None = None) -> "Action":
@@ -250,7 +288,8 @@ class EscalatedNote(TicketAction):
         return replace(self, issue_key=issue_key, issue_url=self.issue_url or issue_url)
 
     def describe(self) -> str:
-        return f"{self.target}: internal note naming {self.issue_key or 'the Bug'}"
+        replacing = f" (replacing {self.replaced_key})" if self.replaced_key else ""
+        return f"{self.target}: internal note naming {self.issue_key or 'the Bug'}{replacing}"
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,14 @@ button, the board's actions) through the outbox.
 
 Why each step is safe to repeat after a crash, a time-out or a retry:
 
-1. **The Bug first** (:class:`~bridge.actions.CreateBug`, :class:`~bridge.actions.AdoptBug`):
-   the intent is recorded in the store before JIRA is called, the Bug carries a
-   deterministic label and JIRA is searched for it before anything is created
+1. **The Bug first** (:class:`~bridge.actions.CreateBug`, :class:`~bridge.actions.AdoptBug`;
+   :mod:`bridge.bug_phase`): the intent is recorded in the store before JIRA is called, the
+   Bug carries a deterministic label and JIRA is searched for it before anything is created
    (:meth:`bridge.connectors.jira.JiraTracker.create_once`). The item's other actions are
-   then bound to the Bug's key. A Bug already recorded is never replaced: one JIRA no longer
-   shows (deleted, or hidden from the bridge's user) stops the run, exit 2, claim given back.
+   then bound to the Bug's key. A Bug already recorded is never replaced behind anyone's
+   back: one JIRA no longer shows (deleted, or hidden from the bridge's user) stops the run,
+   exit 2, claim given back — unless a person asked for a refile, which files its successor
+   through the same path.
 2. **Claim** every other action's outbox key; an action already ``sent`` is skipped. One
    claimed before (a run that died, an answer that was lost) is an *orphan*: the executor
    looks whether it landed before writing again.
@@ -33,17 +35,17 @@ its lease stops before its next write (fencing).
 from __future__ import annotations
 
 import contextlib
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
 
 from bridge.actions import (Acknowledge, Action, AdoptBug, Announce, BugAction,
                             CommentOnBug, CreateBug, LinkErrorIssue, LinkTicket,
-                            PageOnCall, PublicReply, ReopenTask, RemoteLink, SetBugFields, StateNote,
+                            PageOnCall, PublicReply, RelateTask, ReopenTask, RemoteLink, SetBugFields, StateNote,
                             StatusUpdate)
+from bridge.bug_phase import BugPhase
 from bridge.connectors.base import Helpdesk, Tracker
-from bridge.errors import BridgeError, ItemFailed, LeaseLost, UsageError
+from bridge.errors import BridgeError, ItemFailed, LeaseLost, ServiceRejected
 from bridge.in_flight import DEFAULT_CONCURRENCY, in_flight
 from bridge.models import Issue, Ticket
 from bridge.ticket_writes import TicketWrites
@@ -92,7 +94,7 @@ class _Pending:
     sent: dict | None = None
 
 
-class Executor(TicketWrites):
+class Executor(BugPhase, TicketWrites):
     """Applies items through the outbox. Collaborators are passed in, so tests hand it real
     connectors pointed at loopback services and a real store."""
 
@@ -229,81 +231,7 @@ class Executor(TicketWrites):
         if self.lease is not None:
             self.lease.check()
 
-    # ----------------------------------------------------------------------- the Bug --
-    def _bug_phase(self, item: Item, outcomes: list[Outcome]) -> bool:
-        """Find or create the Bug of a new escalation; False when it could not be had (the
-        item's other actions then wait for the next run)."""
-        for action in item.actions:
-            if isinstance(action, CreateBug):
-                return self._create_bug(item, action, outcomes)
-            if isinstance(action, AdoptBug):
-                return self._adopt_bug(item, action, outcomes)
-        return True
-
-    def _create_bug(self, item: Item, action: CreateBug, outcomes: list[Outcome]) -> bool:
-        self._fence()
-        escalation = self._claim_escalation(action)
-        item.escalation = escalation
-        try:
-            if escalation.jira_issue_id:
-                # The Bug recorded for this ticket, never a second one: one JIRA cannot show
-                # (deleted, or hidden from the bridge's user) is the caller's to restore.
-                issue = self.tracker.issue(escalation.jira_issue_id)
-                if issue is None:
-                    raise _recorded_bug_missing(escalation)
-                item.bug_how = "recorded"
-            else:
-                self._fence()
-                kwargs = {"sleep": self.sleep} if self.sleep else {}
-                issue, how = self.tracker.create_once(action.label, action.fields, what="Bug", **kwargs)
-                item.bug_how = "created" if how == "created" else "found"
-        except BaseException:
-            self.store.escalations.release_claim(escalation.id)
-            raise
-        item.issue = issue
-        item.escalation = self.store.escalations.mark_created(
-            escalation.id, jira_issue_id=issue.id, jira_key=issue.key, jira_url=issue.url)
-        detail = {"created": f"created {issue.key}", "found": f"found {issue.key} by its label",
-                  "recorded": f"found {issue.key} recorded for this ticket"}[item.bug_how]
-        outcomes.append(Outcome(action, "done" if item.bug_how == "created" else "skipped", detail))
-        item.outcomes.append(outcomes[-1])
-        return True
-
-    #: How long a second process waits for the one that claimed the escalation to create
-    #: its Bug before giving up with "run again" (seconds between looks).
-    CLAIM_WAITS_S = (0.2, 0.5, 1.0, 2.0, 4.0)
-
-    def _claim_escalation(self, action: CreateBug):
-        """The escalation row, claimed for this process (one creator per ticket, across
-        processes sharing the store). Another process's live claim is waited for: once it
-        has created the Bug, that Bug is this run's too."""
-        escalation, claimed = self.store.escalations.record_intent(**action.intent)
-        for pause in self.CLAIM_WAITS_S:
-            if claimed or escalation.jira_issue_id:
-                return escalation
-            (self.sleep or time.sleep)(pause)
-            escalation, claimed = self.store.escalations.record_intent(**action.intent)
-        if claimed or escalation.jira_issue_id:
-            return escalation
-        raise ItemFailed(f"another process is escalating ticket {action.intent['origin_ticket_id']} right now",
-                         hint="run the same command again in a minute: it then finds that Bug")
-
-    def _adopt_bug(self, item: Item, action: AdoptBug, outcomes: list[Outcome]) -> bool:
-        self._fence()
-        escalation = self.store.escalations.by_issue(action.issue_id)
-        if escalation is None:
-            escalation, _ = self.store.escalations.record_intent(**action.intent)
-            escalation = self.store.escalations.mark_created(
-                escalation.id, jira_issue_id=action.issue_id, jira_key=action.issue_key, jira_url=action.issue_url)
-            escalation = self.store.escalations.mark_complete(escalation.id)
-            outcomes.append(Outcome(action, "done", f"adopted {action.issue_key}"))
-        else:
-            outcomes.append(Outcome(action, "skipped", f"{action.issue_key} is already an escalation"))
-        item.outcomes.append(outcomes[-1])
-        item.escalation = escalation
-        item.bug_how = "adopted"
-        return True
-
+    # ---------------------------------------------------------------------- tickets --
     def _link_ticket(self, item: Item, action: LinkTicket, outcomes: list[Outcome]) -> None:
         self._fence()
         self.store.links.add(item.escalation.id, action.helpdesk, action.ticket_id, role=action.role,
@@ -365,6 +293,14 @@ class Executor(TicketWrites):
             return "done"
         if isinstance(action, ReopenTask):
             self.tracker.reopen(action.task_key)
+            return "done"
+        if isinstance(action, RelateTask):
+            try:
+                self.tracker.link_issues(action.link_type, action.task_key, action.issue_key)
+            except ServiceRejected as exc:
+                if exc.status != 404:
+                    raise
+                return "skipped"  # the Task itself is gone from JIRA: nothing is left to relate
             return "done"
         if isinstance(action, LinkErrorIssue):
             return self._link_error_issue(pending)
@@ -454,17 +390,6 @@ class Executor(TicketWrites):
             store.outbox.finish_many(done=ledger.done, failed=ledger.failed, s=s)
             store.links.record_many(ledger.links, s=s)
             store.audit.record_many(ledger.audit, s=s)
-
-
-def _recorded_bug_missing(escalation) -> UsageError:
-    """Why an escalation whose recorded Bug JIRA answers 404 for goes no further (exit 2)."""
-    ticket = escalation.origin_ticket_id
-    return UsageError(
-        f"the Bug {escalation.jira_key} recorded for {escalation.origin_helpdesk} ticket {ticket} does not exist "
-        "in JIRA or the bridge's JIRA user cannot see it; nothing was written and no second Bug was made",
-        hint=f"restore {escalation.jira_key} in JIRA or give the bridge's JIRA user permission to see it, then run "
-             f"`bridge escalate {ticket}` again; the bridge has no command to start the ticket's escalation over "
-             "with a new Bug")
 
 
 @dataclass

@@ -199,9 +199,19 @@ class TicketWrites:
             note = (f"Escalated to JIRA as {action.issue_key}: {action.issue_url or url}\n"
                     f"Severity {action.severity}, JIRA priority {action.priority}. "
                     "Engineering's progress will be mirrored on this ticket.")
+            stale: tuple[str, ...] = ()
+            if action.replaced_key:
+                note = (f"{action.replaced_key} is gone from JIRA: this ticket's escalation was refiled as "
+                        f"{action.issue_key}: {action.issue_url or url}\n"
+                        f"Severity {action.severity}, JIRA priority {action.priority}. The customer was not "
+                        "told; engineering's progress on the new Bug will be mirrored on this ticket.")
+                # The gone Bug's key tag would send agents (and their views) to nothing.
+                if action.tag_prefix:
+                    stale = (f"{action.tag_prefix}{action.replaced_key}".lower(),)
             fields = {action.key_field: action.issue_key} if action.key_field else {}
             tags = tuple(dict.fromkeys((action.marker, ESCALATED_TAG)))
-            return TicketWrite(comment=note, public=False, add_tags=tags, fields=fields, if_version=version)
+            return TicketWrite(comment=note, public=False, add_tags=tags, remove_tags=stale, fields=fields,
+                               if_version=version)
         return TicketWrite(comment=action.body, public=False)
 
     def _render(self, template: str, locale: str | None, context: dict, ticket: Ticket | None) -> str:

@@ -23,33 +23,45 @@ from bridge.stop_signal import StopSignal
 @click.option("--emergency", is_flag=True, help="The highest severity.")
 @click.option("--into", "into", metavar="KEY", help="Attach the ticket to this existing JIRA issue.")
 @click.option("--force", is_flag=True, help="Escalate a solved or closed ticket too.")
+@click.option("--refile", is_flag=True,
+              help="The recorded Bug is gone from JIRA (404): file a new Bug for the escalation and move its "
+                   "tickets onto it. Refused while JIRA shows the recorded Bug.")
 @click.option("--sentry", "sentry_refs", multiple=True, metavar="REF",
               help="A Sentry issue (URL, short id or numeric id) to file as a Task related to the Bug; "
                    "repeatable. References in the conversation are linked too.")
 @click.option("--dry-run", is_flag=True, help="Print the plan; write nothing anywhere.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_state
-def escalate(state: State, ticket: str, severity, urgency, impact, emergency, into, force, sentry_refs,
+def escalate(state: State, ticket: str, severity, urgency, impact, emergency, into, force, refile, sentry_refs,
              dry_run, as_json) -> None:
-    """Escalate TICKET into a JIRA Bug (or --into an existing one)."""
+    """Escalate TICKET into a JIRA Bug (or --into an existing one, or --refile a deleted one)."""
     from bridge.escalation import EscalationRequest
+    from bridge.escalation.request import check_refile_options
 
     if severity and (urgency or impact or emergency):
         raise UsageError("give either --severity, or --urgency with --impact, or --emergency")
     if bool(urgency) != bool(impact):
         raise UsageError("--urgency and --impact go together")
+    request = EscalationRequest(
+        ticket=ticket, actor="", severity=severity, urgency=urgency, impact=impact, emergency=emergency,
+        into=into, force=force, dry_run=dry_run, sentry=tuple(sentry_refs), refile=refile)
+    check_refile_options(request)  # before the configuration is read or a service asked
     state.read_only = dry_run  # a dry run opens the store read-only: it cannot write
     services = state.services
-    result = services.escalator().escalate(EscalationRequest(
-        ticket=ticket, actor=services.actor, severity=severity, urgency=urgency, impact=impact,
-        emergency=emergency, into=into, force=force, dry_run=dry_run, sentry=tuple(sentry_refs),
-    ))
+    request.actor = services.actor
+    result = services.escalator().escalate(request)
+    gone = (result.refile or {}).get("replaced_key")
     if dry_run:
-        human = [f"dry run: ticket {result.ticket} would be escalated ({result.severity} → {result.priority}, tier {result.tier})"]
+        human = [f"dry run: ticket {result.ticket} would be escalated ({result.severity} → {result.priority}, tier {result.tier})"
+                 if gone is None else
+                 f"dry run: {gone} is gone from JIRA; ticket {result.ticket}'s escalation would be refiled as a new "
+                 f"Bug ({result.severity} → {result.priority}, tier {result.tier})"]
         human += [f"  - {step}" for step in result.plan.get("writes", [])]
         human.append(f"  label: {result.plan.get('label')}" if result.plan.get("label") else "")
     else:
         verb = "created" if result.created else "linked to"
+        if gone is not None:
+            verb = f"refiled {gone} (gone from JIRA) as"
         human = [f"ticket {result.ticket}: {verb} {result.jira_key} {result.jira_url}"]
         human += [f"  - {step}" for step in result.steps]
     _emit(result.as_json(), as_json, "\n".join(line for line in human if line))

@@ -4,7 +4,12 @@
 Fetching reads only: the ticket with its conversation, the store's row for it, the Bug of
 ``--into`` (or of a complete escalation that ``--emergency`` raises), the actor's groups
 when the mappings name allowed groups, and error-tracker references in the conversation. A
-re-run on a complete escalation with nothing to do reads nothing beyond the store.
+person's re-run on a complete escalation with nothing to do reads only its Bug: one JIRA no
+longer shows stops it (exit 2) with the way out, ``--refile``, rather than "nothing to do".
+
+``--refile`` (and any escalate of a ticket whose refile is under way) reads the escalation's
+origin ticket, its linked tickets and Tasks from the store, and asks JIRA whether the
+recorded Bug is gone; the planner files the successor, the executor makes sure it is one.
 
 A ticket joined with ``--into`` is linked to an escalation that is complete already, so a
 failed remote link, internal note or acknowledgement of that ticket does not hold the
@@ -27,11 +32,14 @@ from typing import Any, Callable
 
 from bridge.actions import (Acknowledge, CreateBug, EscalatedNote, LinkErrorIssue, PageOnCall, RemoteLink,
                             SetBugFields)
+from bridge.bug_phase import recorded_bug_exists, recorded_bug_missing
 from bridge.connectors.base import Helpdesk, Tracker
-from bridge.errors import BridgeError, ConfigError, InvalidValue, ItemFailed, NotAllowed
+from bridge.errors import BridgeError, ConfigError, InvalidValue, ItemFailed, NotAllowed, UsageError
+from bridge.escalation.inputs import LinkedTicketFacts, RefileFacts
 from bridge.escalation.plan import (EscalationFacts, EscalationInputs, EscalationPlan, HelpdeskFacts, Policy,
                                     plan, ticket_side_key)
-from bridge.escalation.request import EscalationRequest, EscalationResult
+from bridge.escalation.refile import RECORD_PREFIX
+from bridge.escalation.request import EscalationRequest, EscalationResult, check_refile_options
 from bridge.executor import Executor, Item, Outcome
 from bridge.paging import Page
 from bridge.ticket_views import view_of
@@ -88,9 +96,13 @@ class Escalator:
         """Read what the planner needs; writes nothing. Returns the inputs and the failures
         that do not stop the escalation (references that could not be looked for)."""
         kind = self.helpdesk.kind
+        check_refile_options(request)
         ticket_id = self.helpdesk.validate_ticket_id(request.ticket)
         self._check_error_refs(request)
         existing = self.store.escalations.by_ticket(kind, ticket_id)
+        refile = self._refile(request, existing, ticket_id)
+        if refile is not None:
+            return self._fetch_refile(request, existing, ticket_id, refile), []
         bug = bug_escalation = ticket = None
         retry: tuple[str, ...] = ()
         unfinished: tuple[str, ...] = ()
@@ -116,7 +128,14 @@ class Escalator:
                 bug = self.tracker.issue(existing.jira_issue_id) if existing.jira_issue_id else None
                 if bug is None:
                     raise ItemFailed(f"the Bug {existing.jira_key} of ticket {ticket_id} cannot be read in JIRA",
-                                     hint="check that it still exists and the bridge's user can see it")
+                                     hint="check that it still exists and the bridge's user can see it; if it was "
+                                          f"deleted, `bridge escalate {ticket_id} --refile` files a new one")
+            elif not request.finishing and existing.jira_issue_id \
+                    and self.tracker.issue(existing.jira_issue_id) is None:
+                # A person re-running escalate asks whether the escalation stands: one read
+                # tells them when its Bug is gone, rather than "nothing to do" for a Bug
+                # that sync can no longer follow (sync's own finishing asks nothing here).
+                raise recorded_bug_missing(existing)
             if request.emergency or page_owed or unfinished:
                 ticket = self.helpdesk.get_ticket_for_escalation(ticket_id)
         else:
@@ -137,6 +156,75 @@ class Escalator:
             actor_groups=groups, error_refs=tuple(refs), retry_error_refs=retry, pager=self.pager is not None,
             already_linked=existing is not None, retry_ticket_keys=unfinished, ticket_id=ticket_id)
         return inputs, failures
+
+    # ---------------------------------------------------------------------- refiles --
+    def _refile(self, request: EscalationRequest, existing, ticket_id: str) -> RefileFacts | None:
+        """The Bug this run's refile replaces: one asked for with ``--refile`` (JIRA must
+        answer 404 for the recorded Bug), or one under way — begun, its new Bug or its
+        ticket side unfinished — which any escalate of the ticket carries on. None: no
+        refile. Refuses (exit 2, nothing written) ``--refile`` of a ticket never escalated,
+        of an escalation without a Bug yet, and of one whose Bug JIRA shows."""
+        under_way = self._refile_under_way(existing) if existing is not None and existing.state != "complete" \
+            else None
+        if not request.refile:
+            if under_way is None or request.finishing or not (
+                    request.into or request.emergency or request.severity or request.urgency):
+                return under_way
+            # The refile keeps the recorded severity and files its own Bug: what this asks
+            # (the Escalate button's press, say) waits until the refile stands, rather than
+            # being dropped into it. Exit 1: the press is tried again.
+            raise ItemFailed(f"the escalation of ticket {ticket_id} is being refiled (its Bug "
+                             f"{under_way.issue_key or under_way.issue_id} is gone from JIRA); nothing was written",
+                             hint=f"`bridge escalate {ticket_id}` finishes the refile; then run this again")
+        if existing is None:
+            raise UsageError(f"ticket {ticket_id} was never escalated, so it has no Bug to refile",
+                             hint=f"`bridge escalate {ticket_id}` files its first Bug")
+        if existing.jira_issue_id is None:
+            if under_way is not None:
+                return under_way
+            raise UsageError(f"the escalation of ticket {ticket_id} has no Bug recorded yet, so there is none to "
+                             "refile; nothing was written",
+                             hint=f"`bridge escalate {ticket_id}` finishes it: it looks for its Bug by its label "
+                                  "before it creates one")
+        if self.tracker.issue(existing.jira_issue_id) is not None:
+            if under_way is not None:
+                return under_way  # the refile's own new Bug: its ticket side is what is left
+            raise recorded_bug_exists(existing)
+        return RefileFacts(issue_id=existing.jira_issue_id, issue_key=existing.jira_key, issue_url=existing.jira_url,
+                           by=request.actor)
+
+    def _refile_under_way(self, existing) -> RefileFacts | None:
+        """The latest refile the store recorded for an escalation that is not complete: the
+        refile it is in the middle of (rows only leave ``complete`` by a refile)."""
+        entries = self.store.outbox.list(states=None, escalation_id=existing.id,
+                                         key_prefix=f"{RECORD_PREFIX}{existing.label}:")
+        if not entries:
+            return None
+        record = self.store.outbox.payload(entries[-1])
+        return RefileFacts(issue_id=record["replaced_issue_id"], issue_key=record.get("replaced_key"),
+                           issue_url=record.get("replaced_url"), by=record.get("by") or "bridge")
+
+    def _fetch_refile(self, request: EscalationRequest, existing, ticket_id: str,
+                      refile: RefileFacts) -> EscalationInputs:
+        """A refile's inputs: the escalation's origin ticket (its conversation describes the
+        new Bug), every linked ticket of this helpdesk, the escalation's Tasks."""
+        kind = self.helpdesk.kind
+        origin = existing.origin_ticket_id if existing.origin_helpdesk == kind else ticket_id
+        ticket = self.helpdesk.get_ticket_for_escalation(origin)
+        rules = self.mappings.escalation
+        groups = (tuple(self.helpdesk.user_groups(request.actor))
+                  if rules.allowed_groups and not request.finishing else ())
+        linked = tuple(LinkedTicketFacts(t.ticket_id, self.helpdesk.ticket_url(t.ticket_id), t.role)
+                       for t in self.store.links.of(existing.id) if t.helpdesk == kind)
+        tasks = tuple(t.jira_key for t in self.store.tasks.of(existing.id) if t.jira_key and t.state == "created")
+        return EscalationInputs(
+            request=request, now=self.clock(), ticket=ticket,
+            helpdesk=HelpdeskFacts(kind=kind, service=self.helpdesk.service, base_url=self.helpdesk.base_url,
+                                   ticket_url=self.helpdesk.ticket_url(origin)),
+            existing=EscalationFacts.of(existing), actor_groups=groups, error_refs=tuple(request.sentry),
+            pager=self.pager is not None, already_linked=True,
+            retry_ticket_keys=self._unfinished_ticket_keys(existing.id, kind, origin), ticket_id=ticket_id,
+            refile=refile, linked=linked, task_keys=tasks)
 
     def _check_error_refs(self, request: EscalationRequest) -> None:
         """Refuse a malformed ``--sentry`` (exit 2) before anything is read or written."""
@@ -233,6 +321,8 @@ class Escalator:
             first_response_due=_iso(the_plan.first_response_due), next_update_due=_iso(the_plan.next_update_due),
             affected_count=escalation.affected_count if escalation else the_plan.affected_count,
             failures=list(failures or []))
+        if the_plan.refile is not None:
+            result.refile = {**the_plan.refile, "jira_key": escalation.jira_key if escalation else None}
         if item is None:
             return result
         result.outcomes = list(item.outcomes)
@@ -272,6 +362,9 @@ class Escalator:
             suffix = {"skipped": ": already done", "refused": f": {outcome.detail}"}.get(outcome.result, "")
             if outcome.result == "failed":
                 suffix = f": failed ({outcome.detail})"
+            if isinstance(action, CreateBug) and action.replaces is not None:
+                result.steps.append(f"{outcome.detail}, replacing {action.replaces.issue_key}, which JIRA no longer has")
+                continue
             result.steps.append(outcome.detail if isinstance(action, CreateBug) else f"{action.describe()}{suffix}")
         return result
 

@@ -16,6 +16,9 @@ Why each branch fires:
   files error-tracker issues as related Tasks (never on the ticket, policy 001), writes the
   internal note and the acknowledgement, and pages on-call when the severity is the
   profile's highest.
+* **A refile** (``--refile``, or one under way) files a new Bug for an escalation whose
+  recorded Bug JIRA no longer has, under a label of its own, and moves every linked ticket
+  onto it; the customers are told nothing (:func:`_plan_refile`).
 * **An escalation already complete** does nothing and reads nothing more — unless
   ``--emergency`` raises it (the Bug to the highest priority, a comment on the Bug, a
   new acknowledgement with the new targets), a page is still owed, ``--sentry`` names
@@ -33,84 +36,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from bridge.actions import (Acknowledge, Action, AdoptBug, CommentOnBug, CreateBug, EscalatedNote, LinkErrorIssue,
-                            LinkTicket, PageOnCall, RemoteLink, SetBugFields)
-from bridge.escalation.request import EscalationRequest
-from bridge.models import Issue, Ticket
+                            LinkTicket, PageOnCall, RelateTask, RemoteLink, Replacing, SetBugFields)
+from bridge.escalation.inputs import (EscalationFacts, EscalationInputs, HelpdeskFacts,  # noqa: F401 - re-exported
+                                      LinkedTicketFacts, Policy, RefileFacts)
+from bridge.escalation.refile import refile_label, refile_record_key
 
 #: JIRA refuses descriptions over 32,767 characters; stay well below.
 DESCRIPTION_LIMIT = 30_000
 COMMENT_EXCERPT = 2_000
 EMERGENCY_ACK_TAG = "bridge_acknowledged_emergency"
-
-
-@dataclass(frozen=True)
-class HelpdeskFacts:
-    """What the planner needs to know about the helpdesk (no connection)."""
-
-    kind: str
-    service: str
-    base_url: str
-    ticket_url: str
-
-
-@dataclass(frozen=True)
-class EscalationFacts:
-    """The store's row for an escalation, as the planner reads it."""
-
-    id: int
-    label: str
-    state: str
-    severity: str
-    priority: str
-    tier: str | None
-    jira_issue_id: str | None
-    jira_key: str | None
-    jira_url: str | None
-    pages_sent: int
-    affected_count: int
-    origin_helpdesk: str
-    origin_ticket_id: str
-
-    @classmethod
-    def of(cls, row) -> "EscalationFacts | None":
-        if row is None:
-            return None
-        return cls(id=row.id, label=row.label, state=row.state, severity=row.severity, priority=row.priority,
-                   tier=row.tier, jira_issue_id=row.jira_issue_id, jira_key=row.jira_key, jira_url=row.jira_url,
-                   pages_sent=row.pages_sent, affected_count=row.affected_count,
-                   origin_helpdesk=row.origin_helpdesk, origin_ticket_id=row.origin_ticket_id)
-
-
-@dataclass(frozen=True)
-class EscalationInputs:
-    """Everything :func:`plan` reads; gathered by the fetch step."""
-
-    request: EscalationRequest
-    helpdesk: HelpdeskFacts
-    now: datetime
-    ticket: Ticket | None
-    existing: EscalationFacts | None = None
-    #: The Bug as JIRA shows it: ``--into``'s target, or a complete escalation's Bug when
-    #: ``--emergency`` needs its priority.
-    bug: Issue | None = None
-    #: The escalation ``--into``'s Bug already belongs to (None: the bridge did not create it).
-    bug_escalation: EscalationFacts | None = None
-    actor_groups: tuple[str, ...] = ()
-    #: Error-tracker references to link (``--sentry`` and those found in the conversation).
-    error_refs: tuple[str, ...] = ()
-    #: References whose earlier link failed (retried now).
-    retry_error_refs: tuple[str, ...] = ()
-    pager: bool = False
-    #: The ticket is linked to the escalation already (``--into`` re-run).
-    already_linked: bool = False
-    #: Outbox keys of this ticket's side of a complete escalation (remote link, internal
-    #: note, acknowledgement) still pending or failed: planned again under these keys.
-    retry_ticket_keys: tuple[str, ...] = ()
-    #: The ticket asked about (validated), when it is not the escalation's origin.
-    ticket_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -143,6 +80,8 @@ class EscalationPlan:
     bug_url: str | None = None
     affected_count: int | None = None
     fields: dict[str, Any] = field(default_factory=dict)
+    #: A refile: the gone Bug it replaces (``replaced_key``, ``replaced_issue_id``).
+    refile: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The plan as ``--dry-run --json`` prints it."""
@@ -150,21 +89,14 @@ class EscalationPlan:
                 "writes": [a.describe() for a in self.actions],
                 "actions": [{"kind": type(a).__name__, "key": a.key, "target": a.target, "what": a.describe()}
                             for a in self.actions],
-                "nothing_to_do": self.nothing_to_do}
-
-
-@dataclass(frozen=True)
-class Policy:
-    """The policy and mapping collaborators the planner calls (all pure)."""
-
-    profile: Any
-    mappings: Any
-    redact: Callable[[str], str]
+                "nothing_to_do": self.nothing_to_do, "refile": self.refile}
 
 
 def plan(inputs: EscalationInputs, policy: Policy) -> EscalationPlan:
     """The plan for one escalate request (see the module docstring)."""
     request = inputs.request
+    if inputs.refile is not None:
+        return _plan_refile(inputs, policy)
     if request.into:
         return _plan_join(inputs, policy)
     existing = inputs.existing
@@ -264,7 +196,8 @@ def _refusal(inputs: EscalationInputs, policy: Policy) -> Refusal | None:
     return None
 
 
-def _bug_fields(inputs: EscalationInputs, policy: Policy, d: EscalationPlan) -> dict[str, Any]:
+def _bug_fields(inputs: EscalationInputs, policy: Policy, d: EscalationPlan, *, affected_count: int = 1,
+                preface: tuple[str, ...] = ()) -> dict[str, Any]:
     jira, ticket, redact = policy.mappings.jira, inputs.ticket, policy.redact
     fields: dict[str, Any] = {
         "project": {"key": jira.project},
@@ -272,11 +205,11 @@ def _bug_fields(inputs: EscalationInputs, policy: Policy, d: EscalationPlan) -> 
         # One line: JIRA refuses a summary with line breaks (helpdesks allow them). Made one
         # line before redaction, which then sees a number split over two lines as one.
         "summary": redact(" ".join(ticket.subject.split()))[:250] or f"Escalated ticket {ticket.id}",
-        "description": _description(inputs, policy, d),
+        "description": _description(inputs, policy, d, preface),
         "priority": {"name": d.priority},
         "labels": [d.label, jira.label_prefix],
     }
-    computed = {"tier": d.tier, "affected_count": 1}
+    computed = {"tier": d.tier, "affected_count": affected_count}
     for name, mapping in policy.mappings.fields.items():
         value = computed[name] if name in computed else mapping.read(ticket)
         if value is None or value == "":
@@ -293,10 +226,11 @@ def _bug_fields(inputs: EscalationInputs, policy: Policy, d: EscalationPlan) -> 
     return fields
 
 
-def _description(inputs: EscalationInputs, policy: Policy, d: EscalationPlan) -> str:
+def _description(inputs: EscalationInputs, policy: Policy, d: EscalationPlan, preface: tuple[str, ...] = ()) -> str:
     """A summary of the conversation for engineers; customer PII redacted."""
     t, redact = inputs.ticket, policy.redact
     lines = [
+        *preface,
         f"Escalated from {inputs.helpdesk.service} ticket {t.id}: {t.url or inputs.helpdesk.ticket_url}",
         f"Organization: {t.organization or 'unknown'} · tier: {d.tier}",
         f"Severity: {d.severity} ({d.severity_reason}) · priority: {d.priority} · policy: {policy.profile.name}",
@@ -433,6 +367,66 @@ def ticket_side_key(key: str, helpdesk: str, ticket_id: str) -> bool:
     origin = f"{helpdesk}:{ticket_id}"
     return key in (f"note:{origin}", f"ack:{origin}", f"ack-emergency:{origin}") \
         or key.startswith(f"remote-link:{origin}:")
+
+
+# ------------------------------------------------------------------------- --refile --
+def _plan_refile(inputs: EscalationInputs, policy: Policy) -> EscalationPlan:
+    """A new Bug for an escalation whose recorded one JIRA no longer has (``--refile``, or a
+    refile under way): the first escalation's CreateBug under a label of its own (see
+    :mod:`bridge.escalation.refile`), every linked ticket moved onto it (remote link, an
+    internal note naming it and the Bug it replaces), the escalation's Tasks related to it.
+
+    The escalation keeps its severity, SLA clock and what each customer was told: nothing
+    changed for the customers, so they are not acknowledged again (an acknowledgement that
+    never went out is retried under its own key), and sync tells them only what the new Bug
+    does next. Every key is new to the refile, so nothing sent for the gone Bug counts as
+    done for this one; a page already sent is not sent again (its key is the escalation's)."""
+    existing, gone, helpdesk, mappings = inputs.existing, inputs.refile, inputs.helpdesk, policy.mappings
+    decision = _decided(inputs, policy, existing.severity, existing.priority, "the escalation's recorded severity")
+    decision.ticket_id = inputs.ticket_id or inputs.ticket.id
+    decision.label, decision.affected_count = existing.label, existing.affected_count
+    label = refile_label(existing.label, gone.issue_id)
+    decision.refile = {"replaced_key": gone.issue_key, "replaced_issue_id": gone.issue_id, "label": label}
+    decision.refusal = _refusal(inputs, policy)
+    if decision.refusal:
+        return decision
+    joined = tuple(f"Also affected: {helpdesk.service} ticket #{t.ticket_id} {t.url}" for t in inputs.linked
+                   if t.role != "origin")
+    preface = (f"Refiled by {gone.by}: replaces {gone.issue_key or gone.issue_id}, which JIRA no longer has.",
+               *joined, "")
+    decision.fields = _bug_fields(inputs, policy, decision, affected_count=existing.affected_count, preface=preface)
+    decision.fields["labels"].insert(1, label)
+    intent = dict(label=existing.label, origin_helpdesk=existing.origin_helpdesk,
+                  origin_ticket_id=existing.origin_ticket_id, severity=existing.severity, priority=existing.priority,
+                  profile=existing.profile, tier=existing.tier, organization=existing.organization,
+                  escalated_by=existing.escalated_by, opened_at=existing.opened_at)
+    replacing = Replacing(escalation_id=existing.id, issue_id=gone.issue_id, issue_key=gone.issue_key,
+                          issue_url=gone.issue_url, record_key=refile_record_key(existing.label, gone.issue_id),
+                          by=gone.by)
+    actions: list[Action] = [CreateBug(key=f"bug:{label}", label=label, fields=decision.fields, intent=intent,
+                                       replaces=replacing)]
+    key_field = mappings.ticket_key_field.field.get(helpdesk.kind)
+    for ticket in inputs.linked:
+        origin = f"{helpdesk.kind}:{ticket.ticket_id}"
+        actions += [
+            RemoteLink(key=f"remote-link:{origin}:{label}", issue_key=None,
+                       global_id=f"bridge:{helpdesk.kind}:{helpdesk.base_url}:ticket:{ticket.ticket_id}",
+                       url=ticket.url, title=f"{helpdesk.service} ticket #{ticket.ticket_id}"),
+            EscalatedNote(key=f"note:{origin}:{label}", helpdesk=helpdesk.kind, ticket_id=ticket.ticket_id,
+                          severity=existing.severity, priority=existing.priority, issue_key=None,
+                          key_field=key_field, tag_prefix=mappings.ticket_key_field.tag_prefix,
+                          replaced_key=gone.issue_key or gone.issue_id),
+        ]
+    actions += [RelateTask(key=f"relate-task:{label}:{task}", issue_key=None, task_key=task,
+                           link_type=mappings.jira.relates_link) for task in inputs.task_keys]
+    actions += _error_links(inputs, label, None)
+    # An acknowledgement that never went out (its run failed): under its own key, once.
+    actions += [replace(a, issue_key=None) for a in _unfinished_ticket_side(inputs, policy)
+                if isinstance(a, Acknowledge)]
+    if inputs.pager and existing.pages_sent == 0 and existing.severity == policy.profile.highest:
+        actions.append(PageOnCall(key=f"page:{existing.label}", issue_key=None))
+    decision.actions, decision.label = actions, label
+    return decision
 
 
 # ------------------------------------------------------------------- --into KEY --

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from bridge.errors import UsageError
+
 
 @dataclass
 class EscalationRequest:
@@ -26,6 +28,28 @@ class EscalationRequest:
     #: does, as ``actor`` = the bridge): whoever escalated was checked then, so the
     #: mappings' allowed actors and groups are not asked again.
     finishing: bool = False
+    #: File a new Bug for an escalation whose recorded Bug JIRA no longer has (404), and
+    #: move its tickets onto it (a person's decision: JIRA hides a Bug the same way).
+    refile: bool = False
+
+
+def check_refile_options(request: EscalationRequest) -> None:
+    """Refuse what ``--refile`` does not combine with (exit 2), before anything is read.
+
+    A refile keeps the escalation's recorded severity (its SLA clock and what its customers
+    were told stay as they are): raise it afterwards with ``--emergency``. It always files a
+    new Bug: moving an escalation's tickets and history onto another existing issue
+    (``--into``) would merge two escalations, which the bridge does not do."""
+    if not request.refile:
+        return
+    if request.into:
+        raise UsageError("--refile files a new Bug for the escalation and cannot be combined with --into",
+                         hint="run it without --into: the escalation gets a Bug of its own, which engineers "
+                              "can link to the other issue in JIRA")
+    if request.severity or request.urgency or request.impact or request.emergency:
+        raise UsageError("--refile keeps the escalation's recorded severity and cannot be combined with "
+                         "--severity, --urgency/--impact or --emergency",
+                         hint="refile first, then raise it with `bridge escalate TICKET --emergency`")
 
 
 @dataclass
@@ -52,6 +76,9 @@ class EscalationResult:
     failures: list[str] = field(default_factory=list)
     #: One entry per error-tracker issue linked (or not: ``error``) by this run.
     sentry_tasks: list[dict[str, Any]] = field(default_factory=list)
+    #: A refile (planned, or carried out by this run): ``replaced_key``, ``replaced_issue_id``,
+    #: the new Bug's ``label`` and, once filed, its ``jira_key``; None for any other escalate.
+    refile: dict[str, Any] | None = None
     #: What became of each action (``planned`` in a dry run): for callers that report
     #: actions one by one, as `bridge sync` does. Not part of :meth:`as_json`.
     outcomes: list[Any] = field(default_factory=list, repr=False)
@@ -64,6 +91,7 @@ class EscalationResult:
             "steps": self.steps, "first_response_due": self.first_response_due,
             "next_update_due": self.next_update_due, "affected_count": self.affected_count,
             "paged": self.paged, "failures": self.failures, "sentry_tasks": self.sentry_tasks,
+            "refile": self.refile,
         }
         if self.dry_run:
             data["plan"] = self.plan

@@ -341,6 +341,26 @@ class EscalationRepository(Repository):
             s.add(escalation)
             return escalation
 
+    def begin_refile(self, escalation_id: int, *, replaced_issue_id: str, s: Session | None = None) -> bool:
+        """Take the Bug JIRA no longer has off the escalation, so a new one can be filed
+        (``bridge escalate --refile``): the row becomes an unclaimed ``intent`` again and the
+        first escalation's claim and find-or-create path takes over. True if this call did
+        it; False when the escalation no longer holds ``replaced_issue_id`` (another run
+        began the same refile first, or finished it).
+
+        One conditional UPDATE: of racing callers exactly one changes the row. What sync
+        last saw of the gone Bug goes with it — a resolution remembered from it would make
+        the new, unresolved Bug look reopened to the customers. What the escalation is to
+        the customers stays: severity, tier, the SLA clock's start (``opened_at``), pages
+        sent, the linked tickets and what each was told."""
+        values = {**_NO_CLAIM, "state": "intent", "jira_issue_id": None, "jira_key": None, "jira_url": None,
+                  "last_status": None, "last_resolution": None, "last_fix_versions": None,
+                  "last_jira_updated": None, "last_jira_comment_id": None, "sla_next_check_at": None,
+                  "updated_at": utcnow()}
+        with self.within(s) as session:
+            return _set(session, (col(Escalation.id) == escalation_id)
+                        & (col(Escalation.jira_issue_id) == replaced_issue_id), values)
+
     def mark_complete(self, escalation_id: int) -> Escalation:
         """Record that every step of the escalation (link, note, acknowledgement) is done."""
         with self.session() as s:

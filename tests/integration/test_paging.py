@@ -44,12 +44,15 @@ def test_emergency_sets_the_highest_priority_and_pages_once(sandbox, services):
     assert services.store.escalations.by_ticket("zendesk", TICKET).pages_sent == 1
 
 
-def test_rerunning_without_the_flag_neither_reads_nor_writes_anything(sandbox, services):
-    escalate(services, emergency=True)
+def test_rerunning_without_the_flag_writes_nothing_and_reads_only_the_bug(sandbox, services):
+    result = escalate(services, emergency=True)
     for service in sandbox.services():
         service.knobs.reset_counters()
     escalate(services)
-    assert all(service.knobs.received() == [] for service in sandbox.services())
+    # The one read: whether the Bug still stands (a Bug gone from JIRA stops the re-run, exit 2).
+    assert [f"{e.method} {e.path}" for e in sandbox.jira.knobs.received()] == [
+        f"GET /rest/api/2/issue/{sandbox.jira_state.issue(result.jira_key)['id']}"]
+    assert all(service.knobs.received() == [] for service in sandbox.services() if service is not sandbox.jira)
 
 
 def test_an_emergency_subject_pages_too(sandbox, services):
