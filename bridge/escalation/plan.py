@@ -161,10 +161,15 @@ def _decided(inputs: EscalationInputs, policy: Policy, severity: str, priority: 
 
     ticket, profile = inputs.ticket, policy.profile
     tier = policy.mappings.tiers.tier_for(ticket.organization, ticket.organization_tags)
-    due = sla.due(profile, severity, tier, ticket.created or inputs.now, customer_zone=ticket.requester_time_zone)
+    opened, zone = ticket.created or inputs.now, ticket.requester_time_zone
+    due = sla.due(profile, severity, tier, opened, customer_zone=zone)
+    # The acknowledgement is itself a public update, told now: the next one is due a cadence
+    # after it, not a cadence after the ticket was opened (hours ago, for a ticket escalated
+    # late, which would promise the customer a time already past).
     return EscalationPlan(ticket_id=ticket.id, label=None, severity=severity, priority=priority, tier=tier,
                           severity_reason=reason, first_response_due=due.first_response_due,
-                          next_update_due=due.next_update_due,
+                          next_update_due=sla.next_update_after(profile, severity, tier, opened, inputs.now,
+                                                                customer_zone=zone),
                           status_update_every=sla.format_duration(due.status_update_every))
 
 

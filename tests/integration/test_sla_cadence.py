@@ -135,3 +135,23 @@ def test_each_announcement_of_a_batch_promises_the_next_update_its_own_clock_giv
         assert line in bridge_comments(sandbox, ticket)[-1]
     assert {severity for severity, _ in promised} == {"emergency", "normal"}
     assert len({when for _, when in promised}) == 2  # an hour for the emergencies, longer for the others
+
+
+def test_a_ticket_escalated_hours_after_it_opened_is_promised_an_update_a_period_after_the_acknowledgement(
+        sandbox, services):
+    """The acknowledgement is a public update: the next one it promises is an hour after it
+    (the emergency cadence), never an hour after the ticket opened, which for a ticket
+    escalated three hours late would be a time already past."""
+    emergency = next(t for t in sandbox.zendesk_state.tickets.values() if "[Emergency]" in t["subject"])
+    opened = services.helpdesk.get_ticket(str(emergency["id"])).created
+    later = opened + timedelta(hours=3)
+    escalator = services.escalator()
+    escalator.clock = lambda: later
+    result = escalator.escalate(EscalationRequest(ticket=str(emergency["id"]), actor=ACTOR))
+
+    assert result.severity == "emergency"
+    promised = datetime.fromisoformat(result.next_update_due)
+    assert later < promised <= later + timedelta(hours=1)
+    # What the customer was told says the same time.
+    acknowledgement = bridge_comments(sandbox, emergency["id"])[-1]
+    assert promised.strftime("%-I:%M") in acknowledgement
