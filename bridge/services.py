@@ -281,5 +281,7 @@ class Services:
 
 def _secret(value, variable: str) -> str:
     if value is None:
-        raise ConfigError(f"no secret configured: set {variable} in the environment or the secrets file")
+        raise ConfigError(f"no secret configured: set {variable} in the environment or the secrets file",
+                          hint="to try the bridge without real services, run `bridge sandbox` in another terminal "
+                               "and paste the export lines it prints")
     return value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)

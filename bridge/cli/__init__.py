@@ -12,7 +12,7 @@ import json
 import os
 import sys
 import traceback
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -131,9 +131,17 @@ def _where(error: BaseException) -> str:
     return where
 
 
+def json_value(value: object) -> str:
+    """How ``--json`` writes what JSON has no type for: times in ISO 8601 (``T``, offset),
+    as every other time in the output is written; anything else as its text."""
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return str(value)
+
+
 def _emit(data: dict | list, as_json: bool, human: str) -> None:
     if as_json:
-        click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+        click.echo(json.dumps(data, indent=2, sort_keys=True, default=json_value))
     else:
         click.echo(human)
 

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import click
 
-from bridge.cli import (BridgeGroup, State, _emit, _out_of_range, _parse_iso, main,
+from bridge.cli import (BridgeGroup, State, _emit, json_value, _out_of_range, _parse_iso, main,
                         pass_state)
 from bridge.errors import UsageError, shown
 from bridge.stop_signal import StopSignal
@@ -92,7 +92,7 @@ def sync(state: State, dry_run: bool, as_json: bool, every: float | None) -> Non
 
     def show(report) -> None:
         if as_json:
-            click.echo(json.dumps(report.as_json(), sort_keys=True, default=str))
+            click.echo(json.dumps(report.as_json(), sort_keys=True, default=json_value))
             return
         if report.skipped:
             click.echo(f"skipped: {report.skipped}")

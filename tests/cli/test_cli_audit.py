@@ -77,3 +77,38 @@ def test_the_demo_numbers_each_step_once_and_says_its_board_stopped():
     assert "ticket #104 (ticket now 'solved')" in result.output
     # Not a terminal: the board's link is dead once the demo ends, and the output says so.
     assert "board stopped with the demo" in result.output
+
+
+def test_json_output_writes_every_time_in_iso_8601(bridge_env):
+    """`status --json` wrote the store's times as Python prints them (`2026-12-04
+    03:22:56.337070+00:00`) beside ISO times (`...T...`): one form for a script to parse."""
+    import json
+    import re
+    from datetime import datetime
+
+    assert run(bridge_env, "escalate", "101", "--json").exit_code == 0
+    result = run(bridge_env, "status", "101", "--json")
+    assert result.exit_code == 0, result.output
+    times: list[str] = []
+
+    def walk(value) -> None:
+        if isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+        elif isinstance(value, str) and re.match(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d", value):
+            times.append(value)
+
+    walk(json.loads(result.output))
+    assert times, result.output
+    for value in times:
+        assert "T" in value and datetime.fromisoformat(value).tzinfo is not None, value
+
+
+def test_a_missing_secret_points_a_newcomer_at_the_sandbox(tmp_path):
+    env = {"BRIDGE_STORE_URL": f"sqlite:///{tmp_path / 'bridge.db'}"}
+    result = CliRunner().invoke(main, ["escalate", "101"], env=env)
+    assert result.exit_code == 2
+    assert "no secret configured" in result.output and "bridge sandbox" in result.output
