@@ -11,18 +11,20 @@ standings) is attached there. Modules:
 - :mod:`~bridge.board.report` — the SLA report's charts and their CSV;
 - :mod:`~bridge.board.admin` — account management;
 - :mod:`~bridge.board.listing`, :mod:`~bridge.board.timeline`, :mod:`~bridge.board.standings`
-  — the read side.
+  — the read side;
+- :mod:`~bridge.board.times` — the board's one way of showing a time (the ``when`` filter).
 """
 
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timezone
 
 from flask import Flask, request
 
 from bridge.board import admin, auth, pages, report
 from bridge.board.standings import Standings
+from bridge.board.times import left as _left
+from bridge.board.times import when as _when
 
 __all__ = ["register"]
 
@@ -66,22 +68,3 @@ def register(app: Flask, services, *, standings_every: float = 30.0) -> Standing
     app.add_template_filter(_left, "left")
     return standings
 
-
-def _when(value) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            return value
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _left(due: datetime | None, now: datetime) -> str:
-    if due is None:
-        return ""
-    seconds = int((due - now).total_seconds())
-    span = abs(seconds)
-    text = f"{span // 86400}d {span % 86400 // 3600}h" if span >= 86400 else f"{span // 3600}h {span % 3600 // 60}m"
-    return f"{text} left" if seconds >= 0 else f"{text} over"

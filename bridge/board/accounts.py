@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from bridge.board.times import when
 from bridge.store.tables import BoardSession, BoardUser, utcnow
 from bridge.store.users import ROLES
 
@@ -59,7 +60,7 @@ class Throttled(Exception):
     """Too many wrong passwords in a row for this name; try again after ``until``."""
 
     def __init__(self, until: datetime) -> None:
-        super().__init__(f"too many wrong passwords: try again after {until:%H:%M} UTC")
+        super().__init__(f"too many wrong passwords: try again after {when(until)}")
         self.until = until
 
 

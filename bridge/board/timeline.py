@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from bridge.board.listing import CUSTOMER_KINDS
+from bridge.board.times import when
 
 _INTERNAL_NAMES = {
     "internal_note": "Internal note on the ticket", "InternalNote": "Internal note on the ticket",
@@ -21,6 +22,8 @@ _INTERNAL_NAMES = {
     "RemoteLink": "Link to the ticket on the Bug", "LinkErrorIssue": "Sentry issue related to the Bug",
     "SetBugFields": "Bug fields changed", "CreateBug": "Bug created", "AdoptBug": "Existing Bug adopted",
     "LinkTicket": "Ticket linked", "ReopenTask": "Sentry Task reopened",
+    "RelateTask": "Sentry Task related to the Bug",
+    "RefileBug": "Bug gone from JIRA refiled as a new Bug",
     "StateNote": "Internal note on the ticket (state not told to the customer)",
     "CommentOnBug": "Comment on the Bug", "page": "On-call paged", "remote_link": "Link on the Bug",
     "set_status": "Status change",
@@ -76,7 +79,9 @@ def build(escalation, tickets, outbox: list, payload_of, audit: list, tasks: lis
                                  text=payload.get("body") if isinstance(payload.get("body"), str) else None,
                                  detail=o.last_error or ""))
     for a in audit:
-        entries.append(Entry(a.at, False, f"{a.action} ({a.result})", target=a.target, detail=f"{a.actor}: {a.detail}"))
+        # The executor audits each write by its action's class name: shown by the write's name.
+        entries.append(Entry(a.at, False, f"{_name_of(a.action)} ({a.result})", target=a.target,
+                             detail=f"{a.actor}: {a.detail}"))
     for task in tasks:
         entries.append(Entry(task.created_at, False, "Sentry issue filed as a related Task",
                              target=task.jira_key or "", detail=task.sentry_short_id or task.sentry_issue_id))
@@ -98,7 +103,7 @@ def build(escalation, tickets, outbox: list, payload_of, audit: list, tasks: lis
         if clock.get("first_response_at"):
             met = "met" if not clock.get("first_response_breached") else "missed"
             entries.append(Entry(_parse(clock["first_response_at"]), False, f"First response target {met}",
-                                 detail=f"due {due or '-'}"))
+                                 detail=f"due {when(due)}"))
         elif due and clock.get("first_response_breached"):
             entries.append(Entry(_parse(due), False, "First response target missed", detail="no response yet"))
         if clock.get("update_breached") and clock.get("next_update_due"):
@@ -106,6 +111,11 @@ def build(escalation, tickets, outbox: list, payload_of, audit: list, tasks: lis
                                  detail=f"an update was due every {clock.get('status_update_every') or '-'}"))
     entries.sort(key=lambda e: (e.at is None, e.at.timestamp() if e.at else 0))
     return entries
+
+
+def _name_of(kind: str) -> str:
+    """What the timeline calls a write of ``kind`` (an action's class name; itself if unnamed)."""
+    return _INTERNAL_NAMES.get(kind) or _CUSTOMER_NAMES.get(kind) or kind
 
 
 def _announced(key: str, told: bool = True) -> str:

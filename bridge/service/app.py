@@ -169,7 +169,9 @@ def create_app(services, *, inbox: InboxRepository | None = None, metrics: Metri
 
     @app.get("/metrics")
     def metrics_page():
-        return Response(metrics.render(), mimetype=CONTENT_TYPE_LATEST)
+        # content_type, not mimetype: werkzeug appends a charset to a text/* mimetype, and
+        # CONTENT_TYPE_LATEST names its own already (a doubled one upsets strict scrapers).
+        return Response(metrics.render(), content_type=CONTENT_TYPE_LATEST)
 
     _register_button(app, services, inbox, metrics, ring)
     from bridge.board import register

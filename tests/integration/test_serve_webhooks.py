@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
+from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.parser import text_string_to_metric_families
 
 from bridge.config import load_config
 from bridge.services import Services
@@ -146,6 +148,22 @@ def test_health_readiness_and_metrics(sandbox, hooked):
                  "bridge_customer_messages_sent"):
         assert f"# TYPE {name}" in text
     assert metric(running.url, "bridge_inbox_depth", state="waiting") == 0
+
+
+def test_metrics_answer_prometheus_content_type_once_and_parse(sandbox, hooked):
+    running, _ = hooked
+    assert send(running.url, "jira", VALID["jira"]).status_code == 202
+    answer = requests.get(f"{running.url}/metrics", timeout=10)
+    assert answer.status_code == 200
+    # The header exactly as prometheus_client states it: one charset, not two.
+    assert answer.headers["Content-Type"] == CONTENT_TYPE_LATEST
+    assert answer.headers["Content-Type"].lower().count("charset") == 1
+    families = {f.name: f for f in text_string_to_metric_families(answer.text)}
+    assert {"bridge_webhook_deliveries", "bridge_inbox_depth", "bridge_inbox_processing_seconds",
+            "bridge_customer_messages_sent"} <= set(families)
+    accepted = [s.value for s in families["bridge_webhook_deliveries"].samples
+                if s.name == "bridge_webhook_deliveries_total" and s.labels == {"source": "jira", "outcome": "accepted"}]
+    assert accepted == [1.0]
 
 
 def test_readiness_fails_when_a_service_is_down(sandbox, bridge_env):
