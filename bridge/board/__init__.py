@@ -23,6 +23,7 @@ from flask import Flask, request
 
 from bridge.board import admin, auth, pages, report
 from bridge.board.standings import Standings
+from bridge.board.timeline import name_of
 from bridge.board.times import left as _left
 from bridge.board.times import when as _when
 
@@ -66,5 +67,6 @@ def register(app: Flask, services, *, standings_every: float = 30.0) -> Standing
 
     app.add_template_filter(_when, "when")
     app.add_template_filter(_left, "left")
+    app.add_template_filter(name_of, "write_name")
     return standings
 

@@ -80,7 +80,7 @@ def build(escalation, tickets, outbox: list, payload_of, audit: list, tasks: lis
                                  detail=o.last_error or ""))
     for a in audit:
         # The executor audits each write by its action's class name: shown by the write's name.
-        entries.append(Entry(a.at, False, f"{_name_of(a.action)} ({a.result})", target=a.target,
+        entries.append(Entry(a.at, False, f"{name_of(a.action)} ({a.result})", target=a.target,
                              detail=f"{a.actor}: {a.detail}"))
     for task in tasks:
         entries.append(Entry(task.created_at, False, "Sentry issue filed as a related Task",
@@ -113,7 +113,7 @@ def build(escalation, tickets, outbox: list, payload_of, audit: list, tasks: lis
     return entries
 
 
-def _name_of(kind: str) -> str:
+def name_of(kind: str) -> str:
     """What the timeline calls a write of ``kind`` (an action's class name; itself if unnamed)."""
     return _INTERNAL_NAMES.get(kind) or _CUSTOMER_NAMES.get(kind) or kind
 

@@ -110,6 +110,7 @@ def test_failures_are_listed_and_retried(board, sandbox):
     board.services.store.outbox.failed("test:failing-write", "the helpdesk answered 503")
     page = session.get(f"{board.url}/failures", timeout=10)
     assert "the helpdesk answered 503" in page.text and "Retry all" in page.text
+    assert "Internal note on the ticket" in page.text and "InternalNote" not in page.text  # words, not class names
     viewer = board.signed_in(VIEWER)
     assert "Retry all" not in viewer.get(f"{board.url}/failures", timeout=10).text
     retried = session.post(f"{board.url}/failures/retry", data={"escalation": "all", "csrf_token": csrf_of(page.text)},
