@@ -26,7 +26,9 @@ Why each step is safe to repeat after a crash, a time-out or a retry:
    key is the Bug's label, so a page re-sent after a crash joins the same alert).
 
 One failing action never stops the others: it is recorded (outbox, audit) with its reason
-and reported; the next run retries it. With a lease (``lease.check()``), a process that lost
+and reported; the next run retries it. One no retry can help is *refused* instead — a
+message the outbound gate holds back, an error-tracker issue the tracker does not know —
+recorded once with its reason and never retried. With a lease (``lease.check()``), a process that lost
 its lease stops before its next write (fencing).
 
 ``--dry-run`` never builds an executor: it prints the plan.
@@ -45,7 +47,7 @@ from bridge.actions import (Acknowledge, Action, AdoptBug, Announce, BugAction,
                             StatusUpdate)
 from bridge.bug_phase import BugPhase
 from bridge.connectors.base import Helpdesk, Tracker
-from bridge.errors import BridgeError, ItemFailed, LeaseLost, ServiceRejected
+from bridge.errors import BridgeError, InvalidValue, ItemFailed, LeaseLost, ServiceRejected
 from bridge.in_flight import DEFAULT_CONCURRENCY, in_flight
 from bridge.models import Issue, Ticket
 from bridge.ticket_writes import TicketWrites
@@ -54,14 +56,15 @@ from bridge.ticket_writes import TicketWrites
 
 @dataclass
 class Outcome:
-    """What became of one action: done, skipped (already done), failed, planned (dry run)."""
+    """What became of one action: done, skipped (already done), failed, refused (handled,
+    never retried), planned (dry run)."""
 
     action: Action
     result: str
     detail: str = ""
     #: What the action produced, where a caller reports it (an error-tracker link's result).
     data: Any = None
-    #: Why it failed (``result == "failed"``), for callers that turn it into an exit code.
+    #: Why it failed or was refused, for callers that turn it into an exit code.
     error: BaseException | None = None
 
 
@@ -92,6 +95,9 @@ class _Pending:
     #: What was written to the ticket, exactly (``{"body", "public", "locale"}``), recorded
     #: with the outbox entry so the board shows each customer what they were told.
     sent: dict | None = None
+    #: Why the action was refused (``refused``: handled, never retried), for callers that
+    #: turn it into an exit code.
+    refusal: BaseException | None = None
 
 
 class Executor(BugPhase, TicketWrites):
@@ -315,7 +321,18 @@ class Executor(BugPhase, TicketWrites):
         if bug is None:
             raise ItemFailed(f"the Bug {action.issue_key} cannot be read in JIRA")
         ref = action.reference
-        error_issue = self.error_linker.sentry.resolve(ref)
+        try:
+            error_issue = self.error_linker.sentry.resolve(ref)
+        except InvalidValue as exc:
+            # The tracker has no such issue (or the reference can never name one): no retry
+            # can change that, so the entry is finished as refused — recorded once, with
+            # the reason — rather than failed for every later escalate and sync to retry.
+            from bridge.sentry_tasks import LinkResult
+
+            pending.data = LinkResult(reference=ref, bug_key=bug.key, error=str(exc))
+            pending.sent = {"refused": str(exc)}
+            pending.refusal = exc
+            return "refused"
         if error_issue.id in pending.item.linked_error_issues:
             return "skipped"  # the same issue by URL and by short id
         pending.item.linked_error_issues.add(error_issue.id)
@@ -345,7 +362,8 @@ class Executor(BugPhase, TicketWrites):
         action = pending.action
         now = self.clock()
         ledger = self._ledger
-        ledger.done.append((action.key, pending.sent if result == "done" else None))
+        refused_link = result == "refused" and isinstance(action, LinkErrorIssue)
+        ledger.done.append((action.key, pending.sent if result == "done" or refused_link else None))
         if isinstance(action, Announce):
             told = {"last_announced_state": action.state, "last_public_update_at": now}
             if result in ("done", "skipped") and action.helpdesk_status:
@@ -361,8 +379,11 @@ class Executor(BugPhase, TicketWrites):
             ledger.links.append((action.helpdesk, action.ticket_id, {"last_public_update_at": now}))
         if result in ("done", "linked"):
             ledger.audit.append(("bridge", type(action).__name__, action.target, "ok", action.describe()[:200]))
+        if refused_link:
+            detail = detail or f"not linked: {pending.refusal}"
+            ledger.audit.append(("bridge", type(action).__name__, action.target, "denied", detail[:200]))
         outcome = Outcome(action, result, detail or (f"Task {pending.data.task_key}" if result == "linked" else ""),
-                          data=pending.data)
+                          data=pending.data, error=pending.refusal)
         outcomes.append(outcome)
         pending.item.outcomes.append(outcome)
 

@@ -34,7 +34,8 @@ from bridge.actions import (Acknowledge, CreateBug, EscalatedNote, LinkErrorIssu
                             SetBugFields)
 from bridge.bug_phase import recorded_bug_exists, recorded_bug_missing
 from bridge.connectors.base import Helpdesk, Tracker
-from bridge.errors import BridgeError, ConfigError, InvalidValue, ItemFailed, NotAllowed, UsageError
+from bridge.errors import (BridgeError, ConfigError, InvalidValue, ItemFailed, NotAllowed, ServiceError,
+                           ServiceRejected, UsageError)
 from bridge.escalation.inputs import LinkedTicketFacts, RefileFacts
 from bridge.escalation.plan import (EscalationFacts, EscalationInputs, EscalationPlan, HelpdeskFacts, Policy,
                                     plan, ticket_side_key)
@@ -227,14 +228,22 @@ class Escalator:
             refile=refile, linked=linked, task_keys=tasks)
 
     def _check_error_refs(self, request: EscalationRequest) -> None:
-        """Refuse a malformed ``--sentry`` (exit 2) before anything is read or written."""
+        """Refuse a malformed ``--sentry`` (exit 2) before anything is read or written, and
+        one the error tracker does not know (exit 2) before anything is written: recorded,
+        it would be retried, and fail, on every later sync. A tracker that cannot answer
+        now does not hold the escalation up: the link is tried, and retried, as before."""
         if not request.sentry:
             return
         if self.sentry_linker is None:
             raise ConfigError("--sentry needs an error tracker: set BRIDGE_ERRORS_KIND, BRIDGE_ERRORS_URL and "
                               "BRIDGE_ERRORS_TOKEN (or BRIDGE_SENTRY_TOKEN)")
-        for ref in request.sentry:
-            self.sentry_linker.sentry.parse(ref)
+        tracker = self.sentry_linker.sentry
+        parsed = [tracker.parse(ref) for ref in request.sentry]
+        for ref in parsed:
+            try:
+                tracker.resolve(ref)
+            except (ServiceError, ServiceRejected):
+                continue
 
     def _references_in(self, ticket) -> tuple[list[str], list[str]]:
         from bridge import monitoring
@@ -333,6 +342,11 @@ class Escalator:
                     result.sentry_tasks.append(outcome.data.as_json())
                     result.steps.append(f"error-tracker issue {action.reference}: {outcome.detail} relates to "
                                         f"{result.jira_key}")
+                elif outcome.result == "refused":
+                    # The tracker has no such issue (one the conversation named): recorded
+                    # once, not retried, and no failure of the escalation.
+                    result.sentry_tasks.append(outcome.data.as_json())
+                    result.steps.append(f"error-tracker issue {action.reference}: {outcome.detail}")
                 elif outcome.result == "failed":
                     from bridge.sentry_tasks import LinkResult
 

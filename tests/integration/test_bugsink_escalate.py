@@ -177,3 +177,30 @@ def test_link_sentry_takes_a_bugsink_friendly_id_and_refuses_a_sentry_number(san
     assert refused.returncode == 2
     assert "Bugsink names issues by UUID" in refused.stderr + refused.stdout
     assert bugsink.token not in refused.stderr + refused.stdout
+
+
+def test_link_sentry_of_an_issue_bugsink_does_not_know_exits_2_and_leaves_nothing_to_retry(
+        sandbox, project, env, tmp_path):
+    from bridge.config import load_config
+    from bridge.services import Services
+
+    escalated = bridge(env, tmp_path, "escalate", "104", "--json")
+    assert escalated.returncode == 0, escalated.stdout + escalated.stderr
+    key = json.loads(escalated.stdout)["jira_key"]
+    store = Services(load_config(None, env=env)).store
+    before = sorted((e.key, e.state) for e in store.outbox.list(states=None))
+    sandbox.jira.knobs.reset_counters()
+
+    for unknown in (f"{project.slug.upper()}-999", str(uuid.uuid4())):
+        refused = bridge(env, tmp_path, "link-sentry", unknown, "--issue", key)
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert f"Bugsink has no issue {unknown}" in refused.stderr + refused.stdout
+        assert sorted((e.key, e.state) for e in store.outbox.list(states=None)) == before
+        assert store.tasks.all() == []
+        assert [e for e in sandbox.jira.knobs.received() if e.method != "GET"] == []
+
+    synced = bridge(env, tmp_path, "sync", "--json")
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    assert json.loads(synced.stdout)["failures"] == []
+    status = bridge(env, tmp_path, "status", key, "--json")
+    assert json.loads(status.stdout)[0]["failures"] == []
