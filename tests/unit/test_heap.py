@@ -91,3 +91,24 @@ def test_a_heap_the_program_froze_itself_stays_frozen():
     finally:
         gc.unfreeze()
     del kept
+
+
+def _arenas(mode: str, **env: str) -> int:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    probe = Path(__file__).resolve().parents[1] / "fixtures" / "arena_probe.py"
+    env = {**{k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}, **env}
+    done = subprocess.run([sys.executable, str(probe), mode], capture_output=True, text=True, env=env, timeout=60,
+                          check=True)
+    return int(done.stdout.strip())
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="glibc's malloc arenas")
+def test_a_pass_keeps_the_c_heap_to_two_malloc_arenas_unless_the_operator_says_otherwise():
+    # Without: glibc gives each of the eight threads an arena of its own.
+    assert _arenas("plain") > 4
+    assert _arenas("pass") <= 2
+    assert _arenas("pass", MALLOC_ARENA_MAX="4") == 4  # the operator's value stands
