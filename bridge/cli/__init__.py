@@ -168,7 +168,9 @@ def _parse_iso(value: str, option: str) -> datetime:
     except ValueError:
         raise UsageError(f"{option} {value!r} is not an ISO 8601 time", hint="e.g. 2026-11-23T09:00:00+01:00") from None
     if parsed.tzinfo is None:
-        raise UsageError(f"{option} {value!r} has no offset", hint="add one, e.g. +00:00")
+        # Worded as `sla due --opened` words it (bridge.policy.sla): one message for one mistake.
+        raise UsageError(f"{option} {value!r} has no UTC offset",
+                         hint="add one, e.g. 2026-11-23T09:00:00+01:00 or 2026-11-23T08:00:00Z")
     return parsed
 
 
