@@ -23,15 +23,13 @@ from bridge.mapping import load_profile
 from bridge.policy.sla import due
 from bridge.services import Services
 from tests.conftest import ACTOR
+from tests.fixtures.customer_zone import assert_told_in_customer_hours, standard_tier_mappings
 
 ZONE = "Pacific/Auckland"
 
 
 def standard_tier_env(bridge_env, tmp_path) -> dict[str, str]:
-    mappings = tmp_path / "mappings"
-    mappings.mkdir()
-    mappings.joinpath("default.yaml").write_text("profile: p1-p4-matrix\ntiers:\n  default: standard\n")
-    return {**bridge_env, "BRIDGE_MAPPINGS_DIR": str(mappings)}
+    return {**bridge_env, **standard_tier_mappings(tmp_path)}
 
 
 def test_the_requesters_zone_sets_the_clocks_of_a_tier_whose_hours_are_the_customers(sandbox, bridge_env,
@@ -42,18 +40,9 @@ def test_the_requesters_zone_sets_the_clocks_of_a_tier_whose_hours_are_the_custo
     env = standard_tier_env(bridge_env, tmp_path)
     services = Services(load_config(None, env=env))
     result = services.escalator().escalate(EscalationRequest(ticket="101", actor=ACTOR))
-    assert result.tier == "standard"
 
     opened = services.helpdesk.get_ticket("101").created
-    profile = load_profile("p1-p4-matrix")
-    theirs = due(profile, result.severity, "standard", opened, customer_zone=ZONE)
-    warsaw = due(profile, result.severity, "standard", opened)
-    assert theirs.first_response_due != warsaw.first_response_due
-    # What the customer was told, and what is kept: their business hours.
-    assert result.first_response_due == theirs.first_response_due.isoformat(timespec="minutes")
-    local = theirs.first_response_due.astimezone(ZoneInfo(ZONE))
-    assert 8 <= local.hour + local.minute / 60 <= 17
-    assert services.store.escalations.by_ticket("zendesk", "101").customer_zone == ZONE
+    theirs = assert_told_in_customer_hours(services, result, opened, ZONE, "zendesk", "101")
 
     # `bridge sla` counts the escalation's clock in the same zone, and shows it there.
     now = opened.astimezone(timezone.utc)
@@ -62,7 +51,7 @@ def test_the_requesters_zone_sets_the_clocks_of_a_tier_whose_hours_are_the_custo
     [row] = json.loads(answer.output)
     assert row["customer_zone"] == ZONE
     shown = datetime.fromisoformat(row["first_response_due"])
-    assert shown == theirs.first_response_due and shown.utcoffset() == local.utcoffset()
+    assert shown == theirs.first_response_due and shown.utcoffset() == theirs.first_response_due.astimezone(ZoneInfo(ZONE)).utcoffset()
 
 
 def test_a_zone_the_machine_does_not_know_falls_back_to_the_profiles(sandbox, bridge_env, tmp_path):

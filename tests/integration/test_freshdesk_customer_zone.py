@@ -28,6 +28,7 @@ from bridge.policy.sla import due
 from bridge.services import Services
 from bridge.sandbox.freshdesk import DEMO_CONTACT_API_KEY, OPEN
 from tests.conftest import ACTOR
+from tests.fixtures.customer_zone import assert_told_in_customer_hours, standard_tier_mappings
 from tests.fixtures.freshdesk_sandbox import FreshdeskSandbox, freshdesk, freshdesk_service  # noqa: F401
 
 ZONE = "Asia/Kolkata"
@@ -40,11 +41,8 @@ CONTACT_KEYS = {"active", "address", "company_id", "view_all_tickets", "descript
 
 
 def standard_tier_env(sandbox, tmp_path) -> dict[str, str]:
-    mappings = tmp_path / "mappings"
-    mappings.mkdir()
-    mappings.joinpath("default.yaml").write_text("profile: p1-p4-matrix\ntiers:\n  default: standard\n")
     return {**sandbox.env(helpdesk="freshdesk"), "BRIDGE_STORE_URL": f"sqlite:///{tmp_path / 'b.db'}",
-            "BRIDGE_BRIDGE_ACTOR": ACTOR, "BRIDGE_MAPPINGS_DIR": str(mappings), "PATH": os.environ.get("PATH", "")}
+            "BRIDGE_BRIDGE_ACTOR": ACTOR, "PATH": os.environ.get("PATH", ""), **standard_tier_mappings(tmp_path)}
 
 
 def ticket_of_a_requester_in(state, rails_zone: str) -> str:
@@ -64,16 +62,7 @@ def test_a_freshdesk_requester_in_chennai_has_the_clocks_of_asia_kolkata(sandbox
 
     result = services.escalator().escalate(EscalationRequest(ticket=ticket, actor=ACTOR))
 
-    assert result.tier == "standard"
-    profile = load_profile("p1-p4-matrix")
-    theirs = due(profile, result.severity, "standard", OPENED, customer_zone=ZONE)
-    warsaw = due(profile, result.severity, "standard", OPENED)
-    assert theirs.first_response_due != warsaw.first_response_due
-    # What the customer was told, and what is kept: their business hours.
-    assert result.first_response_due == theirs.first_response_due.isoformat(timespec="minutes")
-    local = theirs.first_response_due.astimezone(ZoneInfo(ZONE))
-    assert 8 <= local.hour + local.minute / 60 <= 17
-    assert services.store.escalations.by_ticket("freshdesk", ticket).customer_zone == ZONE
+    theirs = assert_told_in_customer_hours(services, result, OPENED, ZONE, "freshdesk", ticket)
     # One contact read for the escalation, and it is a read.
     contact_reads = knobs.received(path_contains="/api/v2/contacts/")
     assert [e.method for e in contact_reads] == ["GET"]
@@ -84,7 +73,7 @@ def test_a_freshdesk_requester_in_chennai_has_the_clocks_of_asia_kolkata(sandbox
     [row] = json.loads(answer.output)
     assert row["customer_zone"] == ZONE
     shown = datetime.fromisoformat(row["first_response_due"])
-    assert shown == theirs.first_response_due and shown.utcoffset() == local.utcoffset()
+    assert shown == theirs.first_response_due and shown.utcoffset() == theirs.first_response_due.astimezone(ZoneInfo(ZONE)).utcoffset()
 
     # Sync reads tickets, never contacts: the zone costs no request per ticket there.
     sandbox.freshdesk_state.add_conversation(int(ticket), "Still blank.", user_id=int(
