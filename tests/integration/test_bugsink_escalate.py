@@ -21,6 +21,7 @@ from jira import JIRA
 from bridge.sandbox.jira import DEMO_LOGINS
 from tests.conftest import ACTOR
 from tests.fixtures.bugsink import BugsinkProject, BugsinkServer, bugsink, bugsink_server  # noqa: F401
+from tests.fixtures.zendesk_tickets import ticket_with_agent_note
 
 pytestmark = pytest.mark.slow
 
@@ -58,15 +59,7 @@ def bridge(env: dict[str, str], cwd, *args: str) -> subprocess.CompletedProcess:
 
 
 def new_ticket(sandbox, note: str) -> str:
-    """A customer's ticket with an agent's internal note carrying ``note``."""
-    state = sandbox.zendesk_state
-    alice = state.user_by_email("alice.adams@acme.example")
-    erin = state.user_by_email(ACTOR)
-    ticket, _ = state.create_ticket(
-        {"subject": "Checkout fails with my card", "requester_id": alice["id"], "priority": "high",
-         "comment": {"body": "I cannot pay, the page shows an error.", "public": True}}, alice["id"])
-    state.update_ticket(ticket["id"], {"comment": {"body": note, "public": False}}, erin["id"])
-    return str(ticket["id"])
+    return ticket_with_agent_note(sandbox, note, subject='Checkout fails with my card', body='I cannot pay, the page shows an error.', priority='high')
 
 
 def helpdesk_writes(sandbox) -> list:

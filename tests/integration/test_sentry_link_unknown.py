@@ -17,7 +17,7 @@ import json
 from click.testing import CliRunner
 
 from bridge.cli import main
-from tests.conftest import ACTOR
+from tests.fixtures.zendesk_tickets import ticket_with_agent_note
 
 UNKNOWN = "NOPE-999"
 #: A short id of a project the organization has (so a conversation's mention is picked up),
@@ -62,15 +62,7 @@ def escalated_key(env: dict[str, str], ticket: str) -> str:
 
 
 def new_ticket(sandbox, note: str) -> str:
-    """A customer's ticket whose agent's internal note carries ``note``."""
-    state = sandbox.zendesk_state
-    alice = state.user_by_email("alice.adams@acme.example")
-    erin = state.user_by_email(ACTOR)
-    ticket, _ = state.create_ticket(
-        {"subject": "The export crashes", "requester_id": alice["id"], "priority": "normal",
-         "comment": {"body": "The export crashes on Windows.", "public": True}}, alice["id"])
-    state.update_ticket(ticket["id"], {"comment": {"body": note, "public": False}}, erin["id"])
-    return str(ticket["id"])
+    return ticket_with_agent_note(sandbox, note, subject='The export crashes', body='The export crashes on Windows.', priority='normal')
 
 
 # ------------------------------------------------------------------ link-sentry --
