@@ -105,7 +105,7 @@ def sla_rows(store, profile_for: Callable[[str], Profile], now: datetime) -> lis
         inputs = clock_inputs(store, escalation)
         tickets = store.links.of(escalation.id)
         row: dict[str, Any] = {
-            "jira_key": escalation.jira_key, "jira_url": escalation.jira_url, "state": escalation.state,
+            "escalation_id": escalation.id, "jira_key": escalation.jira_key, "jira_url": escalation.jira_url, "state": escalation.state,
             "severity": escalation.severity, "priority": escalation.priority, "tier": escalation.tier,
             "profile": escalation.profile, "organization": escalation.organization,
             "customer_zone": escalation.customer_zone, "opened_at": escalation.opened_at.isoformat(),

@@ -233,22 +233,14 @@ def version(engine, escalation_id: int | None = None) -> str:
 
 def refresh_standings(engine, sla_rows: list[dict[str, Any]], *, now: datetime | None = None) -> int:
     """Replace ``board_standing`` with the standings in ``sla_rows`` (as ``services.sla_rows``
-    gives them, keyed by JIRA key); how many rows were written."""
+    gives them, each naming its escalation); how many rows were written."""
     now = now or utcnow()
     with Session(engine) as s:
-        ids = dict(s.exec(select(Escalation.jira_key, Escalation.id).where(col(Escalation.jira_key).is_not(None))).all())
-        # An escalation whose Bug is not created yet has no key, but its customer's clock
-        # runs (``bridge sla`` lists it): it is found by its tickets instead, so a breached
-        # one is not left last as "not computed yet".
-        keyless = {(helpdesk, ticket): escalation_id for helpdesk, ticket, escalation_id in s.exec(
-            select(LinkedTicket.helpdesk, LinkedTicket.ticket_id, LinkedTicket.escalation_id)
-            .join(Escalation, col(Escalation.id) == col(LinkedTicket.escalation_id))
-            .where(col(Escalation.jira_key).is_(None))).all()}
         values = []
         for row in sla_rows:
-            escalation_id = ids.get(row.get("jira_key")) if row.get("jira_key") else next(
-                (keyless[(t["helpdesk"], t["ticket"])] for t in row.get("tickets") or ()
-                 if (t["helpdesk"], t["ticket"]) in keyless), None)
+            # Every open escalation's row, keyless ones included (a Bug not created yet: its
+            # customer's clock runs all the same).
+            escalation_id = row.get("escalation_id")
             if escalation_id is None:
                 continue
             standing = row.get("standing") or "error"
