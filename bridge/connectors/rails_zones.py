@@ -201,5 +201,5 @@ def iana_zone(name: object) -> str | None:
     if not isinstance(name, str):
         return None
     text = name.strip()
-    zone = RAILS_TO_IANA.get(text) or RENAMED.get(text) or _FOLDED.get(text.casefold())
+    zone = _FOLDED.get(text.casefold())  # both tables, whatever the case
     return known_zone(zone or text)
