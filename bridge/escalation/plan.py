@@ -121,12 +121,8 @@ def plan(inputs: EscalationInputs, policy: Policy) -> EscalationPlan:
     if decision.refusal:
         return decision
     decision.fields = _bug_fields(inputs, policy, decision)
-    intent = dict(label=label, origin_helpdesk=inputs.helpdesk.kind, origin_ticket_id=ticket.id,
-                  severity=decision.severity, priority=decision.priority, profile=policy.profile.name,
-                  tier=decision.tier, organization=ticket.organization, escalated_by=request.actor,
-                  opened_at=ticket.created or inputs.now, locale=ticket.locale, requester_tier=decision.tier,
-                  customer_zone=ticket.requester_time_zone)
-    decision.actions.append(CreateBug(key=f"bug:{label}", label=label, fields=decision.fields, intent=intent))
+    decision.actions.append(CreateBug(key=f"bug:{label}", label=label, fields=decision.fields,
+                                      intent=_intent(inputs, policy, decision, label)))
     decision.actions += _error_links(inputs, label, None)
     decision.actions += _ticket_side(inputs, policy, decision, bug_key=None)
     if inputs.pager and decision.severity == policy.profile.highest:
@@ -171,6 +167,17 @@ def _decided(inputs: EscalationInputs, policy: Policy, severity: str, priority: 
                           next_update_due=sla.next_update_after(profile, severity, tier, opened, inputs.now,
                                                                 customer_zone=zone),
                           status_update_every=sla.format_duration(due.status_update_every))
+
+
+def _intent(inputs: EscalationInputs, policy: Policy, decision: EscalationPlan, label: str) -> dict:
+    """The escalation row an escalation's first run records before JIRA is called (a new
+    Bug's, or one adopted with ``--into``)."""
+    ticket = inputs.ticket
+    return dict(label=label, origin_helpdesk=inputs.helpdesk.kind, origin_ticket_id=ticket.id,
+                severity=decision.severity, priority=decision.priority, profile=policy.profile.name,
+                tier=decision.tier, organization=ticket.organization, escalated_by=inputs.request.actor,
+                opened_at=ticket.created or inputs.now, locale=ticket.locale, requester_tier=decision.tier,
+                customer_zone=ticket.requester_time_zone)
 
 
 def _severity_of_priority(mappings, jira_priority: str) -> str | None:
@@ -436,7 +443,7 @@ def _plan_refile(inputs: EscalationInputs, policy: Policy) -> EscalationPlan:
 
 # ------------------------------------------------------------------- --into KEY --
 def _plan_join(inputs: EscalationInputs, policy: Policy) -> EscalationPlan:
-    bug, ticket, helpdesk, request = inputs.bug, inputs.ticket, inputs.helpdesk, inputs.request
+    bug, ticket, helpdesk = inputs.bug, inputs.ticket, inputs.helpdesk
     owner = inputs.bug_escalation
     decision = _decide(inputs, policy, bug_priority=bug.priority if owner is None else None)
     if owner is not None:
@@ -448,13 +455,8 @@ def _plan_join(inputs: EscalationInputs, policy: Policy) -> EscalationPlan:
         return decision
     actions: list[Action] = []
     if owner is None:
-        intent = dict(label=decision.label, origin_helpdesk=helpdesk.kind, origin_ticket_id=ticket.id,
-                      severity=decision.severity, priority=decision.priority, profile=policy.profile.name,
-                      tier=decision.tier, organization=ticket.organization, escalated_by=request.actor,
-                      opened_at=ticket.created or inputs.now, locale=ticket.locale, requester_tier=decision.tier,
-                      customer_zone=ticket.requester_time_zone)
         actions.append(AdoptBug(key=f"adopt:{bug.id}", issue_id=bug.id, issue_key=bug.key, issue_url=bug.url,
-                                label=decision.label, intent=intent))
+                                label=decision.label, intent=_intent(inputs, policy, decision, decision.label)))
     is_origin = owner is None or (owner.origin_ticket_id == ticket.id and owner.origin_helpdesk == helpdesk.kind)
     actions.append(LinkTicket(key=f"link:{helpdesk.kind}:{ticket.id}", helpdesk=helpdesk.kind, ticket_id=ticket.id,
                               role="origin" if is_origin else "joined", locale=ticket.locale, tier=decision.tier))
