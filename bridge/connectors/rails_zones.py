@@ -201,5 +201,7 @@ def iana_zone(name: object) -> str | None:
     if not isinstance(name, str):
         return None
     text = name.strip()
-    zone = _FOLDED.get(text.casefold())  # both tables, whatever the case
+    # The tables first (both, whatever the case): two Rails names are IANA names too
+    # ("UTC", "Singapore"), and Rails' own zone for them is the same zone.
+    zone = _FOLDED.get(text.casefold())
     return known_zone(zone or text)

@@ -60,7 +60,9 @@ def test_any_name_of_the_table_maps_to_a_zone_zoneinfo_accepts(name, spelling):
 @settings(max_examples=150)
 @given(st.sampled_from(sorted(available_timezones())))
 def test_an_iana_name_passes_through_as_it_is(zone):
-    assert iana_zone(zone) == zone
+    # Two IANA names are Rails names as well ("UTC", "Singapore"): those read as the table
+    # says (the same zone under its canonical name), which the table's own test pins.
+    assert iana_zone(zone) == RAILS_TO_IANA.get(zone, zone)
 
 
 @settings(max_examples=500)
