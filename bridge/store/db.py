@@ -348,27 +348,14 @@ def open_store(url: str | URL, *, auto_upgrade: bool | None = None, read_only: b
     if read_only:
         return _open_read_only(url)
     engine = make_engine(url)
-    masked = mask_url(engine.url)
     if auto_upgrade is None:
         auto_upgrade = engine.dialect.name == "sqlite"
     try:
-        at = current_revision(engine)
-        head = head_revision()
-        if at != head:
-            from alembic.script import ScriptDirectory
-
-            script = ScriptDirectory.from_config(_alembic_config())
-            if at is not None and not _known(script, at):
-                raise _newer(masked, at)
+        if current_revision(engine) != head_revision():
             if auto_upgrade:
-                upgrade(engine)
-            elif at is None:
-                raise ConfigError(f"store at {masked} is not migrated: run `bridge db upgrade`")
+                upgrade(engine)  # refuses a revision of a newer bridge itself
             else:
-                raise ConfigError(
-                    f"store at {masked} is at schema revision {at}, this bridge needs {head}: "
-                    "run `bridge db upgrade`"
-                )
+                require_current(engine)
     except BaseException:
         engine.dispose()
         raise
