@@ -31,6 +31,7 @@ from bridge.errors import UsageError
 from bridge.store.db import (
     current_revision,
     hold_schema_lock,
+    in_memory,
     make_engine,
     require_current,
     store_errors,
@@ -69,7 +70,7 @@ def _open_source(url: URL) -> Engine:
     this bridge's revision: opening it for writing would create a mistyped SQLite path (and
     then call it "not migrated"), and a file that is no store would copy as an empty one."""
     masked = mask_url(url)
-    on_disk = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
+    on_disk = url.get_backend_name() == "sqlite" and not in_memory(url)
     if on_disk and not Path(str(url.database)).expanduser().is_file():
         raise UsageError(f"bridge db copy: there is no store at {masked}: the file does not exist",
                          hint="check FROM_URL: it names the SQLite file of the installation that moves")

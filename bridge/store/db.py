@@ -108,13 +108,14 @@ def make_engine(url: str | URL, *, read_only: bool = False) -> Engine:
         raise ConfigError(f"store URL {mask_url(parsed)} is not usable: {exc}") from exc
 
 
-def _in_memory(url: URL) -> bool:
+def in_memory(url: URL) -> bool:
+    """Whether a SQLite URL names an in-memory database rather than a file."""
     return url.database in (None, "", ":memory:") or str(url.query.get("mode", "")) == "memory"
 
 
 def _sqlite_engine(url: URL, *, read_only: bool = False) -> Engine:
-    in_memory = _in_memory(url)
-    if in_memory:
+    memory = in_memory(url)
+    if memory:
         engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
     elif read_only:
         assert url.database is not None  # not in memory
@@ -136,7 +137,7 @@ def _sqlite_engine(url: URL, *, read_only: bool = False) -> Engine:
         try:
             cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_S * 1000}")
             cursor.execute("PRAGMA foreign_keys = ON")
-            if not in_memory and not read_only:
+            if not memory and not read_only:
                 _use_wal(cursor)
                 # In WAL mode NORMAL is durable against application crashes, which is the
                 # failure the outbox guards against; only an OS crash may lose the last commit.
@@ -372,7 +373,7 @@ def _known(script: ScriptDirectory, revision: str) -> bool:
 def _open_read_only(url: str | URL) -> Store:
     parsed = normalise_url(url)
     sqlite = parsed.get_backend_name() == "sqlite"
-    if sqlite and not _in_memory(parsed) and not Path(str(parsed.database)).expanduser().is_file():
+    if sqlite and not in_memory(parsed) and not Path(str(parsed.database)).expanduser().is_file():
         return open_store("sqlite://")  # nothing escalated yet: an empty store, in memory
     engine = make_engine(parsed, read_only=True)
     try:
