@@ -272,12 +272,17 @@ class EscalatedNote(TicketAction):
     #: A refile's note: the gone Bug the escalation moved from (its key tag is removed).
     replaced_key: str | None = None
 
+    def key_tag(self, key: str) -> str | None:
+        """The ticket tag naming JIRA ``key`` (as the mappings' ``ticket_key_field.tag_for``
+        makes it); None when no tag prefix is configured."""
+        return f"{self.tag_prefix}{key}".lower() if self.tag_prefix else None
+
     @property
     def marker(self) -> str:
         """The key tag marks the note; without one configured, the generic tag does (a
         refile's note its own: the ticket carries the generic tag since its first note)."""
         if self.tag_prefix and self.issue_key:
-            return f"{self.tag_prefix}{self.issue_key}".lower()
+            return self.key_tag(self.issue_key)
         if self.replaced_key and self.issue_key:
             return f"{ESCALATED_TAG}_{_tag_safe(self.issue_key)}"
         return ESCALATED_TAG

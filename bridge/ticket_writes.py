@@ -207,7 +207,7 @@ class TicketWrites:
                         "told; engineering's progress on the new Bug will be mirrored on this ticket.")
                 # The gone Bug's key tag would send agents (and their views) to nothing.
                 if action.tag_prefix:
-                    stale = (f"{action.tag_prefix}{action.replaced_key}".lower(),)
+                    stale = (action.key_tag(action.replaced_key),)
             fields = {action.key_field: action.issue_key} if action.key_field else {}
             tags = tuple(dict.fromkeys((action.marker, ESCALATED_TAG)))
             return TicketWrite(comment=note, public=False, add_tags=tags, remove_tags=stale, fields=fields,
